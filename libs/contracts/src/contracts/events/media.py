@@ -1,0 +1,70 @@
+"""Payloads published by the media gateway.
+
+Local ingest callbacks and provider webhooks (Mux, Cloudflare) are translated into these same
+events, so the streams service never knows which provider carried a broadcast.
+"""
+
+from enum import StrEnum
+
+from pydantic import NonNegativeFloat
+
+from contracts.base import Id, UtcDateTime, WireModel
+
+
+class MediaProvider(StrEnum):
+    """Which ingest carried the broadcast."""
+
+    LOCAL = "local"
+    MUX = "mux"
+    CLOUDFLARE = "cloudflare"
+
+
+class _IngestEvent(WireModel):
+    channel_id: Id
+    """The channel the encoder publishes to."""
+    provider: MediaProvider
+    """Which ingest carried the broadcast."""
+    ingest_session_id: Id
+    """One encoder connection; a reconnect gets a new one."""
+    at: UtcDateTime
+    """When the provider saw it happen (events may arrive out of order; compare this)."""
+
+
+class IngestConnected(_IngestEvent):
+    """An encoder started publishing with a valid stream key (``media.ingest.connected``)."""
+
+    hls_url: str | None = None
+    """Master playlist of the live HLS output, when the provider already knows it."""
+
+
+class IngestDisconnected(_IngestEvent):
+    """The encoder stopped publishing (``media.ingest.disconnected``)."""
+
+
+class IngestErrored(_IngestEvent):
+    """The provider reported a failure of the ingest session (``media.ingest.errored``)."""
+
+    error: str | None = None
+    """The provider's description of the failure, if it gave one."""
+
+
+class RecordingReady(WireModel):
+    """The recording of an ingest session is playable as a VOD (``media.recording.ready``)."""
+
+    channel_id: Id
+    """The channel that broadcast."""
+    ingest_session_id: Id
+    """The ingest session that was recorded."""
+    vod_url: str
+    """Playback URL of the recording."""
+    duration_seconds: NonNegativeFloat
+    """Length of the recording."""
+
+
+class ThumbnailUpdated(WireModel):
+    """A newer thumbnail of the live broadcast exists (``media.thumbnail.updated``)."""
+
+    channel_id: Id
+    """The channel that is broadcasting."""
+    url: str
+    """URL of the thumbnail image."""

@@ -1,0 +1,148 @@
+"""Every NATS subject the platform uses, and the JetStream streams that store them.
+
+For a domain event the subject is the event type (``user.registered``); chat subjects carry the
+channel id as their last token (``chat.message.<channelId>``) so an edge subscribes only to the
+rooms it has members in. Streams are plain data here; services turn them into nats-py
+``StreamConfig`` objects when they create or update them.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+# auth
+USER_REGISTERED = "user.registered"
+USER_UPDATED = "user.updated"
+USER_BLOCKED = "user.blocked"
+USER_UNBLOCKED = "user.unblocked"
+
+# channels
+CHANNEL_CREATED = "channel.created"
+CHANNEL_UPDATED = "channel.updated"
+CHANNEL_FOLLOWED = "channel.followed"
+CHANNEL_UNFOLLOWED = "channel.unfollowed"
+CHANNEL_STREAM_KEY_ROTATED = "channel.stream_key_rotated"
+CHANNEL_FILTERS_UPDATED = "channel.filters_updated"
+CHANNEL_MODERATOR_ADDED = "channel.moderator_added"
+CHANNEL_MODERATOR_REMOVED = "channel.moderator_removed"
+CHANNEL_USER_BANNED = "channel.user_banned"
+CHANNEL_USER_UNBANNED = "channel.user_unbanned"
+
+# media-gateway
+MEDIA_INGEST_CONNECTED = "media.ingest.connected"
+MEDIA_INGEST_DISCONNECTED = "media.ingest.disconnected"
+MEDIA_INGEST_ERRORED = "media.ingest.errored"
+MEDIA_RECORDING_READY = "media.recording.ready"
+MEDIA_THUMBNAIL_UPDATED = "media.thumbnail.updated"
+
+# streams
+STREAM_CREATED = "stream.created"
+STREAM_STARTED = "stream.started"
+STREAM_STATUS_CHANGED = "stream.status_changed"
+STREAM_ENDED = "stream.ended"
+STREAM_ARCHIVED = "stream.archived"
+STREAM_VIEWERS = "stream.viewers"
+STREAM_END_REQUESTED = "stream.end_requested"
+
+# chat: templates take the channel id (use ``contracts.subject_for``), *_ALL subscribe to every room.
+# The templates are deliberately not valid subjects to publish to as they are: NATS would accept
+# the literal ``{channelId}`` token, so they are named *_TEMPLATE to make that mistake visible.
+CHAT_MESSAGE_TEMPLATE = "chat.message.{channelId}"
+CHAT_MESSAGE_ALL = "chat.message.*"
+CHAT_DELETED_TEMPLATE = "chat.deleted.{channelId}"
+CHAT_DELETED_ALL = "chat.deleted.*"
+CHAT_REPORT_CREATED = "chat.report.created"
+CHAT_PRESENCE_TEMPLATE = "chat.presence.{channelId}"
+CHAT_PRESENCE_ALL = "chat.presence.*"
+
+# Request/reply, core NATS only: a stream capturing it would answer the request with a
+# JetStream publish ack instead of the responder's reply.
+CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
+
+_FORBIDDEN_IN_TOKEN = re.compile(r"[.*>\s]")
+
+
+def is_valid_token(value: str) -> bool:
+    """Whether ``value`` can stand as one subject token (no dot, wildcard or whitespace)."""
+    return bool(value) and not _FORBIDDEN_IN_TOKEN.search(value)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether a concrete ``subject`` is matched by a NATS ``pattern`` (``*`` one token, ``>`` the rest)."""
+    pattern_tokens = pattern.split(".")
+    subject_tokens = subject.split(".")
+    for index, token in enumerate(pattern_tokens):
+        if token == ">":
+            return len(subject_tokens) > index
+        if index >= len(subject_tokens):
+            return False
+        if token != "*" and token != subject_tokens[index]:
+            return False
+    return len(pattern_tokens) == len(subject_tokens)
+
+
+def subjects_overlap(a: str, b: str) -> bool:
+    """Whether some concrete subject is matched by both patterns (JetStream forbids that between streams)."""
+    a_tokens, b_tokens = a.split("."), b.split(".")
+    for index in range(max(len(a_tokens), len(b_tokens))):
+        if index >= len(a_tokens) or index >= len(b_tokens):
+            return False
+        x, y = a_tokens[index], b_tokens[index]
+        if x == ">" or y == ">":
+            return True
+        if x != "*" and y != "*" and x != y:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A JetStream stream, as data."""
+
+    name: str
+    subjects: tuple[str, ...]
+    duplicate_window_seconds: int
+    """How long JetStream remembers a ``Nats-Msg-Id`` to drop a republished duplicate."""
+    max_age_seconds: int
+    """How long a message is kept; a durable consumer down for longer misses events."""
+    storage: Literal["file", "memory"] = "file"
+    description: str = ""
+
+    def covers(self, subject: str) -> bool:
+        """Whether a concrete subject is stored in this stream."""
+        return any(subject_matches(pattern, subject) for pattern in self.subjects)
+
+
+_HOUR = 3600
+_DAY = 24 * _HOUR
+
+EVENTS_STREAM = StreamSpec(
+    name="EVENTS",
+    subjects=("user.>", "channel.>", "media.>", "stream.>", "chat.report.>"),
+    # The outbox relay publishes a row, then marks it sent. A crash between the two makes it
+    # publish the row again on restart, possibly after a slow restart or a NATS outage; the
+    # window must outlast that, not just a network retry (the 2-minute default). Dedup ids are
+    # kept in memory, and domain events are few, so an hour costs little.
+    duplicate_window_seconds=_HOUR,
+    # A durable consumer that is down for up to a week catches up on its own; beyond that it
+    # needs a resync from the owning service's API anyway.
+    max_age_seconds=7 * _DAY,
+    description="Domain events, written by each service's outbox relay.",
+)
+
+CHAT_STREAM = StreamSpec(
+    # One token after the prefix: a channel id never contains a dot (subject_for refuses it),
+    # so a deeper subject is a bug that should fail to publish rather than be stored.
+    name="CHAT",
+    subjects=("chat.message.*", "chat.deleted.*"),
+    # The dedup id comes from the sender's nonce; a client resends a pending message right after
+    # it reconnects. At chat rates (up to thousands a second) every id in the window sits in the
+    # server's memory, so the window covers a reconnect with margin, not hours.
+    duplicate_window_seconds=5 * 60,
+    # The persister trails by seconds and resume needs minutes; a day covers a persister outage
+    # overnight. Older history is served from PostgreSQL.
+    max_age_seconds=_DAY,
+    description="Accepted chat messages and deletions: the durable log that makes a message 'accepted'.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, CHAT_STREAM)

@@ -1,0 +1,47 @@
+"""Port helpers: a taken port must produce a sentence, not a traceback."""
+
+from __future__ import annotations
+
+import socket
+
+
+class PortInUse(RuntimeError):
+    def __init__(self, port: int, what: str, env_var: str | None = None):
+        hint = f" Set {env_var} to another port." if env_var else ""
+        super().__init__(f"Port {port} for {what} is already in use.{hint}")
+        self.port = port
+
+
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_free(port: int, what: str, env_var: str | None = None) -> int:
+    if not is_free(port):
+        raise PortInUse(port, what, env_var)
+    return port
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,152 @@
+"""Pytest fixtures that hand each test real NATS (JetStream), PostgreSQL and Valkey/Redis.
+
+Where they come from, in order:
+1. `TEST_NATS_URL`, `TEST_POSTGRES_DSN` (a superuser DSN; databases are created on it) and
+   `TEST_REDIS_URL`, when set: servers someone else runs;
+2. `TEST_BACKEND=testcontainers` with a reachable Docker engine: containers;
+3. otherwise the same pip-shipped binaries `make run` uses, started once per test session on free
+   ports and stopped at its end.
+
+Isolation: every test that asks for a database gets a fresh one cloned from a migrated template;
+`nats_url` deletes every JetStream stream before the test; `redis_url` flushes the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from devstack.ports import free_port
+from devstack.processes import Supervisor
+from devstack.servers import NatsServer, Postgres, Valkey
+
+
+@dataclass
+class TestServers:
+    nats_url: str
+    postgres_dsn: str  # libpq DSN of a superuser on the server's `postgres` database
+    redis_url: str
+    _templates: set[str] = field(default_factory=set)
+
+    def _dsn_for(self, database: str) -> str:
+        base, _, _ = self.postgres_dsn.rpartition("/")
+        return f"{base}/{database}"
+
+    def sqlalchemy_url(self, database: str) -> str:
+        return self._dsn_for(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def database_from_template(self, template: str, build: Callable[[str], None]) -> str:
+        """A new database cloned from `template`, which `build(url)` migrates once per session."""
+        with psycopg.connect(self.postgres_dsn, autocommit=True) as conn:
+            if template not in self._templates:
+                conn.execute(f'drop database if exists "{template}" with (force)')
+                conn.execute(f'create database "{template}"')
+                build(self.sqlalchemy_url(template))
+                self._templates.add(template)
+            name = f"t_{template}_{uuid.uuid4().hex[:12]}"
+            conn.execute(f'create database "{name}" template "{template}"')
+        return self.sqlalchemy_url(name)
+
+    def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _from_env() -> TestServers | None:
+    nats_url, pg, redis_url = (os.environ.get(k) for k in ("TEST_NATS_URL", "TEST_POSTGRES_DSN", "TEST_REDIS_URL"))
+    if nats_url and pg and redis_url:
+        return TestServers(nats_url, pg, redis_url)
+    return None
+
+
+def _docker_reachable() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+def _from_testcontainers(stack):
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    pg = stack.enter_context(PostgresContainer("postgres:17-alpine", username="postgres", password="postgres",
+                                               driver=None))
+    redis = stack.enter_context(RedisContainer("valkey/valkey:8-alpine"))
+    nats = stack.enter_context(DockerContainer("nats:2.11-alpine").with_command("-js").with_exposed_ports(4222))
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    wait_for_logs(nats, "Server is ready")
+    return TestServers(
+        f"nats://{nats.get_container_host_ip()}:{nats.get_exposed_port(4222)}",
+        pg.get_connection_url(),
+        f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
+    )
+
+
+@pytest.fixture(scope="session")
+def test_servers() -> Iterator[TestServers]:
+    external = _from_env()
+    if external is not None:
+        yield external
+        return
+    if os.environ.get("TEST_BACKEND") == "testcontainers":
+        if _docker_reachable():
+            from contextlib import ExitStack
+
+            with ExitStack() as stack:
+                yield _from_testcontainers(stack)
+            return
+        print("TEST_BACKEND=testcontainers but no Docker engine answers; using local binaries")
+    root = Path(tempfile.mkdtemp(prefix="sp-test-"))
+    sup = Supervisor(root / "logs")
+    try:
+        nats = NatsServer(free_port(), free_port(), root / "nats").start(sup, "test-nats")
+        pg = Postgres(free_port(), root / "postgres", durable=False).start(sup, "test-postgres")
+        valkey = Valkey(free_port(), root / "valkey", durable=False).start(sup, "test-valkey")
+        yield TestServers(nats.url, pg.dsn(), valkey.url)
+    finally:
+        sup.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _delete_all_streams(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def nats_url(test_servers: TestServers) -> str:
+    asyncio.run(_delete_all_streams(test_servers.nats_url))
+    return test_servers.nats_url
+
+
+@pytest.fixture
+def redis_url(test_servers: TestServers) -> str:
+    import redis
+
+    client = redis.Redis.from_url(test_servers.redis_url)
+    client.flushdb()
+    client.close()
+    return test_servers.redis_url

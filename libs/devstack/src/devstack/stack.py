@@ -1,0 +1,255 @@
+"""The whole platform on one machine: what `make run` starts and what the e2e tests start.
+
+Adding a service: append a `ServiceDef` to `SERVICES` (its package must offer `python -m <module>
+migrate` and `python -m <module> serve`), give it a database if it owns tables, and add its routes
+to `deploy/gateway/nginx.conf.template`. See docs/adding-a-service.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.ports import PortInUse, ensure_free
+from devstack.processes import Supervisor
+from devstack.servers import Nginx, NatsServer, Postgres, Valkey, wait_http_ok
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str
+    module: str
+    default_port: int
+    database: str | None = None
+    replicas: int = 1
+
+    @property
+    def port_env(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_PORT"
+
+    @property
+    def upstream_placeholder(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_UPSTREAM"
+
+
+SERVICES: list[ServiceDef] = [
+    ServiceDef("auth", "auth_service", 8101, database="auth"),
+]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    gateway_port: int = 8080
+    rtmp_port: int = 1935
+    nats_port: int = 4222
+    nats_monitor_port: int = 8222
+    postgres_port: int = 5433
+    redis_port: int = 6380
+    service_ports: dict[str, int] = field(default_factory=dict)
+    durable: bool = True
+    public_host: str = "localhost"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        data_dir = Path(os.environ.get("DATA_DIR", REPO_ROOT / ".data")).resolve()
+        return cls(
+            data_dir=data_dir,
+            gateway_port=_env_int("GATEWAY_PORT", 8080),
+            rtmp_port=_env_int("RTMP_PORT", 1935),
+            nats_port=_env_int("NATS_PORT", 4222),
+            nats_monitor_port=_env_int("NATS_MONITOR_PORT", 8222),
+            postgres_port=_env_int("POSTGRES_PORT", 5433),
+            redis_port=_env_int("REDIS_PORT", 6380),
+            service_ports={s.name: _env_int(s.port_env, s.default_port) for s in SERVICES},
+        )
+
+    @classmethod
+    def ephemeral(cls, data_dir: Path) -> StackConfig:
+        """Free ports everywhere, for tests that run beside a developer's `make run`."""
+        from devstack.ports import free_port
+
+        return cls(
+            data_dir=data_dir,
+            gateway_port=free_port(),
+            rtmp_port=free_port(),
+            nats_port=free_port(),
+            nats_monitor_port=free_port(),
+            postgres_port=free_port(),
+            redis_port=free_port(),
+            service_ports={s.name: free_port() for s in SERVICES},
+            durable=False,
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.public_host}:{self.gateway_port}"
+
+    def port_claims(self) -> list[tuple[int, str, str]]:
+        claims = [
+            (self.gateway_port, "the gateway (HTTP)", "GATEWAY_PORT"),
+            (self.nats_port, "NATS", "NATS_PORT"),
+            (self.nats_monitor_port, "NATS monitoring", "NATS_MONITOR_PORT"),
+            (self.postgres_port, "PostgreSQL", "POSTGRES_PORT"),
+            (self.redis_port, "Valkey", "REDIS_PORT"),
+        ]
+        claims += [(self.service_ports[s.name], f"the {s.name} service", s.port_env) for s in SERVICES]
+        return claims
+
+
+class Stack:
+    def __init__(self, config: StackConfig, *, log=print):
+        self.config = config
+        self.log = log
+        self.sup = Supervisor(config.data_dir / "logs")
+        self.nats: NatsServer | None = None
+        self.postgres: Postgres | None = None
+        self.valkey: Valkey | None = None
+        self.nginx: Nginx | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def check_ports(self) -> None:
+        seen: dict[int, str] = {}
+        for port, what, env in self.config.port_claims():
+            if port in seen:
+                raise PortInUse(port, f"{what} (also configured for {seen[port]})", env)
+            seen[port] = what
+            ensure_free(port, what, env)
+
+    def start(self) -> Stack:
+        c = self.config
+        self.check_ports()
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"[1/4] starting NATS (JetStream) on :{c.nats_port}, PostgreSQL on :{c.postgres_port}, "
+                 f"Valkey on :{c.redis_port}")
+        self.nats = NatsServer(c.nats_port, c.nats_monitor_port, c.data_dir / "nats").start(self.sup)
+        self.postgres = Postgres(c.postgres_port, c.data_dir / "postgres", durable=c.durable).start(self.sup)
+        self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable).start(self.sup)
+        self.log("[2/4] applying database migrations")
+        for svc in SERVICES:
+            if svc.database:
+                self.postgres.create_database(svc.database)
+            self.migrate(svc)
+        self.log("[3/4] starting services: " + ", ".join(s.name for s in SERVICES))
+        for svc in SERVICES:
+            self.start_service(svc)
+        for svc in SERVICES:
+            wait_http_ok(f"http://127.0.0.1:{c.service_ports[svc.name]}/readyz", timeout=60)
+        self.log(f"[4/4] starting the nginx gateway on :{c.gateway_port}")
+        self.start_gateway()
+        return self
+
+    def stop(self) -> None:
+        self.sup.stop_all()
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- pieces ----------------------------------------------------------------------------
+    def service_env(self, svc: ServiceDef) -> dict[str, str]:
+        c = self.config
+        assert self.nats and self.postgres and self.valkey
+        env = {
+            "SERVICE_NAME": svc.name,
+            "HOST": "127.0.0.1",
+            "PORT": str(c.service_ports[svc.name]),
+            "NATS_URL": self.nats.url,
+            "REDIS_URL": self.valkey.url,
+            "PUBLIC_BASE_URL": c.gateway_url,
+            "JWKS_URL": f"http://127.0.0.1:{c.service_ports['auth']}/.well-known/jwks.json",
+            "DATA_DIR": str(c.data_dir),
+            "OBJECT_STORE_URL": f"file://{c.data_dir / 'objects'}",
+            "MEDIA_BASE_URL": "/media",
+            "PYTHONUNBUFFERED": "1",
+            **c.extra_env,
+        }
+        if svc.database:
+            env["DATABASE_URL"] = self.postgres.url(svc.database)
+        return env
+
+    def migrate(self, svc: ServiceDef) -> None:
+        result = subprocess.run([sys.executable, "-m", svc.module, "migrate"], env={**os.environ, **self.service_env(svc)},
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"migrations of {svc.name} failed:\n{result.stdout}\n{result.stderr}")
+
+    def start_service(self, svc: ServiceDef):
+        return self.sup.start(svc.name, [sys.executable, "-m", svc.module, "serve"], env=self.service_env(svc))
+
+    def render_gateway(self) -> Path:
+        c = self.config
+        prefix = c.data_dir / "nginx"
+        for sub in ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+            (prefix / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            # workers drop to nobody: they must be able to write request bodies and read media
+            for path in [prefix / "tmp", *sorted((prefix / "tmp").iterdir())]:
+                os.chmod(path, 0o777)
+        (c.data_dir / "objects").mkdir(parents=True, exist_ok=True)
+        values = {
+            "GATEWAY_LISTEN": f"127.0.0.1:{c.gateway_port}",
+            "PREFIX": str(prefix),
+            "WEB_ROOT": str(REPO_ROOT / "web"),
+            "MEDIA_ROOT": str(c.data_dir / "objects"),
+            "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
+            "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
+        }
+        for svc in SERVICES:
+            values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
+        template = (REPO_ROOT / "deploy" / "gateway" / "nginx.conf.template").read_text()
+        out = prefix / "nginx.conf"
+        out.write_text(render_template(template, values))
+        return out
+
+    def start_gateway(self) -> None:
+        conf = self.render_gateway()
+        self.nginx = Nginx(conf, conf.parent, self.config.gateway_port).start(self.sup)
+
+    def watch(self) -> None:
+        """Block until Ctrl-C or until a child dies (then say which and why)."""
+        while True:
+            dead = self.sup.first_dead()
+            if dead is not None:
+                raise RuntimeError(f"{dead.name} stopped unexpectedly (exit {dead.popen.returncode}).\n"
+                                   f"Last lines of {dead.log_path}:\n{dead.tail()}")
+            time.sleep(0.5)
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """`{{NAME}}` placeholders; `$` stays nginx's own. An unknown placeholder is an error."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise RuntimeError(f"gateway template needs {key}, which nothing provides")
+        return values[key]
+
+    return _PLACEHOLDER.sub(sub, template)

@@ -1,0 +1,1 @@
+"""Shared runtime of the platform services. See docs/service-runtime.md."""

@@ -1,0 +1,169 @@
+"""One bootstrap for every service: connections, background workers and the FastAPI app.
+
+`ServiceRuntime` owns what a process connects to (PostgreSQL, NATS/JetStream, Redis, object store)
+and the workers it runs (outbox relay, consumers). Tests build the same runtime against the test
+servers, so nothing is wired differently in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+
+from servicekit.db import Database
+from servicekit.logging import configure_logging
+from servicekit.messaging import connect, ensure_streams
+from servicekit.observability import ReadinessCheck, health_router, instrument, setup_tracing
+from servicekit.outbox import OutboxRelay
+from servicekit.problems import PROBLEM_SCHEMA, install_problem_handlers
+from servicekit.security import JwtVerifier, KeyFetcher, remote_jwks
+from servicekit.settings import ServiceSettings
+from servicekit.storage import ObjectStore
+
+log = logging.getLogger("servicekit.app")
+
+Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, streams: Sequence = (), uses_db: bool = True,
+                 uses_redis: bool = True, uses_store: bool = False, jwks: KeyFetcher | None = None,
+                 relay_outbox: bool = True):
+        self.settings = settings
+        self.streams = list(streams)
+        self.uses_db = uses_db
+        self.uses_redis = uses_redis
+        self.uses_store = uses_store
+        self.relay_outbox = relay_outbox and uses_db
+        self._jwks = jwks
+        self.db: Database | None = None
+        self.nats = None
+        self.js = None
+        self.redis: Redis | None = None
+        self.store: ObjectStore | None = None
+        self.verifier: JwtVerifier | None = None
+        self.relay: OutboxRelay | None = None
+        self._workers: list[Worker] = []
+        self._tasks: list[asyncio.Task] = []
+        self._stoppers: list[Callable[[], Any]] = []
+
+    def add_worker(self, worker: Worker, stop: Callable[[], Any] | None = None) -> None:
+        """Run `worker(runtime)` for the life of the process (consumers, periodic jobs)."""
+        self._workers.append(worker)
+        if stop is not None:
+            self._stoppers.append(stop)
+
+    def make_verifier(self) -> JwtVerifier:
+        s = self.settings
+        return JwtVerifier(self._jwks or remote_jwks(s.jwks_url), issuer=s.jwt_issuer,
+                           audience=s.jwt_audience, algorithms=tuple(s.jwt_algorithms),
+                           cache_seconds=s.jwks_cache_seconds)
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.uses_db:
+            self.db = Database(s.database_url, pool_size=s.database_pool_size)
+        self.nats = await connect(s.nats_url, name=s.service_name)
+        self.js = self.nats.jetstream()
+        if self.streams:
+            await ensure_streams(self.js, self.streams)
+        if self.uses_redis:
+            self.redis = Redis.from_url(s.redis_url, decode_responses=False)
+        if self.uses_store:
+            self.store = ObjectStore.from_settings(s)
+        self.verifier = self.make_verifier()
+        if self.relay_outbox:
+            self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,
+                                     poll_seconds=s.outbox_poll_seconds)
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for worker in self._workers:
+            self._tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+
+    async def stop(self) -> None:
+        if self.relay:
+            self.relay.stop()
+        for stop in self._stoppers:
+            stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+        if self.nats is not None and not self.nats.is_closed:
+            try:
+                await self.nats.drain()
+            except Exception:
+                await self.nats.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.db is not None:
+            await self.db.dispose()
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        checks: dict[str, ReadinessCheck] = {}
+        if self.uses_db:
+            checks["database"] = lambda: self.db.ping()
+
+        async def nats_ok() -> bool:
+            return self.nats is not None and self.nats.is_connected
+
+        checks["nats"] = nats_ok
+        if self.uses_redis:
+            checks["redis"] = lambda: self.redis.ping()
+        return checks
+
+
+def create_app(runtime: ServiceRuntime, *, title: str, description: str, routers: Sequence[APIRouter],
+               version: str = "0.1.0", configure_process: bool = True) -> FastAPI:
+    s = runtime.settings
+    if configure_process:
+        configure_logging(s.service_name, s.log_level)
+    setup_tracing(s.service_name, s.otel_exporter_otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start()
+        app.state.jwt_verifier = runtime.verifier
+        log.info("service started", extra={"port": s.port})
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    instrument(app, s.service_name)
+    app.include_router(health_router(_lazy_checks(runtime)))
+    for router in routers:
+        app.include_router(router)
+    _document_problems(app)
+    return app
+
+
+def _lazy_checks(runtime: ServiceRuntime) -> dict[str, ReadinessCheck]:
+    # resources exist only after start(); resolve them when /readyz is called
+    names = list(runtime.readiness_checks())
+    return {name: (lambda n=name: runtime.readiness_checks()[n]()) for name in names}
+
+
+def _document_problems(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

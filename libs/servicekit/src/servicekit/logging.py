@@ -1,0 +1,79 @@
+"""Structured JSON logs on stdout that cannot carry secrets.
+
+Redaction works on two levels: keys whose name says "secret" are masked, and values that look like
+bearer tokens or JWTs are masked wherever they appear, so a careless `log.info(f"...{token}")`
+still does not leak.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|stream_?key|api_?key",
+                           re.IGNORECASE)
+JWT_LIKE = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
+BEARER = re.compile(r"(?i)bearer\s+[\w\-.~+/=]+")
+REDACTED = "[redacted]"
+
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+
+
+def redact_text(text: str) -> str:
+    return BEARER.sub("Bearer " + REDACTED, JWT_LIKE.sub(REDACTED, text))
+
+
+def redact(value, key: str | None = None):
+    if key is not None and SENSITIVE_KEY.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": redact_text(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = redact(value, key)
+        if record.exc_info:
+            entry["exception"] = redact_text(self.formatException(record.exc_info))
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            entry["traceId"] = format(ctx.trace_id, "032x")
+            entry["spanId"] = format(ctx.span_id, "016x")
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's access log prints the request line with its query string: ours logs paths only
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

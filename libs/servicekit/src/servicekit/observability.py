@@ -1,0 +1,109 @@
+"""Health, readiness, Prometheus metrics and OpenTelemetry tracing for every service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.routing import Match
+
+from servicekit.problems import problem_response
+
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency by route template",
+    ["service", "method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+_tracing_configured = False
+
+
+def setup_tracing(service: str, otlp_endpoint: str | None = None) -> None:
+    """Install a tracer provider once per process; spans go to OTLP when an endpoint is set."""
+    global _tracing_configured
+    if _tracing_configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+    _tracing_configured = True
+
+
+def _route_template(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", request.url.path)
+    return "unmatched"
+
+
+class TelemetryMiddleware(BaseHTTPMiddleware):
+    """One server span per request (continuing an incoming `traceparent`) and a latency sample
+    labelled by route template, not raw path, so ids do not explode the label set."""
+
+    def __init__(self, app, service: str):
+        super().__init__(app)
+        self.service = service
+        self.tracer = trace.get_tracer("servicekit.http")
+
+    async def dispatch(self, request: Request, call_next):
+        route = _route_template(request)
+        if route in ("/metrics", "/healthz", "/readyz"):
+            return await call_next(request)
+        ctx = propagate.extract(dict(request.headers))
+        start = time.perf_counter()
+        status = 500
+        with self.tracer.start_as_current_span(f"{request.method} {route}", context=ctx,
+                                               kind=trace.SpanKind.SERVER,
+                                               attributes={"http.request.method": request.method,
+                                                           "http.route": route}) as span:
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                span.set_attribute("http.response.status_code", status)
+                return response
+            finally:
+                HTTP_LATENCY.labels(self.service, request.method, route, str(status)).observe(
+                    time.perf_counter() - start)
+
+
+def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz():
+        failed = []
+        for name, check in checks.items():
+            try:
+                if not await check():
+                    failed.append(name)
+            except Exception:
+                failed.append(name)
+        if failed:
+            return problem_response(503, "Not ready: " + ", ".join(failed) + " not answering.")
+        return {"status": "ready", "checks": sorted(checks)}
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def instrument(app: FastAPI, service: str) -> None:
+    app.add_middleware(TelemetryMiddleware, service=service)

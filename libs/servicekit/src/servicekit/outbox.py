@@ -1,0 +1,185 @@
+"""Transactional outbox: events are written in the same transaction as the state they describe,
+then a relay publishes them to JetStream.
+
+Guarantees:
+- nothing is published for a transaction that rolled back (the row never existed);
+- nothing committed stays unpublished: the relay retries until JetStream acknowledges;
+- no double publish across a crash between JetStream's ack and marking the row: the event id is
+  the `Nats-Msg-Id`, so JetStream's duplicate window drops the republish.
+
+The relay selects unpublished rows, not "rows after the last id it saw": ids and timestamps can
+commit out of order, and a cursor would skip a row that committed late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import psycopg
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import Column, DateTime, Index, LargeBinary, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import Envelope
+from servicekit.db import Database, libpq_dsn
+from servicekit.messaging import inject_trace_headers
+
+log = logging.getLogger("servicekit.outbox")
+NOTIFY_CHANNEL = "outbox_pending"
+
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events relayed from the outbox to JetStream",
+                           ["event_type"])
+OUTBOX_LAG = Histogram("outbox_lag_seconds", "Time from commit to JetStream acknowledgement",
+                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+OUTBOX_PENDING = Gauge("outbox_pending", "Unpublished outbox rows seen by the relay's last pass")
+OUTBOX_ERRORS = Counter("outbox_publish_errors_total", "Failed attempts to publish an outbox row")
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    subject: str
+    event_type: str
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
+                                                  server_default=func.now()))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    attempts: int = 0
+
+
+async def add_event(session: AsyncSession, event: Envelope, subject: str) -> None:
+    """Stage an event in the caller's transaction; it is relayed after that transaction commits."""
+    session.add(OutboxMessage(
+        id=uuid.UUID(event.id),
+        subject=subject,
+        event_type=event.type,
+        payload=event.to_json_bytes(),
+        headers=inject_trace_headers({"Ce-Type": event.type, "Ce-Source": event.source}),
+    ))
+    # delivered by PostgreSQL only on commit: the relay wakes up without polling
+    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, js: JetStreamContext, *, batch_size: int = 100,
+                 poll_seconds: float = 1.0, retention_seconds: float = 86400,
+                 after_publish: Callable[[OutboxMessage], Awaitable[None] | None] | None = None):
+        self.db = db
+        self.js = js
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.retention_seconds = retention_seconds
+        # test hook: lets a crash test die between JetStream's ack and the commit
+        self.after_publish = after_publish
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """One pass: publish a batch of unpublished rows in commit order; returns how many."""
+        async with self.db.session() as session:
+            rows = (await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )).all()
+            OUTBOX_PENDING.set(len(rows))
+            published = 0
+            for row in rows:
+                try:
+                    await self.js.publish(row.subject, row.payload, timeout=5,
+                                          headers={**row.headers, "Nats-Msg-Id": str(row.id)})
+                except Exception as exc:  # NATS down or slow: keep the row, retry next pass
+                    row.attempts += 1
+                    OUTBOX_ERRORS.inc()
+                    log.warning("outbox publish failed", extra={"eventId": str(row.id), "error": str(exc)})
+                    break
+                if self.after_publish is not None:
+                    maybe = self.after_publish(row)
+                    if maybe is not None:
+                        await maybe
+                now = datetime.now(UTC)
+                row.published_at = now
+                published += 1
+                OUTBOX_PUBLISHED.labels(row.event_type).inc()
+                OUTBOX_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
+            await session.commit()
+            return published
+
+    async def purge_published(self) -> None:
+        async with self.db.session() as session:
+            await session.execute(text(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :secs)"
+            ).bindparams(secs=self.retention_seconds))
+            await session.commit()
+
+    async def _listen(self) -> None:
+        """Wake the relay on NOTIFY; reconnects on its own, polling covers any gap."""
+        while not self._stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(libpq_dsn(self.db.url),
+                                                                 autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox listener lost its connection", extra={"error": str(exc)})
+                await asyncio.sleep(1)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        last_purge = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    n = await self.publish_pending()
+                except Exception as exc:
+                    log.warning("outbox pass failed", extra={"error": str(exc)})
+                    n = 0
+                if n >= self.batch_size:
+                    continue  # more waiting: no sleep
+                if time.monotonic() - last_purge > 3600:
+                    last_purge = time.monotonic()
+                    try:
+                        await self.purge_published()
+                    except Exception as exc:
+                        log.warning("outbox purge failed", extra={"error": str(exc)})
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+async def stage_event(session: AsyncSession, event_type: str, data, *, source: str,
+                      subject_params: dict[str, str] | None = None, key: str | None = None) -> Envelope:
+    """Build the catalog's envelope for `event_type` and stage it in the caller's transaction."""
+    from contracts.catalog import subject_for
+    from contracts.envelope import make_event
+
+    event = make_event(event_type, data, source=source, subject=key)
+    await add_event(session, event, subject_for(event_type, **(subject_params or {})))
+    return event

@@ -1,0 +1,49 @@
+"""Twelve-factor settings: every value comes from the environment (or a .env file), typed once.
+
+Each process runs one service, so names are unprefixed (`DATABASE_URL`, `NATS_URL`); a service
+subclasses `ServiceSettings` to add its own fields.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5433/postgres"
+    database_pool_size: int = 10
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6380/0"
+
+    # where clients reach the platform; used to build absolute links
+    public_base_url: str = "http://localhost:8080"
+
+    # access tokens are verified against the auth service's JWKS (auth itself reads its own keys)
+    jwks_url: str = "http://127.0.0.1:8101/.well-known/jwks.json"
+    jwt_issuer: str = "streamplatform-auth"
+    jwt_audience: str = "streamplatform"
+    jwt_algorithms: tuple[str, ...] = ("EdDSA",)
+    jwks_cache_seconds: int = 300
+
+    outbox_poll_seconds: float = 1.0
+    outbox_batch_size: int = 100
+
+    otel_exporter_otlp_endpoint: str | None = None
+    metrics_enabled: bool = True
+
+    # object storage for uploads: file:///path (default) or s3://bucket (R2 and friends via the
+    # S3_* variables); media_base_url is where the gateway serves what was stored
+    object_store_url: str = "file://./.data/objects"
+    media_base_url: str = "/media"
+    s3_endpoint: str | None = None
+    s3_region: str = "auto"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None

@@ -1,0 +1,24 @@
+"""Password hashing with argon2id."""
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+
+class Passwords:
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int):
+        self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost,
+                                      parallelism=parallelism, type=Type.ID)
+        # verified when the account does not exist, so timing does not reveal which logins exist
+        self._dummy = self._hasher.hash("not-a-real-password")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
