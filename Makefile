@@ -46,7 +46,7 @@ run: setup
 
 test: setup
 	@$(VENV)/bin/python -m pytest --cov --cov-config=.coveragerc --cov-report=term --cov-report=xml $(PYTEST_ARGS)
-	@$(VENV)/bin/python tools/route_coverage.py coverage.xml
+	@$(VENV)/bin/python tools/route_coverage.py
 
 test-fast: python-deps
 	@$(VENV)/bin/python -m pytest -x -q -m "not e2e" $(PYTEST_ARGS)

@@ -12,7 +12,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.routing import Match
 
 from servicekit.problems import problem_response
 
@@ -41,11 +40,9 @@ def setup_tracing(service: str, otlp_endpoint: str | None = None) -> None:
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", request.url.path)
-    return "unmatched"
+    """The matched route's template (set by the router during dispatch), never the raw path."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
 
 
 class TelemetryMiddleware(BaseHTTPMiddleware):
@@ -58,22 +55,22 @@ class TelemetryMiddleware(BaseHTTPMiddleware):
         self.tracer = trace.get_tracer("servicekit.http")
 
     async def dispatch(self, request: Request, call_next):
-        route = _route_template(request)
-        if route in ("/metrics", "/healthz", "/readyz"):
+        if request.url.path in ("/metrics", "/healthz", "/readyz"):
             return await call_next(request)
         ctx = propagate.extract(dict(request.headers))
         start = time.perf_counter()
         status = 500
-        with self.tracer.start_as_current_span(f"{request.method} {route}", context=ctx,
-                                               kind=trace.SpanKind.SERVER,
-                                               attributes={"http.request.method": request.method,
-                                                           "http.route": route}) as span:
+        with self.tracer.start_as_current_span(f"{request.method}", context=ctx, kind=trace.SpanKind.SERVER,
+                                               attributes={"http.request.method": request.method}) as span:
             try:
                 response = await call_next(request)
                 status = response.status_code
                 span.set_attribute("http.response.status_code", status)
                 return response
             finally:
+                route = _route_template(request)
+                span.update_name(f"{request.method} {route}")
+                span.set_attribute("http.route", route)
                 HTTP_LATENCY.labels(self.service, request.method, route, str(status)).observe(
                     time.perf_counter() - start)
 

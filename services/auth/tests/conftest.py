@@ -1,0 +1,70 @@
+"""Auth tests run the real app in-process (ASGI) against real PostgreSQL, NATS and Valkey."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servicekit.db import upgrade
+
+from auth_service.config import Settings
+from auth_service.main import create_app
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "src" / "auth_service" / "migrations"
+
+
+@pytest.fixture
+def auth_db_url(test_servers):
+    url = test_servers.database_from_template("auth_template", lambda u: upgrade(MIGRATIONS, u))
+    yield url
+    test_servers.drop_database(url)
+
+
+@pytest.fixture
+def auth_settings(auth_db_url, nats_url, redis_url, tmp_path) -> Settings:
+    return Settings(
+        database_url=auth_db_url, nats_url=nats_url, redis_url=redis_url,
+        object_store_url=f"file://{tmp_path / 'objects'}", media_base_url="/media",
+        # cheap hashing keeps the suite fast; production defaults are checked in test_passwords
+        argon2_memory_kib=8192, argon2_time_cost=1, outbox_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def auth_app(auth_settings):
+    app = create_app(auth_settings, configure_process=False)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(auth_app):
+    transport = httpx.ASGITransport(app=auth_app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+        yield c
+
+
+@pytest.fixture
+def register(client):
+    """Register a user and return the auth result (user, tokens)."""
+    counter = iter(range(1_000_000))
+
+    async def _register(username: str | None = None, password: str = "correct horse battery", **extra):
+        name = username or f"user_{next(counter)}"
+        r = await client.post("/api/auth/register", json={"email": f"{name}@example.com", "password": password,
+                                                          "username": name, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    return _register
+
+
+@pytest.fixture
+def bearer():
+    """Authorization header for an auth result or a raw access token."""
+
+    def _bearer(result: dict | str) -> dict:
+        token = result if isinstance(result, str) else result["accessToken"]
+        return {"Authorization": f"Bearer {token}"}
+
+    return _bearer
