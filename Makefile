@@ -8,12 +8,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 APT_PACKAGES := nginx libnginx-mod-rtmp ffmpeg
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps python-deps run test test-fast bench asyncapi lint clean
+.PHONY: help setup system-deps python-deps run test test-fast asyncapi lint clean
 
 help:
 	@echo "make run     start the whole platform on this machine (Ctrl-C stops it)"
 	@echo "make test    set everything up and run the whole test suite with coverage"
-	@echo "make bench   run the benchmarks, results in bench/results/"
 	@echo "make setup   only install what the two commands need"
 
 setup: system-deps python-deps
