@@ -51,7 +51,8 @@ async def ensure_streams(js: JetStreamContext, specs) -> None:
             continue
         cfg.num_replicas = info.config.num_replicas
         if (set(info.config.subjects or []) != set(cfg.subjects)
-                or info.config.duplicate_window != cfg.duplicate_window):
+                or info.config.duplicate_window != cfg.duplicate_window
+                or (info.config.max_age or 0) != (cfg.max_age or 0)):
             await js.update_stream(cfg)
 
 

@@ -59,7 +59,7 @@ class JwtVerifier:
         self.cooldown = refetch_cooldown_seconds
         self.leeway = leeway_seconds
         self._keys: dict[str, PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = float("-inf")  # never: monotonic() may be small right after boot
         self._lock = asyncio.Lock()
 
     async def _refresh(self, *, force: bool) -> None:

@@ -1,0 +1,63 @@
+"""A taken port is a sentence naming the variable to change, not a traceback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from devstack.ports import PortInUse, ensure_free, free_port, is_free, wait_for_port
+from devstack.stack import Stack, StackConfig
+
+
+@pytest.fixture
+def bound_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    yield s
+    s.close()
+
+
+def test_ensure_free_names_the_env_var_when_a_socket_is_bound(bound_socket):
+    port = bound_socket.getsockname()[1]
+    with pytest.raises(PortInUse) as info:
+        ensure_free(port, "NATS", "NATS_PORT")
+    message = str(info.value)
+    assert str(port) in message
+    assert "NATS" in message
+    assert "Set NATS_PORT to another port." in message
+    assert info.value.port == port
+
+
+def test_ensure_free_also_refuses_a_listening_port(bound_socket):
+    bound_socket.listen()
+    port = bound_socket.getsockname()[1]
+    assert not is_free(port)
+    with pytest.raises(PortInUse, match="GATEWAY_PORT"):
+        ensure_free(port, "the gateway (HTTP)", "GATEWAY_PORT")
+    assert wait_for_port(port, 1.0)
+
+
+def test_ensure_free_passes_a_free_port_through():
+    port = free_port()
+    assert ensure_free(port, "NATS", "NATS_PORT") == port
+
+
+def test_port_in_use_without_env_var_has_no_hint(bound_socket):
+    port = bound_socket.getsockname()[1]
+    with pytest.raises(PortInUse) as info:
+        ensure_free(port, "something")
+    assert "Set " not in str(info.value)
+
+
+def test_stack_check_ports_reports_the_taken_one(tmp_path, bound_socket):
+    config = StackConfig.ephemeral(tmp_path)
+    config.redis_port = bound_socket.getsockname()[1]
+    with pytest.raises(PortInUse, match="REDIS_PORT"):
+        Stack(config, log=lambda *_: None).check_ports()
+
+
+def test_stack_check_ports_reports_a_port_configured_twice(tmp_path):
+    config = StackConfig.ephemeral(tmp_path)
+    config.nats_port = config.postgres_port
+    with pytest.raises(PortInUse, match="also configured for"):
+        Stack(config, log=lambda *_: None).check_ports()

@@ -1,0 +1,110 @@
+"""JetStream provisioning and trace propagation through NATS headers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
+from nats.js.api import StorageType, StreamConfig
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from servicekit.messaging import ensure_streams, extract_trace_context, inject_trace_headers
+
+
+class CountingJetStream:
+    """Delegates to a real JetStream context and records stream-changing calls."""
+
+    def __init__(self, js):
+        self._js = js
+        self.changes: list[str] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._js, name)
+        if name not in ("add_stream", "update_stream", "delete_stream"):
+            return attr
+
+        async def recorded(*args, **kwargs):
+            self.changes.append(name)
+            return await attr(*args, **kwargs)
+
+        return recorded
+
+
+async def test_ensure_streams_creates_events_as_specified(nc):
+    js = CountingJetStream(nc.jetstream())
+    await ensure_streams(js, [EVENTS_STREAM])
+    assert js.changes == ["add_stream"]
+
+    config = (await js.stream_info("EVENTS")).config
+    assert config.storage == StorageType.FILE
+    assert config.duplicate_window == EVENTS_STREAM.duplicate_window_seconds == 3600
+    assert config.max_age == EVENTS_STREAM.max_age_seconds
+    assert set(config.subjects) == set(EVENTS_STREAM.subjects)
+
+
+async def test_ensure_streams_twice_is_a_no_op(nc):
+    js = CountingJetStream(nc.jetstream())
+    await ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM])
+    await js.publish("user.registered", b"{}", headers={"Nats-Msg-Id": "keep-me"})
+    before = await js.stream_info("EVENTS")
+    js.changes.clear()
+
+    await ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM])
+
+    assert js.changes == []
+    after = await js.stream_info("EVENTS")
+    assert after.created == before.created
+    assert after.state.messages == 1
+    assert (await js.stream_info("CHAT")).config.duplicate_window == CHAT_STREAM.duplicate_window_seconds
+
+
+async def test_ensure_streams_brings_a_drifted_stream_back_to_spec_keeping_its_messages(nc):
+    js = CountingJetStream(nc.jetstream())
+    drifted = StreamConfig(name="EVENTS", subjects=["user.>"], storage=StorageType.FILE,
+                           duplicate_window=120.0, max_age=3600.0, num_replicas=1)
+    await js.add_stream(drifted)
+    await js.publish("user.registered", b"{}", headers={"Nats-Msg-Id": "old"})
+    js.changes.clear()
+
+    await ensure_streams(js, [EVENTS_STREAM])
+
+    assert js.changes == ["update_stream"]
+    info = await js.stream_info("EVENTS")
+    assert info.config.duplicate_window == 3600
+    assert info.config.max_age == EVENTS_STREAM.max_age_seconds
+    assert set(info.config.subjects) == set(EVENTS_STREAM.subjects)
+    assert info.state.messages == 1
+
+
+async def test_ensure_streams_applies_a_changed_retention(nc):
+    js = nc.jetstream()
+    await ensure_streams(js, [EVENTS_STREAM])
+    longer = dataclasses.replace(EVENTS_STREAM, max_age_seconds=EVENTS_STREAM.max_age_seconds * 2)
+    await ensure_streams(js, [longer])
+    assert (await js.stream_info("EVENTS")).config.max_age == longer.max_age_seconds
+
+
+def test_trace_headers_round_trip():
+    tracer = TracerProvider().get_tracer("messaging-test")
+    with tracer.start_as_current_span("publish") as span:
+        headers = inject_trace_headers({"Ce-Type": "user.registered"})
+    assert headers["Ce-Type"] == "user.registered"
+    assert "traceparent" in headers
+
+    context = extract_trace_context(headers)
+    remote = trace.get_current_span(context).get_span_context()
+    assert remote.is_remote
+    assert remote.trace_id == span.get_span_context().trace_id
+    assert remote.span_id == span.get_span_context().span_id
+
+    # a consumer's span started from that context joins the same trace
+    with tracer.start_as_current_span("consume", context=context) as child:
+        assert child.get_span_context().trace_id == span.get_span_context().trace_id
+
+
+def test_inject_outside_a_span_adds_nothing_and_copies():
+    original = {"Ce-Type": "user.registered"}
+    headers = inject_trace_headers(original)
+    assert headers == original and headers is not original
+    assert inject_trace_headers(None) == {}
+    assert not trace.get_current_span(extract_trace_context(None)).get_span_context().is_valid
