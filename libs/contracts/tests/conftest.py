@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from contracts.base import WireModel
 from contracts.events import (
     Channel,
@@ -33,23 +32,23 @@ from contracts.events import (
 
 AT = datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=UTC)
 
-_STREAM_FIELDS = dict(
-    id="s1",
-    channel_id="c1",
-    title="Speedrun",
-    description=None,
-    status=StreamStatus.LIVE,
-    start_time=AT,
-    end_time=None,
-    viewer_count=12,
-    peak_viewers=40,
-    duration=None,
-    hls_url="/hls/abc/index.m3u8",
-    thumbnail_url=None,
-    vod_url=None,
-    is_archived=False,
-    created_at=AT,
-)
+_STREAM_FIELDS = {
+    "id": "s1",
+    "channel_id": "c1",
+    "title": "Speedrun",
+    "description": None,
+    "status": StreamStatus.LIVE,
+    "start_time": AT,
+    "end_time": None,
+    "viewer_count": 12,
+    "peak_viewers": 40,
+    "duration": None,
+    "hls_url": "/hls/abc/index.m3u8",
+    "thumbnail_url": None,
+    "vod_url": None,
+    "is_archived": False,
+    "created_at": AT,
+}
 
 
 def _samples() -> dict[str, WireModel]:
@@ -69,7 +68,7 @@ def _samples() -> dict[str, WireModel]:
     )
     follow = ChannelFollow(channel_id="c1", user_id="u2")
     moderator = ChannelModerator(channel_id="c1", user_id="u3")
-    ingest = dict(channel_id="c1", provider=MediaProvider.MUX, ingest_session_id="i1", at=AT)
+    ingest = {"channel_id": "c1", "provider": MediaProvider.MUX, "ingest_session_id": "i1", "at": AT}
     stream = Stream(**_STREAM_FIELDS)
     return {
         "user.registered": profile,
@@ -82,7 +81,11 @@ def _samples() -> dict[str, WireModel]:
         "channel.unfollowed": follow,
         "channel.stream_key_rotated": StreamKeyRotated(channel_id="c1", rotated_at=AT),
         "channel.filters_updated": ChannelFilters(
-            channel_id="c1", banned_words=["spoiler"], profanity_filter=True, slow_mode_seconds=5, followers_only=False
+            channel_id="c1",
+            banned_words=["spoiler"],
+            profanity_filter=True,
+            slow_mode_seconds=5,
+            followers_only=False,
         ),
         "channel.moderator_added": moderator,
         "channel.moderator_removed": moderator,
@@ -98,7 +101,9 @@ def _samples() -> dict[str, WireModel]:
         "stream.created": stream.model_copy(update={"status": StreamStatus.OFFLINE, "start_time": None}),
         "stream.started": stream,
         "stream.status_changed": StreamStatusChanged(**_STREAM_FIELDS, previous_status=StreamStatus.OFFLINE),
-        "stream.ended": stream.model_copy(update={"status": StreamStatus.ENDING, "end_time": AT, "duration": 3600}),
+        "stream.ended": stream.model_copy(
+            update={"status": StreamStatus.ENDING, "end_time": AT, "duration": 3600}
+        ),
         "stream.archived": stream.model_copy(
             update={"status": StreamStatus.ARCHIVED, "vod_url": "/vod/abc.mp4", "is_archived": True}
         ),

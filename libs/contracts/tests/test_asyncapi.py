@@ -3,7 +3,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from contracts import CATALOG, STREAMS
 from contracts.asyncapi import DOCUMENT_PATH, WRITE_COMMAND, build_document, main, render
 from contracts.compat import breaking_changes
@@ -87,7 +86,14 @@ def test_every_event_is_documented(event_type, doc):
 def test_payload_schemas_use_wire_names(doc):
     schemas = doc["components"]["schemas"]
     assert set(schemas["ChatMessage"]["properties"]) == {
-        "id", "seq", "channelId", "streamId", "user", "content", "createdAt", "deletedAt"
+        "id",
+        "seq",
+        "channelId",
+        "streamId",
+        "user",
+        "content",
+        "createdAt",
+        "deletedAt",
     }
     assert schemas["StreamStatus"]["enum"] == ["OFFLINE", "LIVE", "ENDING", "ARCHIVED"]
     assert schemas["MediaProvider"]["enum"] == ["local", "mux", "cloudflare"]

@@ -1,5 +1,4 @@
 import pytest
-
 from contracts import CATALOG, CHAT_STREAM, EVENTS_STREAM, STREAMS, EventType, UnknownEventType, subject_for
 from contracts import subjects as s
 from contracts.requests import REQUESTS

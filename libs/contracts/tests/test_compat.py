@@ -1,7 +1,6 @@
 import copy
 
 import pytest
-
 from contracts.asyncapi import build_document
 from contracts.compat import breaking_changes
 
@@ -63,7 +62,10 @@ def test_description_changes_are_compatible():
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: (d["properties"].pop("count"), d["required"].remove("count")), "payload.data.count: property removed"),
+        (
+            lambda d: (d["properties"].pop("count"), d["required"].remove("count")),
+            "payload.data.count: property removed",
+        ),
         (
             lambda d: (d["properties"].update(extra={"type": "string"}), d["required"].append("extra")),
             "payload.data.extra: property became required",
@@ -87,7 +89,10 @@ def test_description_changes_are_compatible():
         ),
         (
             lambda d: d["properties"]["status"]["enum"].append("ARCHIVED"),
-            "payload.data.status: allowed values changed from {'LIVE', 'OFFLINE'} to {'ARCHIVED', 'LIVE', 'OFFLINE'}",
+            (
+                "payload.data.status: allowed values changed"
+                " from {'LIVE', 'OFFLINE'} to {'ARCHIVED', 'LIVE', 'OFFLINE'}"
+            ),
         ),
         (
             lambda d: d["properties"]["status"]["enum"].remove("LIVE"),
@@ -134,19 +139,31 @@ def test_removing_a_message_is_reported():
 
 
 def test_changes_behind_references_are_found():
-    user = {"type": "object", "properties": {"id": {"type": "string"}, "badges": {"type": "array"}}, "required": ["id"]}
-    old = _doc({"$ref": "#/components/schemas/Message"}, schemas={
-        "Message": {"type": "object", "properties": {"user": {"$ref": "#/components/schemas/User"}}},
-        "User": user,
-    })
+    user = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "badges": {"type": "array"}},
+        "required": ["id"],
+    }
+    old = _doc(
+        {"$ref": "#/components/schemas/Message"},
+        schemas={
+            "Message": {"type": "object", "properties": {"user": {"$ref": "#/components/schemas/User"}}},
+            "User": user,
+        },
+    )
     new = copy.deepcopy(old)
     new["components"]["schemas"]["User"]["properties"]["id"] = {"type": "integer"}
 
-    assert breaking_changes(old, new) == ["thing.happened v1: payload.data.user.id: type changed from string to integer"]
+    assert breaking_changes(old, new) == [
+        "thing.happened v1: payload.data.user.id: type changed from string to integer"
+    ]
 
 
 def test_recursive_schemas_terminate():
-    node = {"type": "object", "properties": {"next": {"anyOf": [{"$ref": "#/components/schemas/Node"}, {"type": "null"}]}}}
+    node = {
+        "type": "object",
+        "properties": {"next": {"anyOf": [{"$ref": "#/components/schemas/Node"}, {"type": "null"}]}},
+    }
     old = _doc({"$ref": "#/components/schemas/Node"}, schemas={"Node": node})
     new = copy.deepcopy(old)
     new["components"]["schemas"]["Node"]["properties"]["label"] = {"type": "string"}

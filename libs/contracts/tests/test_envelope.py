@@ -4,8 +4,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
-from pydantic import ValidationError
-
 from contracts import (
     CATALOG,
     EventType,
@@ -16,6 +14,7 @@ from contracts import (
     spec,
 )
 from contracts.events import Stream, StreamStatusChanged, StreamViewers, UserProfile
+from pydantic import ValidationError
 
 CAMEL_CASE = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 PROFILE = UserProfile(user_id="u1", username="ada_l", display_name="Ada", avatar=None)
@@ -69,7 +68,9 @@ def test_wire_form_of_a_user_event():
 
 def test_time_is_utc_with_z():
     paris = timezone(timedelta(hours=2))
-    event = make_event("user.registered", PROFILE, source="auth", time=datetime(2025, 6, 1, 14, 0, tzinfo=paris))
+    event = make_event(
+        "user.registered", PROFILE, source="auth", time=datetime(2025, 6, 1, 14, 0, tzinfo=paris)
+    )
 
     assert orjson.loads(event.to_json_bytes())["time"] == "2025-06-01T12:00:00Z"
     assert event.time.utcoffset() == timedelta(0)
@@ -83,24 +84,23 @@ def test_default_time_is_now():
 
 def _stream_fields() -> dict:
     at = datetime(2025, 1, 1, tzinfo=UTC)
-    return dict(
-        id="s1",
-        channel_id="c1",
-        title="t",
-        description=None,
-        status="LIVE",
-        start_time=at,
-        end_time=None,
-        viewer_count=0,
-        peak_viewers=0,
-        duration=None,
-        hls_url=None,
-        thumbnail_url=None,
-        vod_url=None,
-        is_archived=False,
-        created_at=at,
-    )
-
+    return {
+        "id": "s1",
+        "channel_id": "c1",
+        "title": "t",
+        "description": None,
+        "status": "LIVE",
+        "start_time": at,
+        "end_time": None,
+        "viewer_count": 0,
+        "peak_viewers": 0,
+        "duration": None,
+        "hls_url": None,
+        "thumbnail_url": None,
+        "vod_url": None,
+        "is_archived": False,
+        "created_at": at,
+    }
 
 
 def test_payload_datetimes_are_utc_with_z():
@@ -153,9 +153,9 @@ def test_make_event_accepts_the_enum_member():
 
 
 def test_unknown_event_type():
-    with pytest.raises(UnknownEventType, match="user.deleted"):
+    with pytest.raises(UnknownEventType, match=r"user\.deleted"):
         make_event("user.deleted", PROFILE, source="auth")
-    with pytest.raises(UnknownEventType, match="user.deleted"):
+    with pytest.raises(UnknownEventType, match=r"user\.deleted"):
         spec("user.deleted")
 
     wire = orjson.loads(make_event("user.registered", PROFILE, source="auth").to_json_bytes())
@@ -183,7 +183,16 @@ def _wire(**changes) -> bytes:
         _wire(type=42),
         b'{"id": "0e7f1a6c-3b1d-4c53-9d0b-6b1a2c3d4e5f", "source": "auth"}',
     ],
-    ids=["malformed", "not-an-object", "missing-fields", "wrong-type", "bad-time", "specversion", "type-int", "no-type"],
+    ids=[
+        "malformed",
+        "not-an-object",
+        "missing-fields",
+        "wrong-type",
+        "bad-time",
+        "specversion",
+        "type-int",
+        "no-type",
+    ],
 )
 def test_invalid_events_raise_validation_error(raw):
     with pytest.raises(ValidationError):
@@ -192,8 +201,9 @@ def test_invalid_events_raise_validation_error(raw):
 
 def test_invalid_enum_value_is_refused():
     wire = orjson.loads(
-        make_event("stream.viewers", StreamViewers(stream_id="s", channel_id="c", count=1, peak=1), source="x")
-        .to_json_bytes()
+        make_event(
+            "stream.viewers", StreamViewers(stream_id="s", channel_id="c", count=1, peak=1), source="x"
+        ).to_json_bytes()
     )
     wire["data"]["count"] = -1
     with pytest.raises(ValidationError):

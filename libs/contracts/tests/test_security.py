@@ -1,12 +1,11 @@
 import re
 
 import pytest
-from pydantic import BaseModel, ValidationError
-
 from contracts import CATALOG
 from contracts.asyncapi import build_document
 from contracts.base import WireModel
 from contracts.requests import IngestAuthorizeReply, IngestAuthorizeRequest
+from pydantic import BaseModel, ValidationError
 
 # Secrets travel only in request/reply messages, never in an event: events are stored in
 # JetStream, replayed to every consumer and copied into their inboxes and logs.

@@ -126,9 +126,12 @@ def _event_headers_schema() -> dict[str, Any]:
             MSG_ID_HEADER: {
                 "type": "string",
                 "format": "uuid",
-                "description": "The envelope's id; JetStream drops a duplicate within the stream's duplicate window.",
+                "description": "The envelope's id; JetStream drops a duplicate within the duplicate window.",
             },
-            "traceparent": {"type": "string", "description": "W3C trace context (OpenTelemetry propagation)."},
+            "traceparent": {
+                "type": "string",
+                "description": "W3C trace context (OpenTelemetry propagation).",
+            },
             "tracestate": {"type": "string", "description": "W3C trace state, when the tracer sets one."},
         },
     }
@@ -263,9 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     if problems and not args.allow_breaking:
-        print(f"refusing to write {args.path}: breaking changes without a schema version bump", file=sys.stderr)
+        print(
+            f"refusing to write {args.path}: breaking changes without a schema version bump", file=sys.stderr
+        )
         _report(problems)
-        print("bump the event's version in contracts/catalog.py, or make the change additive", file=sys.stderr)
+        print(
+            "bump the event's version in contracts/catalog.py, or make the change additive", file=sys.stderr
+        )
         return 1
     args.path.write_bytes(rendered)
     print(f"wrote {args.path}")

@@ -123,10 +123,26 @@ _ENTRIES = (
     _entry(E.USER_BLOCKED, users.UserBlock, "auth", s.USER_BLOCKED, "A user blocked (ignores) another."),
     _entry(E.USER_UNBLOCKED, users.UserBlock, "auth", s.USER_UNBLOCKED, "A user lifted a block."),
     _entry(E.CHANNEL_CREATED, channels.Channel, "channels", s.CHANNEL_CREATED, "A channel was created."),
-    _entry(E.CHANNEL_UPDATED, channels.Channel, "channels", s.CHANNEL_UPDATED, "A channel's public fields changed."),
-    _entry(E.CHANNEL_FOLLOWED, channels.ChannelFollow, "channels", s.CHANNEL_FOLLOWED, "A user followed a channel."),
     _entry(
-        E.CHANNEL_UNFOLLOWED, channels.ChannelFollow, "channels", s.CHANNEL_UNFOLLOWED, "A user unfollowed a channel."
+        E.CHANNEL_UPDATED,
+        channels.Channel,
+        "channels",
+        s.CHANNEL_UPDATED,
+        "A channel's public fields changed.",
+    ),
+    _entry(
+        E.CHANNEL_FOLLOWED,
+        channels.ChannelFollow,
+        "channels",
+        s.CHANNEL_FOLLOWED,
+        "A user followed a channel.",
+    ),
+    _entry(
+        E.CHANNEL_UNFOLLOWED,
+        channels.ChannelFollow,
+        "channels",
+        s.CHANNEL_UNFOLLOWED,
+        "A user unfollowed a channel.",
     ),
     _entry(
         E.CHANNEL_STREAM_KEY_ROTATED,
@@ -205,7 +221,13 @@ _ENTRIES = (
         s.MEDIA_THUMBNAIL_UPDATED,
         "A new thumbnail of a live broadcast is available.",
     ),
-    _entry(E.STREAM_CREATED, streams.Stream, "streams", s.STREAM_CREATED, "A stream session was prepared (OFFLINE)."),
+    _entry(
+        E.STREAM_CREATED,
+        streams.Stream,
+        "streams",
+        s.STREAM_CREATED,
+        "A stream session was prepared (OFFLINE).",
+    ),
     _entry(E.STREAM_STARTED, streams.Stream, "streams", s.STREAM_STARTED, "A stream went LIVE."),
     _entry(
         E.STREAM_STATUS_CHANGED,
@@ -214,9 +236,15 @@ _ENTRIES = (
         s.STREAM_STATUS_CHANGED,
         "A stream moved to a new status; sent for every transition.",
     ),
-    _entry(E.STREAM_ENDED, streams.Stream, "streams", s.STREAM_ENDED, "A stream stopped being LIVE (ENDING)."),
     _entry(
-        E.STREAM_ARCHIVED, streams.Stream, "streams", s.STREAM_ARCHIVED, "A stream's recording is listed (ARCHIVED)."
+        E.STREAM_ENDED, streams.Stream, "streams", s.STREAM_ENDED, "A stream stopped being LIVE (ENDING)."
+    ),
+    _entry(
+        E.STREAM_ARCHIVED,
+        streams.Stream,
+        "streams",
+        s.STREAM_ARCHIVED,
+        "A stream's recording is listed (ARCHIVED).",
     ),
     _entry(
         E.STREAM_VIEWERS,

@@ -32,7 +32,9 @@ def breaking_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[s
             continue
         new_version = new_message.get("x-schema-version")
         if new_version != old_version:
-            if not (isinstance(old_version, int) and isinstance(new_version, int) and new_version > old_version):
+            if not (
+                isinstance(old_version, int) and isinstance(new_version, int) and new_version > old_version
+            ):
                 problems.append(f"{name}: schema version went from v{old_version} to v{new_version}")
             continue
         _Comparison(old_doc, new_doc, problems).compare(
@@ -84,13 +86,14 @@ class _Comparison:
         old_values, new_values = _allowed_values(old_branches), _allowed_values(new_branches)
         if old_values != new_values:
             self.problems.append(
-                f"{path}: allowed values changed from {_show_values(old_values)} to {_show_values(new_values)}"
+                f"{path}: allowed values changed"
+                f" from {_show_values(old_values)} to {_show_values(new_values)}"
             )
 
         for kind in ("object", "array"):
             old_of_kind = [b for b in old_branches if _type_of(b) == kind]
             new_of_kind = [b for b in new_branches if _type_of(b) == kind]
-            for index, (old_branch, new_branch) in enumerate(zip(old_of_kind, new_of_kind)):
+            for index, (old_branch, new_branch) in enumerate(zip(old_of_kind, new_of_kind, strict=False)):
                 branch_path = path if len(old_of_kind) == 1 else f"{path}[{kind} #{index}]"
                 if kind == "object":
                     self._compare_objects(old_branch, new_branch, branch_path)

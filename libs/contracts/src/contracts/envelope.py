@@ -29,7 +29,7 @@ class Envelope(WireModel, Generic[DataT]):
     """A CloudEvents 1.0 event in structured JSON mode, with a typed ``data``."""
 
     id: EventId
-    """Unique per event, also sent as the ``Nats-Msg-Id`` header so JetStream drops a republished duplicate."""
+    """Unique per event; also the ``Nats-Msg-Id`` header, so JetStream drops a republished duplicate."""
     type: str
     """The event type, e.g. ``user.registered``."""
     source: str
@@ -39,7 +39,7 @@ class Envelope(WireModel, Generic[DataT]):
     specversion: Literal["1.0"] = "1.0"
     """CloudEvents version."""
     dataschema: Annotated[str, Field(pattern=rf"^{DATASCHEMA_PREFIX}[a-z0-9_.]+:v[0-9]+$")]
-    """URN of the payload schema, carrying its version, e.g. ``urn:streamplatform:event:user.registered:v1``."""
+    """URN of the payload schema and its version, e.g. ``urn:streamplatform:event:user.registered:v1``."""
     datacontenttype: Literal["application/json"] = "application/json"
     """Media type of ``data``."""
     subject: str | None = None

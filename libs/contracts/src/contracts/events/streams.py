@@ -17,7 +17,7 @@ class StreamStatus(StrEnum):
 
 
 class Stream(WireModel):
-    """The stream object of API.md (``stream.created``, ``stream.started``, ``stream.ended``, ``stream.archived``)."""
+    """The stream object of API.md (``stream.created``, ``.started``, ``.ended``, ``.archived``)."""
 
     id: Id
     """The stream's id."""
