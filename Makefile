@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-APT_PACKAGES := nginx libnginx-mod-rtmp ffmpeg
+APT_PACKAGES := nginx libnginx-mod-rtmp ffmpeg chromium
 PYTEST_ARGS ?=
 
 .PHONY: help setup system-deps python-deps run test test-fast asyncapi lint clean
@@ -17,18 +17,20 @@ help:
 
 setup: system-deps python-deps
 
-# nginx with the RTMP module and ffmpeg come from the distribution; everything else from PyPI
+# nginx with the RTMP module, ffmpeg and Chromium (browser tests, never a downloaded browser) come from
+# the distribution; everything else from PyPI
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
 	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$$missing libnginx-mod-rtmp"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing$$missing with apt-get"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "error: apt-get not found; install$$missing with your package manager, then run make again" >&2; exit 1; fi; \
-	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES)) \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing) \
 	    || { echo "error: could not install$$missing (need root or sudo). Install them by hand: apt-get install $(APT_PACKAGES)" >&2; exit 1; }; \
 	fi
 

@@ -1,0 +1,262 @@
+// Client-side router and the header's account area.
+// The gateway answers every unknown path with index.html, so routing is on location.pathname.
+
+import * as auth from "./auth.js";
+import { announce, avatar, h } from "./ui.js";
+import home from "./pages/home.js";
+import register from "./pages/register.js";
+import login from "./pages/login.js";
+import onboarding from "./pages/onboarding.js";
+import dashboard from "./pages/dashboard.js";
+import profile from "./pages/profile.js";
+import stream from "./pages/stream.js";
+import notFound from "./pages/not-found.js";
+
+const SITE = "Streamplatform";
+
+/** access: "any" | "user" (logged in, else to login with ?next=) | "guest" (logged out, else to dashboard) */
+const ROUTES = [
+  { pattern: /^\/$/, page: home, title: "Live streams", access: "any" },
+  { pattern: /^\/auth\/register$/, page: register, title: "Create your account", access: "guest" },
+  { pattern: /^\/auth\/login$/, page: login, title: "Log in", access: "guest" },
+  { pattern: /^\/onboarding$/, page: onboarding, title: "Set up your profile", access: "user" },
+  { pattern: /^\/dashboard$/, page: dashboard, title: "Creator dashboard", access: "user" },
+  { pattern: /^\/dashboard\/profile$/, page: profile, title: "Edit profile", access: "user" },
+  { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "Stream", access: "any", params: ["slug"] },
+];
+
+/** A same-origin path from ?next=, or null (never an open redirect). */
+export function safeNext(value) {
+  if (!value || typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) {
+    return null;
+  }
+  try {
+    const url = new URL(value, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+export function navigate(to, { replace = false } = {}) {
+  const url = new URL(to, location.origin);
+  if (url.origin !== location.origin) {
+    location.assign(url.href);
+    return;
+  }
+  const target = url.pathname + url.search + url.hash;
+  if (replace) history.replaceState(null, "", target);
+  else if (target !== location.pathname + location.search + location.hash) history.pushState(null, "", target);
+  render({ focus: true });
+}
+
+function match(pathname) {
+  for (const route of ROUTES) {
+    const m = route.pattern.exec(pathname);
+    if (m) {
+      const params = {};
+      (route.params || []).forEach((name, i) => {
+        try {
+          params[name] = decodeURIComponent(m[i + 1]);
+        } catch {
+          params[name] = m[i + 1];
+        }
+      });
+      return { route, params };
+    }
+  }
+  return { route: { page: notFound, title: "Page not found", access: "any" }, params: {} };
+}
+
+const main = document.getElementById("main");
+let renderSeq = 0;
+let cleanup = null;
+let currentRoute = null;
+
+async function render({ focus = false } = {}) {
+  const seq = ++renderSeq;
+  let path = location.pathname;
+  if (path.length > 1 && path.endsWith("/")) {
+    path = path.replace(/\/+$/, "");
+    history.replaceState(null, "", path + location.search + location.hash);
+  }
+  const { route, params } = match(path);
+  const query = new URLSearchParams(location.search);
+
+  if (route.access === "user" && !auth.isLoggedIn()) {
+    navigate(`/auth/login?next=${encodeURIComponent(path + location.search)}`, { replace: true });
+    return;
+  }
+  if (route.access === "guest" && auth.isLoggedIn()) {
+    navigate(safeNext(query.get("next")) || "/dashboard", { replace: true });
+    return;
+  }
+
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch (err) {
+      console.error(err);
+    }
+    cleanup = null;
+  }
+  currentRoute = route;
+  document.title = `${route.title} · ${SITE}`;
+
+  const view = h("div", { class: "view" });
+  const ctx = {
+    params, query, navigate, safeNext,
+    /** true while this render is still the current one (for late async results) */
+    isCurrent: () => seq === renderSeq,
+    setTitle(title) {
+      if (seq === renderSeq) document.title = `${title} · ${SITE}`;
+    },
+  };
+  try {
+    const result = await route.page(view, ctx);
+    if (seq !== renderSeq) {
+      if (typeof result === "function") result();
+      return;
+    }
+    cleanup = typeof result === "function" ? result : null;
+  } catch (err) {
+    if (seq !== renderSeq) return;
+    if (err && err.status === 401) return; // the session ended; the auth listener redirects
+    console.error(err);
+    view.replaceChildren(
+      h("section", { class: "container narrow page" },
+        h("h1", { tabindex: "-1" }, "Something went wrong"),
+        h("p", { class: "muted" }, (err && err.detail) || "This page could not be loaded."),
+        h("p", {}, h("a", { href: location.pathname + location.search }, "Try again"))));
+  }
+  main.replaceChildren(view);
+  markCurrentLinks();
+  if (focus) {
+    window.scrollTo(0, 0);
+    const heading = view.querySelector("h1");
+    if (heading) {
+      if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
+    } else {
+      main.focus({ preventScroll: true });
+    }
+    announce(document.title);
+  }
+}
+
+// ---- header: log in / sign up, or the account menu --------------------------------------------
+
+const account = document.getElementById("account");
+let closeMenu = () => {};
+
+function renderAccount() {
+  closeMenu();
+  const user = auth.currentUser();
+  if (!auth.isLoggedIn()) {
+    account.replaceChildren(
+      h("a", { class: "btn btn-ghost", href: "/auth/login" }, "Log in"),
+      h("a", { class: "btn btn-primary", href: "/auth/register" }, "Sign up"));
+    return;
+  }
+  const name = (user && (user.displayName || user.username)) || "Account";
+  const menuId = "account-menu";
+  const button = h("button", {
+    type: "button", class: "account-button", "aria-expanded": "false", "aria-controls": menuId,
+    "aria-label": `Account menu for ${name}`,
+  }, avatar(user, 32), h("span", { class: "account-name" }, name), h("span", { class: "caret", "aria-hidden": "true" }));
+  const logoutButton = h("button", { type: "button", class: "menu-item" }, "Log out");
+  const menu = h("div", { class: "account-menu", id: menuId, hidden: true },
+    h("p", { class: "menu-user" }, h("strong", {}, name), user ? h("span", { class: "muted" }, `@${user.username}`) : null),
+    h("ul", { role: "list" },
+      h("li", {}, h("a", { class: "menu-item", href: "/dashboard" }, "Dashboard")),
+      h("li", {}, h("a", { class: "menu-item", href: "/dashboard/profile" }, "Edit profile")),
+      h("li", {}, logoutButton)));
+
+  const items = () => [...menu.querySelectorAll(".menu-item")];
+  const open = (focusFirst) => {
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    if (focusFirst) items()[0].focus();
+  };
+  closeMenu = (returnFocus = false) => {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    if (returnFocus) button.focus();
+  };
+  button.addEventListener("click", () => (menu.hidden ? open(false) : closeMenu()));
+  button.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown") {
+      e.preventDefault();
+      open(true);
+    }
+  });
+  menu.addEventListener("keydown", (e) => {
+    const list = items();
+    const i = list.indexOf(document.activeElement);
+    if (e.key === "Escape") {
+      e.preventDefault();
+      closeMenu(true);
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      const next = (i + (e.key === "ArrowDown" ? 1 : -1) + list.length) % list.length;
+      list[next].focus();
+    }
+  });
+  menu.addEventListener("click", (e) => {
+    if (e.target.closest("a")) closeMenu();
+  });
+  logoutButton.addEventListener("click", async () => {
+    closeMenu();
+    await auth.logout();
+  });
+  account.replaceChildren(h("div", { class: "account-wrap" }, button, menu));
+}
+
+document.addEventListener("click", (e) => {
+  if (!e.target.closest(".account-wrap")) closeMenu();
+});
+document.addEventListener("focusin", (e) => {
+  if (!e.target.closest(".account-wrap")) closeMenu();
+});
+
+function markCurrentLinks() {
+  for (const a of document.querySelectorAll("a[href]")) {
+    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+auth.onChange((_user, reason) => {
+  renderAccount();
+  if (reason === "logout") {
+    navigate("/", { replace: false });
+    announce("You are logged out.");
+  } else if (reason === "expired" && currentRoute && currentRoute.access === "user") {
+    navigate(`/auth/login?next=${encodeURIComponent(location.pathname + location.search)}&expired=1`, { replace: true });
+  }
+});
+
+// ---- links: same-origin clicks stay in the app --------------------------------------------------
+
+document.addEventListener("click", (e) => {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest("a[href]");
+  if (!a || a.target || a.hasAttribute("download") || a.dataset.external !== undefined) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/api/") || url.pathname.startsWith("/media/")) return;
+  if (url.pathname === location.pathname && url.search === location.search && url.hash) return; // in-page anchor
+  e.preventDefault();
+  navigate(url.pathname + url.search + url.hash);
+});
+
+window.addEventListener("popstate", () => render({ focus: true }));
+
+// ---- start ---------------------------------------------------------------------------------------
+
+renderAccount();
+render();
+if (auth.isLoggedIn()) {
+  // refresh the cached user (name, avatar, theme) in the background; a dead session logs out
+  auth.loadUser().catch(() => {});
+}

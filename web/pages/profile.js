@@ -1,0 +1,102 @@
+// /dashboard/profile: display name, bio, social links, theme, language, notification email, avatar.
+
+import * as auth from "../auth.js";
+import {
+  avatarUploader, checkbox, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
+  showFieldErrors, socialLinksEditor, validate,
+} from "../ui.js";
+import { dashboardNav } from "./dashboard.js";
+import { PROFILE_RULES, PROFILE_WORDS } from "./onboarding.js";
+
+const THEMES = [
+  { value: "dark", label: "Dark" },
+  { value: "light", label: "Light" },
+  { value: "system", label: "Same as my device" },
+];
+
+const LANGUAGES = [
+  ["en", "English"], ["de", "Deutsch"], ["es", "Español"], ["fr", "Français"], ["it", "Italiano"],
+  ["nl", "Nederlands"], ["pl", "Polski"], ["pt-BR", "Português (Brasil)"], ["sv", "Svenska"], ["tr", "Türkçe"],
+  ["uk", "Українська"], ["ja", "日本語"], ["ko", "한국어"], ["zh", "中文"],
+];
+
+export default async function profile(view, ctx) {
+  const user = await auth.loadUser({ force: true });
+  if (!ctx.isCurrent()) return;
+  const prefs = user.profile || {};
+
+  const languages = LANGUAGES.map(([value, label]) => ({ value, label, lang: value }));
+  if (prefs.language && !languages.some((l) => l.value === prefs.language)) {
+    languages.push({ value: prefs.language, label: prefs.language });
+  }
+
+  const uploader = avatarUploader({ user, upload: (file) => auth.uploadAvatar(file) });
+  const fields = {
+    displayName: field({ name: "displayName", label: "Display name", value: user.displayName, required: true,
+      maxLength: 50, autocomplete: "nickname", hint: "Shown on your channel and in chat." }),
+    bio: field({ name: "bio", label: "Bio", value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
+      hint: "A few words about you and what you stream." }),
+    theme: field({ name: "theme", label: "Theme", value: prefs.theme || "dark", options: THEMES }),
+    language: field({ name: "language", label: "Language", value: prefs.language || "en", options: languages,
+      hint: "Your preferred language." }),
+  };
+  const notify = checkbox({ name: "notificationEmail", label: "Email me notifications", checked: prefs.notificationEmail !== false,
+    hint: `Sent to ${user.email}.` });
+  const links = socialLinksEditor(prefs.socialLinks);
+  const status = formStatus();
+
+  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "profile-title" },
+    h("fieldset", { class: "fieldset" }, h("legend", {}, "Public profile"), fields.displayName.root, fields.bio.root),
+    links.root,
+    h("fieldset", { class: "fieldset" }, h("legend", {}, "Preferences"),
+      h("div", { class: "two-col" }, fields.theme.root, fields.language.root), notify.root),
+    status.el,
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save changes")));
+  revalidateOnInput(fields, PROFILE_RULES);
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    status.clear();
+    const okFields = validate(fields, PROFILE_RULES);
+    const okLinks = links.validate();
+    if (!okFields || !okLinks) {
+      status.set("Please fix the highlighted fields.", "error");
+      focusFirstInvalid(form);
+      return;
+    }
+    setBusy(form, true);
+    status.set("Saving…");
+    try {
+      await auth.updateProfile({
+        displayName: fields.displayName.input.value.trim(),
+        bio: fields.bio.input.value,
+        socialLinks: links.value(),
+        theme: fields.theme.input.value,
+        language: fields.language.input.value,
+        notificationEmail: notify.input.checked,
+      });
+      setBusy(form, false);
+      status.set("Your profile is saved.", "success");
+    } catch (err) {
+      setBusy(form, false);
+      clearErrors(fields);
+      links.clearErrors();
+      const { shown, other } = showFieldErrors(fields, err, PROFILE_WORDS);
+      const linkErrors = links.showErrors(err);
+      if (shown || linkErrors) {
+        status.set(other[0] || "Please fix the highlighted fields.", "error");
+        focusFirstInvalid(form);
+      } else {
+        status.set(err.detail || err.message, "error");
+      }
+    }
+  });
+
+  view.append(
+    h("div", { class: "container dash" },
+      dashboardNav(),
+      h("div", { class: "dash-main" },
+        h("h1", { id: "profile-title" }, "Edit profile"),
+        h("p", { class: "muted" }, "Signed in as ", h("strong", {}, `@${user.username}`), ` (${user.email})`),
+        h("div", { class: "card form-card" }, uploader.root, form))));
+}

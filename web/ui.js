@@ -1,0 +1,474 @@
+// Small DOM helpers and form building blocks shared by the pages.
+// Everything user-provided goes in through textContent or attributes, never innerHTML.
+
+let idCounter = 0;
+export const uid = (prefix = "id") => `${prefix}-${++idCounter}`;
+
+const BOOLEAN_PROPS = new Set(["hidden", "disabled", "required", "checked", "selected", "multiple", "readOnly", "autofocus"]);
+
+/**
+ * h("button", {class: "btn", type: "button", onclick: fn, "aria-label": "Close"}, "×")
+ * Children: strings, nodes, arrays, null/false (skipped).
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value == null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    // CSSOM, not a style attribute: the page's CSP has no 'unsafe-inline' for styles
+    else if (key === "style") for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop, String(v));
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (BOOLEAN_PROPS.has(key)) el[key] = Boolean(value);
+    else if (key === "value") el.value = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child == null || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Announce a message to screen readers (route changes, background results). */
+export function announce(message) {
+  const region = document.getElementById("announcer");
+  if (!region) return;
+  region.textContent = "";
+  // a new text node on the next frame is reliably announced, even when the text repeats
+  requestAnimationFrame(() => { region.textContent = message; });
+}
+
+/** "Value error, must not contain x" -> "Must not contain x." */
+export function humanize(message) {
+  let text = String(message || "Invalid value").replace(/^Value error,\s*/i, "").trim();
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+// ---- fields ----------------------------------------------------------------------------------
+
+/**
+ * A labelled input with a hint and an error slot, both linked with aria-describedby.
+ * @returns {{root: HTMLElement, input: HTMLInputElement|HTMLTextAreaElement|HTMLSelectElement,
+ *            setError(msg: string|null): void, name: string}}
+ */
+export function field({
+  name, label, type = "text", value = "", hint = "", optional = false, required = false,
+  autocomplete, multiline = false, rows = 4, maxLength, options, attrs = {}, reveal = false,
+}) {
+  const id = uid(`f-${name}`);
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  let input;
+  if (options) {
+    input = h("select", { id, name, ...attrs },
+      options.map((o) => h("option", { value: o.value, selected: o.value === value, lang: o.lang }, o.label)));
+  } else if (multiline) {
+    input = h("textarea", { id, name, rows, maxlength: maxLength, ...attrs });
+    input.value = value || "";
+  } else {
+    input = h("input", { id, name, type, autocomplete, maxlength: maxLength, ...attrs });
+    input.value = value || "";
+  }
+  input.required = required;
+  input.setAttribute("aria-describedby", hint ? `${hintId} ${errorId}` : errorId);
+
+  const labelEl = h("label", { for: id }, label, optional ? h("span", { class: "optional" }, " (optional)") : null);
+  const hintEl = hint ? h("p", { class: "hint", id: hintId }, hint) : null;
+  const errorEl = h("p", { class: "field-error", id: errorId });
+
+  let control = input;
+  if (reveal) {
+    const toggle = h("button", {
+      type: "button", class: "btn btn-ghost reveal", "aria-controls": id, "aria-pressed": "false",
+      "aria-label": `Show ${label.toLowerCase()}`,
+    }, "Show");
+    toggle.addEventListener("click", () => {
+      const show = input.type === "password";
+      input.type = show ? "text" : "password";
+      toggle.textContent = show ? "Hide" : "Show";
+      toggle.setAttribute("aria-pressed", String(show));
+      toggle.setAttribute("aria-label", `${show ? "Hide" : "Show"} ${label.toLowerCase()}`);
+    });
+    control = h("div", { class: "input-with-action" }, input, toggle);
+  }
+
+  let counter = null;
+  if (multiline && maxLength) {
+    counter = h("span", { class: "counter", "aria-hidden": "true" });
+    const update = () => { counter.textContent = `${input.value.length} / ${maxLength}`; };
+    input.addEventListener("input", update);
+    update();
+  }
+
+  const root = h("div", { class: "field" }, labelEl, control,
+    hintEl || counter ? h("div", { class: "field-meta" }, hintEl || h("span"), counter) : null, errorEl);
+
+  return {
+    name, root, input,
+    setError(message) {
+      errorEl.textContent = message || "";
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    },
+  };
+}
+
+/** A checkbox with its label after it. */
+export function checkbox({ name, label, checked = false, hint = "" }) {
+  const id = uid(`f-${name}`);
+  const input = h("input", { id, name, type: "checkbox", checked });
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute("aria-describedby", hintEl.id);
+  const root = h("div", { class: "field field-check" },
+    h("div", { class: "check-row" }, input, h("label", { for: id }, label)), hintEl);
+  return { name, root, input, setError() {} };
+}
+
+/** The form's status line: one polite live region per form, space reserved so nothing moves. */
+export function formStatus() {
+  const el = h("p", { class: "form-status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+  return {
+    el,
+    set(message, kind = "info") {
+      el.dataset.kind = kind;
+      el.textContent = message || "";
+    },
+    clear() {
+      el.textContent = "";
+      delete el.dataset.kind;
+    },
+  };
+}
+
+/**
+ * Show an ApiError's field errors next to their fields.
+ * `friendly[field][type]` (or `friendly[field]["*"]`) replaces the server's wording.
+ * @returns {{shown: number, other: string[]}} messages with no field on this form in `other`
+ */
+export function showFieldErrors(fields, err, friendly = {}) {
+  let shown = 0;
+  const other = [];
+  const done = new Set();
+  for (const entry of err.errors || []) {
+    const f = entry.field && fields[entry.field];
+    if (!f) {
+      if (entry.field && !entry.field.startsWith("socialLinks")) other.push(humanize(entry.message));
+      continue;
+    }
+    if (done.has(entry.field)) continue;
+    done.add(entry.field);
+    const words = friendly[entry.field] || {};
+    f.setError(words[entry.type] || words["*"] || humanize(entry.message));
+    shown += 1;
+  }
+  return { shown, other };
+}
+
+export function clearErrors(fields) {
+  for (const f of Object.values(fields)) f.setError(null);
+}
+
+/** Run client-side checks; show each problem on its field. @returns {boolean} all valid */
+export function validate(fields, rules) {
+  let ok = true;
+  for (const [name, rule] of Object.entries(rules)) {
+    const f = fields[name];
+    if (!f) continue;
+    const message = rule(f.input.value);
+    f.setError(message || null);
+    if (message) ok = false;
+  }
+  return ok;
+}
+
+/** Re-check a field while the user fixes it, once it has been flagged. */
+export function revalidateOnInput(fields, rules) {
+  for (const [name, rule] of Object.entries(rules)) {
+    const f = fields[name];
+    if (!f) continue;
+    f.input.addEventListener("input", () => {
+      if (f.input.getAttribute("aria-invalid") === "true") f.setError(rule(f.input.value) || null);
+    });
+    f.input.addEventListener("blur", () => {
+      if (f.input.value !== "") f.setError(rule(f.input.value) || null);
+    });
+  }
+}
+
+export function focusFirstInvalid(root) {
+  const bad = root.querySelector('[aria-invalid="true"]');
+  if (bad) bad.focus();
+  return Boolean(bad);
+}
+
+export function setBusy(form, busy) {
+  form.setAttribute("aria-busy", String(busy));
+  for (const b of form.querySelectorAll('button[type="submit"]')) b.disabled = busy;
+}
+
+// ---- people ----------------------------------------------------------------------------------
+
+function initials(user) {
+  const name = (user && (user.displayName || user.username)) || "?";
+  return Array.from(name.trim())[0]?.toUpperCase() || "?";
+}
+
+/** Round avatar (image, or the initial on a colour picked from the username). */
+export function avatar(user, size = 32, alt = "") {
+  const style = { "--size": `${size}px` };
+  if (user && user.avatar) {
+    return h("img", { class: "avatar", src: user.avatar, alt, width: size, height: size, decoding: "async", style });
+  }
+  let hue = 0;
+  for (const c of (user && user.username) || "") hue = (hue * 31 + c.charCodeAt(0)) % 360;
+  return h("span", { class: "avatar avatar-initial", style: { ...style, "--hue": String(hue) }, role: alt ? "img" : null,
+    "aria-label": alt || null, "aria-hidden": alt ? null : "true" }, initials(user));
+}
+
+/** Only http(s) links are ever rendered as links. */
+export function safeHttpUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- avatar upload ---------------------------------------------------------------------------
+
+export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
+const AVATAR_TYPES = "image/jpeg,image/png,image/webp,image/gif";
+
+const UPLOAD_WORDS = {
+  413: "That image is larger than 5 MiB. Choose a smaller one.",
+  415: "That file is not a supported image. Use JPEG, PNG, WebP or GIF.",
+};
+
+/**
+ * Profile picture chooser: preview right away, upload at once, show the API's 413/415/422 answers.
+ * @param {{user: object, upload: (file: File) => Promise<string>}} options
+ */
+export function avatarUploader({ user, upload }) {
+  const id = uid("avatar");
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const preview = h("div", { class: "avatar-preview" });
+  const input = h("input", {
+    id, name: "avatar", type: "file", accept: AVATAR_TYPES, class: "file-input",
+    "aria-describedby": `${hintId} ${errorId}`,
+  });
+  const error = h("p", { class: "field-error", id: errorId });
+  const status = h("p", { class: "upload-status", role: "status", "aria-live": "polite" });
+  let current = user;
+  let objectUrl = null;
+
+  const showPreview = (src) => {
+    const img = src
+      ? h("img", { class: "avatar", src, alt: "Your profile picture", width: 96, height: 96, style: { "--size": "96px" } })
+      : avatar(current, 96);
+    preview.replaceChildren(img);
+  };
+  const setError = (message) => {
+    error.textContent = message || "";
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  };
+  const revokeLocal = () => {
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+  };
+  showPreview(current && current.avatar);
+
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    setError(null);
+    status.textContent = "";
+    if (file.size > AVATAR_MAX_BYTES) {
+      setError(UPLOAD_WORDS[413]);
+      input.value = "";
+      return;
+    }
+    revokeLocal();
+    objectUrl = URL.createObjectURL(file);
+    showPreview(objectUrl);
+    preview.setAttribute("aria-busy", "true");
+    status.dataset.kind = "info";
+    status.textContent = "Uploading…";
+    input.disabled = true;
+    try {
+      const url = await upload(file);
+      current = { ...current, avatar: url };
+      showPreview(url);
+      status.dataset.kind = "success";
+      status.textContent = "Profile picture updated.";
+    } catch (err) {
+      showPreview(current && current.avatar);
+      status.textContent = "";
+      setError(UPLOAD_WORDS[err.status] || (err.status === 422 ? humanize(err.detail) : err.detail || err.message));
+    } finally {
+      revokeLocal();
+      preview.removeAttribute("aria-busy");
+      input.disabled = false;
+      input.value = "";
+    }
+  });
+
+  const root = h("div", { class: "field avatar-field" },
+    h("label", { for: id }, "Profile picture"),
+    h("div", { class: "avatar-row" }, preview,
+      h("div", { class: "avatar-controls" }, input,
+        h("p", { class: "hint", id: hintId }, "JPEG, PNG, WebP or GIF; up to 5 MiB and 4096 × 4096 pixels."),
+        h("div", { class: "upload-feedback" }, error, status))));
+  return { root, input };
+}
+
+// ---- social links ----------------------------------------------------------------------------
+
+const LINK_NAME = /^[A-Za-z0-9_.-]{1,30}$/;
+export const MAX_LINKS = 10;
+
+/** Rows of (site name, URL) editing the `socialLinks` object. */
+export function socialLinksEditor(initial = {}) {
+  const list = h("ul", { class: "link-rows", role: "list" });
+  const groupError = h("p", { class: "field-error", id: uid("links-error") });
+  const addButton = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Add a link");
+  const rows = [];
+
+  const renumber = () => {
+    rows.forEach((row, i) => {
+      row.nameLabelNum.textContent = `Link ${i + 1} `;
+      row.urlLabelNum.textContent = `Link ${i + 1} `;
+      row.remove.setAttribute("aria-label", `Remove link ${i + 1}`);
+    });
+    addButton.disabled = rows.length >= MAX_LINKS;
+  };
+
+  const addRow = (name = "", url = "") => {
+    const nameId = uid("link-name");
+    const urlId = uid("link-url");
+    const errorId = `${nameId}-error`;
+    const nameLabelNum = h("span", { class: "visually-hidden" });
+    const urlLabelNum = h("span", { class: "visually-hidden" });
+    const nameInput = h("input", {
+      id: nameId, type: "text", autocomplete: "off", spellcheck: "false", maxlength: 30, placeholder: "twitter",
+      "aria-describedby": errorId,
+    });
+    nameInput.value = name;
+    const urlInput = h("input", {
+      id: urlId, type: "url", inputmode: "url", autocomplete: "url", placeholder: "https://…", "aria-describedby": errorId,
+    });
+    urlInput.value = url;
+    const error = h("p", { class: "field-error", id: errorId });
+    const remove = h("button", { type: "button", class: "btn btn-ghost btn-icon", title: "Remove" },
+      h("span", { "aria-hidden": "true" }, "×"));
+    const li = h("li", { class: "link-row" },
+      h("div", { class: "field" }, h("label", { for: nameId }, nameLabelNum, "Site"), nameInput),
+      h("div", { class: "field field-grow" }, h("label", { for: urlId }, urlLabelNum, "URL"), urlInput),
+      remove, error);
+    const row = {
+      li, nameInput, urlInput, remove, nameLabelNum, urlLabelNum,
+      setError(message, which = "url") {
+        error.textContent = message || "";
+        for (const inp of [nameInput, urlInput]) inp.removeAttribute("aria-invalid");
+        if (message) (which === "name" ? nameInput : urlInput).setAttribute("aria-invalid", "true");
+      },
+    };
+    remove.addEventListener("click", () => {
+      const index = rows.indexOf(row);
+      rows.splice(index, 1);
+      li.remove();
+      renumber();
+      const next = rows[index] || rows[index - 1];
+      (next ? next.nameInput : addButton).focus();
+    });
+    rows.push(row);
+    list.append(li);
+    renumber();
+    return row;
+  };
+
+  addButton.addEventListener("click", () => {
+    if (rows.length < MAX_LINKS) addRow().nameInput.focus();
+  });
+
+  const entries = Object.entries(initial || {});
+  if (entries.length) entries.slice(0, MAX_LINKS).forEach(([n, u]) => addRow(n, u));
+  else addRow();
+
+  const legendId = uid("links-legend");
+  const root = h("fieldset", { class: "fieldset links", "aria-describedby": groupError.id },
+    h("legend", { id: legendId }, "Social links", h("span", { class: "optional" }, " (optional)")),
+    h("p", { class: "hint" }, `Up to ${MAX_LINKS}: a short site name and the full address, like “twitter” and https://twitter.com/you.`),
+    list, groupError, addButton);
+
+  const filled = () => rows.filter((r) => r.nameInput.value.trim() || r.urlInput.value.trim());
+
+  return {
+    root,
+    /** Client checks; @returns {boolean} */
+    validate() {
+      let ok = true;
+      groupError.textContent = "";
+      const seen = new Set();
+      for (const row of rows) row.setError(null);
+      for (const row of filled()) {
+        const name = row.nameInput.value.trim();
+        const url = row.urlInput.value.trim();
+        if (!LINK_NAME.test(name)) {
+          row.setError(name ? "Site names use letters, digits, “_”, “.” or “-” (up to 30)." : "Give the link a site name.", "name");
+          ok = false;
+        } else if (seen.has(name)) {
+          row.setError("You already have a link with this site name.", "name");
+          ok = false;
+        } else if (!safeHttpUrl(url)) {
+          row.setError("Enter a full address starting with https:// or http://.", "url");
+          ok = false;
+        }
+        seen.add(name);
+      }
+      return ok;
+    },
+    value() {
+      const out = {};
+      for (const row of filled()) out[row.nameInput.value.trim()] = row.urlInput.value.trim();
+      return out;
+    },
+    /** Place the API's `socialLinks.<name>` errors on their rows. @returns {boolean} any shown */
+    showErrors(err) {
+      let any = false;
+      for (const entry of err.errors || []) {
+        if (!entry.field || !entry.field.startsWith("socialLinks")) continue;
+        any = true;
+        const rest = entry.field.slice("socialLinks".length + 1);
+        const row = rows.find((r) => {
+          const name = r.nameInput.value.trim();
+          return rest === name || rest === `${name}.[key]`;
+        });
+        if (!row) {
+          groupError.textContent = humanize(entry.message);
+          continue;
+        }
+        const isKey = rest.endsWith(".[key]");
+        const words = isKey ? "Site names use letters, digits, “_”, “.” or “-” (up to 30)."
+          : entry.type && entry.type.startsWith("url") ? "Enter a full address starting with https:// or http://."
+            : humanize(entry.message);
+        row.setError(words, isKey ? "name" : "url");
+      }
+      return any;
+    },
+    clearErrors() {
+      groupError.textContent = "";
+      for (const row of rows) row.setError(null);
+    },
+  };
+}
