@@ -21,7 +21,7 @@ setup: system-deps python-deps
 # the distribution; everything else from PyPI
 system-deps:
 	@missing=""; \
-	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
+	{ [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1; } || missing="$$missing nginx"; \
 	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$$missing libnginx-mod-rtmp"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \

@@ -68,3 +68,61 @@ def bearer():
         return {"Authorization": f"Bearer {token}"}
 
     return _bearer
+
+
+# ---- shared helpers for the auth suite ---------------------------------------------------------
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture
+def assert_problem():
+    """Check an RFC 9457 answer: status, media type, the four members, and `errors` on 422.
+
+    `fields` are names that must appear among `errors[].field` (a name matches itself and any
+    nested path below it, e.g. `socialLinks` matches `socialLinks.twitter`)."""
+
+    def _check(response: httpx.Response, status: int, *, fields: tuple[str, ...] = ()) -> dict:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON, response.headers
+        body = response.json()
+        assert {"type", "title", "status", "detail"} <= body.keys(), body
+        assert body["status"] == status
+        assert isinstance(body["type"], str) and body["type"]
+        assert isinstance(body["title"], str) and body["title"]
+        assert isinstance(body["detail"], str) and body["detail"]
+        assert "Traceback" not in response.text
+        if status == 422:
+            assert isinstance(body.get("errors"), list) and body["errors"], body
+        reported = {e.get("field") for e in body.get("errors") or []}
+        for name in fields:
+            assert any(f == name or (f or "").startswith(name + ".") for f in reported), (name, reported)
+        return body
+
+    return _check
+
+
+@pytest.fixture
+def db(auth_app):
+    """`async with db() as session:` on the app's own database."""
+    return auth_app.state.runtime.db.session
+
+
+@pytest.fixture
+async def app_client(auth_settings):
+    """Build another in-process app (same database, broker and store) with settings overridden:
+    `c = await app_client(login_failures_per_ip=3)`. Everything is shut down after the test."""
+    import contextlib
+
+    stack = contextlib.AsyncExitStack()
+
+    async def _make(*, ip: str = "127.0.0.1", **overrides) -> httpx.AsyncClient:
+        settings = auth_settings.model_copy(update=overrides)
+        app = create_app(settings, configure_process=False)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+        return await stack.enter_async_context(httpx.AsyncClient(transport=transport,
+                                                                 base_url="http://auth.test"))
+
+    yield _make
+    await stack.aclose()

@@ -19,8 +19,10 @@ def _no_control_chars(value: str) -> str:
 
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=25, pattern=r"^[a-z0-9_]+$")]
+# no control characters: PostgreSQL cannot even compare a text containing NUL (it answered 500)
+_EMAIL_CHARS = r"[^@\s\x00-\x1f\x7f]+"
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True,
-                                         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+                                         pattern=rf"^{_EMAIL_CHARS}@{_EMAIL_CHARS}\.{_EMAIL_CHARS}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True),
                         AfterValidator(_no_control_chars)]

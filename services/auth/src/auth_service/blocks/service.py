@@ -19,7 +19,9 @@ async def block(session: AsyncSession, blocker_id: str, target_id: str) -> None:
     """Idempotent; `user.blocked` is published only when the block is new."""
     target = await users.get_or_raise(session, target_id)
     if str(target.id) == blocker_id:
-        raise Problem(422, "You cannot block yourself.")
+        raise Problem(422, "You cannot block yourself.",  # API.md: every 422 names its field
+                      errors=[{"field": "user_id", "message": "cannot block yourself",
+                               "type": "value_error"}])
     inserted = (await session.execute(
         insert(Block).values(blocker_id=uuid.UUID(blocker_id), blocked_id=target.id)
         .on_conflict_do_nothing().returning(Block.blocked_id))).first()

@@ -10,7 +10,7 @@ from auth_service.users.models import UserPublic
 router = APIRouter(prefix="/api/users", tags=["blocks"])
 
 
-@router.get("/me/blocks", response_model=Page[UserPublic], responses=problem_responses(400, 401))
+@router.get("/me/blocks", response_model=Page[UserPublic], responses=problem_responses(400, 401, 422))
 async def my_blocks(caller: CurrentUser, session: SessionDep, limit: Limit = 50,
                     cursor: str | None = None) -> Page[UserPublic]:
     users, next_cursor = await service.list_blocked(session, caller.id, clamp_limit(limit), cursor)
@@ -26,7 +26,7 @@ async def block_user(user_id: str, caller: CurrentUser, session: SessionDep) -> 
 
 
 @router.delete("/{user_id}/block", status_code=204, response_class=Response,
-               responses=problem_responses(401, 404))
+               responses=problem_responses(401, 404, 422))
 async def unblock_user(user_id: str, caller: CurrentUser, session: SessionDep) -> Response:
     await service.unblock(session, caller.id, user_id)
     await session.commit()

@@ -26,7 +26,9 @@ class RefreshToken(SQLModel, table=True):
 
 
 class Login(ApiModel):
-    login: str = PydField(min_length=1, max_length=254, description="email or username")
+    # NUL never matches an account, and PostgreSQL refuses it in a query (it answered 500)
+    login: str = PydField(min_length=1, max_length=254, pattern=r"^[^\x00]+$",
+                          description="email or username")
     password: str = PydField(min_length=1, max_length=128)
 
 

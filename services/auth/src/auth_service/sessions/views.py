@@ -20,7 +20,7 @@ async def register(body: UserCreate, session: SessionDep, settings: SettingsDep,
     if not verdict.allowed:
         raise Problem(429, "Too many registrations from this address; try again later.",
                       headers={"Retry-After": str(verdict.retry_after)})
-    user = await users.create(session, body, passwords.hash(body.password))
+    user = await users.create(session, body, await passwords.hash_async(body.password))
     pair = await service.issue_pair(session, settings, user)
     await session.commit()
     return AuthResult(user=UserMe.of(user), **pair.model_dump())
@@ -31,22 +31,23 @@ async def login(body: Login, session: SessionDep, settings: SettingsDep, passwor
                 limiter: LimiterDep, ip: ClientIp) -> AuthResult:
     account_key = f"login-fail:acct:{body.login.strip().lower()}"
     ip_key = f"login-fail:ip:{ip}"
-    for key, limit in ((account_key, settings.login_failures_per_account),
-                       (ip_key, settings.login_failures_per_ip)):
-        verdict = await limiter.peek(key, limit)
-        if not verdict.allowed:
-            raise Problem(429, "Too many failed logins; wait and try again.",
-                          headers={"Retry-After": str(verdict.retry_after)})
+    window = settings.login_failure_window_seconds
+    verdict = await limiter.peek(ip_key, settings.login_failures_per_ip)
+    if verdict.allowed:
+        # the account's attempt is counted before the password is checked (and forgiven on success):
+        # checking first and counting after let a burst of parallel guesses all pass the limit
+        verdict = await limiter.hit(account_key, settings.login_failures_per_account, window)
+    if not verdict.allowed:
+        raise Problem(429, "Too many failed logins; wait and try again.",
+                      headers={"Retry-After": str(verdict.retry_after)})
     user = await users.find_by_login(session, body.login)
-    if not passwords.verify(user.password_hash if user else None, body.password):
-        window = settings.login_failure_window_seconds
-        await limiter.hit(account_key, settings.login_failures_per_account, window)
+    if not await passwords.verify_async(user.password_hash if user else None, body.password):
         await limiter.hit(ip_key, settings.login_failures_per_ip, window)
         raise Problem(401, BAD_LOGIN)
     assert user is not None
     await limiter.reset(account_key)
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash(body.password)
+        user.password_hash = await passwords.hash_async(body.password)
         session.add(user)
     pair = await service.issue_pair(session, settings, user)
     await session.commit()

@@ -23,7 +23,15 @@ async def read_limited(file: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-@router.post("/avatar", response_model=UploadResult, responses=problem_responses(401, 413, 415, 422))
+# the form is read by hand (size checks first), so FastAPI cannot document it: do it here
+AVATAR_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "JPEG, PNG, WebP or GIF; at most 5 MiB and 4096x4096"}}}}}}}
+
+
+@router.post("/avatar", response_model=UploadResult, responses=problem_responses(401, 413, 415, 422),
+             openapi_extra=AVATAR_BODY)
 async def upload_avatar(request: Request, caller: CurrentUser, session: SessionDep, runtime: Runtime,
                         settings: SettingsDep) -> UploadResult:
     length = request.headers.get("content-length")
@@ -32,14 +40,21 @@ async def upload_avatar(request: Request, caller: CurrentUser, session: SessionD
     try:
         form = await request.form(max_files=1, max_fields=5)
     except Exception:
-        raise Problem(422, "Send the image as multipart/form-data in a field named 'file'.") from None
+        raise Problem(422, "Send the image as multipart/form-data in a field named 'file'.",
+                      errors=[{"field": "file", "message": "not a readable form",
+                               "type": "value_error"}]) from None
     file = form.get("file")
     if not isinstance(file, UploadFile) and not hasattr(file, "read"):
         raise Problem(422, "Send the image as multipart/form-data in a field named 'file'.",
                       errors=[{"field": "file", "message": "required", "type": "missing"}])
     data = await read_limited(file, settings.avatar_max_bytes)
-    image = reencode_image(data, max_bytes=settings.avatar_max_bytes,
-                           fit_within=(settings.avatar_size_px, settings.avatar_size_px))
+    try:
+        image = reencode_image(data, max_bytes=settings.avatar_max_bytes,
+                               fit_within=(settings.avatar_size_px, settings.avatar_size_px))
+    except Problem as problem:  # API.md: a 422 names the field at fault
+        if problem.status == 422 and problem.errors is None:
+            problem.errors = [{"field": "file", "message": problem.detail, "type": "value_error"}]
+        raise
     user = await users.get_or_raise(session, caller.id)
     # content-addressed: a new avatar gets a new URL, so caches never serve the old one
     key = f"avatars/{user.id}/{hashlib.sha256(image.data).hexdigest()[:20]}.{image.extension}"

@@ -34,7 +34,7 @@ async def update_profile(body: ProfileUpdate, caller: CurrentUser, session: Sess
     return UserMe.of(user)
 
 
-@router.get("/{user_id}", response_model=UserPublic, responses=problem_responses(404))
+@router.get("/{user_id}", response_model=UserPublic, responses=problem_responses(404, 422))
 async def public_user(user_id: str, session: SessionDep) -> UserPublic:
     return UserPublic.of(await service.get_or_raise(session, user_id))
 
