@@ -103,7 +103,10 @@ class Supervisor:
                 child.popen.wait(grace)
             except subprocess.TimeoutExpired:
                 _signal_group(child.popen.pid, signal.SIGKILL)
-                child.popen.wait(5)
+                try:
+                    child.popen.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
         # the group may still hold grandchildren after the leader exited
         _signal_group(child.popen.pid, signal.SIGKILL)
         if child in self.children:
@@ -119,7 +122,12 @@ class Supervisor:
     def stop_all(self) -> None:
         # reverse order: services before the servers they depend on
         for child in reversed(list(self.children)):
-            self.stop(child)
+            try:
+                self.stop(child)
+            except Exception as exc:  # one stubborn child must not leave the rest running
+                print(f"devstack: could not stop {child.name}: {exc}")
+                if child in self.children:
+                    self.children.remove(child)
 
     def first_dead(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)
