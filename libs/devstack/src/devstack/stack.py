@@ -41,6 +41,7 @@ class ServiceDef:
 
 SERVICES: list[ServiceDef] = [
     ServiceDef("auth", "auth_service", 8101, database="auth"),
+    ServiceDef("channels", "channels_service", 8102, database="channels"),
 ]
 
 
@@ -185,6 +186,7 @@ class Stack:
             "DATA_DIR": str(c.data_dir),
             "OBJECT_STORE_URL": f"file://{c.data_dir / 'objects'}",
             "MEDIA_BASE_URL": "/media",
+            "RTMP_URL": f"rtmp://{c.public_host}:{c.rtmp_port}/live",
             "PYTHONUNBUFFERED": "1",
             **c.extra_env,
         }

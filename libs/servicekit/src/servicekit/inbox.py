@@ -99,6 +99,16 @@ class InboxConsumer:
     async def run(self) -> None:
         if self._sub is None:
             await self.subscribe()
+        try:
+            await self._loop()
+        finally:
+            # a late reply to the last fetch would otherwise hold nc.drain() for its full timeout
+            try:
+                await self._sub.unsubscribe()
+            except Exception:
+                pass
+
+    async def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=1)

@@ -1,0 +1,1 @@
+"""The channels service: a creator's channel, its stream key, followers and moderation."""

@@ -1,0 +1,17 @@
+from servicekit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "channels"
+    port: int = 8102
+
+    # what creators paste into OBS/ffmpeg as the server URL (the stream key is the other half)
+    rtmp_url: str = "rtmp://localhost:1935/live"
+
+    # banner uploads (API.md: at most 5 MiB and 4096x4096 in; stored fitted within 1920x480)
+    banner_max_bytes: int = 5 * 1024 * 1024
+    banner_width_px: int = 1920
+    banner_height_px: int = 480
+
+    # longest timeout a moderator can give; no duration at all is a permanent ban
+    max_ban_seconds: int = 365 * 24 * 3600

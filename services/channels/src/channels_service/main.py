@@ -1,0 +1,42 @@
+"""Bootstrap: wires settings, connections, routers, consumers and the ingest responder."""
+
+from contracts.subjects import EVENTS_STREAM
+from servicekit.app import ServiceRuntime, create_app as create_service_app
+from servicekit.security import KeyFetcher
+
+from channels_service.channels.views import router as channels_router
+from channels_service.config import Settings
+from channels_service.consumers import consumers
+from channels_service.follows.views import router as follows_router
+from channels_service.moderation.views import router as moderation_router
+from channels_service.streamkeys.responder import IngestAuthorizer
+from channels_service.streamkeys.views import router as stream_keys_router
+from channels_service.uploads.views import router as uploads_router
+from channels_service.vods.views import router as vods_router
+
+
+def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
+    """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
+    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True, jwks=jwks)
+    for worker in consumers():
+        runtime.add_worker(worker, stop=worker.stop)
+    authorizer = IngestAuthorizer()
+    runtime.add_worker(authorizer, stop=authorizer.stop)
+    runtime.ingest_authorizer = authorizer
+    return runtime
+
+
+def create_app(settings: Settings | None = None, *, configure_process: bool = True,
+               jwks: KeyFetcher | None = None):
+    settings = settings or Settings()
+    runtime = build_runtime(settings, jwks)
+    app = create_service_app(
+        runtime, title="Channels service",
+        description=("Channels (slug, profile, directory), stream keys and ingest authorization, follows, "
+                     "moderation (filters, moderators, bans), banners and VOD listings."),
+        routers=[channels_router, stream_keys_router, follows_router, moderation_router, vods_router,
+                 uploads_router],
+        configure_process=configure_process,
+    )
+    app.state.ingest_authorizer = runtime.ingest_authorizer
+    return app

@@ -1,0 +1,30 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, func
+from sqlmodel import Field, SQLModel
+
+from channels_service.schemas import ApiModel
+
+
+class StreamKey(SQLModel, table=True):
+    """A channel's current stream key. Kept apart from `channels` so no channel serialisation can
+    carry it. The owner must be able to read it again, so the key itself is stored; lookups go
+    through `key_hash` (SHA-256, unique) and the final comparison is constant-time."""
+
+    __tablename__ = "channel_stream_keys"
+
+    channel_id: uuid.UUID = Field(foreign_key="channels.id", primary_key=True, ondelete="CASCADE")
+    stream_key: str = Field(repr=False)
+    key_hash: str = Field(unique=True)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
+                                                  server_default=func.now()))
+    rotated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+    def __repr__(self) -> str:  # never let a debug print show the key
+        return f"StreamKey(channel_id={self.channel_id!s})"
+
+
+class StreamKeyOut(ApiModel):
+    stream_key: str
+    rtmp_url: str

@@ -1,0 +1,38 @@
+from fastapi import APIRouter, Response
+
+from servicekit.problems import problem_responses
+
+from channels_service.channels import service as channels
+from channels_service.deps import CallerId, SessionDep, SettingsDep
+from channels_service.streamkeys import service
+from channels_service.streamkeys.models import StreamKeyOut
+
+router = APIRouter(prefix="/api/channels", tags=["stream keys"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@router.get("/{channel_id}/stream-key", response_model=StreamKeyOut,
+            responses=problem_responses(401, 403, 404),
+            summary="The channel's stream key and RTMP URL (owner only)")
+async def get_stream_key(channel_id: str, caller: CallerId, session: SessionDep, settings: SettingsDep,
+                         response: Response) -> StreamKeyOut:
+    channel = await channels.get_or_raise(session, channel_id)
+    channels.require_owner(channel, caller, "see the stream key")
+    key = await service.current(session, channel.id)
+    await session.commit()
+    response.headers.update(NO_STORE)
+    return StreamKeyOut(stream_key=key, rtmp_url=settings.rtmp_url)
+
+
+@router.post("/{channel_id}/stream-key/rotate", response_model=StreamKeyOut,
+             responses=problem_responses(401, 403, 404),
+             summary="Replace the stream key; a live publish with the old key is dropped")
+async def rotate_stream_key(channel_id: str, caller: CallerId, session: SessionDep, settings: SettingsDep,
+                            response: Response) -> StreamKeyOut:
+    channel = await channels.get_or_raise(session, channel_id)
+    channels.require_owner(channel, caller, "rotate the stream key")
+    key = await service.rotate(session, channel.id)
+    await session.commit()
+    response.headers.update(NO_STORE)
+    return StreamKeyOut(stream_key=key, rtmp_url=settings.rtmp_url)
