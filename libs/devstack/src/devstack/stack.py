@@ -42,6 +42,7 @@ class ServiceDef:
 SERVICES: list[ServiceDef] = [
     ServiceDef("auth", "auth_service", 8101, database="auth"),
     ServiceDef("channels", "channels_service", 8102, database="channels"),
+    ServiceDef("media-gateway", "media_gateway", 8105, database="media_gateway"),
 ]
 
 
@@ -64,6 +65,8 @@ class StackConfig:
     nats_monitor_port: int = 8222
     postgres_port: int = 5433
     redis_port: int = 6380
+    ingest_hls_port: int = 8187
+    ingest_control_port: int = 8186
     service_ports: dict[str, int] = field(default_factory=dict)
     durable: bool = True
     public_host: str = "localhost"
@@ -80,6 +83,8 @@ class StackConfig:
             nats_monitor_port=_env_int("NATS_MONITOR_PORT", 8222),
             postgres_port=_env_int("POSTGRES_PORT", 5433),
             redis_port=_env_int("REDIS_PORT", 6380),
+            ingest_hls_port=_env_int("INGEST_HLS_PORT", 8187),
+            ingest_control_port=_env_int("INGEST_CONTROL_PORT", 8186),
             service_ports={s.name: _env_int(s.port_env, s.default_port) for s in SERVICES},
         )
 
@@ -96,6 +101,8 @@ class StackConfig:
             nats_monitor_port=free_port(),
             postgres_port=free_port(),
             redis_port=free_port(),
+            ingest_hls_port=free_port(),
+            ingest_control_port=free_port(),
             service_ports={s.name: free_port() for s in SERVICES},
             durable=False,
         )
@@ -111,6 +118,9 @@ class StackConfig:
             (self.nats_monitor_port, "NATS monitoring", "NATS_MONITOR_PORT"),
             (self.postgres_port, "PostgreSQL", "POSTGRES_PORT"),
             (self.redis_port, "Valkey", "REDIS_PORT"),
+            (self.rtmp_port, "RTMP ingest", "RTMP_PORT"),
+            (self.ingest_hls_port, "the ingest's HLS server", "INGEST_HLS_PORT"),
+            (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
         ]
         claims += [(self.service_ports[s.name], f"the {s.name} service", s.port_env) for s in SERVICES]
         return claims
@@ -125,6 +135,7 @@ class Stack:
         self.postgres: Postgres | None = None
         self.valkey: Valkey | None = None
         self.nginx: Nginx | None = None
+        self.ingest: Nginx | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def check_ports(self) -> None:
@@ -154,7 +165,8 @@ class Stack:
             self.start_service(svc)
         for svc in SERVICES:
             wait_http_ok(f"http://127.0.0.1:{c.service_ports[svc.name]}/readyz", timeout=60)
-        self.log(f"[4/4] starting the nginx gateway on :{c.gateway_port}")
+        self.log(f"[4/4] starting the RTMP ingest on :{c.rtmp_port} and the nginx gateway on :{c.gateway_port}")
+        self.start_ingest()
         self.start_gateway()
         return self
 
@@ -187,6 +199,8 @@ class Stack:
             "OBJECT_STORE_URL": f"file://{c.data_dir / 'objects'}",
             "MEDIA_BASE_URL": "/media",
             "RTMP_URL": f"rtmp://{c.public_host}:{c.rtmp_port}/live",
+            "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{c.rtmp_port}",
+            "INGEST_CONTROL_URL": f"http://127.0.0.1:{c.ingest_control_port}/control",
             "PYTHONUNBUFFERED": "1",
             **c.extra_env,
         }
@@ -220,6 +234,8 @@ class Stack:
             "MEDIA_ROOT": str(c.data_dir / "objects"),
             "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
+            "INGEST_HLS_UPSTREAM": f"127.0.0.1:{c.ingest_hls_port}",
+            "VOD_ROOT": str(c.data_dir / "vod"),
         }
         for svc in SERVICES:
             values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
@@ -227,6 +243,33 @@ class Stack:
         out = prefix / "nginx.conf"
         out.write_text(render_template(template, values))
         return out
+
+    def start_ingest(self) -> None:
+        """nginx-rtmp: on_publish asks the media gateway, which renames the stream to an opaque id."""
+        from media_gateway.ingest.nginx_conf import render_ingest_config
+
+        c = self.config
+        prefix, hls, rec, vod = (c.data_dir / "ingest", c.data_dir / "hls", c.data_dir / "recordings",
+                                 c.data_dir / "vod")
+        for d in (prefix / "logs", prefix / "tmp", hls, rec, vod):
+            d.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # workers and the ffmpeg they start run as nobody
+            for d in (prefix / "logs", prefix / "tmp", hls, rec):
+                os.chmod(d, 0o777)
+        values = {
+            "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
+            "PREFIX": str(prefix),
+            "RTMP_LISTEN": f"0.0.0.0:{c.rtmp_port}",
+            "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{c.service_ports['media-gateway']}",
+            "HLS_ROOT": str(hls),
+            "RECORD_ROOT": str(rec),
+            "HLS_LISTEN": f"127.0.0.1:{c.ingest_hls_port}",
+            "CONTROL_LISTEN": f"127.0.0.1:{c.ingest_control_port}",
+        }
+        template = (REPO_ROOT / "deploy" / "ingest" / "nginx-rtmp.conf.template").read_text()
+        conf = prefix / "nginx.conf"
+        conf.write_text(render_ingest_config(values, ladder=os.environ.get("INGEST_LADDER"), template=template))
+        self.ingest = Nginx(conf, prefix, c.rtmp_port).start(self.sup, "ingest")
 
     def start_gateway(self) -> None:
         conf = self.render_gateway()

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from servicekit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "media-gateway"
+    port: int = 8105
+
+    # where the platform keeps its files; the media folders below default to sub-folders of it
+    data_dir: Path = Path("./.data")
+
+    # ---- local ingest (nginx-rtmp) ------------------------------------------------------------
+    # the RTMP application encoders publish to (rtmp://host/live + stream key)
+    ingest_app: str = "live"
+    # how nginx-rtmp reaches itself: the on_publish answer redirects the source to
+    # <rtmp_internal_url>/src/<session>_src, an internal application that writes HLS and the recording
+    rtmp_internal_url: str = "rtmp://127.0.0.1:1935"
+    # nginx-rtmp control module (internal port); unset: no active drop, on_update refusals only
+    ingest_control_url: str | None = "http://127.0.0.1:8186/control"
+    authorize_timeout_seconds: float = 2.0
+    # nginx-rtmp calls on_update every 5 s while a publisher is live; a session silent for this
+    # long lost its publish_done (nginx or this service was down) and is ended
+    ingest_stale_seconds: float = 30.0
+    liveness_poll_seconds: float = 5.0
+    # refused publishes per encoder address before further attempts are refused without asking
+    publish_failures_per_ip: int = 30
+    publish_failure_window_seconds: int = 60
+
+    hls_root: Path | None = None  # default <data_dir>/hls; nginx-rtmp's hls_path
+    hls_base_url: str = "/hls"  # public path the gateway serves hls_root under
+    record_root: Path | None = None  # default <data_dir>/recordings; nginx-rtmp's record_path
+    vod_root: Path | None = None  # default <data_dir>/vod
+    vod_base_url: str = "/vod"  # public path the gateway serves vod_root under
+    keep_recordings: bool = False  # keep the raw FLV once the VOD exists
+
+    ffmpeg_binary: str = "ffmpeg"
+    ffprobe_binary: str = "ffprobe"
+    recording_max_attempts: int = 3
+    recording_poll_seconds: float = 5.0
+    recording_stale_seconds: float = 900.0  # a "processing" job older than this was lost: retry it
+    # a recording file untouched this long, of an ended session, with no job (its on_record_done
+    # was lost) is queued anyway; the folder is scanned every recording_sweep_seconds
+    recording_orphan_seconds: float = 120.0
+    recording_sweep_seconds: float = 60.0
+    thumbnail_interval_seconds: float = 30.0
+    thumbnail_retry_seconds: float = 3.0  # until the first segment exists
+    thumbnail_poll_seconds: float = 1.0
+    thumbnail_height: int = 360
+
+    # ---- provider webhooks --------------------------------------------------------------------
+    mux_webhook_secret: SecretStr | None = None
+    cloudflare_webhook_auth: SecretStr | None = None  # live-input notifications (cf-webhook-auth)
+    cloudflare_webhook_secret: SecretStr | None = None  # video/recording webhooks (Webhook-Signature)
+    webhook_tolerance_seconds: int = 300
+    webhook_max_body_bytes: int = 1024 * 1024
+    mux_playback_base_url: str = "https://stream.mux.com"
+    # e.g. https://customer-<code>.cloudflarestream.com; gives live hlsUrls for Cloudflare inputs
+    cloudflare_playback_base_url: str | None = None
+    # live input id -> channel id, for inputs whose notifications carry no meta.channelId
+    cloudflare_input_channels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def hls_dir(self) -> Path:
+        return (self.hls_root or self.data_dir / "hls").resolve()
+
+    @property
+    def record_dir(self) -> Path:
+        return (self.record_root or self.data_dir / "recordings").resolve()
+
+    @property
+    def vod_dir(self) -> Path:
+        return (self.vod_root or self.data_dir / "vod").resolve()
+
+
+def configured(secret: SecretStr | None) -> str | None:
+    """The secret's value, or None when unset or empty (an empty secret must never verify)."""
+    if secret is None:
+        return None
+    value = secret.get_secret_value()
+    return value or None

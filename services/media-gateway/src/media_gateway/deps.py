@@ -1,0 +1,62 @@
+"""Short dependency aliases for the views."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.app import ServiceRuntime
+from servicekit.problems import Problem
+from servicekit.ratelimit import RateLimiter
+
+from media_gateway.config import Settings
+from media_gateway.ingest.control import NginxControl
+from media_gateway.recordings.service import RecordingWorker
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_runtime(request).db.session() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    return RateLimiter(get_runtime(request).redis, prefix="media-gateway")
+
+
+def get_control(request: Request) -> NginxControl:
+    return request.app.state.control
+
+
+def get_recordings(request: Request) -> RecordingWorker:
+    return request.app.state.recordings
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw request body, refused with 413 beyond `limit` bytes (checked while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"The request body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+ControlDep = Annotated[NginxControl, Depends(get_control)]
+RecordingsDep = Annotated[RecordingWorker, Depends(get_recordings)]

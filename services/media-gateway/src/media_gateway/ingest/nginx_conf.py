@@ -1,0 +1,155 @@
+"""Render deploy/ingest/nginx-rtmp.conf.template, including the ABR ladder.
+
+The ladder is a comma-separated list (INGEST_LADDER), e.g. the default `source,480p` or
+`source:8000k,720p,480p:1200k,360p`: `source` is the encoder's stream copied as is (always first),
+every `<height>p[:<video kbps>k]` is an H.264 rendition ffmpeg makes from it. Each rendition is
+pushed to nginx-rtmp's internal `abr` application as `<session>_src_<name>`, and listed in the
+master playlist with its BANDWIDTH (and RESOLUTION, assuming 16:9).
+
+Key frames of the transcoded renditions are aligned on fragment boundaries (`-force_key_frames`
+every fragment, `-g` = fps x fragment, `-sc_threshold 0`), so their segments line up; the copied
+source keeps the encoder's key frames (set the encoder's key-frame interval to the fragment length,
+e.g. 1 s in OBS, for 1-second segments there too).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from media_gateway.ingest.service import SOURCE_SUFFIX
+
+DEFAULT_LADDER = "source,480p"
+TEMPLATE = Path(__file__).resolve().parents[5] / "deploy" / "ingest" / "nginx-rtmp.conf.template"
+
+# height -> (video kbps, audio kbps)
+PRESETS = {2160: (14000, 192), 1440: (9000, 192), 1080: (5000, 160), 720: (2800, 128), 540: (2000, 128),
+           480: (1400, 128), 360: (800, 96), 240: (400, 64), 144: (200, 48)}
+SOURCE_KBPS = 6000  # the master playlist needs a BANDWIDTH for the copied source; a fair guess
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
+_RENDITION = re.compile(r"(?P<height>\d{3,4})p(?::(?P<kbps>\d{2,6})k)?")
+_SOURCE = re.compile(r"source(?::(?P<kbps>\d{2,6})k)?")
+
+
+class LadderError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str  # "source" or e.g. "480p"
+    height: int | None  # None: the source, copied
+    video_kbps: int
+    audio_kbps: int
+
+    @property
+    def suffix(self) -> str:
+        return SOURCE_SUFFIX if self.height is None else f"{SOURCE_SUFFIX}_{self.name}"
+
+    @property
+    def bandwidth(self) -> int:
+        # bits per second of the stream plus ~10% MPEG-TS overhead
+        return (self.video_kbps + self.audio_kbps) * 1100
+
+
+def parse_ladder(spec: str | None) -> list[Rendition]:
+    items = [item.strip().lower() for item in (spec or DEFAULT_LADDER).split(",") if item.strip()]
+    source = Rendition("source", None, SOURCE_KBPS, 160)
+    renditions: list[Rendition] = []
+    for item in items:
+        if m := _SOURCE.fullmatch(item):
+            source = Rendition("source", None, int(m["kbps"] or SOURCE_KBPS), 160)
+            continue
+        m = _RENDITION.fullmatch(item)
+        if m is None:
+            raise LadderError(f"ladder entry {item!r}: expected 'source' or '<height>p[:<kbps>k]', e.g. 480p:1400k")
+        height = int(m["height"])
+        if not 144 <= height <= 2160:
+            raise LadderError(f"ladder entry {item!r}: height must be between 144 and 2160")
+        preset = PRESETS.get(height) or PRESETS[min(PRESETS, key=lambda h: abs(h - height))]
+        renditions.append(Rendition(f"{height}p", height, int(m["kbps"] or preset[0]), preset[1]))
+    if len({r.height for r in renditions}) != len(renditions):
+        raise LadderError("each rendition height may appear only once in the ladder")
+    renditions.sort(key=lambda r: r.height or 0, reverse=True)
+    return [source, *renditions]
+
+
+def hls_variants(ladder: list[Rendition]) -> str:
+    lines = []
+    for r in ladder:
+        attributes = f"BANDWIDTH={r.bandwidth}"
+        if r.height is not None:
+            width = round(r.height * 16 / 9 / 2) * 2
+            attributes += f",RESOLUTION={width}x{r.height}"
+        lines.append(f"hls_variant {r.suffix} {attributes};")
+    return "\n            ".join(lines)
+
+
+def transcode(ladder: list[Rendition], *, ffmpeg: str, rtmp_local: str, log_path: str, fps: int = 30,
+              fragment_seconds: int = 1, x264_preset: str = "veryfast") -> str:
+    """The exec_push line: one ffmpeg per live session, decoding once, encoding every rendition."""
+    encoded = [r for r in ladder if r.height is not None]
+    if not encoded:
+        return "# source only: no transcoding"
+    gop = fps * fragment_seconds
+    lines = [f"exec_push {ffmpeg} -hide_banner -nostdin -nostats -loglevel error",
+             "-fflags nobuffer -analyzeduration 500000 -probesize 500000",
+             f"-i rtmp://{rtmp_local}/src/$name"]
+    for r in encoded:
+        lines += [
+            (f"-map 0:v:0 -map 0:a:0? -c:v libx264 -preset {x264_preset} -tune zerolatency -profile:v main "
+             "-pix_fmt yuv420p"),
+            (f"-vf scale=-2:{r.height} -fpsmax {fps} -g {gop} -keyint_min {gop} -sc_threshold 0 "
+             f"-force_key_frames expr:gte(t,n_forced*{fragment_seconds})"),
+            (f"-b:v {r.video_kbps}k -maxrate {r.video_kbps}k -bufsize {2 * r.video_kbps}k "
+             f"-c:a aac -b:a {r.audio_kbps}k -ar 44100"),
+            f"-f flv rtmp://{rtmp_local}/abr/${{name}}_{r.name}",
+        ]
+    lines.append(f"2>>{log_path};")
+    return "\n                ".join(lines)
+
+
+def local_rtmp_address(listen: str) -> str:
+    """`0.0.0.0:1935`, `[::]:1935`, `1935` or `127.0.0.1:1935` -> an address nginx can reach itself on."""
+    host, sep, port = listen.rpartition(":")
+    if not sep:
+        host, port = "", listen
+    if host in ("", "*", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """`{{NAME}}` placeholders; `$` stays nginx's own. An unknown placeholder is an error."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"the ingest template needs {key}, which nothing provides")
+        return str(values[key])
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def render_ingest_config(values: Mapping[str, str], *, template: str | None = None, ladder: str | None = None,
+                         ffmpeg: str | None = None, fps: int = 30, fragment_seconds: int = 1,
+                         playlist_fragments: int = 6, x264_preset: str = "veryfast") -> str:
+    """The nginx.conf of the ingest. `values` gives USER_DIRECTIVE, PREFIX, RTMP_LISTEN,
+    MEDIA_GATEWAY_UPSTREAM, HLS_ROOT, RECORD_ROOT, HLS_LISTEN and CONTROL_LISTEN; the ladder
+    placeholders are computed here unless `values` already has them."""
+    renditions = parse_ladder(ladder)
+    ffmpeg = ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"  # nginx's children get no PATH
+    computed = {
+        "HLS_FRAGMENT": f"{fragment_seconds}s",
+        "HLS_PLAYLIST_LENGTH": f"{fragment_seconds * playlist_fragments}s",
+        "HLS_VARIANTS": hls_variants(renditions),
+        "TRANSCODE": transcode(renditions, ffmpeg=ffmpeg, rtmp_local=local_rtmp_address(values["RTMP_LISTEN"]),
+                               log_path=f"{values['PREFIX']}/logs/transcode.log", fps=fps,
+                               fragment_seconds=fragment_seconds, x264_preset=x264_preset),
+    }
+    text = template if template is not None else TEMPLATE.read_text()
+    return render_template(text, {**computed, **values})

@@ -1,0 +1,117 @@
+"""nginx-rtmp callbacks (internal network only; the public gateway never routes /hooks/).
+
+nginx-rtmp reads only the status code: 2xx goes on, 3xx on on_publish renames the stream to the
+Location, anything else refuses the publish (on_publish) or drops it (on_update).
+"""
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
+
+from servicekit.problems import Problem, problem_responses
+
+from media_gateway.deps import ControlDep, LimiterDep, Runtime, SessionDep, SettingsDep, read_limited_body
+from media_gateway.ingest import service
+from media_gateway.ingest.models import RtmpCallback
+from media_gateway.ingest.service import Refused
+
+log = logging.getLogger("media_gateway.ingest")
+router = APIRouter(prefix="/hooks/rtmp", tags=["ingest callbacks (internal)"])
+
+MAX_FORM_BYTES = 16 * 1024
+REFUSED = "The stream key was refused."
+RTMP_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object",
+            "properties": {name: {"type": "string"} for name in
+                           ("call", "app", "name", "clientid", "addr", "tcurl", "type", "path", "recorder")},
+        }}},
+    }
+}
+
+
+async def _callback(request: Request) -> RtmpCallback:
+    return RtmpCallback.parse(await read_limited_body(request, MAX_FORM_BYTES))
+
+
+@router.post("/publish", status_code=302, response_class=Response, openapi_extra=RTMP_FORM,
+             responses={302: {"description": "Accepted: the stream is renamed to the Location (an opaque "
+                                             "internal RTMP URL), so the key never reaches HLS or recordings"},
+                        **problem_responses(403, 413, 429)})
+async def on_publish(request: Request, session: SessionDep, settings: SettingsDep, runtime: Runtime,
+                     limiter: LimiterDep, control: ControlDep) -> Response:
+    cb = await _callback(request)
+    addr = cb.addr or None
+    failure_key = f"publish-fail:ip:{addr or 'unknown'}"
+    try:
+        if cb.app != settings.ingest_app:
+            raise Refused(f"publish to unexpected application {cb.app!r}")
+        if cb.call and cb.call != "publish":
+            raise Refused("not a publish callback")
+        service.check_key_shape(cb.name)
+        verdict = await limiter.peek(failure_key, settings.publish_failures_per_ip)
+        if not verdict.allowed:
+            raise Problem(429, "Too many refused publishes from this address; try again later.",
+                          headers={"Retry-After": str(verdict.retry_after)})
+        channel_id = await service.authorize(runtime.nats, cb.name, addr, settings.authorize_timeout_seconds)
+    except Refused as exc:
+        await limiter.hit(failure_key, settings.publish_failures_per_ip, settings.publish_failure_window_seconds)
+        log.info("publish refused", extra={"reason": exc.reason, "clientAddr": addr, "clientId": cb.client_id})
+        raise Problem(403, REFUSED) from None
+
+    # an older publish of the same channel still open (a stale encoder connection, a second
+    # encoder with the same key) ends first, in its own transaction, so its disconnect is relayed
+    # before the new connect
+    superseded = await service.end_open_sessions_of_channel(session, channel_id, "superseded by a new publish")
+    await session.commit()
+    row = await service.start_session(session, settings, channel_id=channel_id, key=cb.name, app=cb.app,
+                                      client_id=cb.client_id, client_addr=addr)
+    await session.commit()
+    log.info("publish authorized", extra={"sessionId": row.id, "channelId": channel_id, "clientId": cb.client_id})
+
+    async def drop_superseded() -> None:  # after the answer: nginx-rtmp is waiting for it
+        for old in superseded:
+            await control.drop_publisher(old.relay_name, old.session_id)
+
+    return Response(status_code=302, headers={"Location": service.redirect_target(settings, row.id)},
+                    background=BackgroundTask(drop_superseded) if superseded else None)
+
+
+@router.post("/publish_done", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
+             responses=problem_responses(413))
+async def on_publish_done(request: Request, session: SessionDep) -> Response:
+    cb = await _callback(request)
+    row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, lock=True)
+    if row is not None and await service.end_session(session, row, "encoder disconnected"):
+        await session.commit()
+        log.info("publish done", extra={"sessionId": row.id, "channelId": row.channel_id})
+    return Response(status_code=204)
+
+
+@router.post("/update", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
+             responses=problem_responses(403, 404, 413))
+async def on_update(request: Request, session: SessionDep) -> Response:
+    cb = await _callback(request)
+    if cb.call != "update_publish":
+        # the internal relay and transcoder play the stream; only publishers are policed here
+        return Response(status_code=204)
+    try:
+        row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, open_only=False)
+    except Exception as exc:  # noqa: BLE001  database trouble must not cut every live stream: fail open
+        log.warning("update check failed; letting the publish continue", extra={"error": repr(exc)})
+        return Response(status_code=204)
+    if row is None:
+        raise Problem(404, "No such ingest session.")
+    if row.revoked_at is not None or row.ended_at is not None:
+        log.info("publish stopped on update", extra={"sessionId": row.id, "reason": row.revoke_reason
+                                                      or row.end_reason})
+        raise Problem(403, "This ingest session is no longer allowed.")
+    try:
+        await service.mark_seen(session, row.id)
+        await session.commit()
+    except Exception as exc:  # noqa: BLE001  as above: never cut a live stream for bookkeeping
+        log.warning("update bookkeeping failed", extra={"sessionId": row.id, "error": repr(exc)})
+    return Response(status_code=204)

@@ -1,0 +1,107 @@
+"""Bootstrap: wires settings, connections, workers and routers into the media gateway app."""
+
+import asyncio
+import logging
+
+from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED
+from servicekit.app import ServiceRuntime, create_app as create_service_app
+from servicekit.inbox import InboxConsumer
+
+from media_gateway.config import Settings
+from media_gateway.ingest.control import NginxControl
+from media_gateway.ingest.service import LivenessWorker, make_revocation_handler
+from media_gateway.ingest.views import router as ingest_router
+from media_gateway.recordings.service import RecordingWorker
+from media_gateway.recordings.views import router as recordings_router
+from media_gateway.thumbnails.service import ThumbnailWorker
+from media_gateway.webhooks.views import router as webhooks_router
+
+log = logging.getLogger("media_gateway")
+REVOCATIONS_CONSUMER = "media-gateway-ingest-revocations"
+
+
+class _RevocationConsumer(InboxConsumer):
+    """An InboxConsumer that stops at once when idle, instead of finishing its 1-second fetch.
+
+    An event being handled is never interrupted; unhandled fetched ones are simply redelivered.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.busy = False
+        self.task: asyncio.Task | None = None
+
+    async def process(self, msg):
+        self.busy = True
+        try:
+            return await super().process(msg)
+        finally:
+            self.busy = False
+
+    async def run(self) -> None:
+        self.task = asyncio.current_task()
+        try:
+            await super().run()
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+        finally:
+            # servicekit leaves the pull subscription open after stop(); NATS's drain would then
+            # wait its whole drain timeout (30 s) for a fetch reply nobody reads
+            if self._sub is not None:
+                try:
+                    await self._sub.unsubscribe()
+                except Exception as exc:  # noqa: BLE001  shutting down anyway
+                    log.info("revocation consumer unsubscribe failed", extra={"error": repr(exc)})
+
+    def stop(self) -> None:
+        super().stop()
+        if not self.busy and self.task is not None:
+            self.task.cancel()
+
+
+def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
+                  thumbnails: ThumbnailWorker, liveness: LivenessWorker) -> ServiceRuntime:
+    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
+    consumers: list[InboxConsumer] = []
+
+    async def revocations(rt: ServiceRuntime) -> None:
+        # a rotated key or an ended stream drops the live publish (on_update refuses it too)
+        consumer = _RevocationConsumer(rt.db, rt.js, name=REVOCATIONS_CONSUMER, stream=EVENTS_STREAM.name,
+                                       subjects=[CHANNEL_STREAM_KEY_ROTATED, STREAM_END_REQUESTED],
+                                       handler=make_revocation_handler(control))
+        consumers.append(consumer)
+        await consumer.run()
+
+    async def vods(rt: ServiceRuntime) -> None:
+        await recordings.run(rt.db)
+
+    async def live_thumbnails(rt: ServiceRuntime) -> None:
+        await thumbnails.run(rt)
+
+    async def silent_sessions(rt: ServiceRuntime) -> None:
+        await liveness.run(rt.db)
+
+    runtime.add_worker(revocations, stop=lambda: [c.stop() for c in consumers])
+    runtime.add_worker(vods, stop=recordings.stop)
+    runtime.add_worker(live_thumbnails, stop=thumbnails.stop)
+    runtime.add_worker(silent_sessions, stop=liveness.stop)
+    return runtime
+
+
+def create_app(settings: Settings | None = None, *, configure_process: bool = True):
+    settings = settings or Settings()
+    control = NginxControl(settings.ingest_control_url, settings.ingest_app)
+    recordings = RecordingWorker(settings)
+    thumbnails = ThumbnailWorker(settings)
+    liveness = LivenessWorker(settings, control)
+    app = create_service_app(
+        build_runtime(settings, control, recordings, thumbnails, liveness), title="Media gateway",
+        description="Local ingest callbacks (nginx-rtmp), recordings to VOD, live thumbnails, and Mux / "
+                    "Cloudflare Stream webhooks, all translated into media.* events.",
+        routers=[ingest_router, recordings_router, webhooks_router],
+        configure_process=configure_process,
+    )
+    app.state.control = control
+    app.state.recordings = recordings
+    return app

@@ -1,0 +1,202 @@
+"""Recordings -> VODs: on_record_done queues a job, a worker remuxes the FLV to MP4 with ffmpeg,
+measures it with ffprobe and publishes `media.recording.ready`.
+
+The job lives in the `recordings` table, so the callback answers at once and a crash mid-way
+only delays the VOD: a job left "processing" for too long is picked up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.events.media import RecordingReady
+from contracts.subjects import MEDIA_RECORDING_READY
+from servicekit.db import Database
+from servicekit.outbox import stage_event
+
+from media_gateway import media
+from media_gateway.config import Settings
+from media_gateway.ingest.models import IngestSession
+from media_gateway.ingest.service import SOURCE, session_id_from_stream_name
+from media_gateway.recordings.models import Recording, RecordingStatus
+
+log = logging.getLogger("media_gateway.recordings")
+
+
+class BadRecording(ValueError):
+    """The callback names no recording of ours (outside the record root, unknown session...)."""
+
+
+def recording_session_id(settings: Settings, raw_path: str) -> tuple[str, Path]:
+    """Check that nginx-rtmp's `path` is a recording inside the record root; -> (session id, path)."""
+    if not raw_path or "\x00" in raw_path:
+        raise BadRecording("no recording path")
+    path = Path(raw_path)
+    if not path.is_absolute():
+        raise BadRecording("the recording path is not absolute")
+    resolved = path.resolve()
+    if not resolved.is_relative_to(settings.record_dir):
+        raise BadRecording("the recording is outside the record root")
+    if resolved.suffix != ".flv" or not resolved.is_file():
+        raise BadRecording("no such recording file")
+    session_id = session_id_from_stream_name(resolved.stem)
+    if session_id is None:
+        raise BadRecording("the recording is not named after an ingest session")
+    return session_id, resolved
+
+
+async def queue_recording(session: AsyncSession, settings: Settings, raw_path: str) -> Recording:
+    session_id, path = recording_session_id(settings, raw_path)
+    ingest = await session.get(IngestSession, session_id)
+    if ingest is None:
+        raise BadRecording("unknown ingest session")
+    await session.exec(insert(Recording).values(
+        session_id=session_id, channel_id=ingest.channel_id, path=str(path),
+        status=RecordingStatus.PENDING.value).on_conflict_do_nothing(index_elements=["session_id"]))
+    row = await session.get(Recording, session_id)
+    assert row is not None
+    return row
+
+
+@dataclass(frozen=True)
+class Job:
+    session_id: str
+    channel_id: str
+    path: Path
+    attempts: int
+
+
+class RecordingWorker:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self, db: Database) -> None:
+        last_sweep = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                worked = await self.process_next(db)
+                if not worked and time.monotonic() - last_sweep >= self.settings.recording_sweep_seconds:
+                    last_sweep = time.monotonic()
+                    worked = await self.sweep_orphans(db) > 0
+            except Exception as exc:  # noqa: BLE001  the worker outlives any one failure
+                log.warning("recording pass failed", extra={"error": repr(exc)})
+                worked = False
+            if worked:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.recording_poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def sweep_orphans(self, db: Database) -> int:
+        """Queue finished recordings whose on_record_done never arrived (this service was down)."""
+        s = self.settings
+        now = time.time()
+        found: dict[str, Path] = {}
+        for path in s.record_dir.glob("*.flv"):
+            try:
+                idle = now - path.stat().st_mtime
+            except OSError:
+                continue
+            session_id = session_id_from_stream_name(path.stem)
+            if session_id is not None and idle >= s.recording_orphan_seconds:
+                found[session_id] = path
+        if not found:
+            return 0
+        queued = 0
+        async with db.session() as session:
+            ended = (await session.exec(select(IngestSession).where(
+                col(IngestSession.id).in_(list(found)), col(IngestSession.ended_at).is_not(None)))).all()
+            for row in ended:
+                inserted = (await session.exec(insert(Recording).values(
+                    session_id=row.id, channel_id=row.channel_id, path=str(found[row.id]),
+                    status=RecordingStatus.PENDING.value).on_conflict_do_nothing(index_elements=["session_id"])
+                    .returning(Recording.session_id))).first()
+                if inserted is not None:
+                    queued += 1
+                    log.warning("orphaned recording queued", extra={"sessionId": row.id})
+            await session.commit()
+        return queued
+
+    async def _claim(self, db: Database) -> Job | None:
+        async with db.session() as session:
+            row = (await session.exec(text(
+                "UPDATE recordings SET status = 'processing', attempts = attempts + 1, updated_at = now() "
+                "WHERE session_id = ("
+                "  SELECT session_id FROM recordings"
+                "  WHERE (status = 'pending' AND next_attempt_at <= now())"
+                "     OR (status = 'processing' AND updated_at < now() - make_interval(secs => :stale))"
+                "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                "RETURNING session_id, channel_id, path, attempts"
+            ).bindparams(stale=self.settings.recording_stale_seconds))).first()
+            await session.commit()
+        return Job(row.session_id, row.channel_id, Path(row.path), row.attempts) if row else None
+
+    async def process_next(self, db: Database) -> bool:
+        """Turn one due recording into a VOD; False when none was due."""
+        job = await self._claim(db)
+        if job is None:
+            return False
+        s = self.settings
+        try:
+            if not job.path.is_file():
+                raise media.MediaError("the recording file is gone")
+            target = s.vod_dir / f"{job.session_id}.mp4"
+            await media.remux_to_mp4(s.ffmpeg_binary, job.path, target)
+            duration = await media.probe_duration(s.ffprobe_binary, target)
+        except Exception as exc:  # noqa: BLE001  recorded on the job, retried or given up
+            await self._failed(db, job, exc)
+            return True
+        vod_url = f"{s.vod_base_url.rstrip('/')}/{job.session_id}.mp4"
+        async with db.session() as session:
+            row = await session.get(Recording, job.session_id, with_for_update=True)
+            if row is not None and row.status != RecordingStatus.READY.value:
+                row.status = RecordingStatus.READY.value
+                row.vod_url = vod_url
+                row.duration_seconds = duration
+                row.error = None
+                row.updated_at = datetime.now(UTC)
+                session.add(row)
+                await stage_event(session, MEDIA_RECORDING_READY, RecordingReady(
+                    channel_id=job.channel_id, ingest_session_id=job.session_id, vod_url=vod_url,
+                    duration_seconds=duration), source=SOURCE, key=job.channel_id)
+                await session.commit()
+        log.info("recording ready", extra={"sessionId": job.session_id, "durationSeconds": round(duration, 3)})
+        if not s.keep_recordings:
+            job.path.unlink(missing_ok=True)
+        return True
+
+    async def _failed(self, db: Database, job: Job, exc: Exception) -> None:
+        final = job.attempts >= self.settings.recording_max_attempts
+        async with db.session() as session:
+            row = await session.get(Recording, job.session_id, with_for_update=True)
+            if row is not None:
+                row.status = (RecordingStatus.FAILED if final else RecordingStatus.PENDING).value
+                row.error = str(exc)[:2000]
+                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=10 * 3 ** (job.attempts - 1))
+                row.updated_at = datetime.now(UTC)
+                session.add(row)
+                await session.commit()
+        (log.error if final else log.warning)(
+            "recording failed" + ("; giving up" if final else "; will retry"),
+            extra={"sessionId": job.session_id, "attempt": job.attempts, "error": str(exc)[:500]})

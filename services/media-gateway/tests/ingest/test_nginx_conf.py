@@ -1,0 +1,135 @@
+"""The ingest nginx config renders for any ladder and nginx itself accepts it (`nginx -t`)."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from media_gateway.ingest.nginx_conf import (
+    LadderError,
+    local_rtmp_address,
+    parse_ladder,
+    render_ingest_config,
+    render_template,
+)
+
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+
+def values(root: Path) -> dict[str, str]:
+    for sub in ("logs", "tmp", "hls", "recordings"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
+        "PREFIX": str(root), "RTMP_LISTEN": "127.0.0.1:19935", "MEDIA_GATEWAY_UPSTREAM": "127.0.0.1:18105",
+        "HLS_ROOT": str(root / "hls"), "RECORD_ROOT": str(root / "recordings"),
+        "HLS_LISTEN": "127.0.0.1:18187", "CONTROL_LISTEN": "127.0.0.1:18186",
+    }
+
+
+@pytest.mark.parametrize("ladder", [None, "source", "source:8000k,1080p,720p:2500k,480p,360p,240p"])
+def test_rendered_config_passes_nginx_t(tmp_path, ladder):
+    if shutil.which("nginx") is None or not RTMP_MODULE.exists():
+        pytest.skip("nginx with the RTMP module is not installed")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_ingest_config(values(tmp_path), ladder=ladder))
+    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
+                             str(tmp_path / "logs" / "error.log")], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_default_ladder_shape(tmp_path):
+    text = render_ingest_config(values(tmp_path), ffmpeg="/usr/bin/ffmpeg")
+    assert text.startswith("# Local ingest") and "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;" in text
+    assert "{{" not in text
+    # two HLS applications, each listing the whole ladder (hls_variant is not inherited)
+    assert text.count("hls_variant _src BANDWIDTH=") == 2
+    assert text.count("hls_variant _src_480p BANDWIDTH=1680800,RESOLUTION=854x480;") == 2
+    assert "hls_fragment 1s;" in text and "hls_playlist_length 6s;" in text and "hls_nested on;" in text
+    # aligned key frames on the transcoded rendition, pushed back under <session>_src_480p
+    assert "-g 30 -keyint_min 30 -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*1)" in text
+    assert "-i rtmp://127.0.0.1:19935/src/$name" in text
+    assert "rtmp://127.0.0.1:19935/abr/${name}_480p" in text
+    # the key must not reach a log: no $name/$args in the RTMP access log, error log at warn
+    log_format = re.search(r"log_format ingest (.*?);", text, re.DOTALL).group(1)
+    assert "$name" not in log_format and "$args" not in log_format
+    assert re.search(r"error_log \S+ warn;", text)
+    assert "notify_relay_redirect on;" in text and "notify_method post;" in text
+    assert 'add_header Cache-Control "no-cache" always;' in text
+    assert "application/vnd.apple.mpegurl m3u8;" in text and "video/mp2t ts;" in text
+
+
+def test_source_only_ladder_has_no_transcoder(tmp_path):
+    text = render_ingest_config(values(tmp_path), ladder="source")
+    assert not re.search(r"^\s*exec_push ", text, re.MULTILINE)
+    assert text.count("hls_variant _src ") == 2 and "_src_" not in text
+
+
+def test_ladder_parsing():
+    ladder = parse_ladder("360p, source:4000k ,720p:3000k")
+    assert [(r.name, r.suffix, r.video_kbps) for r in ladder] == [
+        ("source", "_src", 4000), ("720p", "_src_720p", 3000), ("360p", "_src_360p", 800)]
+    for bad in ("480", "480p,480p", "99999p", "4k", "480p:fast"):
+        with pytest.raises(LadderError):
+            parse_ladder(bad)
+
+
+def test_local_address_and_unknown_placeholders():
+    assert local_rtmp_address("0.0.0.0:1935") == "127.0.0.1:1935"
+    assert local_rtmp_address("1935") == "127.0.0.1:1935"
+    assert local_rtmp_address("10.0.0.5:1935") == "10.0.0.5:1935"
+    with pytest.raises(KeyError, match="NOPE"):
+        render_template("x {{NOPE}}", {})
+
+
+async def test_update_relay_fails_open_but_passes_refusals(tmp_path):
+    """on_update goes through the ingest's internal server: a dead gateway means 204 (the stream
+    goes on), the gateway's own 403 still drops the publish."""
+    import asyncio
+
+    import httpx
+
+    from devstack.ports import free_port
+    from devstack.processes import Supervisor
+    from devstack.servers import Nginx
+
+    if shutil.which("nginx") is None or not RTMP_MODULE.exists():
+        pytest.skip("nginx with the RTMP module is not installed")
+
+    async def refuse(reader, writer):
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    gateway = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    gateway_port = gateway.sockets[0].getsockname()[1]
+    dead_port = free_port()
+    sup = Supervisor(tmp_path / "sup")
+    try:
+        for upstream, expected in ((f"127.0.0.1:{dead_port}", 204), (f"127.0.0.1:{gateway_port}", 403)):
+            root = tmp_path / str(expected)
+            v = values(root)
+            rtmp_port, control_port = free_port(), free_port()
+            v.update(RTMP_LISTEN=f"127.0.0.1:{rtmp_port}", MEDIA_GATEWAY_UPSTREAM=upstream,
+                     HLS_LISTEN=f"127.0.0.1:{free_port()}", CONTROL_LISTEN=f"127.0.0.1:{control_port}")
+            if os.geteuid() == 0:
+                for sub in ("logs", "tmp"):
+                    os.chmod(root / sub, 0o777)
+            conf = root / "nginx.conf"
+            conf.write_text(render_ingest_config(v, ladder="source"))
+            nginx = Nginx(conf, root, control_port).start(sup, f"nginx-{expected}")
+            try:
+                async with httpx.AsyncClient() as http:
+                    r = await http.post(f"http://127.0.0.1:{control_port}/hooks/rtmp/update",
+                                        content=b"app=live&call=update_publish&name=x&clientid=1")
+                assert r.status_code == expected
+            finally:
+                sup.stop(nginx.child)
+    finally:
+        sup.stop_all()
+        gateway.close()
