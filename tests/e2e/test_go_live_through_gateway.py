@@ -98,3 +98,52 @@ def test_wrong_key_is_refused(stack):
         capture_output=True, timeout=30)
     assert result.returncode != 0
     assert time.monotonic() - start < 10
+
+
+def test_go_live_makes_the_stream_live_in_the_api(gateway, stack):
+    """Encoder connects -> streams marks the channel's session LIVE -> channels shows isLive."""
+    name = f"gl_{uuid.uuid4().hex[:8]}"
+    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
+                                                 "username": name})
+    auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+    channel = gateway.post("/api/channels", json={"name": f"Go {name}"}, headers=auth).json()
+    key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=auth).json()["streamKey"]
+    # the streams service learns about the channel from channel.created before Go live
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        r = gateway.post(f"/api/streams/{channel['id']}/start", json={"title": "First stream"}, headers=auth)
+        if r.status_code == 200:
+            break
+        time.sleep(0.3)
+    assert r.status_code == 200, r.text
+    stream_id = r.json()["id"]
+
+    encoder = subprocess.Popen(
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30",
+         "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "flv",
+         f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        stream = {}
+        while time.monotonic() < deadline:
+            stream = gateway.get(f"/api/streams/{stream_id}").json()
+            if stream.get("status") == "LIVE":
+                break
+            time.sleep(0.25)
+        assert stream["status"] == "LIVE", stream
+        assert stream["hlsUrl"] and key not in stream["hlsUrl"]
+        assert gateway.get(f"/api/streams/{stream_id}/hls").json()["url"] == stream["hlsUrl"]
+        deadline = time.monotonic() + 15
+        page = {}
+        while time.monotonic() < deadline:
+            page = gateway.get(f"/api/channels/{channel['slug']}").json()
+            if page.get("isLive"):
+                break
+            time.sleep(0.25)
+        assert page["isLive"] is True and page["liveStreamId"] == stream_id
+        listed = gateway.get(f"/api/channels/{channel['id']}/streams").json()
+        assert stream_id in [s["id"] for s in listed["items"]]
+    finally:
+        encoder.kill()
+        encoder.wait(10)

@@ -42,6 +42,7 @@ class ServiceDef:
 SERVICES: list[ServiceDef] = [
     ServiceDef("auth", "auth_service", 8101, database="auth"),
     ServiceDef("channels", "channels_service", 8102, database="channels"),
+    ServiceDef("streams", "streams_service", 8103, database="streams"),
     ServiceDef("media-gateway", "media_gateway", 8105, database="media_gateway"),
 ]
 

@@ -1,0 +1,1 @@
+"""The streams service: stream sessions, their lifecycle and live viewer counts."""

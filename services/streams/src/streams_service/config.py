@@ -1,0 +1,27 @@
+from pydantic import Field
+
+from servicekit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "streams"
+    port: int = 8103
+
+    # API.md: an encoder that reconnects within this many seconds continues the same stream
+    reconnect_window_seconds: float = Field(10.0, ge=0)
+    # how often LIVE streams whose encoder left are checked against the window (and ENDING ones
+    # against recording_wait_seconds)
+    sweep_interval_seconds: float = Field(1.0, gt=0)
+    # an ENDING stream whose recording never arrives (recording off, provider without one, a
+    # failed remux) is archived without a VOD after this long
+    recording_wait_seconds: float = Field(1800.0, ge=0)
+
+    # a chat edge not heard from for this long no longer counts towards viewer totals
+    presence_ttl_seconds: float = Field(15.0, gt=0)
+    # how often viewer totals are compared with the stored counts
+    viewers_tick_seconds: float = Field(0.25, gt=0)
+    # EVENTS.md: stream.viewers at most once a second per stream
+    viewers_publish_interval_seconds: float = Field(1.0, ge=0)
+
+    # title of a stream created by an ingest whose channel this service has not heard of yet
+    fallback_stream_title: str = "Live stream"

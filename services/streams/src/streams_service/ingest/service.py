@@ -1,0 +1,232 @@
+"""What the media gateway's events do to streams, and the sweeper that closes the reconnect window.
+
+- `media.ingest.connected`: the channel's LIVE stream carries on (reconnect inside the window, or
+  a connection that replaced the encoder's current one); otherwise the prepared session, or a new
+  one titled from the channel name, goes LIVE.
+- `media.ingest.disconnected` / `media.ingest.errored`: the stream stays LIVE and remembers when
+  its encoder left; the sweeper ends it (ENDING) once that is older than the window.
+- `media.recording.ready`: an ENDING stream fed by that connection becomes ARCHIVED with its VOD;
+  a recording that arrives earlier waits on its ingest session row for the stream to end.
+- `media.thumbnail.updated`: the LIVE (else the ENDING) stream's thumbnail, newest wins.
+
+Events can come twice (the inbox drops a repeated id; a repeated fact under a new id finds its
+session row already updated) and out of order (the provider's `at` is compared, and a status
+never moves backwards).
+"""
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import Envelope
+from contracts.events.media import (IngestConnected, IngestDisconnected, IngestErrored, RecordingReady,
+                                    ThumbnailUpdated)
+from contracts.subjects import (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
+                                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED)
+from servicekit.db import Database
+
+from streams_service.channels import service as channels
+from streams_service.config import Settings
+from streams_service.ingest.models import IngestSession
+from streams_service.schemas import clean_id
+from streams_service.streams import service as streams
+from streams_service.streams.lifecycle import (ConnectAction, LiveSession, StreamStatus, on_connect,
+                                               window_expired)
+from streams_service.streams.models import Stream
+
+log = logging.getLogger("streams.ingest")
+
+MEDIA_EVENTS = (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
+                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED)
+
+
+def make_media_handler(settings: Settings):
+    """InboxConsumer handler for the `media.*` events."""
+
+    async def handle(session: AsyncSession, event: Envelope) -> None:
+        data = event.data
+        if isinstance(data, IngestConnected):
+            await on_connected(session, settings, data)
+        elif isinstance(data, IngestDisconnected | IngestErrored):
+            await on_disconnected(session, data)
+        elif isinstance(data, RecordingReady):
+            await on_recording_ready(session, data, event.time)
+        elif isinstance(data, ThumbnailUpdated):
+            await on_thumbnail(session, data, event.time)
+
+    return handle
+
+
+def _ids(channel_id: str, session_id: str) -> tuple[str, str] | None:
+    cid, sid = clean_id(channel_id), clean_id(session_id)
+    if cid is None or sid is None:
+        log.warning("media event with an unusable id ignored")
+        return None
+    return cid, sid
+
+
+async def _session_row(session: AsyncSession, session_id: str, channel_id: str) -> IngestSession:
+    """The ingest session's row, locked; created by whichever of its events comes first."""
+    row = await session.get(IngestSession, session_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        row = IngestSession(id=session_id, channel_id=channel_id)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def on_connected(session: AsyncSession, settings: Settings, data: IngestConnected) -> None:
+    ids = _ids(data.channel_id, data.ingest_session_id)
+    if ids is None:
+        return
+    channel_id, session_id = ids
+    await streams.lock_channel(session, channel_id)
+    row = await _session_row(session, session_id, channel_id)
+    if row.connected_at is not None:
+        return  # the same connection announced again
+    row.connected_at, row.provider, row.hls_url = data.at, data.provider.value, data.hls_url
+    session.add(row)
+
+    live = await streams.live_of(session, channel_id)
+    state = None
+    if live is not None:
+        current = await session.get(IngestSession, live.ingest_session_id) if live.ingest_session_id else None
+        state = LiveSession(disconnected_at=live.disconnected_at,
+                            current_connected_at=current.connected_at if current else None)
+    action = on_connect(state, data.at, settings.reconnect_window_seconds)
+    if action == ConnectAction.ATTACH_STALE:
+        row.stream_id = row.stream_id or live.id  # its recording still belongs to that stream
+        return
+    if action == ConnectAction.CONTINUE:
+        await streams.continue_with(session, live, row)
+        log.info("stream continues with a new ingest",
+                 extra={"streamId": str(live.id), "channelId": channel_id})
+        return
+    if action == ConnectAction.END_AND_START:
+        await streams.end(session, live, end_time=live.disconnected_at, requested=False)
+    stream = await streams.prepared_of(session, channel_id)
+    if stream is None:
+        channel = await channels.get(session, channel_id)
+        stream = await streams.create(
+            session, channel_id=channel_id, owner_id=channel.owner_id if channel else None,
+            title=streams.channel_name(channel, settings.fallback_stream_title))
+    await streams.go_live(session, stream, at=data.at, ingest=row)
+    log.info("stream is live", extra={"streamId": str(stream.id), "channelId": channel_id})
+
+
+async def on_disconnected(session: AsyncSession, data: IngestDisconnected | IngestErrored) -> None:
+    ids = _ids(data.channel_id, data.ingest_session_id)
+    if ids is None:
+        return
+    channel_id, session_id = ids
+    await streams.lock_channel(session, channel_id)
+    row = await _session_row(session, session_id, channel_id)
+    if row.disconnected_at is not None:
+        return
+    row.disconnected_at = data.at
+    session.add(row)
+    fed = (await session.exec(select(Stream).where(
+        Stream.ingest_session_id == session_id, Stream.status == StreamStatus.LIVE.value,
+        col(Stream.disconnected_at).is_(None)).with_for_update())).all()
+    for stream in fed:
+        stream.disconnected_at = data.at  # LIVE until the reconnect window closes
+        session.add(stream)
+
+
+async def on_recording_ready(session: AsyncSession, data: RecordingReady, at: datetime) -> None:
+    ids = _ids(data.channel_id, data.ingest_session_id)
+    if ids is None:
+        return
+    channel_id, session_id = ids
+    await streams.lock_channel(session, channel_id)
+    row = await _session_row(session, session_id, channel_id)
+    if row.recording_ready_at is not None:
+        return
+    row.recording_ready_at = at
+    row.vod_url = data.vod_url or None
+    row.vod_duration_seconds = data.duration_seconds
+    session.add(row)
+    await session.flush()
+    ending = (await session.exec(select(Stream).where(
+        Stream.ingest_session_id == session_id, Stream.status == StreamStatus.ENDING.value)
+        .with_for_update())).all()
+    for stream in ending:
+        await streams.archive(session, stream)
+
+
+async def on_thumbnail(session: AsyncSession, data: ThumbnailUpdated, at: datetime) -> None:
+    channel_id = clean_id(data.channel_id)
+    if channel_id is None:
+        return
+    await streams.lock_channel(session, channel_id)
+    stream = await streams.live_of(session, channel_id) or (await session.exec(
+        select(Stream).where(Stream.channel_id == channel_id, Stream.status == StreamStatus.ENDING.value)
+        .order_by(col(Stream.end_time).desc()).limit(1).with_for_update())).first()
+    if stream is None or (stream.thumbnail_at is not None and stream.thumbnail_at > at):
+        return
+    stream.thumbnail_url, stream.thumbnail_at = data.url, at
+    session.add(stream)
+
+
+# ---- the sweeper --------------------------------------------------------------------------------
+
+async def sweep(db: Database, settings: Settings) -> int:
+    """One pass: LIVE streams whose encoder left longer than the window ago -> ENDING; ENDING
+    streams whose recording never came -> ARCHIVED without one. Returns how many moved."""
+    moved = 0
+    now = streams.now()
+    window_start = now - timedelta(seconds=settings.reconnect_window_seconds)
+    give_up = now - timedelta(seconds=settings.recording_wait_seconds)
+    async with db.session() as session:
+        expired = (await session.exec(select(Stream.id, Stream.channel_id).where(
+            Stream.status == StreamStatus.LIVE.value, col(Stream.disconnected_at) < window_start))).all()
+        waiting = (await session.exec(select(Stream.id, Stream.channel_id).where(
+            Stream.status == StreamStatus.ENDING.value, col(Stream.end_time) < give_up))).all()
+    for stream_id, channel_id in expired:
+        async with db.session() as session:
+            await streams.lock_channel(session, channel_id)
+            stream = await streams.get(session, stream_id, for_update=True)
+            window = settings.reconnect_window_seconds
+            if (stream is not None and stream.status == StreamStatus.LIVE.value
+                    and window_expired(stream.disconnected_at, streams.now(), window)):
+                await streams.end(session, stream, end_time=stream.disconnected_at, requested=False)
+                moved += 1
+            await session.commit()
+    for stream_id, channel_id in waiting:
+        async with db.session() as session:
+            await streams.lock_channel(session, channel_id)
+            stream = await streams.get(session, stream_id, for_update=True)
+            if stream is not None and stream.status == StreamStatus.ENDING.value:
+                log.warning("no recording arrived; archiving without a VOD",
+                            extra={"streamId": str(stream_id)})
+                await streams.archive(session, stream)
+                moved += 1
+            await session.commit()
+    return moved
+
+
+class Sweeper:
+    """Runs `sweep` every `sweep_interval_seconds` for the life of the process."""
+
+    __name__ = "streams-sweeper"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._stop = asyncio.Event()
+
+    async def __call__(self, runtime) -> None:
+        while not self._stop.is_set():
+            try:
+                await sweep(runtime.db, self.settings)
+            except Exception as exc:
+                log.warning("sweep failed", extra={"error": repr(exc)})
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.settings.sweep_interval_seconds)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()

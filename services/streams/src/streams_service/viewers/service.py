@@ -1,0 +1,162 @@
+"""Live viewer counts from the chat edges' presence snapshots.
+
+Every chat edge publishes `chat.presence.<channelId>` (core NATS, not stored) now and then with
+the number of sockets joined to that room on that edge. The latest snapshot per edge wins; an edge
+not heard from for `presence_ttl_seconds` no longer counts (it died or lost its last viewer
+without saying so). A channel's viewers are the sum over its edges.
+
+A worker compares those sums with the LIVE streams' stored counts a few times a second; a stream
+whose count changed gets `viewerCount` (and `peakViewers`) updated and `stream.viewers`
+published, at most once per `viewers_publish_interval_seconds`. Both conditions are checked by
+the UPDATE itself, so replicas of this service cannot publish more often between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from contracts.envelope import parse_event
+from contracts.events.chat import ChatPresence
+from contracts.events.streams import StreamViewers
+from contracts.subjects import CHAT_PRESENCE_ALL, STREAM_VIEWERS
+from servicekit.outbox import stage_event
+
+from streams_service.config import Settings
+from streams_service.streams.service import SOURCE
+
+log = logging.getLogger("streams.viewers")
+
+
+@dataclass
+class _EdgeCount:
+    connections: int
+    at: datetime
+    heard: float  # local monotonic time it arrived
+
+
+class PresenceTracker:
+    """Per channel, per edge: the latest count. Pure bookkeeping; `clock` is injectable."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._rooms: dict[str, dict[str, _EdgeCount]] = {}
+
+    def observe(self, snapshot: ChatPresence) -> bool:
+        """Record one edge's snapshot; False when it is older than the one already kept."""
+        edges = self._rooms.setdefault(snapshot.channel_id, {})
+        known = edges.get(snapshot.edge_id)
+        if known is not None and snapshot.at < known.at:
+            return False
+        edges[snapshot.edge_id] = _EdgeCount(snapshot.connections, snapshot.at, self.clock())
+        return True
+
+    def expire(self) -> None:
+        oldest = self.clock() - self.ttl
+        for channel_id in list(self._rooms):
+            edges = self._rooms[channel_id]
+            for edge_id in [e for e, c in edges.items() if c.heard < oldest]:
+                del edges[edge_id]
+            if not edges:
+                del self._rooms[channel_id]
+
+    def total(self, channel_id: str) -> int:
+        oldest = self.clock() - self.ttl
+        return sum(c.connections for c in self._rooms.get(channel_id, {}).values() if c.heard >= oldest)
+
+    def channels(self) -> list[str]:
+        return list(self._rooms)
+
+
+def parse_presence(raw: bytes) -> ChatPresence | None:
+    """A presence snapshot: the catalog's envelope, or (tolerated) the bare payload."""
+    try:
+        event = parse_event(raw)
+    except Exception:
+        try:
+            return ChatPresence.model_validate_json(raw)
+        except ValidationError:
+            return None
+    return event.data if isinstance(event.data, ChatPresence) else None
+
+
+_UPDATE = text("""
+    UPDATE streams
+       SET viewer_count = :count,
+           peak_viewers = GREATEST(peak_viewers, :count),
+           viewers_published_at = now()
+     WHERE id = :id AND status = 'LIVE' AND viewer_count <> :count
+       AND (viewers_published_at IS NULL
+            OR viewers_published_at <= now() - make_interval(secs => :interval))
+ RETURNING id, channel_id, viewer_count, peak_viewers
+""")
+
+
+class ViewerCounter:
+    """Subscribes to presence (core NATS) and keeps LIVE streams' viewer counts up to date."""
+
+    __name__ = "streams-viewers"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.tracker = PresenceTracker(settings.presence_ttl_seconds)
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    async def _on_message(self, msg) -> None:
+        snapshot = parse_presence(msg.data)
+        if snapshot is not None:
+            self.tracker.observe(snapshot)
+
+    async def tick(self, db) -> int:
+        """Compare totals with stored counts once; returns how many streams were updated."""
+        self.tracker.expire()
+        updated = 0
+        async with db.session() as session:
+            live = (await session.exec(text(
+                "SELECT id, channel_id, viewer_count FROM streams WHERE status = 'LIVE'"))).all()
+            for stream_id, channel_id, stored in live:
+                count = self.tracker.total(channel_id)
+                if count == stored:
+                    continue
+                row = (await session.exec(_UPDATE.bindparams(
+                    id=stream_id, count=count,
+                    interval=float(self.settings.viewers_publish_interval_seconds)))).first()
+                if row is None:
+                    continue  # published less than a second ago (or no longer LIVE): next tick
+                await stage_event(session, STREAM_VIEWERS, StreamViewers(
+                    stream_id=str(row.id), channel_id=row.channel_id, count=row.viewer_count,
+                    peak=row.peak_viewers), source=SOURCE, key=str(row.id))
+                updated += 1
+            await session.commit()
+        return updated
+
+    async def __call__(self, runtime) -> None:
+        sub = await runtime.nats.subscribe(CHAT_PRESENCE_ALL, cb=self._on_message)
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.tick(runtime.db)
+                except Exception as exc:
+                    log.warning("viewer count pass failed", extra={"error": repr(exc)})
+                try:
+                    await asyncio.wait_for(self._stop.wait(), self.settings.viewers_tick_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
