@@ -1,0 +1,1 @@
+"""Chat service: durable chat in JetStream, persisted to PostgreSQL, fanned out by WebSocket edges."""

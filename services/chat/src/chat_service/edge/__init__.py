@@ -1,0 +1,1 @@
+"""The WebSocket edge process: rooms, fan-out, presence."""
