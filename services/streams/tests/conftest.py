@@ -9,8 +9,6 @@ are handed out as fixtures, not imported.
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,11 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import jwt
 import nats
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
@@ -35,70 +30,16 @@ from contracts.events.media import (IngestConnected, IngestDisconnected, IngestE
                                     RecordingReady, ThumbnailUpdated)
 from contracts.subjects import EVENTS_STREAM
 from servicekit.db import upgrade
+from servicekit.testing import User
 
 from streams_service.config import Settings
 from streams_service.main import create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "src" / "streams_service" / "migrations"
-ISSUER, AUDIENCE = "streamplatform-auth", "streamplatform"
 PROBLEM_JSON = "application/problem+json"
 
 
 # ---- tokens ----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def signing_key():
-    return Ed25519PrivateKey.generate(), secrets.token_urlsafe(8)
-
-
-@pytest.fixture(scope="session")
-def jwks(signing_key):
-    private, kid = signing_key
-    jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
-    jwk.update({"kid": kid, "use": "sig", "alg": "EdDSA"})
-
-    async def fetch() -> dict:
-        return {"keys": [jwk]}
-
-    return fetch
-
-
-@pytest.fixture(scope="session")
-def mint(signing_key):
-    """mint(sub, username, **claim overrides) -> a signed access token."""
-    private, kid = signing_key
-
-    def _mint(sub: str, username: str | None = None, *, key=None, **overrides) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "username": username, "typ": "access",
-                  "iat": now, "exp": now + 900, **overrides}
-        return jwt.encode(claims, key or private, algorithm="EdDSA", headers={"kid": kid})
-
-    return _mint
-
-
-@dataclass
-class User:
-    id: str
-    username: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def make_user(mint):
-    counter = iter(range(1_000_000))
-
-    def _make(username: str | None = None) -> User:
-        uid = str(uuid.uuid4())
-        name = username or f"user_{next(counter)}"
-        return User(uid, name, mint(uid, name))
-
-    return _make
-
 
 # ---- the app ---------------------------------------------------------------------------------
 
