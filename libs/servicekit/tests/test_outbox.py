@@ -149,6 +149,20 @@ async def test_run_drains_more_than_one_batch(db, js, new_event, sql, stream_mes
     assert len(await stream_messages()) == 5
 
 
+async def test_events_staged_in_one_transaction_are_relayed_in_staging_order(db, js, new_event,
+                                                                             stream_messages):
+    # one transaction's rows share now(); the relay must still keep the order the code staged them
+    async with db.session() as session:
+        staged = [await stage_event(session, "user.registered", new_event().data, source="auth")
+                  for _ in range(30)]
+        await session.commit()
+    relay = OutboxRelay(db, js, batch_size=7)
+    while await relay.publish_pending():
+        pass
+    published = await stream_messages()
+    assert [m.headers["Nats-Msg-Id"] for m in published] == [e.id for e in staged]
+
+
 # ---- NATS trouble ----------------------------------------------------------------------------
 
 async def test_publish_error_keeps_the_row_and_a_later_pass_publishes_it(db, js, new_event, outbox_row,

@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from nats.js import JetStreamContext
@@ -60,10 +60,25 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
 
 
+_last_stamp = datetime.min.replace(tzinfo=UTC)
+
+
+def _staging_stamp() -> datetime:
+    """A strictly increasing time for this process. The relay publishes in `created_at` order;
+    the column's default, now(), is the transaction's start time, the same for every row of one
+    transaction, so events staged together (created, then updated) would be relayed in random
+    order. Stamping at staging keeps them in the order the code staged them."""
+    global _last_stamp
+    now = datetime.now(UTC)
+    _last_stamp = now if now > _last_stamp else _last_stamp + timedelta(microseconds=1)
+    return _last_stamp
+
+
 async def add_event(session: AsyncSession, event: Envelope, subject: str) -> None:
     """Stage an event in the caller's transaction; it is relayed after that transaction commits."""
     session.add(OutboxMessage(
         id=uuid.UUID(event.id),
+        created_at=_staging_stamp(),
         subject=subject,
         event_type=event.type,
         payload=event.to_json_bytes(),
