@@ -10,14 +10,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
+from auth_service.keys import service as keys
+from auth_service.main import create_app
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 from sqlalchemy import text
-
-from auth_service.keys import service as keys
 
 PASSWORD = "correct horse battery"
 
@@ -243,9 +244,17 @@ async def jwks_kids(client) -> list[str]:
     return [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]]
 
 
-async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
-    client, db, auth_settings, register
-):
+async def lead_passes(db, seconds: float) -> None:
+    """Move every key's schedule into the past, as if the publish lead had passed."""
+    async with db() as session:
+        await session.execute(text(
+            "UPDATE signing_keys SET activates_at = activates_at - make_interval(secs => :s),"
+            " retired_at = retired_at - make_interval(secs => :s), created_at = created_at - make_interval(secs => :s)"
+        ), {"s": seconds + 1})
+        await session.commit()
+
+
+async def test_rotation_publishes_the_new_key_first_then_signs_with_it(client, db, auth_settings, register):
     old = await register("rotating_1")
     old_kid = jwt.get_unverified_header(old["accessToken"])["kid"]
     async with db() as session:
@@ -260,12 +269,17 @@ async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     # a token signed before the rotation still verifies ...
     r = await get_me(client, old["accessToken"])
     assert r.status_code == 200 and r.json()["username"] == "rotating_1"
-    # ... and everything issued from now on carries the new kid, and verifies too
+    # ... the new key is only published during the lead: the old one keeps signing ...
+    during = (await client.post("/api/auth/login", json={"login": "rotating_1", "password": PASSWORD})).json()
+    assert jwt.get_unverified_header(during["accessToken"])["kid"] == old_kid
+    # ... and once the lead has passed everything issued carries the new kid, and verifies
+    await lead_passes(db, auth_settings.signing_key_publish_lead_seconds)
     fresh = (await client.post("/api/auth/login", json={"login": "rotating_1", "password": PASSWORD})).json()
     assert jwt.get_unverified_header(fresh["accessToken"])["kid"] == new_key.kid
     assert (await get_me(client, fresh["accessToken"])).status_code == 200
     refreshed = (await client.post("/api/auth/refresh", json={"refreshToken": fresh["refreshToken"]})).json()
     assert jwt.get_unverified_header(refreshed["accessToken"])["kid"] == new_key.kid
+    assert set(await jwks_kids(client)) == {old_kid, new_key.kid}  # old tokens still verify
 
 
 async def test_retired_keys_leave_the_jwks_once_their_tokens_expired(client, db, auth_settings, register):
@@ -286,21 +300,29 @@ async def test_retired_keys_leave_the_jwks_once_their_tokens_expired(client, db,
     assert await jwks_kids(client) == [new_key.kid]
 
 
-async def test_a_key_past_its_rotation_age_is_replaced_on_next_use(client, db, register):
+async def test_a_key_past_its_rotation_age_is_replaced_on_next_use(client, db, auth_settings, register):
     first = await register("rotating_3")
     old_kid = jwt.get_unverified_header(first["accessToken"])["kid"]
     async with db() as session:
-        await session.execute(text("UPDATE signing_keys SET created_at = now() - interval '31 days'"))
+        await session.execute(text("UPDATE signing_keys SET created_at = now() - interval '31 days',"
+                                   " activates_at = now() - interval '31 days'"))
         await session.commit()
-    second = await register("rotating_4")
-    new_kid = jwt.get_unverified_header(second["accessToken"])["kid"]
-    assert new_kid != old_kid
-    assert set(await jwks_kids(client)) == {old_kid, new_kid}
-    third = await register("rotating_5")  # the new key is young: no further rotation
+    second = await register("rotating_4")  # due: the next key is published, the old one still signs
+    assert jwt.get_unverified_header(second["accessToken"])["kid"] == old_kid
+    kids = await jwks_kids(client)
+    assert len(kids) == 2 and old_kid in kids
+    new_kid = kids[0]
+    await register("rotating_4b")  # a pending key exists: no second one
+    assert len(await jwks_kids(client)) == 2
+    await lead_passes(db, auth_settings.signing_key_publish_lead_seconds)
+    third = await register("rotating_5")
     assert jwt.get_unverified_header(third["accessToken"])["kid"] == new_kid
+    fourth = await register("rotating_5b")  # the new key is young: no further rotation
+    assert jwt.get_unverified_header(fourth["accessToken"])["kid"] == new_kid
+    assert set(await jwks_kids(client)) == {old_kid, new_kid}
 
 
-async def test_rotate_keys_cli(client, auth_settings, register):
+async def test_rotate_keys_cli(client, db, auth_settings, register):
     first = await register("rotating_6")
     old_kid = jwt.get_unverified_header(first["accessToken"])["kid"]
     env = {**os.environ, "DATABASE_URL": auth_settings.database_url}
@@ -316,28 +338,36 @@ async def test_rotate_keys_cli(client, auth_settings, register):
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     stdout = out.decode()
-    new_kid = stdout.strip().rsplit(" ", 1)[-1]
-    assert stdout.startswith("new signing key:") and new_kid != old_kid
+    assert stdout.startswith("new signing key:") and "signs from" in stdout
+    new_kid = stdout.split()[3]
+    assert new_kid != old_kid
     assert set(await jwks_kids(client)) == {old_kid, new_kid}
+    await lead_passes(db, auth_settings.signing_key_publish_lead_seconds)
     second = (await client.post("/api/auth/login", json={"login": "rotating_6", "password": PASSWORD})).json()
     assert jwt.get_unverified_header(second["accessToken"])["kid"] == new_kid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known gap, not fixed: a verifier that fetched the JWKS less than its refetch cool-down (10 s) "
-        "ago refuses tokens of a key created since; the fix (publish a key before it signs) changes the "
-        "rotation design"
-    ),
-)
-async def test_a_new_key_verifies_right_after_a_recent_jwks_fetch(client, db, auth_settings, register):
-    user = await register("rotating_7")
-    assert (
-        await get_me(client, user["accessToken"])
-    ).status_code == 200  # the verifier just fetched the JWKS
-    async with db() as session:
-        await keys.rotate(session, auth_settings)
-        await session.commit()
-    fresh = (await client.post("/api/auth/login", json={"login": "rotating_7", "password": PASSWORD})).json()
-    assert (await get_me(client, fresh["accessToken"])).status_code == 200
+async def test_a_new_key_verifies_right_after_a_recent_jwks_fetch(db, auth_settings):
+    """A verifier that fetched the JWKS just before a rotation accepts the new key's first tokens:
+    the key was published a lead longer than the refetch cool-down before it signed. (With a
+    zero lead the login below would carry the new kid while the cool-down still blocks the
+    refetch: 401.) Real time, short lead and cool-down."""
+    settings = auth_settings.model_copy(update={"signing_key_publish_lead_seconds": 1.0,
+                                                "jwks_refetch_cooldown_seconds": 0.5})
+    app = create_app(settings, configure_process=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
+            user = (await client.post("/api/auth/register", json={
+                "username": "rotating_7", "email": "rotating_7@example.com", "password": PASSWORD})).json()
+            assert (await get_me(client, user["accessToken"])).status_code == 200  # JWKS just fetched
+            async with db() as session:
+                new_key = await keys.rotate(session, settings)
+                await session.commit()
+            during = (await client.post("/api/auth/login", json={"login": "rotating_7", "password": PASSWORD})).json()
+            assert jwt.get_unverified_header(during["accessToken"])["kid"] != new_key.kid
+            assert (await get_me(client, during["accessToken"])).status_code == 200
+            await asyncio.sleep(1.1)
+            fresh = (await client.post("/api/auth/login", json={"login": "rotating_7", "password": PASSWORD})).json()
+            assert jwt.get_unverified_header(fresh["accessToken"])["kid"] == new_key.kid
+            assert (await get_me(client, fresh["accessToken"])).status_code == 200

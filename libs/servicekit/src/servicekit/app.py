@@ -63,7 +63,8 @@ class ServiceRuntime:
         s = self.settings
         return JwtVerifier(self._jwks or remote_jwks(s.jwks_url), issuer=s.jwt_issuer,
                            audience=s.jwt_audience, algorithms=tuple(s.jwt_algorithms),
-                           cache_seconds=s.jwks_cache_seconds)
+                           cache_seconds=s.jwks_cache_seconds,
+                           refetch_cooldown_seconds=s.jwks_refetch_cooldown_seconds)
 
     async def start(self) -> None:
         s = self.settings
@@ -72,7 +73,7 @@ class ServiceRuntime:
         self.nats = await connect(s.nats_url, name=s.service_name)
         self.js = self.nats.jetstream()
         if self.streams:
-            await ensure_streams(self.js, self.streams)
+            await ensure_streams(self.js, self.streams, replicas=s.jetstream_replicas)
         if self.uses_redis:
             self.redis = Redis.from_url(s.redis_url, decode_responses=False)
         if self.uses_store:

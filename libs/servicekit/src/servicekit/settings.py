@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5433/postgres"
     database_pool_size: int = 10
     nats_url: str = "nats://127.0.0.1:4222"
+    # replicas of the JetStream streams a service creates; 3 on a 3-node cluster (deploy/k8s), where an
+    # acknowledged publish is then on a majority of nodes. Raised on existing streams, never lowered.
+    jetstream_replicas: int = Field(1, ge=1, le=5)
     redis_url: str = "redis://127.0.0.1:6380/0"
 
     # where clients reach the platform; used to build absolute links
@@ -32,6 +35,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "streamplatform"
     jwt_algorithms: tuple[str, ...] = ("EdDSA",)
     jwks_cache_seconds: int = 300
+    # an unknown kid refetches the JWKS at most this often (garbage tokens cannot hammer auth);
+    # auth publishes a new key longer than this before it signs with it
+    jwks_refetch_cooldown_seconds: float = 10
 
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 100

@@ -11,6 +11,9 @@ class Settings(ServiceSettings):
     refresh_token_ttl_days: int = 30
     # a signing key signs for this long, then stays published until every token it signed expired
     signing_key_rotation_days: int = 30
+    # a new key is published in the JWKS this long before it signs, so every verifier can learn it
+    # first: longer than the verifiers' JWKS refetch cool-down (10 s in servicekit.security)
+    signing_key_publish_lead_seconds: float = 30
     # encrypts private signing keys at rest in the database when set
     signing_key_passphrase: SecretStr | None = None
 

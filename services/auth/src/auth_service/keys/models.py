@@ -6,8 +6,9 @@ from sqlmodel import Field, SQLModel
 
 
 class SigningKey(SQLModel, table=True):
-    """An Ed25519 key pair. The newest unretired key signs; retired keys stay in the JWKS until
-    every token they signed has expired."""
+    """An Ed25519 key pair. It is published in the JWKS from creation, signs from `activates_at`
+    (later than creation, so verifiers know it before the first token it signs) until
+    `retired_at`, and stays published until every token it signed has expired."""
 
     __tablename__ = "signing_keys"
 
@@ -16,4 +17,6 @@ class SigningKey(SQLModel, table=True):
     public_jwk: dict = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                   server_default=func.now()))
+    activates_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
+                                                    server_default=func.now()))
     retired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
