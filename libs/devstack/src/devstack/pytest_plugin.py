@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -96,6 +97,21 @@ def _from_testcontainers(stack):
         pg.get_connection_url(),
         f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
     )
+
+
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config) -> None:
+    # CI or a developer stopping the run with SIGTERM: by default Python dies at once, atexit
+    # handlers do not run and the servers below outlive the run. As an interrupt, pytest unwinds,
+    # tears the session fixtures down and the servers stop.
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    except ValueError:  # not the main thread (pytest run embedded somewhere): leave it alone
+        pass
 
 
 @pytest.fixture(scope="session")
