@@ -230,13 +230,24 @@ async def test_failed_logins_lock_the_account_with_retry_after(
         r = await client.post("/api/auth/login", json={"login": "gina_7", "password": password})
         assert_problem(r, 429)
         assert 1 <= int(r.headers["retry-after"]) <= auth_settings.login_failure_window_seconds
-    # the counter keys on the normalised login: case and padding do not open a new one
-    r = await client.post("/api/auth/login", json={"login": " GINA_7 ", "password": PASSWORD})
-    assert r.status_code == 429
+    # the counter keys on the account: padding, or its email in any case, do not open a new one
+    for login in (" gina_7 ", "GINA_7@EXAMPLE.COM"):
+        r = await client.post("/api/auth/login", json={"login": login, "password": PASSWORD})
+        assert r.status_code == 429, login
     # another account is not affected
     assert (
         await client.post("/api/auth/login", json={"login": "hank_8", "password": PASSWORD})
     ).status_code == 200
+
+
+async def test_username_and_email_share_the_account_failure_count(client, register, auth_settings):
+    await register("ivy_9")
+    for i in range(auth_settings.login_failures_per_account):
+        login = "ivy_9" if i % 2 else "IVY_9@example.com"
+        assert (await client.post("/api/auth/login", json={"login": login, "password": "guess!!!"})).status_code == 401
+    for login in ("ivy_9", "ivy_9@example.com"):
+        r = await client.post("/api/auth/login", json={"login": login, "password": PASSWORD})
+        assert r.status_code == 429, login
 
 
 async def test_successful_login_resets_the_failure_count(client, register):

@@ -29,7 +29,10 @@ async def register(body: UserCreate, session: SessionDep, settings: SettingsDep,
 @router.post("/login", response_model=AuthResult, responses=problem_responses(401, 422, 429))
 async def login(body: Login, session: SessionDep, settings: SettingsDep, passwords: PasswordsDep,
                 limiter: LimiterDep, ip: ClientIp) -> AuthResult:
-    account_key = f"login-fail:acct:{body.login.strip().lower()}"
+    user = await users.find_by_login(session, body.login.strip())
+    # one counter per account whichever login names it (username or email); an unknown login
+    # gets its own counter, so guessing costs the same whether the account exists or not
+    account_key = f"login-fail:acct:{user.id if user else body.login.strip().lower()}"
     ip_key = f"login-fail:ip:{ip}"
     window = settings.login_failure_window_seconds
     verdict = await limiter.peek(ip_key, settings.login_failures_per_ip)
@@ -40,7 +43,6 @@ async def login(body: Login, session: SessionDep, settings: SettingsDep, passwor
     if not verdict.allowed:
         raise Problem(429, "Too many failed logins; wait and try again.",
                       headers={"Retry-After": str(verdict.retry_after)})
-    user = await users.find_by_login(session, body.login)
     if not await passwords.verify_async(user.password_hash if user else None, body.password):
         await limiter.hit(ip_key, settings.login_failures_per_ip, window)
         raise Problem(401, BAD_LOGIN)
