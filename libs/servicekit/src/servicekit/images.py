@@ -60,3 +60,24 @@ def reencode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_side: int = M
     out = io.BytesIO()
     image.save(out, format="WEBP", quality=85, method=4)
     return EncodedImage(out.getvalue(), "image/webp", "webp", image.width, image.height)
+
+
+# decoding a 4096x4096 image takes tens of MB and a noticeable fraction of a second: a few at a
+# time, off the event loop, so an upload burst neither stalls other requests nor exhausts memory
+_REENCODE_SLOTS = None
+
+
+async def reencode_upload(data: bytes, *, field: str = "file", **options) -> EncodedImage:
+    """`reencode_image` in a worker thread; a 422 names the form field at fault (API.md)."""
+    global _REENCODE_SLOTS
+    import anyio
+
+    if _REENCODE_SLOTS is None:
+        _REENCODE_SLOTS = anyio.CapacityLimiter(2)
+    try:
+        return await anyio.to_thread.run_sync(lambda: reencode_image(data, **options),
+                                              limiter=_REENCODE_SLOTS)
+    except Problem as problem:
+        if problem.status == 422 and problem.errors is None:
+            problem.errors = [{"field": field, "message": problem.detail, "type": "value_error"}]
+        raise

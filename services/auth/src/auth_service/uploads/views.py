@@ -2,7 +2,7 @@ import hashlib
 
 from fastapi import APIRouter, Request, UploadFile
 
-from servicekit.images import reencode_image
+from servicekit.images import reencode_upload
 from servicekit.problems import Problem, problem_responses
 
 from auth_service.deps import CurrentUser, Runtime, SessionDep, SettingsDep
@@ -48,13 +48,8 @@ async def upload_avatar(request: Request, caller: CurrentUser, session: SessionD
         raise Problem(422, "Send the image as multipart/form-data in a field named 'file'.",
                       errors=[{"field": "file", "message": "required", "type": "missing"}])
     data = await read_limited(file, settings.avatar_max_bytes)
-    try:
-        image = reencode_image(data, max_bytes=settings.avatar_max_bytes,
-                               fit_within=(settings.avatar_size_px, settings.avatar_size_px))
-    except Problem as problem:  # API.md: a 422 names the field at fault
-        if problem.status == 422 and problem.errors is None:
-            problem.errors = [{"field": "file", "message": problem.detail, "type": "value_error"}]
-        raise
+    image = await reencode_upload(data, max_bytes=settings.avatar_max_bytes,
+                                  fit_within=(settings.avatar_size_px, settings.avatar_size_px))
     user = await users.get_or_raise(session, caller.id)
     # content-addressed: a new avatar gets a new URL, so caches never serve the old one
     key = f"avatars/{user.id}/{hashlib.sha256(image.data).hexdigest()[:20]}.{image.extension}"

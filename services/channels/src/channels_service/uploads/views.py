@@ -2,7 +2,7 @@ import hashlib
 
 from fastapi import APIRouter, Request, UploadFile
 
-from servicekit.images import reencode_image
+from servicekit.images import reencode_upload
 from servicekit.problems import Problem, problem_responses
 
 from channels_service.channels import service as channels
@@ -66,13 +66,8 @@ async def upload_banner(request: Request, caller: CallerId, session: SessionDep,
     channel = await channels.get_or_raise(session, channel_id)
     channels.require_owner(channel, caller, "change the banner")
     data = await read_limited(file, settings.banner_max_bytes)
-    try:
-        image = reencode_image(data, max_bytes=settings.banner_max_bytes,
-                               fit_within=(settings.banner_width_px, settings.banner_height_px))
-    except Problem as problem:  # API.md: a 422 names the field at fault
-        if problem.status == 422 and problem.errors is None:
-            problem.errors = [{"field": "file", "message": problem.detail, "type": "value_error"}]
-        raise
+    image = await reencode_upload(data, max_bytes=settings.banner_max_bytes,
+                                  fit_within=(settings.banner_width_px, settings.banner_height_px))
     # content-addressed: a new banner gets a new URL, so caches never serve the old one
     key = f"banners/{channel.id}/{hashlib.sha256(image.data).hexdigest()[:20]}.{image.extension}"
     url = await runtime.store.put(key, image.data, image.content_type)
