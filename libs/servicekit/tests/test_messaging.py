@@ -108,3 +108,54 @@ def test_inject_outside_a_span_adds_nothing_and_copies():
     assert headers == original and headers is not original
     assert inject_trace_headers(None) == {}
     assert not trace.get_current_span(extract_trace_context(None)).get_span_context().is_valid
+
+
+def _recording_provider():
+    """The process's SDK provider (installed once; OTel refuses a second) with an in-memory exporter."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+        provider = trace.get_tracer_provider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+async def test_request_and_its_handling_are_one_trace(nc):
+    """A core-NATS request carries the caller's trace; the responder's span continues it."""
+    import nats as nats_client
+    from servicekit.messaging import handling_span, request
+
+    exporter = _recording_provider()
+    responder = await nats_client.connect(nc.connected_url.geturl())
+    try:
+        async def answer(msg):
+            with handling_span(msg, "answer trace.test"):
+                await msg.respond(b"pong")
+
+        await responder.subscribe("trace.test", cb=answer)
+        await responder.flush()
+        with trace.get_tracer("test").start_as_current_span("caller") as caller:
+            reply = await request(nc, "trace.test", b"ping", timeout=5)
+        assert reply.data == b"pong"
+    finally:
+        await responder.close()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    exporter.shutdown()
+    asked, answered = spans["request trace.test"], spans["answer trace.test"]
+    trace_id = caller.get_span_context().trace_id
+    assert asked.context.trace_id == answered.context.trace_id == trace_id
+    assert asked.parent.span_id == caller.get_span_context().span_id
+    assert answered.parent.span_id == asked.context.span_id
+    assert asked.kind == trace.SpanKind.CLIENT and answered.kind == trace.SpanKind.SERVER
+
+
+def test_otlp_endpoint_is_a_base_url():
+    from servicekit.observability import traces_url
+
+    assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
+    assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
+    assert traces_url("http://collector:4318/v1/traces") == "http://collector:4318/v1/traces"

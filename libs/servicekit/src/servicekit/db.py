@@ -65,5 +65,8 @@ def run_alembic_env(target_metadata) -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
+            # replicas starting together (Kubernetes init containers) migrate one after another: the
+            # lock is held until commit, and the next one then finds the schema already at head
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('alembic-upgrade'))"))
             context.run_migrations()
     engine.dispose()

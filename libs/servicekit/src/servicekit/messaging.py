@@ -3,57 +3,84 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 
 from contracts.subjects import StreamSpec
 
 log = logging.getLogger("servicekit.messaging")
+_tracer = trace.get_tracer("servicekit.messaging")
 
 
 async def connect(url: str, name: str) -> NATS:
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", extra={"error": str(exc)})
 
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+    # `NATS_URL` may list several servers of a cluster, comma-separated: the client starts with any
+    # that answers and fails over to the others (and to those the cluster advertises)
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                               error_cb=on_error, connect_timeout=5)
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
         storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
         duplicate_window=float(spec.duplicate_window_seconds),
         max_age=float(spec.max_age_seconds) if spec.max_age_seconds else None,
-        num_replicas=1,
+        num_replicas=replicas,
     )
 
 
-async def ensure_streams(js: JetStreamContext, specs) -> None:
+async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1) -> None:
     """Create or update the JetStream streams a service publishes to or consumes from.
 
-    Replica count is left as deployed: production raises it to 3 (see deploy/k8s) and an update
-    here must not shrink it.
+    A stream is created with `replicas` copies and raised to it when it has fewer; a higher count
+    set by an operator (`nats stream edit`) is kept, since one service starting with the default
+    must not shrink a production stream.
     """
     for spec in specs:
-        cfg = stream_config(spec)
+        cfg = stream_config(spec, replicas)
         try:
             info = await js.stream_info(spec.name)
         except NotFoundError:
             await js.add_stream(cfg)
             continue
-        cfg.num_replicas = info.config.num_replicas
+        cfg.num_replicas = max(info.config.num_replicas or 1, replicas)
         if (set(info.config.subjects or []) != set(cfg.subjects)
                 or info.config.duplicate_window != cfg.duplicate_window
-                or (info.config.max_age or 0) != (cfg.max_age or 0)):
+                or (info.config.max_age or 0) != (cfg.max_age or 0)
+                or (info.config.num_replicas or 1) != cfg.num_replicas):
             await js.update_stream(cfg)
+
+
+@contextmanager
+def handling_span(msg: Msg, name: str, **attributes) -> Iterator[trace.Span]:
+    """A server span for a core-NATS request (or plain message) that continues the trace the sender
+    put into the headers; the handler's own requests, outbox events and logs then belong to it."""
+    attributes = {"messaging.destination.name": msg.subject, **attributes}
+    with _tracer.start_as_current_span(name, context=extract_trace_context(dict(msg.headers or {})),
+                                       kind=trace.SpanKind.SERVER, attributes=attributes) as span:
+        yield span
+
+
+async def request(nc: NATS, subject: str, payload: bytes, *, timeout: float) -> Msg:
+    """`nc.request` inside a client span whose context travels in the request's headers, so the
+    responder's work (`handling_span`) joins the caller's trace."""
+    with _tracer.start_as_current_span(f"request {subject}", kind=trace.SpanKind.CLIENT,
+                                       attributes={"messaging.destination.name": subject}):
+        return await nc.request(subject, payload, timeout=timeout, headers=inject_trace_headers())
 
 
 def inject_trace_headers(headers: dict[str, str] | None = None) -> dict[str, str]:

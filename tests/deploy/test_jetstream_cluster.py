@@ -1,0 +1,92 @@
+"""The NATS config of deploy/k8s, run as a real three-server cluster on loopback: JetStream forms
+a quorum, and servicekit creates the platform's streams with JETSTREAM_REPLICAS=3 (raising a
+stream that was created with one replica, as a cluster upgraded from a single server has)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+import yaml
+from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
+from devstack.ports import free_port
+from servicekit.messaging import ensure_streams
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cluster_config(index: int, client: int, monitor: int, routes: list[int], store: Path, pid: Path) -> str:
+    docs = yaml.safe_load_all((REPO / "deploy" / "k8s" / "base" / "nats.yaml").read_text())
+    conf = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["nats.conf"]
+    conf = conf.replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{client}")
+    conf = conf.replace("http: 0.0.0.0:8222", f"http: 127.0.0.1:{monitor}")
+    conf = conf.replace("listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{routes[index]}")
+    conf = re.sub(r"nats://nats-(\d)\.nats-headless:6222", lambda m: f"nats://127.0.0.1:{routes[int(m[1])]}", conf)
+    conf = conf.replace("store_dir: /data", f"store_dir: {store}").replace("/var/run/nats/nats.pid", str(pid))
+    conf = conf.replace("max_file_store: 18GB", "max_file_store: 64MB")
+    assert "sync_interval: always" in conf and "0.0.0.0" not in conf
+    return conf
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    server = Path(sys.executable).with_name("nats-server")
+    routes = [free_port() for _ in range(3)]
+    clients, monitors, procs = [], [], []
+    try:
+        for i in range(3):
+            client, monitor = free_port(), free_port()
+            conf = tmp_path / f"nats-{i}.conf"
+            conf.write_text(cluster_config(i, client, monitor, routes, tmp_path / f"js-{i}", tmp_path / f"nats-{i}.pid"))
+            procs.append(subprocess.Popen([str(server), "-c", str(conf)], env={**os.environ, "POD_NAME": f"nats-{i}"},
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            clients.append(client)
+            monitors.append(monitor)
+        deadline = time.monotonic() + 30
+        while True:  # healthy = JetStream current with a quorum (the probe the StatefulSet uses)
+            try:
+                if all(httpx.get(f"http://127.0.0.1:{m}/healthz", timeout=1).status_code == 200 for m in monitors):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the three servers did not form a JetStream cluster in 30 s"
+            assert all(p.poll() is None for p in procs), "a server exited"
+            time.sleep(0.2)
+        yield [f"nats://127.0.0.1:{c}" for c in clients]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def test_streams_get_three_replicas_on_the_cluster(cluster):
+    nc = await nats.connect(servers=cluster, connect_timeout=5)
+    try:
+        js = nc.jetstream(timeout=10)
+        # EVENTS as a single-server deployment left it; CHAT not there yet
+        await ensure_streams(js, [EVENTS_STREAM], replicas=1)
+        assert (await js.stream_info("EVENTS")).config.num_replicas == 1
+        await asyncio.wait_for(ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM], replicas=3), 30)
+        for name in ("EVENTS", "CHAT"):
+            info = await js.stream_info(name)
+            assert info.config.num_replicas == 3, name
+        # a service starting with the default never shrinks them
+        await ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM], replicas=1)
+        assert (await js.stream_info("CHAT")).config.num_replicas == 3
+        # a publish is acknowledged by the replicated stream
+        ack = await js.publish("user.registered", b"{}", headers={"Nats-Msg-Id": "cluster-test-1"})
+        assert ack.stream == "EVENTS" and ack.seq == 1
+    finally:
+        await nc.close()
