@@ -31,7 +31,7 @@ def main(*, settings_factory: Callable, app_factory: Callable, migrations_dir: P
 
     uvicorn.run(app_factory(settings), host=settings.host, port=settings.port, loop="uvloop",
                 http="httptools", access_log=False, server_header=False, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", log_config=None, timeout_graceful_shutdown=10)
+                forwarded_allow_ips=settings.forwarded_allow_ips, log_config=None, timeout_graceful_shutdown=10)
     return 0
 
 

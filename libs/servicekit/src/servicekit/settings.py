@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "streamplatform"
     jwt_algorithms: tuple[str, ...] = ("EdDSA",)
     jwks_cache_seconds: int = 300
+    # proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated): the
+    # per-IP rate limits key on the client address it gives. Locally nginx runs on loopback; in
+    # Kubernetes the gateway is another pod (deploy/k8s sets the cluster's pod network)
+    forwarded_allow_ips: str = "127.0.0.1"
     # an unknown kid refetches the JWKS at most this often (garbage tokens cannot hammer auth);
     # auth publishes a new key longer than this before it signs with it
     jwks_refetch_cooldown_seconds: float = 10
