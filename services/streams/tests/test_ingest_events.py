@@ -3,6 +3,7 @@
 The reconnect window is 1 s here (conftest), the sweeper looks every 0.1 s.
 """
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -30,15 +31,31 @@ async def test_connect_goes_live_and_announces_it(make_user, make_channel, inges
     assert stream["title"] == "Speedruns"  # no prepared session: titled from the channel name
     assert stream["hlsUrl"] == f"http://localhost:8080/hls/{session_id}/index.m3u8"
     assert iso(stream["startTime"]) == at
-    # one transaction's events: the outbox relays them in no particular order
+    # one transaction's events, relayed in the order they were staged
     published = await events.wait_for(lambda p: len(p) >= 3, what="created, status_changed, started")
-    subjects = sorted(p.subject for p in published)
-    assert subjects == ["stream.created", "stream.started", "stream.status_changed"]
+    subjects = [p.subject for p in published]
+    assert subjects == ["stream.created", "stream.status_changed", "stream.started"]
     [started] = [p.event for p in published if p.subject == "stream.started"]
     assert started.data.id == stream["id"] and started.data.status == "LIVE"
     assert started.data.hls_url == stream["hlsUrl"] and started.data.channel_id == channel_id
     [changed] = [p.event for p in published if p.subject == "stream.status_changed"]
     assert (changed.data.previous_status, changed.data.status) == ("OFFLINE", "LIVE")
+
+
+async def test_live_streams_gauge_counts_live_streams(make_user, make_channel, ingest, live_stream_of, client):
+    async def gauge() -> float:
+        text = (await client.get("/metrics")).text
+        return float(next(line.split()[1] for line in text.splitlines() if line.startswith("streams_live ")))
+
+    for name in ("Gauge one", "Gauge two"):
+        channel_id = await make_channel(make_user(), name)
+        await ingest(channel_id).connect()
+        await live_stream_of(channel_id)
+    deadline = asyncio.get_running_loop().time() + 5
+    while await gauge() < 2:  # the sweeper sets it every pass (0.1 s here)
+        assert asyncio.get_running_loop().time() < deadline, "streams_live never reached 2"
+        await asyncio.sleep(0.1)
+    assert await gauge() == 2
 
 
 async def test_reconnect_inside_the_window_continues_the_same_stream(

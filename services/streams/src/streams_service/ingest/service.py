@@ -18,6 +18,8 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from prometheus_client import Gauge
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,6 +40,9 @@ from streams_service.streams.lifecycle import (ConnectAction, LiveSession, Strea
 from streams_service.streams.models import Stream
 
 log = logging.getLogger("streams.ingest")
+
+# the database's count, set by every replica's sweeper: replicas agree, so dashboards take max()
+STREAMS_LIVE = Gauge("streams_live", "Streams LIVE now (reconnect window included)")
 
 MEDIA_EVENTS = (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
                 MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED)
@@ -181,6 +186,8 @@ async def sweep(db: Database, settings: Settings) -> int:
     window_start = now - timedelta(seconds=settings.reconnect_window_seconds)
     give_up = now - timedelta(seconds=settings.recording_wait_seconds)
     async with db.session() as session:
+        STREAMS_LIVE.set((await session.exec(select(func.count()).select_from(Stream).where(
+            Stream.status == StreamStatus.LIVE.value))).one())
         expired = (await session.exec(select(Stream.id, Stream.channel_id).where(
             Stream.status == StreamStatus.LIVE.value, col(Stream.disconnected_at) < window_start))).all()
         waiting = (await session.exec(select(Stream.id, Stream.channel_id).where(
