@@ -9,6 +9,8 @@ import login from "./pages/login.js";
 import onboarding from "./pages/onboarding.js";
 import dashboard from "./pages/dashboard.js";
 import profile from "./pages/profile.js";
+import channelEditor from "./pages/channel-editor.js";
+import moderation from "./pages/moderation.js";
 import stream from "./pages/stream.js";
 import notFound from "./pages/not-found.js";
 
@@ -22,6 +24,8 @@ const ROUTES = [
   { pattern: /^\/onboarding$/, page: onboarding, title: "Set up your profile", access: "user" },
   { pattern: /^\/dashboard$/, page: dashboard, title: "Creator dashboard", access: "user" },
   { pattern: /^\/dashboard\/profile$/, page: profile, title: "Edit profile", access: "user" },
+  { pattern: /^\/dashboard\/channel$/, page: channelEditor, title: "Channel", access: "user" },
+  { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "Moderation", access: "user" },
   { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "Stream", access: "any", params: ["slug"] },
 ];
 

@@ -137,6 +137,15 @@ function refreshTokens(staleToken) {
   return refreshing;
 }
 
+/** A current access token (refreshed first when about to expire), or null when logged out. */
+export async function accessToken() {
+  if (!session) return null;
+  if (session.expiresAt && Date.now() > session.expiresAt - EARLY_REFRESH_MS) {
+    await refreshTokens(session.accessToken);
+  }
+  return session ? session.accessToken : null;
+}
+
 configureAuth({
   async getAccessToken() {
     if (!session) return null;

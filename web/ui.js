@@ -472,3 +472,78 @@ export function socialLinksEditor(initial = {}) {
     },
   };
 }
+
+// ---- dialogs, clipboard, times ---------------------------------------------------------------
+
+/**
+ * A modal confirmation (<dialog>: focus trapped, Escape cancels, focus returns to the opener).
+ * `input` adds one text field (e.g. a reason); the promise then resolves to its value.
+ * @returns {Promise<boolean|string|null>} false/null when cancelled
+ */
+export function confirmDialog({ title, text = "", confirmLabel = "Confirm", danger = false, input = null }) {
+  const opener = document.activeElement;
+  const titleId = uid("dlg-title");
+  const field = input ? h("input", { type: "text", id: uid("dlg-input"), maxlength: input.maxLength || 500 }) : null;
+  const confirm = h("button", { type: "submit", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, value: "ok" }, confirmLabel);
+  const cancel = h("button", { type: "button", class: "btn btn-secondary" }, "Cancel");
+  const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
+    h("form", { method: "dialog", class: "form" },
+      h("h2", { id: titleId }, title),
+      text ? h("p", {}, text) : null,
+      field ? h("div", { class: "field" }, h("label", { for: field.id }, input.label), field) : null,
+      h("div", { class: "form-actions" }, confirm, cancel)));
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    let result = input ? null : false;
+    cancel.addEventListener("click", () => dialog.close());
+    confirm.addEventListener("click", () => { result = input ? field.value.trim() : true; });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener && typeof opener.focus === "function" && opener.isConnected) opener.focus();
+      resolve(result);
+    });
+    dialog.showModal();
+    (field || cancel).focus();
+  });
+}
+
+/** Copy text; @returns {Promise<boolean>} */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // no clipboard API (insecure origin) or refused: the old way, through a hidden selection
+    const area = h("textarea", { class: "visually-hidden", readonly: true, "aria-hidden": "true" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+}
+
+export function clockTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = s % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return hh ? `${hh}:${pad(mm)}:${pad(ss)}` : `${mm}:${pad(ss)}`;
+}
+
+export function formatDate(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+}

@@ -1,15 +1,45 @@
-// /dashboard: the creator dashboard shell. Profile summary now; stream and moderation panels
-// arrive with the channels, streams and chat services (said plainly, no placeholder data).
+// /dashboard: the creator's overview. Without a channel: create one. With one: stream status and
+// viewer count (polled every 2 s: a chat socket here would count the creator as a viewer), Go live
+// and End stream, the encoder settings (RTMP URL, stream key hidden by default, copy, rotate), the
+// past broadcasts and the profile summary.
 
+import { api } from "../api.js";
 import * as auth from "../auth.js";
-import { avatar, h, safeHttpUrl } from "../ui.js";
+import {
+  announce, avatar, clearErrors, confirmDialog, copyText, field, focusFirstInvalid, formatDate, formatDuration,
+  formStatus, h, safeHttpUrl, setBusy, showFieldErrors, uid,
+} from "../ui.js";
+import { viewersText } from "./home.js";
+
+const POLL_MS = 2000;
 
 /** Side navigation shared by the dashboard pages. */
 export function dashboardNav() {
   return h("nav", { class: "dash-nav", "aria-label": "Dashboard" },
     h("ul", { role: "list" },
       h("li", {}, h("a", { href: "/dashboard" }, "Overview")),
+      h("li", {}, h("a", { href: "/dashboard/channel" }, "Channel")),
+      h("li", {}, h("a", { href: "/dashboard/moderation" }, "Moderation")),
       h("li", {}, h("a", { href: "/dashboard/profile" }, "Profile"))));
+}
+
+/** The caller's channel, or null when they have none yet. */
+export async function myChannel(user) {
+  const page = await api.get(`/api/channels?owner=${encodeURIComponent(user.id)}&limit=1`);
+  const mine = page.items[0];
+  // the detail view has the owner-only flags (canModerate) and is what the other pages use
+  return mine ? api.get(`/api/channels/${encodeURIComponent(mine.id)}`) : null;
+}
+
+export function dashShell(view, title, ...content) {
+  view.append(
+    h("div", { class: "container dash" },
+      dashboardNav(),
+      h("div", { class: "dash-main" }, h("h1", {}, title), ...content)));
+}
+
+export function noChannelNotice() {
+  return h("p", { class: "notice" }, "You don't have a channel yet. ", h("a", { href: "/dashboard" }, "Create it on the overview"), ".");
 }
 
 function profileSummary(user) {
@@ -37,15 +67,335 @@ function profileSummary(user) {
     h("p", {}, h("a", { class: "btn btn-secondary", href: "/dashboard/profile" }, "Edit profile")));
 }
 
-function comingPanel(id, title, text) {
-  return h("section", { class: "card panel-coming", "aria-labelledby": id },
-    h("div", { class: "section-head" }, h("h2", { id }, title), h("span", { class: "badge" }, "Coming soon")),
-    h("p", {}, text));
+// ---- create a channel ----------------------------------------------------------------------
+
+const CHANNEL_WORDS = {
+  slug: { string_pattern_mismatch: "Use 3-40 lower-case letters, digits and “-”, starting and ending with a letter or digit.", "*": null },
+  category: { string_pattern_mismatch: "Use lower-case letters, digits and “-”, like “just-chatting”." },
+};
+
+/** The username as a channel address (usernames are unique, so this one is usually free). */
+function suggestedSlug(username) {
+  const slug = String(username || "").replace(/_/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  return /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/.test(slug) ? slug : "";
 }
+
+function createChannelCard(user, onCreated) {
+  const fields = {
+    name: field({ name: "name", label: "Channel name", required: true, maxLength: 80, value: user.displayName || user.username }),
+    slug: field({ name: "slug", label: "Address", optional: true, maxLength: 40, value: suggestedSlug(user.username),
+      hint: "Your page will be /streams/<address>. Left empty, it is made from the name." }),
+    category: field({ name: "category", label: "Category", optional: true, maxLength: 40, hint: "For example gaming, music or just-chatting." }),
+    description: field({ name: "description", label: "Description", optional: true, multiline: true, rows: 3, maxLength: 2000 }),
+  };
+  const status = formStatus();
+  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "create-title" },
+    ...Object.values(fields).map((f) => f.root), status.el,
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Create channel")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(fields);
+    status.clear();
+    if (!fields.name.input.value.trim()) {
+      fields.name.setError("Give your channel a name.");
+      focusFirstInvalid(form);
+      return;
+    }
+    const body = { name: fields.name.input.value.trim() };
+    for (const key of ["slug", "category", "description"]) {
+      const value = fields[key].input.value.trim();
+      if (value) body[key] = value;
+    }
+    setBusy(form, true);
+    try {
+      const channel = await api.post("/api/channels", body);
+      announce("Your channel is created.");
+      onCreated(channel);
+    } catch (err) {
+      setBusy(form, false);
+      if (err.status === 409) fields.slug.setError("This address is taken. Choose another one.");
+      const { shown } = showFieldErrors(fields, err, CHANNEL_WORDS);
+      status.set(shown || err.status === 409 ? "Please fix the highlighted fields." : err.detail, "error");
+      focusFirstInvalid(form);
+    }
+  });
+  return h("section", { class: "card", "aria-labelledby": "create-title" },
+    h("h2", { id: "create-title" }, "Create your channel"),
+    h("p", { class: "muted" }, "One channel per account. You can change all of this later."),
+    form);
+}
+
+// ---- encoder settings: RTMP URL and stream key ----------------------------------------------
+
+function secretRow({ label, value, secret, onCopy }) {
+  const spoken = /^[A-Z]{2,}/.test(label) ? label : label.toLowerCase(); // "RTMP URL" keeps its capitals
+  const id = uid("secret");
+  const input = h("input", { id, type: secret ? "password" : "text", readonly: true, class: "mono", spellcheck: "false", autocomplete: "off" });
+  input.value = value;
+  const copy = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Copy");
+  copy.setAttribute("aria-label", `Copy ${spoken}`);
+  copy.addEventListener("click", () => onCopy(input.value, label));
+  let toggle = null;
+  if (secret) {
+    toggle = h("button", { type: "button", class: "btn btn-secondary btn-small", "aria-pressed": "false", "aria-controls": id,
+      "aria-label": `Show ${spoken}` }, "Show");
+    toggle.addEventListener("click", () => {
+      const show = input.type === "password";
+      input.type = show ? "text" : "password";
+      toggle.textContent = show ? "Hide" : "Show";
+      toggle.setAttribute("aria-pressed", String(show));
+      toggle.setAttribute("aria-label", `${show ? "Hide" : "Show"} ${spoken}`);
+    });
+  }
+  const root = h("div", { class: "field" }, h("label", { for: id }, label),
+    h("div", { class: "input-with-action secret-row" }, input, toggle, copy));
+  return { root, input, hide() { if (input.type === "text" && toggle) toggle.click(); } };
+}
+
+function encoderCard(channel) {
+  const status = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
+  const body = h("div", { class: "encoder-body" }, h("p", { class: "muted" }, "Loading…"));
+  const say = (text, kind = "info") => { status.dataset.kind = kind; status.textContent = text; };
+  const onCopy = async (value, label) => {
+    if (await copyText(value)) say(`${label} copied to the clipboard.`, "success");
+    else say(`Could not copy. Select the ${label} field and copy it by hand.`, "error");
+  };
+
+  const render = (keys) => {
+    const rtmp = secretRow({ label: "RTMP URL", value: keys.rtmpUrl, secret: false, onCopy });
+    const key = secretRow({ label: "Stream key", value: keys.streamKey, secret: true, onCopy });
+    const rotate = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Rotate key");
+    rotate.addEventListener("click", async () => {
+      const ok = await confirmDialog({
+        title: "Rotate the stream key?",
+        text: "The current key stops working at once and a live broadcast using it is cut. Update your encoder with the new key.",
+        confirmLabel: "Rotate key", danger: true,
+      });
+      if (!ok) return;
+      rotate.disabled = true;
+      try {
+        const fresh = await api.post(`/api/channels/${encodeURIComponent(channel.id)}/stream-key/rotate`);
+        render(fresh);
+        say("A new stream key is ready. The old one no longer works.", "success");
+      } catch (err) {
+        rotate.disabled = false;
+        say(err.detail, "error");
+      }
+    });
+    body.replaceChildren(rtmp.root, key.root,
+      h("p", { class: "hint" }, "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
+      h("div", { class: "form-actions" }, rotate));
+  };
+
+  api.get(`/api/channels/${encodeURIComponent(channel.id)}/stream-key`)
+    .then(render)
+    .catch((err) => body.replaceChildren(h("p", { class: "field-error" }, err.detail)));
+
+  return h("section", { class: "card", "aria-labelledby": "encoder-title" },
+    h("h2", { id: "encoder-title" }, "Encoder settings"), body, status);
+}
+
+// ---- stream status, Go live, End stream -------------------------------------------------------
+
+const STATUS_WORDS = {
+  OFFLINE: "Offline", LIVE: "Live", ENDING: "Ending", ARCHIVED: "Ended",
+};
+
+function streamCard(channel) {
+  let stream = null; // the current session: OFFLINE (prepared), LIVE or ENDING
+  let timer = null;
+  let stopped = false;
+  let lastAnnounced = null;
+
+  const badge = h("span", { class: "status-badge", "data-status": "OFFLINE" }, "Offline");
+  const viewers = h("span", { class: "stat" }, "0 viewers");
+  const uptime = h("span", { class: "stat muted" });
+  const info = h("p", { class: "muted stream-hint" });
+  const liveRegion = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+  const status = formStatus();
+
+  const fields = {
+    title: field({ name: "title", label: "Title", maxLength: 140, required: true, hint: "What viewers see in the directory." }),
+    description: field({ name: "description", label: "Description", optional: true, multiline: true, rows: 2, maxLength: 2000 }),
+  };
+  const goLive = h("button", { type: "submit", class: "btn btn-primary" }, "Go live");
+  const end = h("button", { type: "button", class: "btn btn-danger", hidden: true }, "End stream");
+  const form = h("form", { class: "form", novalidate: true, "aria-label": "Go live" },
+    fields.title.root, fields.description.root, status.el, h("div", { class: "form-actions" }, goLive, end));
+
+  const show = () => {
+    const s = stream ? stream.status : "OFFLINE";
+    const live = s === "LIVE";
+    badge.dataset.status = s;
+    badge.textContent = STATUS_WORDS[s] || s;
+    viewers.textContent = viewersText(live ? stream.viewerCount : 0);
+    viewers.hidden = !live;
+    uptime.textContent = live && stream.startTime ? `Up ${formatDuration((Date.now() - Date.parse(stream.startTime)) / 1000)}` : "";
+    end.hidden = !(stream && (s === "LIVE" || s === "OFFLINE"));
+    goLive.textContent = stream && s === "OFFLINE" ? "Update title" : "Go live";
+    goLive.hidden = s === "LIVE" || s === "ENDING";
+    info.textContent = !stream ? "Set a title and press Go live, then start your encoder."
+      : s === "OFFLINE" ? "Ready: start your encoder with the stream key below. The stream goes live as soon as it connects."
+        : s === "LIVE" ? "You are live." : s === "ENDING" ? "Ending: the recording is being prepared." : "";
+    if (lastAnnounced !== s) {
+      if (lastAnnounced !== null) {
+        liveRegion.textContent = `Stream status: ${badge.textContent}.`;
+        status.clear(); // the last action's message is about the previous state
+      }
+      lastAnnounced = s;
+    }
+    if (stream && document.activeElement !== fields.title.input && !fields.title.input.value) fields.title.input.value = stream.title || "";
+  };
+
+  const poll = async () => {
+    clearTimeout(timer);
+    try {
+      if (stream) {
+        stream = await api.get(`/api/streams/${encodeURIComponent(stream.id)}`);
+        if (stream.status === "ARCHIVED") stream = null;
+      } else {
+        const list = await api.get(`/api/channels/${encodeURIComponent(channel.id)}/streams?limit=1`);
+        const latest = list.items[0];
+        stream = latest && latest.status !== "ARCHIVED" ? latest : null;
+      }
+      show();
+    } catch {
+      /* transient: next tick */
+    }
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
+  };
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(fields);
+    status.clear();
+    const title = fields.title.input.value.trim();
+    if (!title) {
+      fields.title.setError("Give your stream a title.");
+      focusFirstInvalid(form);
+      return;
+    }
+    setBusy(form, true);
+    try {
+      const body = { title };
+      const description = fields.description.input.value.trim();
+      if (description) body.description = description;
+      // a channel created a moment ago may not have reached the streams service yet (404)
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          stream = await api.post(`/api/streams/${encodeURIComponent(channel.id)}/start`, body);
+          break;
+        } catch (err) {
+          if (err.status !== 404 || attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      status.set(stream.status === "LIVE" ? "You are live." : "Ready. Start your encoder to go live.", "success");
+      show();
+    } catch (err) {
+      const { shown } = showFieldErrors(fields, err);
+      status.set(shown ? "Please fix the highlighted fields." : err.detail, "error");
+    } finally {
+      setBusy(form, false);
+    }
+  });
+
+  end.addEventListener("click", async () => {
+    if (!stream) return;
+    const ok = await confirmDialog({ title: "End the stream?", text: "Viewers see the offline screen and the recording is saved as a past broadcast.",
+      confirmLabel: "End stream", danger: true });
+    if (!ok) return;
+    end.disabled = true;
+    try {
+      stream = await api.post(`/api/streams/${encodeURIComponent(stream.id)}/end`);
+      status.set("Stream ended. The recording appears under Past broadcasts when it is ready.", "success");
+      show();
+    } catch (err) {
+      status.set(err.detail, "error");
+    } finally {
+      end.disabled = false;
+    }
+  });
+
+  show();
+  poll();
+  const root = h("section", { class: "card stream-card", "aria-labelledby": "stream-title" },
+    h("div", { class: "section-head" }, h("h2", { id: "stream-title" }, "Stream"), badge, viewers, uptime),
+    info, liveRegion,
+    h("p", {}, h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, "Open your stream page")),
+    form);
+  return { root, stop: () => { stopped = true; clearTimeout(timer); } };
+}
+
+// ---- past broadcasts --------------------------------------------------------------------------
+
+export function vodList(channel, { linkTo = (vod) => `/streams/${encodeURIComponent(channel.slug)}?vod=${encodeURIComponent(vod.id)}`, limit = 12 } = {}) {
+  const list = h("ul", { class: "vod-list", role: "list" });
+  const empty = h("p", { class: "muted", hidden: true }, "No past broadcasts yet. Every stream is recorded and listed here when it ends.");
+  const load = async () => {
+    try {
+      const page = await api.get(`/api/channels/${encodeURIComponent(channel.id)}/vod?limit=${limit}`);
+      list.replaceChildren(...page.items.map((vod) => h("li", { class: "vod-item" },
+        h("a", { class: "vod-link", href: linkTo(vod) },
+          h("div", { class: "vod-thumb" },
+            vod.thumbnailUrl ? h("img", { src: vod.thumbnailUrl, alt: "", loading: "lazy", width: 160, height: 90 }) : null,
+            vod.duration != null ? h("span", { class: "vod-duration" }, formatDuration(vod.duration)) : null),
+          h("span", { class: "vod-text" },
+            h("span", { class: "vod-title" }, vod.title),
+            h("span", { class: "muted small" }, formatDate(vod.startTime || vod.archivedAt)))))));
+      empty.hidden = page.items.length > 0;
+    } catch (err) {
+      empty.hidden = false;
+      empty.textContent = err.detail;
+    }
+  };
+  load();
+  return { root: h("div", {}, list, empty), reload: load };
+}
+
+// ---- the page -----------------------------------------------------------------------------------
 
 export default async function dashboard(view, ctx) {
   const user = await auth.loadUser();
   if (!ctx.isCurrent()) return;
+  let channel = await myChannel(user);
+  if (!ctx.isCurrent()) return;
+
+  const stops = [];
+  const main = h("div", { class: "dash-grid" });
+  const renderChannel = () => {
+    const streamPanel = streamCard(channel);
+    stops.push(streamPanel.stop);
+    const vods = vodList(channel);
+    const vodTimer = setInterval(vods.reload, 10_000);
+    stops.push(() => clearInterval(vodTimer));
+    main.replaceChildren(
+      h("div", { class: "dash-col" },
+        streamPanel.root,
+        h("section", { class: "card", "aria-labelledby": "vod-title" }, h("h2", { id: "vod-title" }, "Past broadcasts"), vods.root)),
+      h("div", { class: "dash-col" },
+        encoderCard(channel),
+        h("section", { class: "card channel-summary", "aria-labelledby": "channel-title" },
+          h("h2", { id: "channel-title" }, "Channel"),
+          h("p", {}, h("strong", {}, channel.name), h("span", { class: "muted" }, ` · /streams/${channel.slug}`)),
+          h("p", { class: "muted" }, `${channel.followerCount} followers`),
+          h("p", { class: "form-actions" },
+            h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/channel" }, "Edit channel"),
+            h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/moderation" }, "Moderation"))),
+        profileSummary(user)));
+  };
+  if (channel) renderChannel();
+  else {
+    main.replaceChildren(createChannelCard(user, (created) => {
+      channel = created;
+      renderChannel();
+      const heading = main.querySelector("#stream-title");
+      if (heading) {
+        heading.setAttribute("tabindex", "-1");
+        heading.focus();
+      }
+    }), profileSummary(user));
+  }
 
   view.append(
     h("div", { class: "container dash" },
@@ -54,18 +404,16 @@ export default async function dashboard(view, ctx) {
         h("h1", {}, "Creator dashboard"),
         user.onboarded ? null : h("p", { class: "notice" }, "Your profile is not finished yet. ",
           h("a", { href: "/onboarding" }, "Finish setting it up")),
-        h("div", { class: "dash-grid" },
-          profileSummary(user),
-          h("div", { class: "dash-side" },
-            comingPanel("stream-title", "Stream",
-              "Your stream key, RTMP address, Go live and End stream, the live status and viewer count arrive with the channels and streams services."),
-            comingPanel("moderation-title", "Moderation",
-              "Banned words, the profanity filter, slow mode, followers-only chat, moderators, bans, timeouts and reports arrive with the channels and chat services."))))));
+        main)));
 
   // keep the summary in step with edits made from the header menu's pages or another tab
-  return auth.onChange((fresh, reason) => {
+  const off = auth.onChange((fresh, reason) => {
     if (reason !== "user" || !fresh) return;
     const old = view.querySelector(".profile-summary");
     if (old) old.replaceWith(profileSummary(fresh));
   });
+  return () => {
+    off();
+    for (const stop of stops) stop();
+  };
 }

@@ -1,32 +1,106 @@
-// Home: a hero and, until the channels service exists, an honest "directory coming soon".
+// Home: the directory. Live channels first (thumbnail, title, viewers, category), then the others.
 
+import { api } from "../api.js";
 import * as auth from "../auth.js";
-import { h } from "../ui.js";
+import { avatar, h } from "../ui.js";
 
-export default function home(view) {
-  const user = auth.currentUser();
+const REFRESH_MS = 15_000;
+
+export function formatCount(n) {
+  const v = Number(n) || 0;
+  if (v < 1000) return String(v);
+  if (v < 1_000_000) return `${(v / 1000).toFixed(v < 10_000 ? 1 : 0).replace(/\.0$/, "")}K`;
+  return `${(v / 1_000_000).toFixed(1).replace(/\.0$/, "")}M`;
+}
+
+export function viewersText(n) {
+  return `${formatCount(n)} ${Number(n) === 1 ? "viewer" : "viewers"}`;
+}
+
+/** Thumbnail of the live stream (refreshed by the ingest), else the banner, else a gradient. */
+function thumb(channel, stream) {
+  const src = (stream && stream.thumbnailUrl) || channel.banner;
+  const box = h("div", { class: "thumb" });
+  if (src) {
+    const img = h("img", { src, alt: "", loading: "lazy", decoding: "async", width: 320, height: 180 });
+    img.addEventListener("error", () => img.remove());
+    box.append(img);
+  }
+  if (channel.isLive) {
+    box.append(h("span", { class: "live-pill" }, "LIVE"),
+      h("span", { class: "thumb-viewers" }, viewersText(channel.viewerCount)));
+  }
+  return box;
+}
+
+export function channelCard(channel, stream) {
+  const title = (stream && channel.isLive && stream.title) || channel.name;
+  const creator = channel.creator || {};
+  return h("li", { class: "channel-card" },
+    h("a", { class: "card-link", href: `/streams/${encodeURIComponent(channel.slug)}` },
+      thumb(channel, stream),
+      h("div", { class: "card-body" },
+        avatar({ ...creator, avatar: channel.avatar || creator.avatar }, 36),
+        h("div", { class: "card-text" },
+          h("h3", { class: "card-title" }, title),
+          h("p", { class: "card-meta" }, title !== channel.name ? channel.name : creator.username ? `@${creator.username}` : ""),
+          h("p", { class: "card-meta" },
+            channel.category ? h("span", { class: "tag" }, channel.category) : null,
+            channel.isLive ? null : h("span", { class: "muted" }, `${formatCount(channel.followerCount)} followers`))))));
+}
+
+async function liveStreams(channels) {
+  const out = new Map();
+  await Promise.all(channels.filter((c) => c.isLive && c.liveStreamId).map(async (c) => {
+    try {
+      out.set(c.id, await api.get(`/api/streams/${encodeURIComponent(c.liveStreamId)}`, { auth: false }));
+    } catch {
+      /* the card falls back to the channel's name and banner */
+    }
+  }));
+  return out;
+}
+
+export default async function home(view, ctx) {
   const loggedIn = auth.isLoggedIn();
-  const actions = loggedIn
-    ? [h("a", { class: "btn btn-primary btn-large", href: "/dashboard" }, "Open your dashboard"),
-      h("a", { class: "btn btn-secondary btn-large", href: "/dashboard/profile" }, "Edit your profile")]
-    : [h("a", { class: "btn btn-primary btn-large", href: "/auth/register" }, "Create an account"),
-      h("a", { class: "btn btn-secondary btn-large", href: "/auth/login" }, "Log in")];
+  const liveList = h("ul", { class: "channel-grid", role: "list", "aria-labelledby": "live-title" });
+  const otherList = h("ul", { class: "channel-grid", role: "list", "aria-labelledby": "others-title" });
+  const liveEmpty = h("p", { class: "empty muted", hidden: true }, "Nobody is live right now. Check back soon, or go live yourself.");
+  const othersSection = h("section", { class: "container section", "aria-labelledby": "others-title", hidden: true },
+    h("div", { class: "section-head" }, h("h2", { id: "others-title" }, "Other channels")), otherList);
+  const status = h("p", { class: "form-status", role: "status" });
 
   view.append(
-    h("section", { class: "hero", "aria-labelledby": "hero-title" },
+    h("section", { class: "hero hero-compact", "aria-labelledby": "hero-title" },
       h("div", { class: "container hero-inner" },
-        h("p", { class: "eyebrow" }, "Self-hosted live streaming"),
-        h("h1", { id: "hero-title" },
-          loggedIn && user ? `Welcome back, ${user.displayName || user.username}.` : "Go live. Watch live. Talk live."),
-        h("p", { class: "lead" },
-          "Stream from OBS or ffmpeg, watch in adaptive quality, and chat with your viewers in real time — on a platform you run yourself."),
-        h("div", { class: "actions" }, actions))),
-    h("section", { class: "container section", "aria-labelledby": "directory-title" },
-      h("div", { class: "section-head" },
-        h("h2", { id: "directory-title" }, "Live channels"),
-        h("span", { class: "badge" }, "Coming soon")),
-      h("div", { class: "placeholder-panel" },
-        h("p", {}, "The channel directory arrives with the channels and streams services."),
-        h("p", { class: "muted" }, "Live channels will be listed here, busiest first, with their thumbnail, title, category and viewer count."))),
-  );
+        h("h1", { id: "hero-title" }, "Live now"),
+        h("p", { class: "lead" }, "Streams happening right now, busiest first."),
+        loggedIn ? null : h("div", { class: "actions" },
+          h("a", { class: "btn btn-primary", href: "/auth/register" }, "Create an account"),
+          h("a", { class: "btn btn-secondary", href: "/auth/login" }, "Log in")))),
+    h("section", { class: "container section", "aria-labelledby": "live-title" },
+      h("div", { class: "section-head" }, h("h2", { id: "live-title" }, "Live channels")),
+      liveList, liveEmpty, status),
+    othersSection);
+
+  const load = async () => {
+    try {
+      const [live, all] = await Promise.all([
+        api.get("/api/channels?live=true&limit=48"),
+        api.get("/api/channels?live=false&limit=48"),
+      ]);
+      const streams = await liveStreams(live.items);
+      if (!ctx.isCurrent()) return;
+      liveList.replaceChildren(...live.items.map((c) => channelCard(c, streams.get(c.id))));
+      liveEmpty.hidden = live.items.length > 0;
+      otherList.replaceChildren(...all.items.map((c) => channelCard(c)));
+      othersSection.hidden = all.items.length === 0;
+      status.textContent = "";
+    } catch (err) {
+      if (ctx.isCurrent()) status.textContent = err.detail || "The directory could not be loaded.";
+    }
+  };
+  await load();
+  const timer = setInterval(load, REFRESH_MS);
+  return () => clearInterval(timer);
 }

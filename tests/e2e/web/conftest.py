@@ -13,7 +13,7 @@ from PIL import Image
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/e2e/artifacts/, git-ignored
 PASSWORD = "s3cret-passw0rd"
 
 
@@ -76,7 +76,7 @@ def page(new_page):
 
 @pytest.fixture
 def shot():
-    """shot(page, "name"): a full-page PNG in test-artifacts/screenshots/ (git-ignored)."""
+    """shot(page, "name"): a full-page PNG in tests/e2e/artifacts/ (git-ignored)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(page, name: str, full_page: bool = True) -> Path:

@@ -1,0 +1,184 @@
+// The video player: hls.js (npm, served at /vendor/) for live HLS with a quality selector
+// (Auto + every rendition), recovery from network and media errors, and full screen; a plain
+// <video src> for VOD recordings (MP4).
+
+import { h, uid } from "./ui.js";
+
+let hlsModule = null;
+/** hls.js is loaded only by pages that play video. */
+function loadHls() {
+  if (!hlsModule) hlsModule = import("/vendor/hls.min.mjs").then((m) => m.default);
+  return hlsModule;
+}
+
+function levelLabel(level) {
+  if (level.height) return `${level.height}p`;
+  // the source rendition is passed through as sent, often without a RESOLUTION attribute
+  if (level.bitrate) return `Source (${(level.bitrate / 1e6).toFixed(1)} Mbps)`;
+  return level.name || "Source";
+}
+
+/**
+ * @param {{title: string}} options
+ * @returns {{root: HTMLElement, video: HTMLVideoElement, playLive(url: string): Promise<void>,
+ *            playVod(url: string): void, destroy(): void}}
+ */
+export function createPlayer({ title }) {
+  const video = h("video", {
+    class: "player-video", playsinline: true, controls: true, muted: true, autoplay: true, preload: "auto",
+    "aria-label": `Video: ${title}`,
+  });
+  video.muted = true; // autoplay is allowed muted; the viewer unmutes with the controls
+  const qualityId = uid("quality");
+  const quality = h("select", { id: qualityId, class: "quality-select", disabled: true }, h("option", { value: "-1" }, "Auto"));
+  const fullscreen = h("button", { type: "button", class: "btn btn-small btn-ghost player-fs", "aria-pressed": "false" }, "Full screen");
+  const overlay = h("div", { class: "player-overlay", hidden: true, role: "status", "aria-live": "polite" });
+  const stage = h("div", { class: "player-stage" }, video, overlay);
+  const bar = h("div", { class: "player-bar" },
+    h("label", { for: qualityId, class: "quality-label" }, "Quality"), quality, fullscreen);
+  const root = h("div", { class: "player" }, stage, bar);
+
+  let hls = null;
+  let retryTimer = null;
+  let mediaErrors = 0;
+  let destroyed = false;
+
+  const setOverlay = (text) => {
+    overlay.textContent = text || "";
+    overlay.hidden = !text;
+  };
+  video.addEventListener("playing", () => setOverlay(""));
+  video.addEventListener("waiting", () => { if (hls) setOverlay("Buffering…"); });
+
+  fullscreen.addEventListener("click", async () => {
+    try {
+      if (document.fullscreenElement) await document.exitFullscreen();
+      else await root.requestFullscreen();
+    } catch {
+      /* refused (e.g. not from a user gesture) */
+    }
+  });
+  const onFullscreen = () => {
+    const on = document.fullscreenElement === root;
+    fullscreen.textContent = on ? "Exit full screen" : "Full screen";
+    fullscreen.setAttribute("aria-pressed", String(on));
+  };
+  document.addEventListener("fullscreenchange", onFullscreen);
+
+  const fillLevels = () => {
+    const levels = hls ? hls.levels : [];
+    const options = [h("option", { value: "-1" }, "Auto")];
+    // highest first, as viewers expect
+    levels.map((level, i) => ({ level, i }))
+      .sort((a, b) => (b.level.bitrate || 0) - (a.level.bitrate || 0))
+      .forEach(({ level, i }) => options.push(h("option", { value: String(i) }, levelLabel(level))));
+    quality.replaceChildren(...options);
+    quality.value = hls && hls.manualLevel >= 0 ? String(hls.manualLevel) : "-1";
+    quality.disabled = levels.length < 2;
+  };
+  const showAutoLevel = () => {
+    if (!hls || quality.value !== "-1") return;
+    const level = hls.levels[hls.currentLevel];
+    quality.options[0].textContent = level ? `Auto (${levelLabel(level)})` : "Auto";
+  };
+  quality.addEventListener("change", () => {
+    if (!hls) return;
+    const value = Number(quality.value);
+    hls.currentLevel = value; // -1: back to adaptive
+    quality.options[0].textContent = "Auto";
+    showAutoLevel();
+  });
+
+  const stopHls = () => {
+    clearTimeout(retryTimer);
+    if (hls) {
+      hls.destroy();
+      hls = null;
+    }
+  };
+
+  async function playLive(url) {
+    stopHls();
+    mediaErrors = 0;
+    setOverlay("Loading the stream…");
+    const Hls = await loadHls();
+    if (destroyed) return;
+    if (!Hls.isSupported()) {
+      if (video.canPlayType("application/vnd.apple.mpegurl")) { // Safari plays HLS natively
+        video.src = url;
+        video.play().catch(() => {});
+        return;
+      }
+      setOverlay("This browser cannot play live video.");
+      return;
+    }
+    hls = new Hls({
+      workerPath: "/vendor/hls.worker.js",
+      lowLatencyMode: false,
+      liveSyncDurationCount: 3,
+      manifestLoadingMaxRetry: 6,
+      manifestLoadingRetryDelay: 500,
+      levelLoadingMaxRetry: 6,
+      fragLoadingMaxRetry: 6,
+    });
+    const current = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      fillLevels();
+      video.play().catch(() => setOverlay("Press play to start."));
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, showAutoLevel);
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal || current !== hls) return;
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+        // the playlist may not exist yet (just went live) or the network blipped: keep trying
+        setOverlay("Reconnecting to the stream…");
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(() => {
+          if (current !== hls) return;
+          if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR || data.details === Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT) {
+            playLive(url);
+          } else {
+            hls.startLoad();
+          }
+        }, 2000);
+      } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaErrors < 3) {
+        mediaErrors += 1;
+        setOverlay("Recovering playback…");
+        if (mediaErrors === 2) hls.swapAudioCodec();
+        hls.recoverMediaError();
+      } else {
+        setOverlay("Playback failed. Retrying…");
+        retryTimer = setTimeout(() => { if (current === hls) playLive(url); }, 3000);
+      }
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  }
+
+  function playVod(url) {
+    stopHls();
+    quality.replaceChildren(h("option", { value: "-1" }, "Source"));
+    quality.disabled = true;
+    setOverlay("");
+    video.src = url;
+    video.play().catch(() => {});
+  }
+
+  /** Stop playing and release the stream (the element stays, e.g. while the channel is offline). */
+  function stop() {
+    stopHls();
+    setOverlay("");
+    video.removeAttribute("src");
+    video.load();
+  }
+
+  function destroy() {
+    destroyed = true;
+    stopHls();
+    document.removeEventListener("fullscreenchange", onFullscreen);
+    video.removeAttribute("src");
+    video.load();
+  }
+
+  return { root, video, playLive, playVod, stop, destroy, get hls() { return hls; } };
+}
