@@ -213,6 +213,15 @@ async def test_user_id_is_accepted_in_other_uuid_spellings(client, register):
         assert r.status_code == 200 and r.json()["id"] == uid
 
 
+async def test_public_profile_by_username(client, register, assert_problem):
+    user = await register("public_3")
+    for value in ("public_3", "@public_3"):
+        r = await client.get(f"/api/users/{value}")
+        assert r.status_code == 200 and r.json()["id"] == user["user"]["id"]
+    assert_problem(await client.get("/api/users/PUBLIC_3"), 404)  # usernames are exact
+    assert_problem(await client.get("/api/users/@nobody_here"), 404)
+
+
 async def test_put_own_user_updates_profile(client, register, bearer):
     user = await register("put_self")
     r = await client.put(

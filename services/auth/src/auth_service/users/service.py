@@ -31,6 +31,17 @@ async def get(session: AsyncSession, user_id: str | uuid.UUID) -> User | None:
     return await session.get(User, uid)
 
 
+async def get_by_id_or_username_or_raise(session: AsyncSession, value: str) -> User:
+    """A user by id, or by username (``@name`` or ``name``, exact): moderators type names."""
+    user = await get(session, value)
+    if user is None:
+        name = value.removeprefix("@")
+        user = (await session.exec(select(User).where(User.username == name))).first()
+    if user is None:
+        raise Problem(404, "No such user.")
+    return user
+
+
 async def get_or_raise(session: AsyncSession, user_id: str | uuid.UUID) -> User:
     user = await get(session, user_id)
     if user is None:

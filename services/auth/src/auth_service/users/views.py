@@ -36,7 +36,8 @@ async def update_profile(body: ProfileUpdate, caller: CurrentUser, session: Sess
 
 @router.get("/{user_id}", response_model=UserPublic, responses=problem_responses(404, 422))
 async def public_user(user_id: str, session: SessionDep) -> UserPublic:
-    return UserPublic.of(await service.get_or_raise(session, user_id))
+    """A public profile by user id, or by username (``@name`` works too)."""
+    return UserPublic.of(await service.get_by_id_or_username_or_raise(session, user_id))
 
 
 @router.put("/{user_id}", response_model=UserMe, responses=problem_responses(401, 403, 422))
