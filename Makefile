@@ -5,17 +5,19 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-APT_PACKAGES := nginx libnginx-mod-rtmp ffmpeg chromium
+APT_PACKAGES := nginx libnginx-mod-rtmp ffmpeg chromium nodejs npm
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps python-deps run test test-fast asyncapi lint clean
+.PHONY: help setup system-deps python-deps web-deps run test test-fast cluster-test bench bench-chat asyncapi lint clean
 
 help:
 	@echo "make run     start the whole platform on this machine (Ctrl-C stops it)"
 	@echo "make test    set everything up and run the whole test suite with coverage"
 	@echo "make setup   only install what the two commands need"
+	@echo "make cluster-test  the multi-node rehearsal on loopback (also part of make test)"
+	@echo "make bench  run the benchmarks in bench/ (results in bench/results/, see docs/benchmarks.md)"
 
-setup: system-deps python-deps
+setup: system-deps python-deps web-deps
 
 # nginx with the RTMP module, ffmpeg and Chromium (browser tests, never a downloaded browser) come from
 # the distribution; everything else from PyPI
@@ -25,6 +27,7 @@ system-deps:
 	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$$missing libnginx-mod-rtmp"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing$$missing with apt-get"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
@@ -42,6 +45,14 @@ python-deps: | $(UV)
 	@echo ">> syncing the Python workspace into $(VENV)"
 	@$(UV) sync --frozen --all-packages --group dev --quiet 2>/dev/null || $(UV) sync --all-packages --group dev --quiet
 
+# the web client's one npm package (hls.js), pinned by web/package-lock.json
+web-deps: web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package-lock.json | system-deps
+	@echo ">> installing the web client's npm packages (npm ci)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: setup
 	@$(VENV)/bin/python -m devstack run
 
@@ -50,7 +61,28 @@ test: setup
 	@$(VENV)/bin/python tools/route_coverage.py
 
 test-fast: python-deps
-	@$(VENV)/bin/python -m pytest -x -q -m "not e2e" $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -x -q -m "not e2e and not cluster" $(PYTEST_ARGS)
+
+# the multi-node rehearsal alone (make test runs it too): 3 clustered NATS nodes, 2 copies of every
+# service, 3 chat edges; kills a NATS node and an edge during a chat load
+cluster-test: setup
+	@$(VENV)/bin/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
+
+# every bench/<name>.py (files starting with _ are helpers) is a benchmark: `make bench` runs them one
+# after another (each starts and stops what it measures), `make bench-<name>` runs one; BENCH_ARGS are
+# passed on (e.g. BENCH_ARGS="--runs 10")
+BENCHMARKS := $(sort $(basename $(notdir $(filter-out bench/_%,$(wildcard bench/*.py)))))
+
+bench: setup
+	@set -e; for name in $(BENCHMARKS); do echo ">> bench/$$name.py"; $(VENV)/bin/python bench/$$name.py $(BENCH_ARGS); done
+
+bench-%: bench/%.py setup
+	@$(VENV)/bin/python bench/$*.py $(BENCH_ARGS)
+
+# the chat fan-out benchmark and its python-socketio baseline (which reads chat.json for the ratio)
+bench-chat: setup
+	@$(VENV)/bin/python bench/chat.py $(BENCH_ARGS)
+	@$(VENV)/bin/python bench/socketio_baseline.py $(BENCH_ARGS)
 
 asyncapi: python-deps
 	@$(VENV)/bin/python -m contracts.asyncapi --write

@@ -9,15 +9,28 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.otlp import SpanCollector
 from devstack.stack import Stack, StackConfig
 
 
 @pytest.fixture(scope="session")
-def stack():
+def span_collector():
+    """Every service of the e2e stack exports its spans here (OTLP/HTTP), as it would to a real
+    collector; test_one_trace.py reads them."""
+    with SpanCollector() as collector:
+        yield collector
+
+
+@pytest.fixture(scope="session")
+def stack(span_collector):
     data_dir = Path(tempfile.mkdtemp(prefix="sp-e2e-"))
     if os.geteuid() == 0:
         os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
     config = StackConfig.ephemeral(data_dir)
+    config.extra_env.update(span_collector.env())
+    # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the
+    # "reconnect after the window" test short (test_stream_lifecycle_through_gateway.py)
+    config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)

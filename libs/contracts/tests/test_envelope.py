@@ -43,7 +43,7 @@ def test_round_trip(event_type, samples):
     assert parsed.data == data
     assert parsed == event
     assert parsed.type == event_type
-    assert parsed.dataschema == f"urn:streamplatform:event:{event_type}:v1"
+    assert parsed.dataschema == f"urn:streamplatform:event:{event_type}:v{CATALOG[event_type].version}"
     assert parsed.nats_headers() == {"Nats-Msg-Id": event.id}
 
 

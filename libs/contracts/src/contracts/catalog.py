@@ -267,6 +267,9 @@ _ENTRIES = (
         s.CHAT_MESSAGE_TEMPLATE,
         "A chat message was accepted into a channel's room.",
         stream=CHAT_STREAM,
+        # v2: seq is no longer required on the wire (it is the stream sequence, known only
+        # after the publish; readers take it from the JetStream metadata)
+        version=2,
     ),
     _entry(
         E.CHAT_DELETED,
@@ -275,6 +278,7 @@ _ENTRIES = (
         s.CHAT_DELETED_TEMPLATE,
         "A chat message was deleted and must disappear from every viewer.",
         stream=CHAT_STREAM,
+        version=2,  # as chat.message: seq comes from the JetStream metadata
     ),
     _entry(
         E.CHAT_REPORT_CREATED,

@@ -54,6 +54,11 @@ CHAT_DELETED_ALL = "chat.deleted.*"
 CHAT_REPORT_CREATED = "chat.report.created"
 CHAT_PRESENCE_TEMPLATE = "chat.presence.{channelId}"
 CHAT_PRESENCE_ALL = "chat.presence.*"
+# Ephemeral room events (typing, user joined/left, online list) between chat edges: core NATS
+# only, deliberately covered by no stream; a missed one is superseded by the next, and storing
+# them would put every keystroke on disk. Payloads are edge-internal, not catalog events.
+CHAT_ROOM_TEMPLATE = "chat.room.{channelId}"
+CHAT_ROOM_ALL = "chat.room.*"
 
 # Request/reply, core NATS only: a stream capturing it would answer the request with a
 # JetStream publish ack instead of the responder's reply.

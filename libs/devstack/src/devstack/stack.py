@@ -43,8 +43,26 @@ SERVICES: list[ServiceDef] = [
     ServiceDef("auth", "auth_service", 8101, database="auth"),
     ServiceDef("channels", "channels_service", 8102, database="channels"),
     ServiceDef("streams", "streams_service", 8103, database="streams"),
+    ServiceDef("chat", "chat_service", 8104, database="chat"),
     ServiceDef("media-gateway", "media_gateway", 8105, database="media_gateway"),
 ]
+
+
+@dataclass(frozen=True)
+class EdgeDef:
+    """A chat WebSocket edge (`python -m chat_service edge`): the chat service's code and
+    database, its own port and EDGE_ID; the gateway balances `GET /ws` over all of them."""
+
+    name: str
+    edge_id: str
+    default_port: int
+
+    @property
+    def port_env(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_PORT"
+
+
+CHAT_EDGES: list[EdgeDef] = [EdgeDef("chat-edge-1", "edge-1", 8111), EdgeDef("chat-edge-2", "edge-2", 8112)]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -86,7 +104,7 @@ class StackConfig:
             redis_port=_env_int("REDIS_PORT", 6380),
             ingest_hls_port=_env_int("INGEST_HLS_PORT", 8187),
             ingest_control_port=_env_int("INGEST_CONTROL_PORT", 8186),
-            service_ports={s.name: _env_int(s.port_env, s.default_port) for s in SERVICES},
+            service_ports={s.name: _env_int(s.port_env, s.default_port) for s in [*SERVICES, *CHAT_EDGES]},
         )
 
     @classmethod
@@ -104,7 +122,7 @@ class StackConfig:
             redis_port=free_port(),
             ingest_hls_port=free_port(),
             ingest_control_port=free_port(),
-            service_ports={s.name: free_port() for s in SERVICES},
+            service_ports={s.name: free_port() for s in [*SERVICES, *CHAT_EDGES]},
             durable=False,
         )
 
@@ -124,6 +142,7 @@ class StackConfig:
             (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
         ]
         claims += [(self.service_ports[s.name], f"the {s.name} service", s.port_env) for s in SERVICES]
+        claims += [(self.service_ports[e.name], f"the chat edge {e.edge_id}", e.port_env) for e in CHAT_EDGES]
         return claims
 
 
@@ -161,10 +180,12 @@ class Stack:
             if svc.database:
                 self.postgres.create_database(svc.database)
             self.migrate(svc)
-        self.log("[3/4] starting services: " + ", ".join(s.name for s in SERVICES))
+        self.log("[3/4] starting services: " + ", ".join(s.name for s in [*SERVICES, *CHAT_EDGES]))
         for svc in SERVICES:
             self.start_service(svc)
-        for svc in SERVICES:
+        for edge in CHAT_EDGES:
+            self.start_edge(edge)
+        for svc in [*SERVICES, *CHAT_EDGES]:
             wait_http_ok(f"http://127.0.0.1:{c.service_ports[svc.name]}/readyz", timeout=60)
         self.log(f"[4/4] starting the RTMP ingest on :{c.rtmp_port} and the nginx gateway on :{c.gateway_port}")
         self.start_ingest()
@@ -218,6 +239,22 @@ class Stack:
     def start_service(self, svc: ServiceDef):
         return self.sup.start(svc.name, [sys.executable, "-m", svc.module, "serve"], env=self.service_env(svc))
 
+    def start_edge(self, edge: EdgeDef):
+        chat = next(s for s in SERVICES if s.name == "chat")
+        env = {**self.service_env(chat), "SERVICE_NAME": edge.name, "EDGE_ID": edge.edge_id,
+               "PORT": str(self.config.service_ports[edge.name])}
+        # browsers on this stack's gateway (whatever its port) are the pages allowed to open /ws
+        port = self.config.gateway_port
+        env.setdefault("ALLOWED_ORIGINS", "[" + ",".join(
+            f'"{o}"' for o in dict.fromkeys([self.config.gateway_url, f"http://127.0.0.1:{port}",
+                                             f"http://localhost:{port}"])) + "]")
+        return self.sup.start(edge.name, [sys.executable, "-m", chat.module, "edge"], env=env)
+
+    def gateway_overrides(self) -> dict[str, str]:
+        """Gateway template values a variant of the stack replaces (devstack.cluster: several
+        servers per upstream)."""
+        return {}
+
     def render_gateway(self) -> Path:
         c = self.config
         prefix = c.data_dir / "nginx"
@@ -240,6 +277,8 @@ class Stack:
         }
         for svc in SERVICES:
             values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
+        values["CHAT_EDGE_SERVERS"] = " ".join(f"server 127.0.0.1:{c.service_ports[e.name]};" for e in CHAT_EDGES)
+        values.update(self.gateway_overrides())
         template = (REPO_ROOT / "deploy" / "gateway" / "nginx.conf.template").read_text()
         out = prefix / "nginx.conf"
         out.write_text(render_template(template, values))

@@ -113,7 +113,7 @@ class InboxConsumer:
         while not self._stop.is_set():
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=1)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nats-py raises either when a fetch comes back empty
                 continue
             except Exception as exc:
                 if self._stop.is_set():

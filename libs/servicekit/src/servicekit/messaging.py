@@ -66,13 +66,25 @@ async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1) -> None
 
 
 @contextmanager
-def handling_span(msg: Msg, name: str, **attributes) -> Iterator[trace.Span]:
-    """A server span for a core-NATS request (or plain message) that continues the trace the sender
-    put into the headers; the handler's own requests, outbox events and logs then belong to it."""
-    attributes = {"messaging.destination.name": msg.subject, **attributes}
+def handling_span(msg: Msg, name: str, *, kind: trace.SpanKind = trace.SpanKind.SERVER,
+                  **attributes) -> Iterator[trace.Span]:
+    """A span for handling a NATS message (a request: SERVER; a stream message: CONSUMER) that
+    continues the trace the sender put into the headers; the handler's own requests, outbox
+    events and logs then belong to it."""
     with _tracer.start_as_current_span(name, context=extract_trace_context(dict(msg.headers or {})),
-                                       kind=trace.SpanKind.SERVER, attributes=attributes) as span:
+                                       kind=kind, attributes=_message_attributes(msg, attributes)) as span:
         yield span
+
+
+def start_message_span(msg: Msg, name: str, **attributes) -> trace.Span:
+    """A CONSUMER span continuing `msg`'s trace, not made current; the caller ends it (a batch
+    consumer opens one per message and ends them all when the batch is committed)."""
+    return _tracer.start_span(name, context=extract_trace_context(dict(msg.headers or {})),
+                              kind=trace.SpanKind.CONSUMER, attributes=_message_attributes(msg, attributes))
+
+
+def _message_attributes(msg: Msg, extra: dict) -> dict:
+    return {"messaging.destination.name": msg.subject, **extra}
 
 
 async def request(nc: NATS, subject: str, payload: bytes, *, timeout: float) -> Msg:

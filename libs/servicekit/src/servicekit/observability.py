@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry import propagate, trace
@@ -23,20 +24,36 @@ HTTP_LATENCY = Histogram(
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 _tracing_configured = False
+_exporting = False
+
+
+def exporting_spans() -> bool:
+    """True when this process sends spans somewhere: hot paths (a chat edge's fan-out, the
+    persister's batches) open per-message spans only then."""
+    return _exporting
 
 
 def setup_tracing(service: str, otlp_endpoint: str | None = None) -> None:
     """Install a tracer provider once per process; spans go to OTLP when an endpoint is set."""
-    global _tracing_configured
+    global _tracing_configured, _exporting
     if _tracing_configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(otlp_endpoint))))
+        _exporting = True
     trace.set_tracer_provider(provider)
     _tracing_configured = True
+
+
+def traces_url(otlp_endpoint: str) -> str:
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL (`http://collector:4318`) and the
+    exporter posts to `<base>/v1/traces`; the SDK only appends that path when it reads the variable
+    itself, and an endpoint handed to it is taken as the full URL (spans to `/` are 404s)."""
+    base = otlp_endpoint.rstrip("/")
+    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
 
 def _route_template(request: Request) -> str:
@@ -46,8 +63,9 @@ def _route_template(request: Request) -> str:
 
 
 class TelemetryMiddleware(BaseHTTPMiddleware):
-    """One server span per request (continuing an incoming `traceparent`) and a latency sample
-    labelled by route template, not raw path, so ids do not explode the label set."""
+    """One server span per request (continuing an incoming `traceparent`; FastAPI's own when it
+    makes one) and a latency sample labelled by route template, not raw path, so ids do not
+    explode the label set."""
 
     def __init__(self, app, service: str):
         super().__init__(app)
@@ -57,20 +75,26 @@ class TelemetryMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):
         if request.url.path in ("/metrics", "/healthz", "/readyz"):
             return await call_next(request)
-        ctx = propagate.extract(dict(request.headers))
         start = time.perf_counter()
         status = 500
-        with self.tracer.start_as_current_span(f"{request.method}", context=ctx, kind=trace.SpanKind.SERVER,
-                                               attributes={"http.request.method": request.method}) as span:
+        # FastAPI (0.165+) opens the server span itself, continuing `traceparent`, and hangs the
+        # endpoint's spans under it; a second one here would start an orphan trace
+        own_span = not trace.get_current_span().get_span_context().is_valid
+        span_context = self.tracer.start_as_current_span(
+            f"{request.method}", context=propagate.extract(dict(request.headers)), kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": request.method}) if own_span else nullcontext()
+        with span_context as span:
             try:
                 response = await call_next(request)
                 status = response.status_code
-                span.set_attribute("http.response.status_code", status)
+                if own_span:
+                    span.set_attribute("http.response.status_code", status)
                 return response
             finally:
                 route = _route_template(request)
-                span.update_name(f"{request.method} {route}")
-                span.set_attribute("http.route", route)
+                if own_span:
+                    span.update_name(f"{request.method} {route}")
+                    span.set_attribute("http.route", route)
                 HTTP_LATENCY.labels(self.service, request.method, route, str(status)).observe(
                     time.perf_counter() - start)
 

@@ -23,8 +23,11 @@ class ChatMessage(WireModel):
 
     id: Id
     """The message's id."""
-    seq: PositiveInt
-    """Position among the room's chat events; increases by one per event, so gaps are detectable."""
+    seq: PositiveInt | None = None
+    """The CHAT JetStream stream sequence of this event: strictly increasing within a room (not by
+    one: all rooms share the stream's sequence). Only known after JetStream stored the message, so
+    the published payload leaves it out (null); readers take it from the JetStream message
+    metadata, and API answers and WebSocket frames always carry it."""
     channel_id: Id
     """The channel whose room it was sent to."""
     stream_id: Id | None
@@ -46,8 +49,9 @@ class ChatMessageDeleted(WireModel):
     """The deleted message."""
     channel_id: Id
     """Its channel."""
-    seq: PositiveInt
-    """Position of this deletion among the room's chat events."""
+    seq: PositiveInt | None = None
+    """Position of this deletion among the room's chat events (the CHAT stream sequence); null
+    on the wire, taken from the JetStream message metadata by readers, like ``ChatMessage.seq``."""
 
 
 class ChatReport(WireModel):

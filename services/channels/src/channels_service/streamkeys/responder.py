@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts.requests import IngestAuthorizeReply, IngestAuthorizeRequest
 from contracts.subjects import CHANNELS_INGEST_AUTHORIZE
+from servicekit.messaging import handling_span
 
 from channels_service.streamkeys import service
 
@@ -86,6 +87,10 @@ class IngestAuthorizer:
             return service.refusal("temporarily unavailable")
 
     async def handle(self, msg: Msg) -> None:
+        with handling_span(msg, f"answer {CHANNELS_INGEST_AUTHORIZE}"):
+            await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
         reply = await self.answer(msg.data)
         AUTHORIZATIONS.labels("allowed" if reply.allowed else (reply.reason or "refused")).inc()
         if reply.allowed:

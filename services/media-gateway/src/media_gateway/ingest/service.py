@@ -34,6 +34,7 @@ from contracts.subjects import (
     MEDIA_INGEST_DISCONNECTED,
     STREAM_END_REQUESTED,
 )
+from servicekit import messaging
 from servicekit.db import Database
 from servicekit.outbox import stage_event
 
@@ -106,7 +107,7 @@ async def authorize(nc, key: str, client_ip: str | None, timeout: float) -> str:
     """Ask channels who owns `key`; returns the channel id or raises Refused."""
     request = IngestAuthorizeRequest(stream_key=key, client_ip=client_ip or None)
     try:
-        msg = await nc.request(CHANNELS_INGEST_AUTHORIZE, request.to_json_bytes(), timeout=timeout)
+        msg = await messaging.request(nc, CHANNELS_INGEST_AUTHORIZE, request.to_json_bytes(), timeout=timeout)
     except NoRespondersError:
         raise Refused("channels service unavailable") from None
     except NatsTimeout:

@@ -1,0 +1,32 @@
+from pydantic import Field
+from servicekit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "chat"
+    port: int = 8104
+
+    # API.md: content is 1-500 characters after trimming
+    max_message_chars: int = Field(500, ge=1)
+    # API.md: 20 messages per 30 s per user per room; owner and moderators get more
+    rate_limit_messages: int = Field(20, ge=1)
+    rate_limit_moderator_messages: int = Field(100, ge=1)
+    rate_limit_window_seconds: int = Field(30, ge=1)
+
+    # the persister runs inside the API process unless a separate `persist` process does it
+    persister_enabled: bool = True
+    persister_batch: int = Field(500, ge=1, le=10_000)
+    # how long one fetch waits for messages before asking again (also the shutdown latency)
+    persister_fetch_timeout_seconds: float = Field(1.0, gt=0)
+    # a batch delivered to a persister that died unacked is redelivered after this long (a
+    # batch commits in milliseconds; this bounds the pause in persistence after a crash)
+    persister_ack_wait_seconds: float = Field(10.0, gt=0)
+
+    # safety net behind the core-NATS cache updates: a cached moderation entry is reloaded from
+    # the replicas after this long even if no update reached this process
+    moderation_cache_ttl_seconds: float = Field(5.0, gt=0)
+
+    # events_since answers at most this many events; a client further behind reloads history
+    resume_max_events: int = Field(1000, ge=1)
+    # how long the REST history waits for JetStream when reading the not-yet-persisted tail
+    tail_read_timeout_seconds: float = Field(2.0, gt=0)

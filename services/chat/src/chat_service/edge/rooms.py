@@ -1,0 +1,229 @@
+"""A room on one edge: its subscriptions, its members and the coalescing fan-out.
+
+Each room with local members has ONE ordered JetStream push consumer on `chat.*.<channelId>`
+(messages and deletions, in stream order, with their stream sequence) and one core-NATS
+subscription on `chat.room.<channelId>` (typing, joined/left). Every event is encoded once into
+a JSON line; the lines of one tick become one frame (lines joined by "\\n"), built once and written
+to every member's transport in one synchronous loop. A room that was quiet for a whole tick is
+flushed on the next loop iteration, so a lone message is not delayed by the tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+from contracts.subjects import CHAT_ROOM_TEMPLATE
+from nats.js.api import DeliverPolicy
+from opentelemetry.trace import SpanKind
+from servicekit.messaging import handling_span
+from servicekit.observability import exporting_spans
+
+from chat_service.edge import metrics
+from chat_service.edge.wire import join_lines, text_frame
+
+if TYPE_CHECKING:
+    from chat_service.edge.connection import Connection
+    from chat_service.edge.server import Edge
+
+log = logging.getLogger("chat.edge")
+
+
+class Room:
+    __slots__ = (
+        "_targets",
+        "blockers",
+        "channel_id",
+        "dead",
+        "edge",
+        "handle",
+        "joining",
+        "last_flush",
+        "members",
+        "online_line",
+        "pending",
+        "ready",
+        "room_sub",
+        "sub",
+        "users",
+    )
+
+    def __init__(self, edge: Edge, channel_id: str):
+        self.edge = edge
+        self.channel_id = channel_id
+        self.members: set[Connection] = set()
+        self.joining: set[Connection] = set()  # waiting for their history; batches are stashed
+        self._targets: list[Connection] | None = None
+        self.blockers = 0  # members with a non-empty block list: 0 means no per-viewer copy at all
+        # (line, seq | None, author id | None, JetStream time in seconds | None)
+        self.pending: list[tuple[bytes, int | None, str | None, float | None]] = []
+        self.handle: asyncio.Handle | None = None
+        self.last_flush = 0.0
+        self.sub = None
+        self.room_sub = None
+        self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        # signed-in users on this edge: id -> [local sockets, their online-list entry]
+        self.users: dict[str, list] = {}
+        self.online_line: bytes | None = None
+        self.dead = False
+
+    # ---- subscriptions -----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Subscribe before any member reads history, so nothing falls between the two."""
+        edge = self.edge
+        try:
+            self.sub = await edge.js.subscribe(
+                f"chat.*.{self.channel_id}", stream="CHAT", cb=self._on_chat, ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW)
+            self.room_sub = await edge.nc.subscribe(CHAT_ROOM_TEMPLATE.format(channelId=self.channel_id),
+                                                   cb=self._on_room_event)
+        except Exception as exc:
+            if not self.ready.done():
+                self.ready.set_exception(exc)
+            await self.close()
+            return
+        if self.dead:  # everyone left while we subscribed
+            await self.close()
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    async def close(self) -> None:
+        for sub in (self.sub, self.room_sub):
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except Exception:
+                    pass
+        self.sub = self.room_sub = None
+
+    async def _on_chat(self, msg) -> None:
+        try:
+            seq, kind, body = self.edge.decode(msg)
+        except Exception:
+            log.warning("undecodable chat event", extra={"subject": msg.subject})
+            return
+        if kind == "chat:message":
+            line = orjson.dumps({"type": kind, "message": body})
+            user = body.get("user") or {}
+            author = user.get("id")
+        else:
+            line = orjson.dumps({"type": kind, **body})
+            author = None
+        try:
+            ts = msg.metadata.timestamp.timestamp()
+        except Exception:
+            ts = None
+        if exporting_spans():
+            # the sender's trace (from the stored message's headers) gets this edge's fan-out; the
+            # span covers decode and enqueue, the socket writes follow on the next tick
+            with handling_span(msg, f"fan out {kind}", kind=SpanKind.CONSUMER, **{"chat.seq": seq}):
+                self.push(line, seq, author, ts)
+            return
+        self.push(line, seq, author, ts)
+
+    async def _on_room_event(self, msg) -> None:
+        # already one encoded line, published by an edge (see Edge.publish_room_event)
+        author = msg.headers.get("Chat-Author") if msg.headers else None
+        self.push(msg.data, None, author, None)
+
+    # ---- membership --------------------------------------------------------------------------
+    def targets(self) -> list[Connection]:
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = list(self.members)
+        return targets
+
+    def add_joining(self, conn: Connection) -> None:
+        conn.stash = []
+        self.joining.add(conn)
+
+    def promote(self, conn: Connection) -> None:
+        self.joining.discard(conn)
+        conn.stash = None
+        self.members.add(conn)
+        self._targets = None
+        if conn.blocked:
+            self.blockers += 1
+
+    def remove(self, conn: Connection) -> bool:
+        """Forget `conn`; True when the room has no local member left."""
+        if conn in self.members:
+            self.members.discard(conn)
+            self._targets = None
+            if conn.blocked:
+                self.blockers -= 1
+        else:
+            self.joining.discard(conn)
+        conn.stash = None
+        return not self.members and not self.joining
+
+    def blocks_changed(self, conn: Connection, before: frozenset | None) -> None:
+        if conn in self.members:
+            self.blockers += (1 if conn.blocked else 0) - (1 if before else 0)
+
+    # ---- fan-out -----------------------------------------------------------------------------
+    def push(self, line: bytes, seq: int | None = None, author: str | None = None,
+             ts: float | None = None) -> None:
+        if self.dead:
+            return
+        self.pending.append((line, seq, author, ts))
+        if self.handle is None:
+            loop = self.edge.loop
+            due = self.last_flush + self.edge.settings.tick_seconds
+            now = loop.time()
+            self.handle = loop.call_soon(self.flush) if now >= due else loop.call_at(due, self.flush)
+
+    def flush(self) -> None:
+        self.handle = None
+        pending = self.pending
+        if not pending or self.dead:
+            return
+        self.pending = []
+        self.last_flush = self.edge.loop.time()
+        for conn in self.joining:
+            conn.stash.append(pending)
+        targets = self.targets()
+        if not targets:
+            return
+        frame = text_frame(join_lines([p[0] for p in pending]) if len(pending) > 1 else pending[0][0])
+        if self.blockers:
+            self._write_filtered(targets, pending, frame)
+        else:
+            for conn in targets:
+                conn.transport.write(frame)
+        n = len(targets)
+        metrics.FRAMES.inc(n)
+        metrics.DELIVERIES.inc(n * len(pending))
+        now = time.time()
+        for p in pending:
+            if p[3] is not None:
+                metrics.FANOUT_LATENCY.observe(max(0.0, now - p[3]))
+
+    def _write_filtered(self, targets, pending, frame: bytes) -> None:
+        # Only a viewer who blocked an author of this batch gets a copy without those lines.
+        authors = {p[2] for p in pending if p[2] is not None}
+        copies: dict[frozenset, bytes | None] = {}
+        for conn in targets:
+            blocked = conn.blocked
+            hidden = blocked & authors if blocked else None
+            if not hidden:
+                conn.transport.write(frame)
+                continue
+            key = frozenset(hidden)
+            copy = copies.get(key, b"")
+            if copy == b"":
+                lines = [p[0] for p in pending if p[2] not in hidden]
+                copy = copies[key] = text_frame(join_lines(lines)) if lines else None
+            if copy is not None:
+                conn.transport.write(copy)
+
+    def drop(self) -> None:
+        """No local member left: stop fanning out (the subscriptions are closed by the caller)."""
+        self.dead = True
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.pending = []

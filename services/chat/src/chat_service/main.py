@@ -1,0 +1,67 @@
+"""Bootstrap: wires settings, connections, consumers, the persister and routers into the chat app."""
+
+from __future__ import annotations
+
+from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
+from servicekit.app import ServiceRuntime
+from servicekit.app import create_app as create_service_app
+from servicekit.security import KeyFetcher
+
+from chat_service.config import Settings
+from chat_service.consumers import consumers
+from chat_service.messages.persister import Persister
+from chat_service.messages.service import ChatService
+from chat_service.messages.views import router as messages_router
+from chat_service.reports.views import router as reports_router
+
+
+class ChatRuntime(ServiceRuntime):
+    """The servicekit runtime plus the ChatService built on its connections."""
+
+    chat: ChatService | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self.chat = ChatService(self.db, self.js, self.nats, self.redis, self.settings)
+        await self.chat.start()
+
+    async def stop(self) -> None:
+        if self.chat is not None:
+            await self.chat.stop()
+        await super().stop()
+
+
+def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ChatRuntime:
+    """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
+    runtime = ChatRuntime(settings, streams=[EVENTS_STREAM, CHAT_STREAM], jwks=jwks)
+    for worker in consumers(settings):
+        runtime.add_worker(worker, stop=worker.stop)
+    if settings.persister_enabled:
+        persister = Persister(None, None, batch=settings.persister_batch,
+                              fetch_timeout=settings.persister_fetch_timeout_seconds,
+                              ack_wait=settings.persister_ack_wait_seconds)
+
+        async def persist(rt: ServiceRuntime) -> None:
+            persister.db, persister.js = rt.db, rt.js
+            await persister.run()
+
+        persist.__name__ = "chat-persister"
+        runtime.add_worker(persist, stop=persister.stop)
+        runtime.persister = persister
+    return runtime
+
+
+def create_app(settings: Settings | None = None, *, configure_process: bool = True,
+               jwks: KeyFetcher | None = None):
+    settings = settings or Settings()
+    runtime = build_runtime(settings, jwks)
+    return create_service_app(
+        runtime, title="Chat service",
+        description=("Chat rooms per channel: sending (the same checks as the WebSocket edges: bans, "
+                     "timeouts, length, followers-only, banned words, profanity, slow mode, rate limits), "
+                     "soft deletion, history and reports. A message is accepted once JetStream stored it; "
+                     "`seq` is its CHAT stream sequence, strictly increasing within a room but not by one. "
+                     "Errors are problem+json."),
+        routers=[messages_router, reports_router],
+        configure_process=configure_process,
+    )

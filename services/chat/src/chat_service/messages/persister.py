@@ -1,0 +1,161 @@
+"""The persister: CHAT stream -> PostgreSQL, in batches, idempotently.
+
+One durable pull consumer ("chat-persister") over the whole CHAT stream. Each fetch (up to 500
+messages) is written in ONE transaction: messages with INSERT .. ON CONFLICT (id) DO NOTHING,
+deletions as `deleted_at = COALESCE(deleted_at, ...)`; the messages are acknowledged only after
+the commit. A crash between commit and ack redelivers the batch, which then changes nothing; a
+crash before the commit loses nothing (JetStream still has it). Runs inside the API process or as
+`python -m chat_service persist`; two running at once share the durable consumer safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from contracts.subjects import CHAT_STREAM
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Histogram
+from servicekit.db import Database
+from servicekit.messaging import start_message_span
+from servicekit.observability import exporting_spans
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+
+from chat_service.messages.models import MessageRow
+from chat_service.messages.service import PERSISTER, decode_room_event
+
+log = logging.getLogger("chat.persister")
+
+BATCH_SIZE = Histogram("chat_persister_batch_size", "Chat events written per transaction",
+                       buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000))
+LAG = Histogram("chat_persister_lag_seconds", "From a message's createdAt to its commit in PostgreSQL",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+
+Event = tuple[int, str, dict]
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def write_batch(db: Database, events: list[Event]) -> int:
+    """Write decoded CHAT events in one transaction; returns how many rows were inserted.
+    Writing the same events again changes nothing."""
+    now = datetime.now(UTC)
+    rows, deletions = {}, []
+    for seq, kind, body in events:
+        if kind == "chat:message":
+            user = body["user"]
+            rows[body["id"]] = {
+                "id": uuid.UUID(body["id"]), "seq": seq, "channel_id": body["channelId"],
+                "stream_id": body.get("streamId"), "user_id": user["id"], "username": user["username"],
+                "display_name": user["displayName"], "badges": list(user.get("badges") or []),
+                "content": body["content"], "created_at": _time(body["createdAt"]),
+                "deleted_at": _time(body["deletedAt"]) if body.get("deletedAt") else None,
+                "persisted_at": now,
+            }
+        elif kind == "chat:deleted":
+            deletions.append({"id": uuid.UUID(body["messageId"]), "at": _time(body["deletedAt"])})
+    inserted = 0
+    async with db.session() as session:
+        conn = await session.connection()
+        if rows:
+            # executemany of one compiled statement (SQLAlchemy batches it into multi-row
+            # INSERTs): a .values(list) statement would be compiled anew for every batch size
+            result = await conn.execute(
+                insert(MessageRow).on_conflict_do_nothing(index_elements=["id"]).returning(MessageRow.id),
+                list(rows.values()))
+            inserted = len(result.all())
+        if deletions:
+            # after the inserts: a message and its deletion can arrive in the same batch
+            await conn.execute(text("UPDATE chat_messages SET deleted_at = COALESCE(deleted_at, :at) "
+                                       "WHERE id = :id"), deletions)
+        await session.commit()
+    committed = datetime.now(UTC)
+    for row in rows.values():
+        LAG.observe(max(0.0, (committed - row["created_at"]).total_seconds()))
+    BATCH_SIZE.observe(len(events))
+    return inserted
+
+
+class Persister:
+    def __init__(self, db: Database, js: JetStreamContext, *, batch: int = 500, fetch_timeout: float = 1.0,
+                 ack_wait: float = 10.0):
+        self.db = db
+        self.js = js
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.ack_wait = ack_wait
+        self._stop = asyncio.Event()
+        self._sub = None
+
+    async def subscribe(self) -> None:
+        config = ConsumerConfig(durable_name=PERSISTER, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=max(10_000, 4 * self.batch))
+        await self.js.add_consumer(CHAT_STREAM.name, config)
+        self._sub = await self.js.pull_subscribe_bind(durable=PERSISTER, stream=CHAT_STREAM.name)
+
+    async def run_once(self) -> int:
+        """Fetch one batch, write it, ack it; returns the number of events handled."""
+        try:
+            msgs = await self._sub.fetch(self.batch, timeout=self.fetch_timeout)
+        except TimeoutError:  # nats' own TimeoutError or asyncio's: fetch raises either
+            return 0
+        # each message's trace gets a span from fetch to commit (a batch span could not belong
+        # to the traces of all its messages)
+        spans = [start_message_span(msg, "persist chat event") for msg in msgs] if exporting_spans() else []
+        try:
+            events = []
+            for msg in msgs:
+                try:
+                    events.append(decode_room_event(msg))
+                except ValueError as exc:
+                    # not something ChatService wrote; retrying will never decode it
+                    log.error("undecodable chat event skipped",
+                              extra={"subject": msg.subject, "error": str(exc)})
+            if events:
+                await write_batch(self.db, events)
+            for msg in msgs:
+                await msg.ack()
+        finally:
+            for span in spans:
+                span.end()
+        return len(msgs)
+
+    async def run(self) -> None:
+        """Until stop(): a failure (database or NATS away) is logged and retried after a pause;
+        nothing is acked that was not committed."""
+        while not self._stop.is_set():
+            try:
+                if self._sub is None:
+                    await self.subscribe()
+                await self.run_once()
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                log.warning("persister pass failed; retrying", extra={"error": repr(exc)})
+                if self._sub is not None:
+                    try:
+                        await self._sub.unsubscribe()
+                    except Exception:
+                        pass
+                self._sub = None
+                try:
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+                except TimeoutError:
+                    pass
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def __call__(self, runtime) -> None:  # ServiceRuntime worker
+        await self.run()

@@ -1,0 +1,546 @@
+"""The send pipeline, deletion, history and resume: one implementation for REST and the edges.
+
+A message is *accepted* when JetStream acknowledged its publish to the CHAT stream; only then is
+it acknowledged to the sender. Its `seq` is that publish's stream sequence (see the README for
+why it is not a per-room counter), so the payload on the wire has no seq: every reader takes it
+from the JetStream message metadata (`decode_room_event`).
+
+Edges use it like this::
+
+    chat = ChatService(db, js, nc, redis, settings)
+    await chat.start()            # core-NATS subscriptions that keep moderation state current
+    try:
+        message = await chat.send(user_id=..., username=..., channel_id=..., content=..., nonce=...)
+    except ChatRejected as exc:   # exc.code is one of API.md's chat:error codes
+        ...
+    except ChatUnavailable:       # JetStream did not acknowledge: not accepted, the client may retry
+        ...
+    await chat.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+from contracts.catalog import subject_for
+from contracts.envelope import make_event
+from contracts.events.chat import ChatMessage, ChatMessageDeleted, ChatUser
+from contracts.subjects import CHAT_STREAM, is_valid_token
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from servicekit.db import Database
+from servicekit.messaging import inject_trace_headers
+from servicekit.ratelimit import RateLimiter
+from sqlmodel import col, select
+
+from chat_service.config import Settings
+from chat_service.messages.models import MessageRow
+from chat_service.moderation.service import ChannelState, Moderation
+
+log = logging.getLogger("chat.messages")
+
+ACCEPTED = Counter("chat_messages_accepted_total", "Chat messages accepted (stored in JetStream)", ["via"])
+REJECTED = Counter("chat_messages_rejected_total", "Chat messages refused by the send pipeline", ["code"])
+
+# message id = uuid5(NAMESPACE, "<channelId>:<userId>:<nonce>"): the same nonce from the same
+# user in the same room is the same message, whoever (edge or REST) receives the resend
+NAMESPACE = uuid.UUID("6f1d3a52-2c1e-4b8e-9a57-7d0c6b1f4e21")
+PERSISTER = "chat-persister"
+# Redis hint "<channelId> <userId> <seq>" per message id, for the time the message may not be in
+# PostgreSQL yet: resends of a nonce and deletions find it without scanning the stream
+HINT_PREFIX = "chat:msg:"
+_DECR_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class ChatRejected(Exception):
+    """The send (or delete) was refused. `code` is one of API.md's chat:error codes:
+    unauthorized, banned, timed_out, rate_limited, slow_mode, followers_only, filtered,
+    too_long, invalid. `retry_after` (seconds) is set for timed_out, slow_mode and rate_limited."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ChatUnavailable(Exception):
+    """JetStream did not acknowledge the publish in time: the message is NOT accepted. The client
+    may resend with the same nonce (at most one message is ever stored)."""
+
+
+@dataclass(frozen=True)
+class Room:
+    """A channel's chat room; `stream_id` is the channel's LIVE stream now (None when offline)."""
+
+    channel_id: str
+    stream_id: str | None
+    owner_id: str
+
+
+def message_id_for(channel_id: str, user_id: str, nonce: str | None) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{channel_id}:{user_id}:{nonce}") if nonce else uuid.uuid4()
+
+
+def deletion_id_for(message_id: str) -> uuid.UUID:
+    # deleting twice within the duplicate window stores one deletion event
+    return uuid.uuid5(NAMESPACE, f"deleted:{message_id}")
+
+
+def decode_room_event(msg) -> tuple[int, str, dict]:
+    """A message of the CHAT stream -> (seq, kind, body).
+
+    `msg` is a JetStream message (push or pull delivery: seq from `msg.metadata.sequence.stream`)
+    or a `RawStreamMsg` from `js.get_msg` (seq from `msg.seq`). `kind` is the WebSocket event type:
+    - "chat:message": body is the API message object (camelCase, `seq` filled in):
+      {id, seq, channelId, streamId, user: {id, username, displayName, badges}, content,
+      createdAt, deletedAt}
+    - "chat:deleted": body is {messageId, channelId, seq, deletedAt}
+    Raises ValueError for anything else. Parsing is orjson only (no model validation): the stream
+    holds only what ChatService published, and edges decode every message once per room.
+    """
+    metadata = getattr(msg, "metadata", None)
+    seq = metadata.sequence.stream if metadata is not None else msg.seq
+    try:
+        doc = orjson.loads(msg.data)
+        kind, data = doc["type"], doc["data"]
+        if kind == "chat.message":
+            data["seq"] = seq
+            return seq, "chat:message", data
+        if kind == "chat.deleted":
+            return seq, "chat:deleted", {"messageId": data["messageId"], "channelId": data["channelId"],
+                                         "seq": seq, "deletedAt": doc["time"]}
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a chat event: {exc}") from None
+    raise ValueError(f"not a chat event: {kind!r}")
+
+
+# ---- content filters ---------------------------------------------------------------------------
+
+_LEET = str.maketrans({"@": "a", "4": "a", "$": "s", "5": "s", "0": "o", "1": "i", "!": "i", "3": "e",
+                       "7": "t", "+": "t"})
+
+
+@lru_cache(maxsize=1)
+def _profanity_pattern() -> re.Pattern:
+    """better_profanity's word list as one regex. Its own `contains_profanity` measured 16 ms per
+    short message here (it builds every spelling variant per call), too slow for an edge's event
+    loop; one compiled alternation over the same list takes microseconds."""
+    import better_profanity
+
+    words = (Path(better_profanity.__file__).parent / "profanity_wordlist.txt").read_text().split("\n")
+    words = sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in words) + r")(?![a-z0-9])")
+
+
+def contains_profanity(content: str) -> bool:
+    lowered = content.lower()
+    return bool(_profanity_pattern().search(lowered) or _profanity_pattern().search(lowered.translate(_LEET)))
+
+
+# ---- the service -------------------------------------------------------------------------------
+
+class ChatService:
+    """Built once per process from its connections; `start()` before use, `stop()` at the end."""
+
+    def __init__(self, db: Database, js: JetStreamContext, nc: NATS, redis: Redis, settings: Settings):
+        self.db = db
+        self.js = js
+        self.nc = nc
+        self.redis = redis
+        self.settings = settings
+        self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds)
+        self.limiter = RateLimiter(redis, prefix="chat:rl")
+        self._started = False
+
+    async def start(self) -> None:
+        """Subscribe to the moderation events (bans apply at once). Called by send/resolve_room
+        too if the owner forgot: without it, changes would only show after the cache TTL."""
+        if not self._started:
+            self._started = True
+            await self.moderation.start(self.nc)
+
+    async def stop(self) -> None:
+        self._started = False
+        await self.moderation.stop()
+
+    # -- rooms
+    async def resolve_room(self, *, channel_id: str | None = None, stream_id: str | None = None) -> Room:
+        """The room of a channel, or of the channel a stream belongs to. Raises LookupError when
+        chat has not heard of the channel or stream (its replicas come from channel.*/stream.*)."""
+        if not self._started:
+            await self.start()
+        if stream_id is not None:
+            known = await self.moderation.stream(stream_id) if _usable_id(stream_id) else None
+            if known is None:
+                raise LookupError("no such stream")
+            channel_id = known[0]
+        if channel_id is None or not _usable_id(channel_id):
+            raise LookupError("no such channel")
+        state = await self.moderation.channel(channel_id)
+        if state is None:
+            raise LookupError("no such channel")
+        return Room(channel_id, state.live_stream_id, state.owner_id)
+
+    async def badges(self, channel_id: str, user_id: str) -> list[str]:
+        """["owner"], ["moderator"] or [] in this channel."""
+        state = await self.moderation.channel(channel_id)
+        return state.badges(user_id) if state else []
+
+    async def blocked_users(self, user_id: str) -> set[str]:
+        """Users whose messages `user_id` does not want to see (the edge's per-viewer filter)."""
+        return set(await self.moderation.blocked_users(user_id))
+
+    async def is_blocked_by(self, viewer_id: str, author_id: str) -> bool:
+        """Whether `viewer_id` blocked `author_id` (hide the author's messages from the viewer)."""
+        return author_id in await self.moderation.blocked_users(viewer_id)
+
+    # -- send
+    async def send(self, *, user_id: str, username: str | None, channel_id: str, content,
+                   nonce: str | None = None, via: str = "ws") -> ChatMessage:
+        """Check, store durably, and return the accepted message (with `seq`).
+
+        Order: a resent nonce answers the original message; then banned/timed_out -> content
+        1..500 after trimming (invalid/too_long) -> followers_only (owner/mods exempt) -> filters
+        (banned words, profanity) -> slow mode (owner/mods exempt) -> rate limit (owner/mods
+        higher) -> JetStream publish with `Nats-Msg-Id` = message id.
+        Raises ChatRejected (nothing stored) or ChatUnavailable (JetStream did not ack in time).
+        """
+        if not self._started:
+            await self.start()
+        try:
+            message = await self._send(user_id, username, channel_id, content, nonce)
+        except ChatRejected as exc:
+            REJECTED.labels(exc.code).inc()
+            raise
+        ACCEPTED.labels(via).inc()
+        return message
+
+    async def _send(self, user_id: str, username: str | None, channel_id: str, content,
+                    nonce: str | None) -> ChatMessage:
+        if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= 100):
+            raise ChatRejected("invalid", "The nonce must be a string of 1-100 characters.")
+        state = await self.moderation.channel(channel_id) if _usable_id(channel_id) else None
+        if state is None:
+            raise ChatRejected("invalid", "This channel does not exist.")
+        message_id = message_id_for(channel_id, user_id, nonce)
+        if nonce is not None:
+            original = await self._replayed(message_id)
+            if original is not None:
+                return original
+
+        now = datetime.now(UTC)
+        ban = state.ban_of(user_id, now)
+        if ban is not None:
+            permanent, until = ban
+            if permanent:
+                raise ChatRejected("banned", "You are banned from this chat.")
+            raise ChatRejected("timed_out", "You are timed out in this chat.",
+                               retry_after=max(1.0, (until - now).total_seconds()))
+
+        text = self._checked_content(content)
+        privileged = state.is_privileged(user_id)
+        if state.filters.followers_only and not privileged \
+                and not await self.moderation.is_follower(channel_id, user_id):
+            raise ChatRejected("followers_only", "Only followers can chat in this channel.")
+        if state.filters.pattern is not None and state.filters.pattern.search(text):
+            raise ChatRejected("filtered", "Your message contains a word this channel does not allow.")
+        if state.filters.profanity_filter and contains_profanity(text):
+            raise ChatRejected("filtered", "Your message contains profanity, which this channel filters.")
+        await self._check_pace(state, user_id, privileged)
+
+        profile = await self.moderation.profile(user_id)
+        name = profile.username if profile else (username or user_id)
+        message = ChatMessage(
+            id=str(message_id), seq=None, channel_id=channel_id, stream_id=state.live_stream_id,
+            user=ChatUser(id=user_id, username=name, display_name=profile.display_name if profile else name,
+                          badges=state.badges(user_id)),
+            content=text, created_at=now, deleted_at=None)
+        event = make_event("chat.message", message, source="chat", id=str(message_id), time=now)
+        try:
+            # the trace context travels with the stored message: fan-out and persister spans continue it
+            headers = inject_trace_headers({"Nats-Msg-Id": str(message_id)})
+            ack = await self.js.publish(subject_for("chat.message", channelId=channel_id), event.to_json_bytes(),
+                                        headers=headers, timeout=5)
+        except Exception as exc:
+            log.warning("chat publish not acknowledged", extra={"channelId": channel_id, "error": repr(exc)})
+            # not accepted: the resend must not be refused by the allowance this attempt spent
+            await self._release_pace(state, user_id)
+            raise ChatUnavailable("The message could not be stored; try again.") from exc
+        if ack.duplicate:
+            # a resend raced the first send past the hint: JetStream's PubAck names the original
+            original = await self._message_at(ack.seq)
+            if original is not None:
+                return original
+        await self._hint(str(message_id), channel_id, user_id, ack.seq)
+        return message.model_copy(update={"seq": ack.seq})
+
+    def _checked_content(self, content) -> str:
+        if not isinstance(content, str):
+            raise ChatRejected("invalid", "The message must be text.")
+        text = content.strip()
+        if not text:
+            raise ChatRejected("invalid", "The message is empty.")
+        if len(text) > self.settings.max_message_chars:
+            raise ChatRejected("too_long", f"Messages are at most {self.settings.max_message_chars} characters.")
+        if _CONTROL.search(text):
+            raise ChatRejected("invalid", "The message contains control characters.")
+        return text
+
+    async def _check_pace(self, state: ChannelState, user_id: str, privileged: bool) -> None:
+        s = self.settings
+        slow = state.filters.slow_mode_seconds
+        if slow > 0 and not privileged:
+            key = f"chat:slow:{state.channel_id}:{user_id}"
+            if not await self.redis.set(key, b"1", nx=True, ex=slow):
+                ttl = await self.redis.ttl(key)
+                raise ChatRejected("slow_mode", f"Slow mode: one message every {slow} seconds.",
+                                   retry_after=float(max(int(ttl), 1)))
+        limit = s.rate_limit_moderator_messages if privileged else s.rate_limit_messages
+        verdict = await self.limiter.hit(f"{state.channel_id}:{user_id}", limit, s.rate_limit_window_seconds)
+        if not verdict.allowed:
+            raise ChatRejected("rate_limited", "You are sending messages too fast.",
+                               retry_after=float(verdict.retry_after))
+
+    async def _release_pace(self, state: ChannelState, user_id: str) -> None:
+        try:
+            await self.redis.delete(f"chat:slow:{state.channel_id}:{user_id}")
+            # only while the window lives: a DECR of an expired key would create one without a TTL
+            await self.redis.eval(_DECR_IF_EXISTS, 1, f"{self.limiter.prefix}:{state.channel_id}:{user_id}")
+        except Exception as exc:  # Redis away as well: the window runs out on its own
+            log.warning("send allowance not released", extra={"error": repr(exc)})
+
+    async def _hint(self, message_id: str, channel_id: str, user_id: str, seq: int) -> None:
+        try:
+            await self.redis.set(HINT_PREFIX + message_id, f"{channel_id} {user_id} {seq}".encode(),
+                                 ex=CHAT_STREAM.duplicate_window_seconds)
+        except Exception as exc:  # only an optimisation for resends and early deletions
+            log.warning("message hint not stored", extra={"error": repr(exc)})
+
+    async def _read_hint(self, message_id: str) -> tuple[str, str, int] | None:
+        try:
+            raw = await self.redis.get(HINT_PREFIX + message_id)
+        except Exception:
+            return None
+        if not raw:
+            return None
+        channel_id, user_id, seq = raw.decode().split(" ")
+        return channel_id, user_id, int(seq)
+
+    async def _replayed(self, message_id: uuid.UUID) -> ChatMessage | None:
+        """The message a resent nonce already produced, while its hint lives (the duplicate
+        window, as JetStream's own dedup). Not looked up in PostgreSQL: that would cost every
+        send a database round trip for a resend minutes late, which API.md does not promise."""
+        hint = await self._read_hint(str(message_id))
+        if hint is not None:
+            original = await self._message_at(hint[2])
+            if original is not None and original.id == str(message_id):
+                return original
+        return None
+
+    async def _message_at(self, seq: int) -> ChatMessage | None:
+        try:
+            raw = await self.js.get_msg(CHAT_STREAM.name, seq)
+        except NotFoundError:
+            return None
+        _, kind, body = decode_room_event(raw)
+        return ChatMessage.model_validate(body) if kind == "chat:message" else None
+
+    # -- delete
+    async def delete(self, *, actor_id: str, message_id: str) -> None:
+        """Soft-delete a message: the author, the channel owner or a moderator may. Publishes
+        `chat.deleted.<channelId>` (edges remove it live; the persister sets deleted_at).
+        Raises LookupError for an unknown message, ChatRejected("unauthorized") for anyone else,
+        ChatUnavailable when JetStream does not acknowledge. Deleting twice changes nothing."""
+        located = await self._locate(message_id)
+        if located is None:
+            raise LookupError("no such message")
+        channel_id, author_id, already_deleted = located
+        state = await self.moderation.channel(channel_id)
+        if actor_id != author_id and not (state and state.is_privileged(actor_id)):
+            raise ChatRejected("unauthorized", "Only the author, the channel owner or a moderator can delete it.")
+        if already_deleted:
+            return
+        mid = str(uuid.UUID(message_id))
+        event = make_event("chat.deleted", ChatMessageDeleted(message_id=mid, channel_id=channel_id),
+                           source="chat", id=str(deletion_id_for(mid)))
+        try:
+            await self.js.publish(subject_for("chat.deleted", channelId=channel_id), event.to_json_bytes(),
+                                  headers=inject_trace_headers({"Nats-Msg-Id": event.id}), timeout=5)
+        except Exception as exc:
+            raise ChatUnavailable("The deletion could not be stored; try again.") from exc
+
+    async def _locate(self, message_id: str) -> tuple[str, str, bool] | None:
+        """(channel id, author id, deleted?) of a message, persisted or still only in JetStream."""
+        try:
+            mid = uuid.UUID(message_id)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        async with self.db.session() as session:
+            row = await session.get(MessageRow, mid)
+        if row is not None:
+            return row.channel_id, row.user_id, row.deleted_at is not None
+        hint = await self._read_hint(str(mid))
+        if hint is not None:
+            return hint[0], hint[1], False
+        return None
+
+    async def message(self, message_id: str) -> dict | None:
+        """One message as an API object (persisted, or still only in JetStream), or None."""
+        try:
+            mid = uuid.UUID(message_id)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        async with self.db.session() as session:
+            row = await session.get(MessageRow, mid)
+        if row is not None:
+            return row.to_api()
+        hint = await self._read_hint(str(mid))
+        if hint is not None:
+            original = await self._message_at(hint[2])
+            if original is not None and original.id == str(mid):
+                return original.model_dump(mode="json", by_alias=True)
+        return None
+
+    async def messages(self, message_ids) -> dict[str, dict]:
+        """Several messages by id in one query (those still only in JetStream one by one)."""
+        wanted = set()
+        for raw in message_ids:
+            try:
+                wanted.add(uuid.UUID(raw))
+            except (ValueError, TypeError, AttributeError):
+                continue
+        if not wanted:
+            return {}
+        async with self.db.session() as session:
+            rows = (await session.exec(select(MessageRow).where(col(MessageRow.id).in_(wanted)))).all()
+        found = {str(r.id): r.to_api() for r in rows}
+        for mid in wanted - {r.id for r in rows}:
+            message = await self.message(str(mid))
+            if message is not None:
+                found[str(mid)] = message
+        return found
+
+    # -- history and resume
+    async def history(self, channel_id: str, *, limit: int = 50, before_seq: int | None = None,
+                      stream_id: str | None = None) -> list[dict]:
+        """The room's last `limit` visible messages before `before_seq` (all when None), oldest
+        first, as API message objects; only those sent during `stream_id` when given.
+
+        PostgreSQL holds what the persister committed; the rest (after the persister's ack floor)
+        is read from JetStream, so a message is in history as soon as it was acknowledged to its
+        sender. Deleted messages are left out."""
+        floor, caught_up = await self._persisted_floor()
+        tail: list[tuple[int, str, dict]] = []
+        if not caught_up and _usable_id(channel_id) and (before_seq is None or before_seq > floor + 1):
+            tail, _ = await self._read_room(channel_id, floor + 1, max_events=10_000, keep_last=True)
+        tail_messages: dict[str, dict] = {}
+        deleted: set[str] = set()
+        for seq, kind, body in tail:
+            if before_seq is not None and seq >= before_seq:
+                continue
+            if kind == "chat:deleted":
+                deleted.add(body["messageId"])
+            elif stream_id is None or body.get("streamId") == stream_id:
+                tail_messages[body["id"]] = body
+
+        query = select(MessageRow).where(col(MessageRow.deleted_at).is_(None))
+        query = query.where(col(MessageRow.stream_id) == stream_id) if stream_id is not None else \
+            query.where(col(MessageRow.channel_id) == channel_id)
+        if before_seq is not None:
+            query = query.where(col(MessageRow.seq) < before_seq)
+        async with self.db.session() as session:
+            rows = (await session.exec(query.order_by(col(MessageRow.seq).desc())
+                                       .limit(limit + len(deleted)))).all()
+        merged = {str(r.id): r.to_api() for r in rows}
+        merged.update(tail_messages)
+        visible = sorted((m for mid, m in merged.items() if mid not in deleted and not m.get("deletedAt")),
+                         key=lambda m: m["seq"])
+        return visible[-limit:] if limit > 0 else []
+
+    async def events_since(self, channel_id: str, since: int, *, limit: int | None = None
+                           ) -> tuple[list[tuple[int, str, dict]], bool]:
+        """Every chat event of the room after `since` (a seq the client saw), oldest first, as
+        (seq, "chat:message"|"chat:deleted", body) like `decode_room_event`, and whether that is
+        the complete set (`recovered`). Not recovered (empty list) when `since` is older than the
+        stream keeps (events may be gone), newer than the stream has ever been (a seq from another
+        stream's life), or more than `limit` events behind: the client then reloads history."""
+        limit = limit or self.settings.resume_max_events
+        if not _usable_id(channel_id) or not isinstance(since, int) or since < 0:
+            return [], False
+        info = await self.js.stream_info(CHAT_STREAM.name)
+        first, last = info.state.first_seq, info.state.last_seq
+        if since > last:
+            return [], False
+        if since == last:
+            return [], True
+        if since + 1 < first:
+            return [], False
+        return await self._read_room(channel_id, since + 1, max_events=limit)
+
+    async def _persisted_floor(self) -> tuple[int, bool]:
+        """(floor, caught up): every CHAT sequence up to `floor` is in PostgreSQL (the persister
+        acks after its commit); caught up when nothing is pending or unacked, so the common case
+        (a healthy persister) needs no JetStream read at all."""
+        try:
+            info = await self.js.consumer_info(CHAT_STREAM.name, PERSISTER)
+        except NotFoundError:
+            return 0, False
+        return info.ack_floor.stream_seq or 0, info.num_pending == 0 and info.num_ack_pending == 0
+
+    async def _read_room(self, channel_id: str, start_seq: int, *, max_events: int,
+                         keep_last: bool = False) -> tuple[list[tuple[int, str, dict]], bool]:
+        """Read the room's events from `start_seq` on with a short-lived consumer. More than
+        `max_events` pending: ([], False), or with `keep_last` the last `max_events` of them."""
+        subject = f"chat.*.{channel_id}"
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, start_seq),
+                                ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True,
+                                num_replicas=1, max_ack_pending=-1)
+        sub = await self.js.pull_subscribe(subject, stream=CHAT_STREAM.name, config=config)
+        events: list[tuple[int, str, dict]] = []
+        try:
+            pending = (await sub.consumer_info()).num_pending
+            if pending > max_events and not keep_last:
+                return [], False
+            deadline = asyncio.get_running_loop().time() + self.settings.tail_read_timeout_seconds
+            while len(events) < pending:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    log.warning("room read timed out", extra={"channelId": channel_id, "read": len(events),
+                                                              "pending": pending})
+                    return events[-max_events:], False
+                try:
+                    msgs = await sub.fetch(min(pending - len(events), 500), timeout=min(left, 1.0))
+                except TimeoutError:
+                    continue
+                for msg in msgs:
+                    try:
+                        events.append(decode_room_event(msg))
+                    except ValueError:
+                        log.error("undecodable chat event skipped", extra={"subject": msg.subject})
+            return (events[-max_events:], len(events) <= max_events) if keep_last else (events, True)
+        finally:
+            try:
+                await sub.unsubscribe()
+                await self.js.delete_consumer(CHAT_STREAM.name, sub._consumer)
+            except Exception:
+                pass  # the server drops it after inactive_threshold anyway
+
+
+def _usable_id(value) -> bool:
+    """An id that can be a NATS subject token and a database key (else it names nothing)."""
+    return isinstance(value, str) and 0 < len(value) <= 200 and is_valid_token(value) \
+        and not _CONTROL.search(value)

@@ -1,0 +1,121 @@
+"""REST chat: send, delete, history. The same pipeline as the WebSocket edges."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from servicekit.pagination import Limit, clamp_limit
+from servicekit.problems import Problem, problem_responses
+
+from chat_service.deps import ChatDep, CurrentUser
+from chat_service.messages.models import MessageCreate, MessagePage, MessagePublic, StreamMessageCreate
+from chat_service.messages.service import ChatRejected, ChatService, ChatUnavailable
+
+router = APIRouter(tags=["messages"])
+
+_STATUS = {"unauthorized": 403, "banned": 403, "timed_out": 403, "followers_only": 403,
+           "rate_limited": 429, "slow_mode": 429, "filtered": 422, "too_long": 422, "invalid": 422}
+SEND_ERRORS = problem_responses(401, 403, 404, 422, 429, 503)
+Before = Annotated[int | None, Query(ge=1, le=2**62, description="Only messages with a smaller `seq` "
+                                                                   "(pass the previous page's nextCursor)")]
+
+
+def _problem(exc: ChatRejected) -> Problem:
+    status = _STATUS.get(exc.code, 422)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    errors = [{"field": "content", "message": exc.message, "type": exc.code}] if status == 422 else None
+    return Problem(status, exc.message, type_=f"urn:streamplatform:chat:{exc.code}", errors=errors,
+                   headers=headers)
+
+
+async def _send(chat: ChatService, caller, channel_id: str, content: str, nonce: str | None) -> dict:
+    try:
+        message = await chat.send(user_id=caller.id, username=caller.username, channel_id=channel_id,
+                                  content=content, nonce=nonce, via="rest")
+    except ChatRejected as exc:
+        raise _problem(exc) from None
+    except ChatUnavailable as exc:
+        raise Problem(503, str(exc), headers={"Retry-After": "1"}) from None
+    return message.model_dump(mode="json", by_alias=True)
+
+
+async def _room(chat: ChatService, *, channel_id: str | None = None, stream_id: str | None = None):
+    try:
+        return await chat.resolve_room(channel_id=channel_id, stream_id=stream_id)
+    except LookupError:
+        raise Problem(404, "No such stream." if stream_id is not None else "No such channel.") from None
+
+
+Cursor = Annotated[str | None, Query(max_length=30, description="The same as `before` (API.md's list "
+                                                                  "convention): the previous page's nextCursor")]
+
+
+def _before(before: int | None, cursor: str | None) -> int | None:
+    if before is not None or not cursor:
+        return before
+    if not cursor.isdigit() or not 0 < int(cursor) <= 2**62:
+        raise Problem(400, "The cursor is not valid; start again without it.")
+    return int(cursor)
+
+
+def _page(items: list[dict], limit: int) -> MessagePage:
+    # a full page may have older messages behind it
+    next_cursor = str(items[0]["seq"]) if items and len(items) >= limit else None
+    return MessagePage(items=[MessagePublic.model_validate(m) for m in items], next_cursor=next_cursor)
+
+
+@router.post("/api/messages", status_code=201, response_model=MessagePublic, responses=SEND_ERRORS)
+async def send_message(body: MessageCreate, caller: CurrentUser, chat: ChatDep) -> dict:
+    """Send a message to a channel's room (`channelId`, or `streamId` for its channel). The answer
+    comes once JetStream stored it; a resent `nonce` answers the same message (same id and seq).
+    403 banned/timed out/followers-only, 422 filtered/too long/empty, 429 rate limit or slow mode
+    (with Retry-After)."""
+    if (body.channel_id is None) == (body.stream_id is None):
+        raise Problem(422, "Give exactly one of channelId and streamId.",
+                      errors=[{"field": "channelId", "message": "give channelId or streamId", "type": "missing"}])
+    room = await _room(chat, channel_id=body.channel_id, stream_id=body.stream_id)
+    return await _send(chat, caller, room.channel_id, body.content, body.nonce)
+
+
+@router.delete("/api/messages/{message_id}", status_code=204, responses=problem_responses(401, 403, 404, 503))
+async def delete_message(message_id: str, caller: CurrentUser, chat: ChatDep) -> Response:
+    """Soft-delete: the author, the channel owner or a moderator. Removed live from every viewer."""
+    try:
+        await chat.delete(actor_id=caller.id, message_id=message_id)
+    except LookupError:
+        raise Problem(404, "No such message.") from None
+    except ChatRejected as exc:
+        raise Problem(403, exc.message) from None
+    except ChatUnavailable as exc:
+        raise Problem(503, str(exc), headers={"Retry-After": "1"}) from None
+    return Response(status_code=204)
+
+
+@router.get("/api/streams/{stream_id}/messages", response_model=MessagePage,
+            responses=problem_responses(400, 404, 422))
+async def stream_history(stream_id: str, chat: ChatDep, limit: Limit = 50, before: Before = None,
+                         cursor: Cursor = None) -> MessagePage:
+    """Chat history of one stream (messages sent while it was live), oldest first. Page back
+    with `before=<nextCursor>` (or `cursor=`)."""
+    room = await _room(chat, stream_id=stream_id)
+    n = clamp_limit(limit)
+    return _page(await chat.history(room.channel_id, limit=n, before_seq=_before(before, cursor),
+                                    stream_id=stream_id), n)
+
+
+@router.post("/api/streams/{stream_id}/messages", status_code=201, response_model=MessagePublic,
+             responses=SEND_ERRORS)
+async def send_stream_message(stream_id: str, body: StreamMessageCreate, caller: CurrentUser,
+                              chat: ChatDep) -> dict:
+    """Send to the room of the stream's channel (as POST /api/messages with `streamId`)."""
+    room = await _room(chat, stream_id=stream_id)
+    return await _send(chat, caller, room.channel_id, body.content, body.nonce)
+
+
+@router.get("/api/channels/{channel_id}/messages", response_model=MessagePage,
+            responses=problem_responses(400, 404, 422))
+async def channel_history(channel_id: str, chat: ChatDep, limit: Limit = 50, before: Before = None,
+                          cursor: Cursor = None) -> MessagePage:
+    """Chat history of a channel's room across streams (and offline chat), oldest first."""
+    room = await _room(chat, channel_id=channel_id)
+    n = clamp_limit(limit)
+    return _page(await chat.history(room.channel_id, limit=n, before_seq=_before(before, cursor)), n)

@@ -1,0 +1,438 @@
+"""Moderation state, read by the REST path and by every edge through this one module.
+
+Two layers:
+- **Replicas** in chat's database, written by inbox consumers on EVENTS (`handle_event`): channels
+  (owner), filters, moderators, bans/timeouts, follows, user profiles, blocks, streams. They are
+  the truth this service decides with and survive restarts.
+- **An in-process cache** (`Moderation`) in front of them. Each process (the API and every edge)
+  also subscribes to the same subjects over core NATS: JetStream stores `channel.user_banned`
+  etc., and a core subscriber on the subject receives the same publish at once. The cache applies
+  those events immediately, so a ban takes effect on every edge within milliseconds, without
+  waiting for the durable consumer. A short TTL reloads from the replicas as a safety net (for a
+  core message lost during a reconnect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from contracts import subjects as s
+from contracts.envelope import Envelope, parse_event
+from contracts.events import channels as ch
+from contracts.events import streams as st
+from contracts.events import users as us
+from nats.aio.client import Client as NATS
+from servicekit.db import Database
+from sqlalchemy import delete, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_service.moderation.models import (
+    BanReplica,
+    BlockReplica,
+    ChannelReplica,
+    FiltersReplica,
+    FollowReplica,
+    ModeratorReplica,
+    StreamReplica,
+    UserReplica,
+)
+
+log = logging.getLogger("chat.moderation")
+NEGATIVE_TTL = 0.5
+
+# what the replicas (and the caches) are built from
+REPLICA_EVENTS = (
+    s.CHANNEL_CREATED, s.CHANNEL_UPDATED, s.CHANNEL_FILTERS_UPDATED,
+    s.CHANNEL_MODERATOR_ADDED, s.CHANNEL_MODERATOR_REMOVED,
+    s.CHANNEL_USER_BANNED, s.CHANNEL_USER_UNBANNED,
+    s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED,
+    s.USER_REGISTERED, s.USER_UPDATED, s.USER_BLOCKED, s.USER_UNBLOCKED,
+    s.STREAM_CREATED, s.STREAM_STARTED, s.STREAM_STATUS_CHANGED, s.STREAM_ENDED, s.STREAM_ARCHIVED,
+)
+STREAM_EVENTS = {s.STREAM_CREATED, s.STREAM_STARTED, s.STREAM_STATUS_CHANGED, s.STREAM_ENDED,
+                 s.STREAM_ARCHIVED}
+# a stream's status never moves backwards (API.md); a late event must not revive it
+_STATUS_RANK = {"OFFLINE": 0, "LIVE": 1, "ENDING": 2, "ARCHIVED": 3}
+
+
+# ---- replicas: the inbox consumers' handler --------------------------------------------------
+
+async def handle_event(session: AsyncSession, event: Envelope) -> None:
+    """InboxConsumer handler for every replica event (runs once per event id)."""
+    data, t = event.data, event.type
+    if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED):
+        values = {"owner_id": data.owner_id, "slug": data.slug, "synced_at": event.time}
+        await session.exec(insert(ChannelReplica).values(id=data.id, **values).on_conflict_do_update(
+            index_elements=["id"], set_=values, where=col(ChannelReplica.synced_at) <= event.time))
+    elif t == s.CHANNEL_FILTERS_UPDATED:
+        values = {"banned_words": list(data.banned_words), "profanity_filter": data.profanity_filter,
+                  "slow_mode_seconds": data.slow_mode_seconds, "followers_only": data.followers_only,
+                  "synced_at": event.time}
+        await session.exec(insert(FiltersReplica).values(channel_id=data.channel_id, **values)
+                           .on_conflict_do_update(index_elements=["channel_id"], set_=values,
+                                                  where=col(FiltersReplica.synced_at) <= event.time))
+    elif t == s.CHANNEL_MODERATOR_ADDED:
+        await session.exec(insert(ModeratorReplica).values(channel_id=data.channel_id, user_id=data.user_id)
+                           .on_conflict_do_nothing())
+    elif t == s.CHANNEL_MODERATOR_REMOVED:
+        await session.exec(delete(ModeratorReplica).where(col(ModeratorReplica.channel_id) == data.channel_id,
+                                                          col(ModeratorReplica.user_id) == data.user_id))
+    elif t == s.CHANNEL_USER_BANNED:
+        values = {"until": data.until, "reason": data.reason}
+        await session.exec(insert(BanReplica).values(channel_id=data.channel_id, user_id=data.user_id, **values)
+                           .on_conflict_do_update(index_elements=["channel_id", "user_id"], set_=values))
+    elif t == s.CHANNEL_USER_UNBANNED:
+        await session.exec(delete(BanReplica).where(col(BanReplica.channel_id) == data.channel_id,
+                                                    col(BanReplica.user_id) == data.user_id))
+    elif t == s.CHANNEL_FOLLOWED:
+        await session.exec(insert(FollowReplica).values(channel_id=data.channel_id, user_id=data.user_id)
+                           .on_conflict_do_nothing())
+    elif t == s.CHANNEL_UNFOLLOWED:
+        await session.exec(delete(FollowReplica).where(col(FollowReplica.channel_id) == data.channel_id,
+                                                       col(FollowReplica.user_id) == data.user_id))
+    elif t in (s.USER_REGISTERED, s.USER_UPDATED):
+        values = {"username": data.username, "display_name": data.display_name, "synced_at": event.time}
+        await session.exec(insert(UserReplica).values(id=data.user_id, **values).on_conflict_do_update(
+            index_elements=["id"], set_=values, where=col(UserReplica.synced_at) <= event.time))
+    elif t == s.USER_BLOCKED:
+        await session.exec(insert(BlockReplica).values(blocker_id=data.blocker_id, blocked_id=data.blocked_id)
+                           .on_conflict_do_nothing())
+    elif t == s.USER_UNBLOCKED:
+        await session.exec(delete(BlockReplica).where(col(BlockReplica.blocker_id) == data.blocker_id,
+                                                      col(BlockReplica.blocked_id) == data.blocked_id))
+    elif t in STREAM_EVENTS:
+        status = str(data.status)
+        values = {"channel_id": data.channel_id, "status": status, "synced_at": event.time}
+        # forward only: keep the row when it already holds a later status
+        await session.exec(insert(StreamReplica).values(id=data.id, **values).on_conflict_do_update(
+            index_elements=["id"], set_=values,
+            where=text("(CASE chat_streams.status WHEN 'OFFLINE' THEN 0 WHEN 'LIVE' THEN 1 "
+                       "WHEN 'ENDING' THEN 2 ELSE 3 END) <= :rank").bindparams(rank=_STATUS_RANK.get(status, 3))))
+
+
+# ---- the cache ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    banned_words: tuple[str, ...] = ()
+    profanity_filter: bool = False
+    slow_mode_seconds: int = 0
+    followers_only: bool = False
+    pattern: re.Pattern | None = None
+
+    @classmethod
+    def of(cls, banned_words=(), profanity_filter=False, slow_mode_seconds=0, followers_only=False) -> Filters:
+        words = tuple(w.strip().lower() for w in banned_words if w and w.strip())
+        pattern = None
+        if words:
+            # whole words (and phrases), any case: "ass" must not refuse "class"
+            alternatives = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+            pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        return cls(words, bool(profanity_filter), int(slow_mode_seconds), bool(followers_only), pattern)
+
+
+@dataclass
+class ChannelState:
+    """What one room's decisions need, cached per process."""
+
+    channel_id: str
+    owner_id: str
+    slug: str
+    moderators: set[str] = field(default_factory=set)
+    filters: Filters = field(default_factory=Filters)
+    # user id -> end of the timeout (None: permanent ban)
+    bans: dict[str, datetime | None] = field(default_factory=dict)
+    live_stream_id: str | None = None
+    expires: float = 0.0
+
+    def is_privileged(self, user_id: str) -> bool:
+        """Owner or moderator: exempt from slow mode and followers-only, higher rate limit."""
+        return user_id == self.owner_id or user_id in self.moderators
+
+    def badges(self, user_id: str) -> list[str]:
+        if user_id == self.owner_id:
+            return ["owner"]
+        if user_id in self.moderators:
+            return ["moderator"]
+        return []
+
+    def ban_of(self, user_id: str, now: datetime | None = None) -> tuple[bool, datetime | None] | None:
+        """None when the user may chat; (True, None) banned; (False, until) timed out."""
+        if user_id not in self.bans:
+            return None
+        until = self.bans[user_id]
+        if until is None:
+            return True, None
+        if until <= (now or datetime.now(UTC)):
+            return None
+        return False, until
+
+
+@dataclass(frozen=True)
+class Profile:
+    username: str
+    display_name: str
+
+
+class _Ttl:
+    """A dict whose entries expire; pruned when it grows (bounded memory on a long-lived edge)."""
+
+    def __init__(self, ttl: float, max_entries: int = 100_000):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._data: dict = {}
+
+    def get(self, key):
+        hit = self._data.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit
+
+    def put(self, key, value, ttl: float | None = None) -> None:
+        if len(self._data) >= self.max_entries:
+            now = time.monotonic()
+            self._data = {k: v for k, v in self._data.items() if v[0] >= now}
+            if len(self._data) >= self.max_entries:
+                self._data.clear()
+        self._data[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
+
+    def update_if_present(self, key, fn: Callable) -> None:
+        hit = self._data.get(key)
+        if hit is not None:
+            # pushing the expiry out keeps a reload from reading the replica before the durable
+            # consumer (same event, slower path) has written it
+            self._data[key] = (time.monotonic() + self.ttl, fn(hit[1]))
+
+    def set_fresh(self, key, value) -> None:
+        self.put(key, value)
+
+    def drop(self, key) -> None:
+        self._data.pop(key, None)
+
+
+EventListener = Callable[[Envelope], None]
+
+
+class Moderation:
+    """Cached reads of the replicas, updated at once from core NATS.
+
+    `start(nc)` subscribes; `stop()` unsubscribes. `add_listener(fn)` lets an edge react to the
+    same events (e.g. close a banned user's sockets); `fn(event)` is called after the cache changed.
+    """
+
+    def __init__(self, db: Database, *, ttl_seconds: float = 5.0):
+        self.db = db
+        self.ttl = ttl_seconds
+        self._channels = _Ttl(ttl_seconds, 20_000)   # channel id -> ChannelState | None
+        self._follows = _Ttl(ttl_seconds)            # (channel id, user id) -> bool
+        self._profiles = _Ttl(ttl_seconds)           # user id -> Profile | None
+        self._blocks = _Ttl(ttl_seconds)             # blocker id -> frozenset of blocked ids
+        self._streams = _Ttl(ttl_seconds)            # stream id -> (channel id, status) | None
+        self._subs: list = []
+        self._listeners: list[EventListener] = []
+        self._loading: dict[str, asyncio.Future] = {}
+
+    # -- lifecycle
+    async def start(self, nc: NATS) -> None:
+        for subject in ("channel.>", "user.>", "stream.>"):
+            self._subs.append(await nc.subscribe(subject, cb=self._on_core_message))
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+        self._subs.clear()
+
+    def add_listener(self, fn: EventListener) -> None:
+        self._listeners.append(fn)
+
+    async def _on_core_message(self, msg) -> None:
+        try:
+            event = parse_event(msg.data)
+        except Exception:
+            return  # not ours to judge; the durable consumer dead-letters it
+        self.apply(event)
+
+    # -- reads
+    async def channel(self, channel_id: str) -> ChannelState | None:
+        """The room's state, or None for a channel chat has not heard of."""
+        hit = self._channels.get(channel_id)
+        if hit is not None:
+            return hit[1]
+        # one load per channel at a time: a burst of joins to a cold room hits the database once
+        pending = self._loading.get(channel_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self._loading[channel_id] = future
+        try:
+            state = await self._load_channel(channel_id)
+            # "no such channel" is remembered briefly: a channel created a moment ago must not
+            # stay unknown for a whole TTL if its core event raced the replica's commit
+            self._channels.put(channel_id, state, None if state is not None else NEGATIVE_TTL)
+            future.set_result(state)
+            return state
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            self._loading.pop(channel_id, None)
+
+    async def _load_channel(self, channel_id: str) -> ChannelState | None:
+        async with self.db.session() as session:
+            row = await session.get(ChannelReplica, channel_id)
+            if row is None:
+                return None
+            filters = await session.get(FiltersReplica, channel_id)
+            mods = (await session.exec(select(ModeratorReplica.user_id)
+                                       .where(col(ModeratorReplica.channel_id) == channel_id))).all()
+            bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
+                                       .where(col(BanReplica.channel_id) == channel_id))).all()
+            live = (await session.exec(select(StreamReplica.id).where(
+                col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
+                .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
+        return ChannelState(
+            channel_id=channel_id, owner_id=row.owner_id, slug=row.slug, moderators=set(mods),
+            filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
+                               filters.followers_only) if filters else Filters(),
+            bans={user_id: until for user_id, until in bans}, live_stream_id=live)
+
+    async def is_follower(self, channel_id: str, user_id: str) -> bool:
+        key = (channel_id, user_id)
+        hit = self._follows.get(key)
+        if hit is not None:
+            return hit[1]
+        async with self.db.session() as session:
+            follows = await session.get(FollowReplica, (channel_id, user_id)) is not None
+        self._follows.put(key, follows)
+        return follows
+
+    async def profile(self, user_id: str) -> Profile | None:
+        hit = self._profiles.get(user_id)
+        if hit is not None:
+            return hit[1]
+        async with self.db.session() as session:
+            row = await session.get(UserReplica, user_id)
+        profile = Profile(row.username, row.display_name) if row else None
+        self._profiles.put(user_id, profile)
+        return profile
+
+    async def profiles(self, user_ids) -> dict[str, Profile]:
+        """Several profiles in one query (for history and reports)."""
+        out, missing = {}, []
+        for uid in set(user_ids):
+            hit = self._profiles.get(uid)
+            if hit is not None:
+                if hit[1] is not None:
+                    out[uid] = hit[1]
+            else:
+                missing.append(uid)
+        if missing:
+            async with self.db.session() as session:
+                rows = (await session.exec(select(UserReplica).where(col(UserReplica.id).in_(missing)))).all()
+            found = {r.id: Profile(r.username, r.display_name) for r in rows}
+            for uid in missing:
+                self._profiles.put(uid, found.get(uid))
+            out.update(found)
+        return out
+
+    async def blocked_users(self, user_id: str) -> frozenset[str]:
+        """Ids of the users `user_id` blocked (their messages are hidden from `user_id`)."""
+        hit = self._blocks.get(user_id)
+        if hit is not None:
+            return hit[1]
+        async with self.db.session() as session:
+            rows = (await session.exec(select(BlockReplica.blocked_id)
+                                       .where(col(BlockReplica.blocker_id) == user_id))).all()
+        blocked = frozenset(rows)
+        self._blocks.put(user_id, blocked)
+        return blocked
+
+    async def stream(self, stream_id: str) -> tuple[str, str] | None:
+        """(channel id, status) of a stream, or None when chat has not heard of it."""
+        hit = self._streams.get(stream_id)
+        if hit is not None:
+            return hit[1]
+        async with self.db.session() as session:
+            row = await session.get(StreamReplica, stream_id)
+        value = (row.channel_id, row.status) if row else None
+        self._streams.put(stream_id, value, None if value is not None else NEGATIVE_TTL)
+        return value
+
+    # -- immediate updates
+    def apply(self, event: Envelope) -> None:
+        """Change the cached state as `event` will change the replicas (idempotent)."""
+        t, data = event.type, event.data
+        try:
+            self._apply(t, data)
+        except Exception:
+            log.exception("moderation cache update failed; dropping the entry", extra={"eventType": t})
+            channel_id = getattr(data, "channel_id", None) or getattr(data, "id", None)
+            if channel_id:
+                self._channels.drop(channel_id)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("moderation listener failed", extra={"eventType": t})
+
+    def _apply(self, t: str, data) -> None:
+        def channel(fn):
+            self._channels.update_if_present(data.channel_id, lambda st: (fn(st), st)[1] if st else st)
+
+        if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED) and isinstance(data, ch.Channel):
+            hit = self._channels.get(data.id)
+            if hit is not None and hit[1] is not None:
+                hit[1].owner_id, hit[1].slug = data.owner_id, data.slug
+            elif hit is not None and t == s.CHANNEL_CREATED:
+                # known as missing: it is new, so it has no moderators, filters or bans yet (a
+                # channel that is merely not cached is loaded from the replica instead: a
+                # republished old channel.created must not wipe its state)
+                self._channels.put(data.id, ChannelState(data.id, data.owner_id, data.slug))
+            else:
+                self._channels.drop(data.id)
+        elif t == s.CHANNEL_FILTERS_UPDATED and isinstance(data, ch.ChannelFilters):
+            filters = Filters.of(data.banned_words, data.profanity_filter, data.slow_mode_seconds,
+                                 data.followers_only)
+            channel(lambda st: setattr(st, "filters", filters))
+        elif t == s.CHANNEL_MODERATOR_ADDED and isinstance(data, ch.ChannelModerator):
+            channel(lambda st: st.moderators.add(data.user_id))
+        elif t == s.CHANNEL_MODERATOR_REMOVED and isinstance(data, ch.ChannelModerator):
+            channel(lambda st: st.moderators.discard(data.user_id))
+        elif t == s.CHANNEL_USER_BANNED and isinstance(data, ch.ChannelBan):
+            channel(lambda st: st.bans.__setitem__(data.user_id, data.until))
+        elif t == s.CHANNEL_USER_UNBANNED and isinstance(data, ch.ChannelUnban):
+            channel(lambda st: st.bans.pop(data.user_id, None))
+        elif t in (s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED) and isinstance(data, ch.ChannelFollow):
+            self._follows.set_fresh((data.channel_id, data.user_id), t == s.CHANNEL_FOLLOWED)
+        elif t in (s.USER_REGISTERED, s.USER_UPDATED) and isinstance(data, us.UserProfile):
+            self._profiles.set_fresh(data.user_id, Profile(data.username, data.display_name))
+        elif t in (s.USER_BLOCKED, s.USER_UNBLOCKED) and isinstance(data, us.UserBlock):
+            def change(blocked: frozenset) -> frozenset:
+                return blocked | {data.blocked_id} if t == s.USER_BLOCKED else blocked - {data.blocked_id}
+            self._blocks.update_if_present(data.blocker_id, change)
+        elif t in STREAM_EVENTS and isinstance(data, st.Stream):
+            status = str(data.status)
+            known = self._streams.get(data.id)
+            if known is not None and known[1] is not None and \
+                    _STATUS_RANK.get(known[1][1], 0) > _STATUS_RANK.get(status, 0):
+                return
+            self._streams.set_fresh(data.id, (data.channel_id, status))
+
+            def live(st: ChannelState) -> None:
+                if status == "LIVE":
+                    st.live_stream_id = data.id
+                elif st.live_stream_id == data.id:
+                    st.live_stream_id = None
+            channel(live)
