@@ -136,6 +136,7 @@ export const api = {
   get: (path, options) => request(path, { ...options, method: "GET" }),
   post: (path, json, options) => request(path, { ...options, method: "POST", json }),
   put: (path, json, options) => request(path, { ...options, method: "PUT", json }),
+  patch: (path, json, options) => request(path, { ...options, method: "PATCH", json }),
   del: (path, options) => request(path, { ...options, method: "DELETE" }),
   upload: (path, formData, options) => request(path, { ...options, method: "POST", formData }),
 };

@@ -225,8 +225,23 @@ function reportsCard(channel) {
           actions.push(b);
         }
       }
-      return h("li", { class: "report" },
-        h("p", { class: "report-reason" }, `“${r.reason}”`),
+      // closing a report keeps it listed with its outcome; "Reopen" undoes a mistaken click
+      const outcomes = r.status === "open" ? [["Resolve", "resolved"], ["Dismiss", "dismissed"]] : [["Reopen", "open"]];
+      for (const [label, next] of outcomes) {
+        const b = h("button", { type: "button", class: "btn btn-secondary btn-small" }, label);
+        b.addEventListener("click", async () => {
+          try {
+            await api.patch(`/api/reports/${encodeURIComponent(r.id)}`, { status: next });
+            status.set(`Report ${next === "open" ? "reopened" : next}.`, "success");
+            load();
+          } catch (err) {
+            status.set(err.detail, "error");
+          }
+        });
+        actions.push(b);
+      }
+      return h("li", { class: "report", "data-status": r.status || "open" },
+        h("p", { class: "report-reason" }, `“${r.reason}”`, r.status && r.status !== "open" ? h("span", { class: "badge" }, ` ${r.status}`) : null),
         r.message && r.message.content ? h("blockquote", { class: "report-quote" }, r.message.content) : null,
         h("p", { class: "muted small" }, r.messageId ? "Reported message" : "Reported user", r.createdAt ? ` · ${formatDate(r.createdAt)}` : ""),
         h("div", { class: "form-actions" }, actions));

@@ -287,6 +287,20 @@ def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_f
     owner = make_user()
     other = make_user()
     channel = _create_channel(gateway, owner)
+    # a viewer reports a chat message before the filters below make the room followers-only
+    reporter = make_user()
+    auth = {"Authorization": f"Bearer {reporter['accessToken']}"}
+    deadline = time.monotonic() + 20
+    while True:  # chat learns of the new channel from its channel.created event
+        sent = gateway.post("/api/messages", json={"channelId": channel["id"], "content": "buy followers here"},
+                            headers=auth)
+        if sent.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert sent.status_code == 201, sent.text
+    r = gateway.post("/api/reports", json={"channelId": channel["id"], "messageId": sent.json()["id"],
+                                           "reason": "spam link"}, headers=auth)
+    assert r.status_code == 201, r.text
     page = new_page()
     _login(page, owner)
 
@@ -334,7 +348,7 @@ def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_f
     mods.get_by_label("Add a moderator").fill("no-such-user")
     mods.get_by_role("button", name="Add moderator").click()
     expect(mods.get_by_text("No user with that username or id.")).to_be_visible()
-    mods.get_by_label("Add a moderator").fill(other["user"]["id"])
+    mods.get_by_label("Add a moderator").fill("@" + other["username"])  # by name, as a person types it
     mods.get_by_role("button", name="Add moderator").click()
     expect(mods.get_by_role("button", name=re.compile("^Remove .+ as moderator$"))).to_be_visible(timeout=10_000)
 
@@ -347,5 +361,13 @@ def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_f
     shot(page, "moderation")
     bans.get_by_role("button", name=re.compile("^Lift the timeout")).click()
     expect(bans.get_by_text("Nobody is banned or timed out.")).to_be_visible()
+
+    reports = page.get_by_role("region", name="Reports")
+    expect(reports.get_by_text("spam link")).to_be_visible()
+    expect(reports.get_by_text("buy followers here")).to_be_visible()  # the reported message, quoted
+    reports.get_by_role("button", name="Resolve").click()
+    expect(reports.get_by_text("Report resolved.")).to_be_visible()
+    expect(reports.get_by_role("button", name="Reopen")).to_be_visible()
+
     page.reload()
     expect(page.get_by_label("Banned words")).to_have_value("spoiler\nrefund")
