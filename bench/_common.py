@@ -1,0 +1,165 @@
+"""Shared by the benchmarks in bench/: the platform on free ports, machine facts, percentiles,
+per-process CPU from /proc, and the results file.
+
+Each benchmark is a script `bench/<name>.py` (files starting with `_` are helpers, not benchmarks);
+`make bench` runs them all, `make bench-<name>` one. Results go to `bench/results/<name>.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devstack.stack import REPO_ROOT, Stack, StackConfig
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def platform_stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The whole platform as `make run` starts it, on free ports and a throwaway data folder;
+    everything is stopped and deleted on the way out (also on Ctrl-C or an error)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
+    if os.geteuid() == 0:
+        os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
+    config = StackConfig.ephemeral(data_dir)
+    config.extra_env.update(extra_env or {})
+    started = time.monotonic()
+    try:
+        with Stack(config, log=progress) as stack:
+            progress(f"stack up in {time.monotonic() - started:.1f}s")
+            yield stack
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def summary(samples: list[float | None]) -> dict:
+    """p50 and max of the samples that succeeded (None = the run never got there)."""
+    ok = sorted(s for s in samples if s is not None)
+    if not ok:
+        return {"p50": None, "max": None, "min": None, "failures": len(samples)}
+    return {"p50": round(statistics.median(ok), 3), "max": round(ok[-1], 3), "min": round(ok[0], 3),
+            "failures": len(samples) - len(ok)}
+
+
+def _first_line(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def machine_info() -> dict:
+    model = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gib = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
+        mem_gib = round(kib / 1024 / 1024, 1)
+    from devstack.servers import nginx_binary
+
+    commit = _first_line(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
+    return {
+        "cpu": model,
+        "logicalCpus": os.cpu_count(),
+        "memoryGiB": mem_gib,
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "ffmpeg": _first_line(["ffmpeg", "-hide_banner", "-version"]),
+        "nginx": _first_line([nginx_binary(), "-v"]),
+        "loadAverageAtStart": [round(x, 2) for x in os.getloadavg()],
+        "gitCommit": commit,
+    }
+
+
+def _os_name() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    return None
+
+
+# ---- CPU time from /proc ----------------------------------------------------------------------
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user+system CPU seconds) of a process, None once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may contain spaces or parentheses: the fields start after the last ')'
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = st[0]
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sorted(tree)
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    return {pid: st[1] for pid in pids if (st := _stat(pid)) is not None}
+
+
+def measure_cpu(groups: dict[str, list[int]], window: float) -> dict[str, float]:
+    """CPU used by each group of processes over `window` seconds, in cores (1.0 = one core busy).
+    A process that exits during the window counts only up to its last reading."""
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    started = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - started
+    after = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    return {name: round(sum(after[name].get(pid, t) - t for pid, t in before[name].items()) / elapsed, 3)
+            for name in groups}
+
+
+def write_results(name: str, machine: dict, payload: dict) -> Path:
+    """`machine` is machine_info() taken before the stack started (its load average means something)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "machine": machine, **payload}, indent=2) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,247 @@
+"""A live stream's life through the gateway, with the real nginx-rtmp ingest and ffmpeg as the encoder:
+rotating the key drops the live publish; End stream goes ENDING -> ARCHIVED with a VOD that ffprobe
+reads; an encoder that reconnects inside the reconnect window continues the same stream, one that
+comes back after it starts a new one. No stream key ever reaches a log.
+
+The e2e stack runs the streams service with RECONNECT_WINDOW_SECONDS=5 (conftest), so the
+"after the window" case waits seconds, not the default 10."""
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                                  reason="needs ffmpeg and ffprobe")]
+
+WAIT = 30.0  # upper bound for anything that normally takes a second or two
+
+
+def _poll(what: str, probe: Callable[[], object], timeout: float = WAIT, every: float = 0.25):
+    """`probe()` until it returns something truthy; fails naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
+
+
+class Creator:
+    def __init__(self, gateway: httpx.Client, stack):
+        self.gateway = gateway
+        self.stack = stack
+        self.keys: list[str] = []
+        name = f"lc_{uuid.uuid4().hex[:8]}"
+        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
+                                                     "username": name})
+        assert r.status_code == 201, r.text
+        self.auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+        r = gateway.post("/api/channels", json={"name": f"Lifecycle {name}"}, headers=self.auth)
+        assert r.status_code == 201, r.text
+        self.channel = r.json()
+        self.key = self._remember(gateway.get(f"/api/channels/{self.channel['id']}/stream-key", headers=self.auth))
+
+    def _remember(self, r: httpx.Response) -> str:
+        assert r.status_code == 200, r.text
+        key = r.json()["streamKey"]
+        self.keys.append(key)
+        return key
+
+    def go_live(self) -> str:
+        """Go live (the streams service learns the channel from channel.created first) -> stream id."""
+        def start():
+            r = self.gateway.post(f"/api/streams/{self.channel['id']}/start", json={"title": "Lifecycle"},
+                                  headers=self.auth)
+            return r if r.status_code == 200 else None
+        return _poll("Go live answering 200", start, 15).json()["id"]
+
+    def rotate_key(self) -> str:
+        self.key = self._remember(self.gateway.post(f"/api/channels/{self.channel['id']}/stream-key/rotate",
+                                                    headers=self.auth))
+        return self.key
+
+    def encoder(self, key: str | None = None, seconds: int = 60) -> subprocess.Popen:
+        """ffmpeg publishing a small test pattern with a tone, a key frame every second (as OBS is told to)."""
+        rtmp = f"rtmp://127.0.0.1:{self.stack.config.rtmp_port}/live/{key or self.key}"
+        return subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+             "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
+             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
+             "-c:a", "aac", "-f", "flv", rtmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stream(self, stream_id: str) -> dict:
+        r = self.gateway.get(f"/api/streams/{stream_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def live_streams(self) -> list[dict]:
+        r = self.gateway.get(f"/api/channels/{self.channel['id']}/streams", params={"status": "LIVE"})
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    def wait_live(self, stream_id: str | None = None) -> dict:
+        """The channel's LIVE stream (the given one, if any) once the encoder is connected."""
+        if stream_id:
+            return _poll("the stream going LIVE", lambda: (s := self.stream(stream_id))["status"] == "LIVE" and s)
+        return _poll("a LIVE stream on the channel", lambda: (items := self.live_streams()) and items[0])
+
+    def assert_keys_never_logged(self) -> None:
+        data = self.stack.config.data_dir
+        logs = [*(data / "logs").glob("*.log"), *(data / "ingest" / "logs").glob("*.log"),
+                *(data / "nginx" / "logs").glob("*.log")]
+        assert logs
+        for path in logs:
+            text = path.read_text(errors="replace")
+            for key in self.keys:
+                assert key not in text, f"a stream key leaked into {path}"
+        names = [p.name for p in (data / "hls").rglob("*")] + [p.name for p in (data / "vod").rglob("*")]
+        assert not any(key in name for key in self.keys for name in names)
+
+
+def _stop(encoder: subprocess.Popen) -> None:
+    if encoder.poll() is None:
+        encoder.kill()
+    encoder.wait(10)
+
+
+def _exits_within(encoder: subprocess.Popen, seconds: float) -> int | None:
+    try:
+        return encoder.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_rotating_the_key_drops_the_live_publish(gateway, stack):
+    creator = Creator(gateway, stack)
+    stream_id = creator.go_live()
+    old_key = creator.key
+    encoder = creator.encoder()
+    try:
+        creator.wait_live(stream_id)
+        new_key = creator.rotate_key()
+        assert new_key != old_key
+        # the media gateway drops the publish at once (control module); on_update would within 5 s
+        assert _exits_within(encoder, 15) is not None, "the publish with the rotated key is still running"
+    finally:
+        _stop(encoder)
+
+    # the old key is refused from now on; the new one is accepted
+    started = time.monotonic()
+    refused = creator.encoder(old_key, seconds=15)
+    try:
+        assert _exits_within(refused, 10) not in (None, 0), "the rotated key was accepted again"
+        assert time.monotonic() - started < 10
+    finally:
+        _stop(refused)
+    accepted = creator.encoder(new_key)
+    try:
+        live = creator.wait_live()
+        assert live["channelId"] == creator.channel["id"]
+        assert accepted.poll() is None
+    finally:
+        _stop(accepted)
+    creator.assert_keys_never_logged()
+
+
+def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
+    creator = Creator(gateway, stack)
+    stream_id = creator.go_live()
+    encoder = creator.encoder()
+    try:
+        live = creator.wait_live(stream_id)
+        _poll("a first segment of the source rendition", lambda: _first_variant_has_a_segment(gateway, live["hlsUrl"]))
+        time.sleep(3)  # a few seconds on air, so the recording has something in it
+        r = gateway.post(f"/api/streams/{stream_id}/end", headers=creator.auth)
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "ENDING"
+        # End drops the ingest: the encoder is disconnected by the server
+        assert _exits_within(encoder, 15) is not None, "the ended stream's encoder is still publishing"
+    finally:
+        _stop(encoder)
+
+    archived = _poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
+                     timeout=60, every=0.5)
+    assert archived["isArchived"] is True and archived["vodUrl"], archived
+    assert archived["endTime"] and archived["duration"] >= 3, archived
+    vod = gateway.get(archived["vodUrl"])
+    assert vod.status_code == 200, vod.text[:200]
+    assert vod.headers["content-type"].startswith("video/mp4")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
+                            "-of", "default=nw=1", "-"], input=vod.content, capture_output=True, timeout=30, check=False)
+    assert probe.returncode == 0, probe.stderr
+    out = probe.stdout.decode()
+    assert "codec_type=video" in out and "codec_type=audio" in out, out
+    duration = float(next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("duration=")))
+    assert duration >= 3, out
+
+    page = gateway.get(f"/api/channels/{creator.channel['slug']}").json()
+    assert page["isLive"] is False
+    vods = _poll("the VOD in the channel's list", lambda: [
+        v for v in gateway.get(f"/api/channels/{creator.channel['id']}/vod").json()["items"] if v["id"] == stream_id])
+    assert vods[0]["vodUrl"] == archived["vodUrl"]
+    creator.assert_keys_never_logged()
+
+
+def _first_variant_has_a_segment(gateway: httpx.Client, master_url: str) -> bool:
+    master = gateway.get(master_url)
+    uris = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+    if master.status_code != 200 or not uris:
+        return False
+    variant = uris[0] if uris[0].startswith("/") else f"{master_url.rsplit('/', 1)[0]}/{uris[0]}"
+    return "#EXTINF" in gateway.get(variant).text
+
+
+def test_a_reconnect_inside_the_window_keeps_the_stream(gateway, stack):
+    creator = Creator(gateway, stack)
+    stream_id = creator.go_live()
+    first = creator.encoder()
+    try:
+        before = creator.wait_live(stream_id)
+    finally:
+        first.kill()  # the encoder's connection drops, as when OBS loses the network
+        first.wait(10)
+    second = creator.encoder()
+    try:
+        # the new connection is a new ingest session with its own playlist; the stream carries on
+        after = _poll("the stream switching to the new connection's playlist",
+                      lambda: (s := creator.stream(stream_id))["hlsUrl"] != before["hlsUrl"] and s)
+        assert after["status"] == "LIVE"
+        assert after["startTime"] == before["startTime"]
+        # still the channel's one LIVE stream once the window has passed
+        time.sleep(6)
+        assert [s["id"] for s in creator.live_streams()] == [stream_id]
+        assert creator.stream(stream_id)["status"] == "LIVE"
+    finally:
+        _stop(second)
+    creator.assert_keys_never_logged()
+
+
+def test_a_reconnect_after_the_window_starts_a_new_stream(gateway, stack):
+    creator = Creator(gateway, stack)
+    first_id = creator.go_live()
+    first = creator.encoder()
+    try:
+        creator.wait_live(first_id)
+    finally:
+        first.kill()
+        first.wait(10)
+    # the window (5 s) passes without the encoder: the stream ends
+    ended = _poll("the stream ending after the window", lambda: (s := creator.stream(first_id))["status"]
+                  in ("ENDING", "ARCHIVED") and s, timeout=WAIT)
+    assert ended["endTime"]
+    second = creator.encoder()
+    try:
+        new = creator.wait_live()
+        assert new["id"] != first_id
+        assert creator.stream(first_id)["status"] in ("ENDING", "ARCHIVED")
+    finally:
+        _stop(second)
+    creator.assert_keys_never_logged()
