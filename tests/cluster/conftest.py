@@ -1,0 +1,173 @@
+"""The multi-node rehearsal (`make cluster-test`): three clustered NATS nodes, two copies of every
+service, three chat edges and the gateway balancing over them, all on loopback
+(`devstack.cluster.ClusterStack`). One stack for the whole suite; the test that kills parts of
+it is in the last file (test_node_and_edge_loss.py) and says what it leaves behind."""
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import websockets
+
+from devstack.cluster import ClusterStack
+from devstack.stack import StackConfig
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="package")
+def cluster():
+    """Package-scoped: in `make test` it stops before tests/e2e starts its own stack."""
+    data_dir = Path(tempfile.mkdtemp(prefix="sp-cluster-"))
+    if os.geteuid() == 0:
+        os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
+    config = StackConfig.ephemeral(data_dir)
+    # a load rehearsal, not a rate-limit test: a few users send several messages a second each
+    config.extra_env["RATE_LIMIT_MESSAGES"] = "10000"
+    stack = ClusterStack(config, nats_nodes=3, copies=2, edges=3, log=lambda _m: None)
+    with stack:
+        yield stack
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def gateway(cluster) -> httpx.Client:
+    with httpx.Client(base_url=f"http://127.0.0.1:{cluster.config.gateway_port}", timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def upstreams_used(cluster):
+    """The upstream addresses the gateway's access log names, per request path prefix."""
+
+    def read() -> list[tuple[str, str]]:
+        log = cluster.config.data_dir / "nginx" / "logs" / "access.log"
+        rows = []
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            rows.append((entry.get("path") or entry.get("uri") or "", entry.get("upstream") or ""))
+        return rows
+
+    return read
+
+
+@pytest.fixture
+def register(gateway):
+    """register(prefix) -> a new user's access token (through the gateway, so any auth copy)."""
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com",
+                                                     "password": "s3cret-passw0rd", "username": name})
+        assert r.status_code == 201, r.text
+        return r.json()["accessToken"]
+
+    return make
+
+
+@pytest.fixture
+def chat_room(gateway, register):
+    """chat_room(prefix) -> (channel id, owner token) of a channel the chat service knows (it
+    learns channels from channel.created)."""
+
+    def make(prefix: str) -> tuple[str, str]:
+        token = register(prefix)
+        channel = gateway.post("/api/channels", json={"name": f"Room {prefix}"},
+                               headers={"Authorization": f"Bearer {token}"}).json()
+        deadline = time.monotonic() + 20
+        while gateway.get(f"/api/channels/{channel['id']}/messages").status_code != 200:
+            assert time.monotonic() < deadline, "chat never learned about the channel"
+            time.sleep(0.3)
+        return channel["id"], token
+
+    return make
+
+
+@pytest.fixture
+def chat_client():
+    """The ChatClient class (tests import nothing from each other; see servicekit's conftest)."""
+    return ChatClient
+
+
+class ChatClient:
+    """One WebSocket, API.md's protocol: frames hold events separated by newlines."""
+
+    def __init__(self, port: int, token: str | None):
+        self.port = port
+        self.token = token
+        self.ws = None
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.messages: dict[str, int] = {}  # chat:message id -> seq, as received live
+        self.contents: list[str] = []
+        self.last_seq = 0
+        self._reader: asyncio.Task | None = None
+
+    async def open(self, channel_id: str, since: int | None = None) -> dict:
+        self.events = asyncio.Queue()
+        self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10,
+                                           max_size=2**22, ping_interval=None)
+        self._reader = asyncio.create_task(self._read())
+        if self.token:
+            await self.send({"type": "auth", "token": self.token})
+        join = {"type": "chat:join", "channelId": channel_id}
+        if since is not None:
+            join["since"] = since
+        await self.send(join)
+        history = await self.expect("chat:history", timeout=15)
+        for m in history.get("messages", []):
+            self._saw(m)
+        return history
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.ws:
+                for line in (frame if isinstance(frame, str) else frame.decode()).split("\n"):
+                    if not line:
+                        continue
+                    event = orjson.loads(line)
+                    if event["type"] == "chat:message":
+                        self._saw(event["message"])
+                        self.contents.append(event["message"]["content"])
+                    await self.events.put(event)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            await self.events.put({"type": "closed"})
+
+    def _saw(self, message: dict) -> None:
+        self.messages[message["id"]] = message["seq"]
+        self.last_seq = max(self.last_seq, message["seq"])
+
+    async def send(self, event: dict) -> None:
+        await self.ws.send(orjson.dumps(event).decode())
+
+    async def expect(self, kind: str, timeout: float, **match) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = await asyncio.wait_for(self.events.get(), max(0.01, deadline - time.monotonic()))
+            if event["type"] == "closed":
+                raise ConnectionError("socket closed")
+            if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
+                return event
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
