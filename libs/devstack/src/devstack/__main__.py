@@ -8,7 +8,7 @@ import sys
 
 from devstack.ports import PortInUse
 from devstack.processes import StartupFailed
-from devstack.stack import SERVICES, Stack, StackConfig
+from devstack.stack import CHAT_EDGES, SERVICES, Stack, StackConfig
 
 
 def _banner(stack: Stack) -> str:
@@ -17,6 +17,7 @@ def _banner(stack: Stack) -> str:
         ("Web app", f"{c.gateway_url}/"),
         ("API", f"{c.gateway_url}/api/..."),
         ("API docs", ", ".join(f"{c.gateway_url}/api/{s.name}/openapi.json" for s in SERVICES)),
+        ("Chat socket", f"{c.gateway_url.replace('http', 'ws', 1)}/ws  ({len(CHAT_EDGES)} edges behind the gateway)"),
         ("RTMP ingest", f"rtmp://{c.public_host}:{c.rtmp_port}/live  (stream key from the dashboard)"),
         ("NATS", f"nats://127.0.0.1:{c.nats_port}  (monitoring http://127.0.0.1:{c.nats_monitor_port})"),
         ("PostgreSQL", f"postgresql://postgres@127.0.0.1:{c.postgres_port}/<service>"),
