@@ -287,3 +287,25 @@ async def test_a_restarted_consumer_resumes_after_what_it_acknowledged(js, make_
     assert restarted.outcomes == ["processed"]
     assert await effects(first.id) == 1
     assert await effects(second.id) == 1
+
+
+async def test_consumer_lag_is_exported_per_consumer(js, make_consumer, running, new_event, eventually):
+    from servicekit.inbox import PENDING
+
+    for _ in range(7):
+        event = new_event()
+        await js.publish("user.registered", event.to_json_bytes(), headers={"Nats-Msg-Id": event.id})
+    consumer = make_consumer(record_effect, batch=3)
+    seen: list[float] = []
+    process = consumer.process
+
+    async def watching(msg):
+        seen.append(PENDING.labels(CONSUMER)._value.get())  # the lag as the first batch saw it
+        return await process(msg)
+
+    consumer.process = watching
+    async with running(consumer):
+        await eventually(lambda: len(consumer.outcomes) == 7, timeout=5, message="all handled")
+        await eventually(lambda: PENDING.labels(CONSUMER)._value.get() == 0, timeout=3,
+                         message="lag back to 0 once the stream is drained")
+    assert seen[0] == 4  # a batch of 3 fetched, 4 still waiting in the stream

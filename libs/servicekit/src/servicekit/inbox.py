@@ -16,7 +16,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Column, DateTime, LargeBinary, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -35,6 +35,9 @@ Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 CONSUMED = Counter("inbox_processed_total", "Events handled by a consumer", ["consumer", "outcome"])
 REDELIVERED = Counter("inbox_redeliveries_total", "Deliveries after the first", ["consumer"])
 DEAD_LETTERS = Counter("inbox_dead_letters_total", "Events given up on and recorded", ["consumer"])
+# consumer lag: what the stream holds for this consumer beyond what it has fetched (JetStream's
+# own count, carried by every delivery; 0 once a fetch comes back empty)
+PENDING = Gauge("inbox_consumer_pending", "Events waiting in JetStream for a consumer", ["consumer"])
 
 
 class InboxMessage(SQLModel, table=True):
@@ -114,6 +117,7 @@ class InboxConsumer:
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=1)
             except (NatsTimeout, TimeoutError):  # nats-py raises either when a fetch comes back empty
+                PENDING.labels(self.name).set(0)
                 continue
             except Exception as exc:
                 if self._stop.is_set():
@@ -121,6 +125,8 @@ class InboxConsumer:
                 log.warning("consumer fetch failed", extra={"consumer": self.name, "error": str(exc)})
                 await asyncio.sleep(1)
                 continue
+            if msgs and msgs[-1].metadata is not None:
+                PENDING.labels(self.name).set(msgs[-1].metadata.num_pending)
             for msg in msgs:
                 await self.process(msg)
 
