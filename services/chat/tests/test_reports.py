@@ -79,6 +79,12 @@ async def test_report_validation(client, make_user, make_channel, assert_problem
     assert_problem(await client.post("/api/reports", json={"channelId": channel_id, "reason": "x"}), 401)
     assert_problem(await client.post("/api/reports", headers=viewer.headers,
                                      json={"channelId": channel_id, "reason": "   "}), 422)
+    for reason in ("\x00", "spam\x00", "bell\x07"):  # found by schemathesis: NUL was a 500
+        assert_problem(await client.post("/api/reports", headers=viewer.headers,
+                                         json={"channelId": channel_id, "reason": reason}), 422)
+    ok = await client.post("/api/reports", headers=viewer.headers,
+                           json={"channelId": channel_id, "reason": "line one\nline two\ttabbed"})
+    assert ok.status_code == 201, ok.text
     assert_problem(await client.post("/api/reports", headers=viewer.headers,
                                      json={"channelId": str(uuid.uuid4()), "reason": "x"}), 404)
     # a message of another channel is not a message of this one

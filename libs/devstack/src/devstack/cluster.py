@@ -108,18 +108,25 @@ class ClusterStack(Stack):
         self.edges = self._edge_defs()
         for edge in self.edges:
             self.processes[edge.name] = self.start_edge(edge)
-        for name, ports in self.copy_ports.items():
-            for port in ports:
-                wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout=90)
-        for edge in self.edges:
-            wait_http_ok(f"http://127.0.0.1:{c.service_ports[edge.name]}/readyz", timeout=90)
-        dead = self.sup.first_dead()
-        if dead is not None:  # a copy that lost its port to another process answers nothing
-            raise StartupFailed(f"{dead.name} exited with {dead.popen.returncode}:\n{dead.tail()}")
+        urls = [f"http://127.0.0.1:{port}/readyz" for ports in self.copy_ports.values() for port in ports]
+        urls += [f"http://127.0.0.1:{c.service_ports[edge.name]}/readyz" for edge in self.edges]
+        for url in urls:
+            try:
+                wait_http_ok(url, timeout=90)
+            except TimeoutError:
+                self._raise_if_one_died()
+                raise
+        # a copy that lost its port to another process answers nothing: its log says why
+        self._raise_if_one_died()
         self.log(f"[4/4] starting the RTMP ingest on :{c.rtmp_port} and the gateway on :{c.gateway_port}")
         self.start_ingest()
         self.start_gateway()
         return self
+
+    def _raise_if_one_died(self) -> None:
+        dead = self.sup.first_dead()
+        if dead is not None:
+            raise StartupFailed(f"{dead.name} exited with {dead.popen.returncode}:\n{dead.tail()}")
 
     def start_copy(self, svc, index: int, port: int) -> Child:
         name = f"{svc.name}-{index + 1}"

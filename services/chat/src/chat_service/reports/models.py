@@ -44,7 +44,9 @@ class ReportCreate(ApiModel):
     channel_id: Id
     message_id: Id | None = None
     user_id: Id | None = None
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+    # no control characters but newlines and tabs: PostgreSQL refuses NUL in text (it answered 500)
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True,
+                                             pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 
 
 class ReportUpdate(ApiModel):
