@@ -108,14 +108,17 @@ class ClusterStack(Stack):
         self.edges = self._edge_defs()
         for edge in self.edges:
             self.processes[edge.name] = self.start_edge(edge)
-        urls = [f"http://127.0.0.1:{port}/readyz" for ports in self.copy_ports.values() for port in ports]
-        urls += [f"http://127.0.0.1:{c.service_ports[edge.name]}/readyz" for edge in self.edges]
-        for url in urls:
+        waits = [(f"{name}-{i + 1}", port) for name, ports in self.copy_ports.items()
+                 for i, port in enumerate(ports)]
+        waits += [(edge.name, c.service_ports[edge.name]) for edge in self.edges]
+        for name, port in waits:
             try:
-                wait_http_ok(url, timeout=90)
-            except TimeoutError:
+                wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout=90)
+            except TimeoutError as exc:
                 self._raise_if_one_died()
-                raise
+                child = self.processes.get(name)
+                tail = child.tail() if child is not None else "(no log)"
+                raise StartupFailed(f"{name} is not ready on :{port}: {exc}\nLast lines of its log:\n{tail}") from exc
         # a copy that lost its port to another process answers nothing: its log says why
         self._raise_if_one_died()
         self.log(f"[4/4] starting the RTMP ingest on :{c.rtmp_port} and the gateway on :{c.gateway_port}")
