@@ -127,7 +127,11 @@ class Edge:
             conn.close(CLOSE_GOING_AWAY, "edge shutting down")
         for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:
+            # bounded: a loop stuck in a Redis or NATS call under load must not hold the shutdown
+            _, stuck = await asyncio.wait(self._loops, timeout=3)
+            if stuck:
+                log.warning("edge loops did not stop in time", extra={"loops": [t.get_name() for t in stuck]})
         for room in list(self.rooms.values()):
             self.drop_room(room)
         if self._tasks:
