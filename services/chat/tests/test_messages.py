@@ -1,5 +1,6 @@
 """Nonce replays, deletion rights, history (persisted + unpersisted tail) and resume."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -222,3 +223,40 @@ async def test_an_unacknowledged_publish_is_not_accepted_and_spends_no_allowance
     r = await send(client, user, channel_id, "lost?", nonce="retry-1")
     assert r.status_code == 201, r.text
     assert (await js.stream_info(CHAT_STREAM.name)).state.messages == 1
+
+
+async def test_a_join_storm_reads_rooms_a_bounded_number_at_a_time(chat, make_user, make_channel):
+    """Every resume reads through its own short-lived JetStream consumer; 60 at once must not
+    create 60 consumers (thousands, on an edge restart, meet the server's consumer limit)."""
+    user = make_user()
+    room = await make_channel(make_user())
+    first = await chat.send(user_id=user.id, username=user.username, channel_id=room, content="first")
+    later = [await chat.send(user_id=user.id, username=user.username, channel_id=room, content=f"m{n}")
+             for n in range(3)]
+    in_flight = peak = 0
+    subscribe = chat.js.pull_subscribe
+
+    async def counting(*args, **kwargs):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        sub = await subscribe(*args, **kwargs)
+        unsubscribe = sub.unsubscribe
+
+        async def counted_unsubscribe():
+            nonlocal in_flight
+            in_flight -= 1
+            await unsubscribe()
+
+        sub.unsubscribe = counted_unsubscribe
+        return sub
+
+    chat.js.pull_subscribe = counting
+    try:
+        results = await asyncio.gather(*(chat.events_since(room, first.seq) for _ in range(60)))
+    finally:
+        chat.js.pull_subscribe = subscribe
+    assert all(recovered and [body["id"] for _, _, body in events] == [m.id for m in later]
+               for events, recovered in results)
+    assert chat.settings.room_read_concurrency == 16  # the default
+    assert 1 < peak <= 16, peak

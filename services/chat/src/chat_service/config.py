@@ -30,3 +30,7 @@ class Settings(ServiceSettings):
     resume_max_events: int = Field(1000, ge=1)
     # how long the REST history waits for JetStream when reading the not-yet-persisted tail
     tail_read_timeout_seconds: float = Field(2.0, gt=0)
+    # room reads (history tail, resume) running at once per process, each a short-lived JetStream
+    # consumer: a join storm (an edge restart, 5,000 viewers rejoining) otherwise creates thousands
+    # at once and meets the server's consumer limit; the rest wait their turn
+    room_read_concurrency: int = Field(16, ge=1)

@@ -164,6 +164,7 @@ class ChatService:
         self.settings = settings
         self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds)
         self.limiter = RateLimiter(redis, prefix="chat:rl")
+        self._room_reads = asyncio.Semaphore(settings.room_read_concurrency)
         self._started = False
 
     async def start(self) -> None:
@@ -503,8 +504,14 @@ class ChatService:
 
     async def _read_room(self, channel_id: str, start_seq: int, *, max_events: int,
                          keep_last: bool = False) -> tuple[list[tuple[int, str, dict]], bool]:
-        """Read the room's events from `start_seq` on with a short-lived consumer. More than
-        `max_events` pending: ([], False), or with `keep_last` the last `max_events` of them."""
+        """Read the room's events from `start_seq` on with a short-lived consumer (at most
+        `room_read_concurrency` at once). More than `max_events` pending: ([], False), or with
+        `keep_last` the last `max_events` of them."""
+        async with self._room_reads:
+            return await self._read_room_now(channel_id, start_seq, max_events=max_events, keep_last=keep_last)
+
+    async def _read_room_now(self, channel_id: str, start_seq: int, *, max_events: int,
+                             keep_last: bool) -> tuple[list[tuple[int, str, dict]], bool]:
         subject = f"chat.*.{channel_id}"
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, start_seq),
                                 ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True,
