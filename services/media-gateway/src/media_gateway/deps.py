@@ -1,31 +1,15 @@
 """Short dependency aliases for the views."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from servicekit.app import ServiceRuntime
+from servicekit.deps import Runtime, SessionDep, get_runtime, get_session, get_settings  # noqa: F401  (re-exported for views)
 from servicekit.problems import Problem
 from servicekit.ratelimit import RateLimiter
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
 from media_gateway.recordings.service import RecordingWorker
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_runtime(request).db.session() as session:
-        yield session
-
-
-def get_settings(request: Request) -> Settings:
-    return get_runtime(request).settings
 
 
 def get_limiter(request: Request) -> RateLimiter:
@@ -54,8 +38,6 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 ControlDep = Annotated[NginxControl, Depends(get_control)]
