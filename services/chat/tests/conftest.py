@@ -8,10 +8,7 @@ handed out as fixtures, not imported.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,24 +99,6 @@ def publish(nc):
         return env
 
     return _publish
-
-
-@pytest.fixture
-def eventually():
-    """await eventually(async_fn, predicate, timeout): poll until predicate(result) holds."""
-
-    async def _eventually(fn: Callable[[], Awaitable], predicate: Callable = bool, *, timeout: float = 10.0,
-                          interval: float = 0.05, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = await fn()
-            if predicate(result):
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last result: {result!r}")
-            await asyncio.sleep(interval)
-
-    return _eventually
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,24 +174,6 @@ class EventLog:
 @pytest.fixture
 def events(nc):
     return EventLog(nc.jetstream())
-
-
-@pytest.fixture
-def eventually():
-    """await eventually(async_fn, predicate, timeout): poll until predicate(result) holds."""
-
-    async def _eventually(fn: Callable[[], Awaitable], predicate: Callable = bool, *, timeout: float = 10.0,
-                          interval: float = 0.05, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = await fn()
-            if predicate(result):
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last result: {result!r}")
-            await asyncio.sleep(interval)
-
-    return _eventually
 
 
 # ---- domain helpers ----------------------------------------------------------------------------

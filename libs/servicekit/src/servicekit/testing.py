@@ -7,10 +7,12 @@ then ``make_user()`` gives a user with a valid bearer token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import jwt
@@ -78,3 +80,21 @@ def make_user(mint):
         return User(uid, name, mint(uid, name))
 
     return _make
+
+
+@pytest.fixture
+def eventually():
+    """await eventually(async_fn, predicate, timeout): poll until predicate(result) holds."""
+
+    async def _eventually(fn: Callable[[], Awaitable], predicate: Callable = bool, *, timeout: float = 10.0,
+                          interval: float = 0.05, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await fn()
+            if predicate(result):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last result: {result!r}")
+            await asyncio.sleep(interval)
+
+    return _eventually
