@@ -2,7 +2,7 @@
 `make run` uses, then become nginx (logs on stdout/stderr, so `kubectl logs` shows them).
 
 Environment (defaults fit deploy/k8s): INGEST_PREFIX, RTMP_LISTEN, MEDIA_GATEWAY_UPSTREAM,
-HLS_ROOT, RECORD_ROOT, HLS_LISTEN, CONTROL_LISTEN, INGEST_LADDER; RENDER_ONLY=1 prints the config
+HLS_ROOT, RECORD_ROOT, HLS_LISTEN, CONTROL_LISTEN, SOURCE_PLAY_ALLOW, INGEST_LADDER; RENDER_ONLY=1 prints the config
 and exits (used by the tests). The error log stays at `warn`: nginx-rtmp logs stream keys at `info`.
 """
 
@@ -27,6 +27,7 @@ def values_from_env(env: dict[str, str]) -> dict[str, str]:
         "RECORD_ROOT": env.get("RECORD_ROOT", "/data/recordings"),
         "HLS_LISTEN": env.get("HLS_LISTEN", "0.0.0.0:8187"),
         "CONTROL_LISTEN": env.get("CONTROL_LISTEN", "0.0.0.0:8186"),
+        "SOURCE_PLAY_ALLOW": env.get("SOURCE_PLAY_ALLOW", ""),
     }
 
 

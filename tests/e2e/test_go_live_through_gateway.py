@@ -18,13 +18,18 @@ from contracts.envelope import parse_event
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
 
-async def _next_connected(nats_url: str, timeout: float) -> dict:
+async def _next_connected(nats_url: str, channel_id: str, timeout: float) -> dict:
+    """The channel's media.ingest.connected (the stream also holds other tests' events)."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         sub = await js.subscribe("media.ingest.connected", ordered_consumer=True)
-        msg = await sub.next_msg(timeout=timeout)
-        return parse_event(msg.data).data.model_dump(by_alias=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await sub.next_msg(timeout=max(0.1, deadline - time.monotonic()))
+            data = parse_event(msg.data).data.model_dump(by_alias=True)
+            if data["channelId"] == channel_id:
+                return data
     finally:
         await nc.close()
 
@@ -54,7 +59,7 @@ def test_publish_with_key_plays_through_gateway(gateway, stack):
          "-tune", "zerolatency", "-g", "30", "-c:a", "aac", "-f", "flv", rtmp],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        connected = asyncio.run(_next_connected(stack.nats.url, 20))
+        connected = asyncio.run(_next_connected(stack.nats.url, channel["id"], 20))
         assert connected["channelId"] == channel["id"]
         hls_url = connected["hlsUrl"]
         assert key not in hls_url

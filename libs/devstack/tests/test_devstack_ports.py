@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from devstack.ports import PortInUse, ensure_free, free_port, is_free, wait_for_port
+from devstack.ports import PortInUse, ensure_free, free_port, free_ports, is_free, wait_for_port
 from devstack.stack import Stack, StackConfig
 
 
@@ -61,3 +61,16 @@ def test_stack_check_ports_reports_a_port_configured_twice(tmp_path):
     config.nats_port = config.postgres_port
     with pytest.raises(PortInUse, match="also configured for"):
         Stack(config, log=lambda *_: None).check_ports()
+
+
+def test_free_ports_are_distinct_and_free():
+    ports = free_ports(40)
+    assert len(set(ports)) == 40
+    assert all(is_free(p) for p in ports)
+
+
+def test_an_ephemeral_stack_claims_every_port_once(tmp_path):
+    from devstack.stack import StackConfig
+
+    claims = [port for port, _what, _env in StackConfig.ephemeral(tmp_path).port_claims()]
+    assert len(claims) == len(set(claims))

@@ -57,7 +57,7 @@ async def stack(media_settings, ingest_root):
         "ingest_control_url": f"http://127.0.0.1:{ports['control']}/control",
         "hls_root": ingest_root / "hls", "record_root": ingest_root / "recordings",
         "vod_root": ingest_root / "vod", "object_store_url": f"file://{ingest_root / 'objects'}",
-        "thumbnail_retry_seconds": 0.5,
+        "thumbnail_retry_seconds": 0.5, "ingest_source_pull": True,
     })
     app = create_app(settings, configure_process=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=ports["app"], log_config=None,
@@ -156,7 +156,9 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     assert await asyncio.wait_for(publisher.wait(), 20) == 0
     await events.wait_for("media.ingest.disconnected", lambda d: d["ingestSessionId"] == session_id)
     ready = await events.wait_for("media.recording.ready", lambda d: d["ingestSessionId"] == session_id, timeout=30)
-    assert ready["data"]["durationSeconds"] > 3
+    # the whole broadcast from its first key frame: src's pull waited in `live` before the encoder
+    # was let in (a push joining late started a key frame, one second, later)
+    assert ready["data"]["durationSeconds"] > 5.5, ready["data"]
     vod = stack["settings"].vod_dir / f"{session_id}.mp4"
     assert "video" in probe(vod) and "audio" in probe(vod)
 
@@ -170,6 +172,7 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
         async with db.session() as session:
             row = await session.get(IngestSession, session_id)
         assert (row.last_seen_at - row.started_at).total_seconds() >= 4
+        assert row.relay_name == f"{session_id}_src"  # renamed in place: the pull, not the push fallback
     finally:
         await db.dispose()
 

@@ -110,19 +110,21 @@ class StackConfig:
     @classmethod
     def ephemeral(cls, data_dir: Path) -> StackConfig:
         """Free ports everywhere, for tests that run beside a developer's `make run`."""
-        from devstack.ports import free_port
+        from devstack.ports import free_ports
 
+        services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
+        ports = iter(free_ports(8 + len(services)))
         return cls(
             data_dir=data_dir,
-            gateway_port=free_port(),
-            rtmp_port=free_port(),
-            nats_port=free_port(),
-            nats_monitor_port=free_port(),
-            postgres_port=free_port(),
-            redis_port=free_port(),
-            ingest_hls_port=free_port(),
-            ingest_control_port=free_port(),
-            service_ports={s.name: free_port() for s in [*SERVICES, *CHAT_EDGES]},
+            gateway_port=next(ports),
+            rtmp_port=next(ports),
+            nats_port=next(ports),
+            nats_monitor_port=next(ports),
+            postgres_port=next(ports),
+            redis_port=next(ports),
+            ingest_hls_port=next(ports),
+            ingest_control_port=next(ports),
+            service_ports={name: next(ports) for name in services},
             durable=False,
         )
 
@@ -309,6 +311,8 @@ class Stack:
         template = (REPO_ROOT / "deploy" / "ingest" / "nginx-rtmp.conf.template").read_text()
         conf = prefix / "nginx.conf"
         conf.write_text(render_ingest_config(values, ladder=os.environ.get("INGEST_LADDER"), template=template))
+        # a socket left by a killed nginx would refuse the bind (src pulls from live through it)
+        (prefix / "rtmp.sock").unlink(missing_ok=True)
         self.ingest = Nginx(conf, prefix, c.rtmp_port).start(self.sup, "ingest")
 
     def start_gateway(self) -> None:

@@ -1,4 +1,5 @@
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
@@ -15,11 +16,20 @@ class Settings(ServiceSettings):
     # ---- local ingest (nginx-rtmp) ------------------------------------------------------------
     # the RTMP application encoders publish to (rtmp://host/live + stream key)
     ingest_app: str = "live"
-    # how nginx-rtmp reaches itself: the on_publish answer redirects the source to
-    # <rtmp_internal_url>/src/<session>_src, an internal application that writes HLS and the recording
+    # how nginx-rtmp reaches itself: used in the fallback on_publish answer, a push of the source
+    # to <rtmp_internal_url>/src/<session>_src (when the source pull below could not be started)
     rtmp_internal_url: str = "rtmp://127.0.0.1:1935"
+    # where this service reaches the ingest's RTMP port to start src's pull of a new session (a
+    # paused play of src/<session>_src, held for the session's life); default rtmp_internal_url.
+    # Off: the push above, which starts the source one key frame later (docs/benchmarks.md).
+    ingest_rtmp_url: str | None = None
+    ingest_source_pull: bool = True
+    # how long on_publish waits for the pull before it answers with the push instead
+    source_pull_timeout_seconds: float = 1.0
     # nginx-rtmp control module (internal port); unset: no active drop, on_update refusals only
     ingest_control_url: str | None = "http://127.0.0.1:8186/control"
+    # nginx-rtmp statistics (rtmp_stat); default: /stat beside ingest_control_url
+    ingest_stat_url: str | None = None
     authorize_timeout_seconds: float = 2.0
     # nginx-rtmp calls on_update every 5 s while a publisher is live; a session silent for this
     # long lost its publish_done (nginx or this service was down) and is ended
@@ -61,6 +71,19 @@ class Settings(ServiceSettings):
     cloudflare_playback_base_url: str | None = None
     # live input id -> channel id, for inputs whose notifications carry no meta.channelId
     cloudflare_input_channels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ingest_rtmp_address(self) -> tuple[str, int]:
+        url = urlsplit(self.ingest_rtmp_url or self.rtmp_internal_url)
+        return url.hostname or "127.0.0.1", url.port or 1935
+
+    @property
+    def ingest_stat(self) -> str | None:
+        if self.ingest_stat_url:
+            return self.ingest_stat_url
+        if self.ingest_control_url and self.ingest_control_url.rstrip("/").endswith("/control"):
+            return self.ingest_control_url.rstrip("/").removesuffix("/control") + "/stat"
+        return None
 
     @property
     def hls_dir(self) -> Path:

@@ -9,6 +9,7 @@ from servicekit.ratelimit import RateLimiter
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
+from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.recordings.service import RecordingWorker
 
 
@@ -18,6 +19,10 @@ def get_limiter(request: Request) -> RateLimiter:
 
 def get_control(request: Request) -> NginxControl:
     return request.app.state.control
+
+
+def get_pulls(request: Request) -> SourcePulls:
+    return request.app.state.pulls
 
 
 def get_recordings(request: Request) -> RecordingWorker:
@@ -41,4 +46,5 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 ControlDep = Annotated[NginxControl, Depends(get_control)]
+PullsDep = Annotated[SourcePulls, Depends(get_pulls)]
 RecordingsDep = Annotated[RecordingWorker, Depends(get_recordings)]

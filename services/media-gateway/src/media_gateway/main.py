@@ -9,7 +9,8 @@ from servicekit.inbox import InboxConsumer
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
-from media_gateway.ingest.service import LivenessWorker, make_revocation_handler
+from media_gateway.ingest.service import LivenessWorker, make_revocation_handler, resume_source_pulls
+from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.ingest.views import router as ingest_router
 from media_gateway.recordings.service import RecordingWorker
 from media_gateway.recordings.views import router as recordings_router
@@ -61,7 +62,7 @@ class _RevocationConsumer(InboxConsumer):
 
 
 def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
-                  thumbnails: ThumbnailWorker, liveness: LivenessWorker) -> ServiceRuntime:
+                  thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     consumers: list[InboxConsumer] = []
 
@@ -82,10 +83,23 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
     async def silent_sessions(rt: ServiceRuntime) -> None:
         await liveness.run(rt.db)
 
+    stopping = asyncio.Event()
+
+    async def source_pulls(rt: ServiceRuntime) -> None:
+        try:
+            if pulls.enabled:
+                resumed = await resume_source_pulls(rt.db, pulls)
+                if resumed:
+                    log.info("source pulls resumed", extra={"count": resumed})
+            await stopping.wait()
+        finally:
+            await pulls.close()
+
     runtime.add_worker(revocations, stop=lambda: [c.stop() for c in consumers])
     runtime.add_worker(vods, stop=recordings.stop)
     runtime.add_worker(live_thumbnails, stop=thumbnails.stop)
     runtime.add_worker(silent_sessions, stop=liveness.stop)
+    runtime.add_worker(source_pulls, stop=stopping.set)
     return runtime
 
 
@@ -94,14 +108,16 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     control = NginxControl(settings.ingest_control_url, settings.ingest_app)
     recordings = RecordingWorker(settings)
     thumbnails = ThumbnailWorker(settings)
-    liveness = LivenessWorker(settings, control)
+    pulls = SourcePulls(settings, control)
+    liveness = LivenessWorker(settings, control, pulls)
     app = create_service_app(
-        build_runtime(settings, control, recordings, thumbnails, liveness), title="Media gateway",
+        build_runtime(settings, control, recordings, thumbnails, liveness, pulls), title="Media gateway",
         description="Local ingest callbacks (nginx-rtmp), recordings to VOD, live thumbnails, and Mux / "
                     "Cloudflare Stream webhooks, all translated into media.* events.",
         routers=[ingest_router, recordings_router, webhooks_router],
         configure_process=configure_process,
     )
     app.state.control = control
+    app.state.pulls = pulls
     app.state.recordings = recordings
     return app

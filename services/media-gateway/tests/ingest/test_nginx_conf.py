@@ -14,6 +14,8 @@ from media_gateway.ingest.nginx_conf import (
     parse_ladder,
     render_ingest_config,
     render_template,
+    rtmp_socket_path,
+    source_play_allow,
 )
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -133,3 +135,25 @@ async def test_update_relay_fails_open_but_passes_refusals(tmp_path):
     finally:
         sup.stop_all()
         gateway.close()
+
+
+def test_src_pulls_from_live_through_a_unix_socket_under_the_prefix(tmp_path):
+    text = render_ingest_config(values(tmp_path))
+    assert f"listen unix:{tmp_path}/rtmp.sock;" in text
+    assert f"pull unix:{tmp_path}/rtmp.sock app=live;" in text
+    assert "idle_streams on;" in text  # the pull waits in live for the publisher
+    assert "allow play 127.0.0.1;" in text
+
+
+def test_src_admits_the_media_gateways_addresses_and_nothing_else(tmp_path):
+    text = render_ingest_config({**values(tmp_path), "SOURCE_PLAY_ALLOW": "10.0.0.0/8, fd00::/8"})
+    assert "allow play 127.0.0.1;\n            allow play 10.0.0.0/8;\n            allow play fd00::/8;" in text
+    for bad in ("all", "10.0.0.1; allow publish all", "example.org"):
+        with pytest.raises(ValueError):
+            source_play_allow(bad)
+
+
+def test_a_socket_path_longer_than_unix_allows_is_refused():
+    with pytest.raises(ValueError, match="shorter prefix"):
+        rtmp_socket_path("/tmp/" + "x" * 120)
+    assert rtmp_socket_path("/tmp/p/") == "/tmp/p/rtmp.sock"

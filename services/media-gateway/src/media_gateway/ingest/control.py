@@ -17,8 +17,9 @@ class NginxControl:
         self.timeout = timeout
         self.transport = transport
 
-    async def drop_publisher(self, relay_name: str, session_id: str) -> int | None:
-        """Drop the publisher nginx-rtmp knows as `relay_name`; returns how many it dropped.
+    async def drop_publisher(self, relay_name: str, session_id: str, *, app: str | None = None) -> int | None:
+        """Drop the publisher nginx-rtmp knows as `relay_name` (in the encoders' application unless
+        `app` says otherwise); returns how many it dropped.
 
         Best effort: None when no control URL is configured or nginx did not answer (on_update
         refusals still end the publish within notify_update_timeout).
@@ -28,7 +29,7 @@ class NginxControl:
         url = f"{self.base_url}/drop/publisher"
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-                r = await client.get(url, params={"app": self.app, "name": relay_name})
+                r = await client.get(url, params={"app": app or self.app, "name": relay_name})
         except httpx.HTTPError as exc:
             log.warning("ingest drop failed", extra={"sessionId": session_id, "error": str(exc)})
             return None
@@ -39,5 +40,5 @@ class NginxControl:
             dropped = int(r.text.strip() or 0)
         except ValueError:
             dropped = 0
-        log.info("ingest dropped", extra={"sessionId": session_id, "dropped": dropped})
+        log.info("ingest dropped", extra={"sessionId": session_id, "app": app or self.app, "dropped": dropped})
         return dropped

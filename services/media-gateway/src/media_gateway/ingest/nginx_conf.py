@@ -28,6 +28,7 @@ TEMPLATE = Path(__file__).resolve().parents[5] / "deploy" / "ingest" / "nginx-rt
 # height -> (video kbps, audio kbps)
 PRESETS = {2160: (14000, 192), 1440: (9000, 192), 1080: (5000, 160), 720: (2800, 128), 540: (2000, 128),
            480: (1400, 128), 360: (800, 96), 240: (400, 64), 144: (200, 48)}
+MAX_UNIX_SOCKET_PATH = 107  # sun_path is 108 bytes with its NUL
 SOURCE_KBPS = 6000  # the master playlist needs a BANDWIDTH for the copied source; a fair guess
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
@@ -135,12 +136,33 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
+def source_play_allow(addresses: str | None) -> str:
+    """`allow play` lines for src: loopback (the transcoder) plus the media gateway's addresses.
+
+    `addresses` is comma- or space-separated (addresses or CIDRs, e.g. a cluster's pod network).
+    """
+    entries = ["127.0.0.1", *(a for a in re.split(r"[\s,]+", addresses or "") if a)]
+    for entry in entries:
+        if not re.fullmatch(r"[0-9A-Fa-f.:]+(/[0-9]{1,3})?", entry):
+            raise ValueError(f"not an address or CIDR for src's allow play: {entry!r}")
+    return "\n            ".join(f"allow play {entry};" for entry in dict.fromkeys(entries))
+
+
+def rtmp_socket_path(prefix: str) -> str:
+    path = f"{prefix.rstrip('/')}/rtmp.sock"
+    if len(path.encode()) > MAX_UNIX_SOCKET_PATH:
+        raise ValueError(f"the ingest's unix socket path {path!r} is longer than {MAX_UNIX_SOCKET_PATH} bytes; "
+                         "use a shorter prefix (or pass RTMP_SOCKET)")
+    return path
+
+
 def render_ingest_config(values: Mapping[str, str], *, template: str | None = None, ladder: str | None = None,
                          ffmpeg: str | None = None, fps: int = 30, fragment_seconds: int = 1,
                          playlist_fragments: int = 6, x264_preset: str = "veryfast") -> str:
     """The nginx.conf of the ingest. `values` gives USER_DIRECTIVE, PREFIX, RTMP_LISTEN,
-    MEDIA_GATEWAY_UPSTREAM, HLS_ROOT, RECORD_ROOT, HLS_LISTEN and CONTROL_LISTEN; the ladder
-    placeholders are computed here unless `values` already has them."""
+    MEDIA_GATEWAY_UPSTREAM, HLS_ROOT, RECORD_ROOT, HLS_LISTEN and CONTROL_LISTEN (optionally
+    SOURCE_PLAY_ALLOW: the media gateway's addresses, when it is not on loopback); the ladder,
+    socket and allow placeholders are computed here unless `values` already has them."""
     renditions = parse_ladder(ladder)
     ffmpeg = ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"  # nginx's children get no PATH
     computed = {
@@ -150,6 +172,8 @@ def render_ingest_config(values: Mapping[str, str], *, template: str | None = No
         "TRANSCODE": transcode(renditions, ffmpeg=ffmpeg, rtmp_local=local_rtmp_address(values["RTMP_LISTEN"]),
                                log_path=f"{values['PREFIX']}/logs/transcode.log", fps=fps,
                                fragment_seconds=fragment_seconds, x264_preset=x264_preset),
+        "RTMP_SOCKET": values.get("RTMP_SOCKET") or rtmp_socket_path(values["PREFIX"]),
     }
+    values = {**values, "SOURCE_PLAY_ALLOW": source_play_allow(values.get("SOURCE_PLAY_ALLOW"))}
     text = template if template is not None else TEMPLATE.read_text()
     return render_template(text, {**computed, **values})

@@ -41,6 +41,7 @@ from servicekit.outbox import stage_event
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.models import IngestSession
+from media_gateway.ingest.source_pull import SOURCE_APP, SourcePulls
 
 log = logging.getLogger("media_gateway.ingest")
 
@@ -50,7 +51,6 @@ _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # nginx-rtmp names the source rendition <session id><SOURCE_SUFFIX>; the ladder's variants append
 # their own suffix to that (deploy/ingest/nginx-rtmp.conf.template, media_gateway.ingest.nginx_conf)
 SOURCE_SUFFIX = "_src"
-SOURCE_APP = "src"
 
 
 class Refused(Exception):
@@ -84,7 +84,8 @@ def source_stream_name(session_id: str) -> str:
 
 
 def redirect_target(settings: Settings, session_id: str) -> str:
-    """Where nginx-rtmp pushes the source: an internal app that writes HLS and records."""
+    """The fallback on_publish answer: nginx-rtmp pushes the source to the internal app that writes
+    HLS and records (the usual answer is a local rename, see media_gateway.ingest.source_pull)."""
     return f"{settings.rtmp_internal_url.rstrip('/')}/{SOURCE_APP}/{source_stream_name(session_id)}"
 
 
@@ -138,13 +139,15 @@ async def end_open_sessions_of_channel(session: AsyncSession, channel_id: str, r
     return ended
 
 
-async def start_session(session: AsyncSession, settings: Settings, *, channel_id: str, key: str, app: str,
-                        client_id: str, client_addr: str | None) -> IngestSession:
+async def start_session(session: AsyncSession, settings: Settings, *, session_id: str, channel_id: str, key: str,
+                        app: str, client_id: str, client_addr: str | None, pulled: bool) -> IngestSession:
+    """`pulled`: src's pull was started, so the publisher is renamed to the source stream's name
+    (else nginx-rtmp pushes it and names the publisher md5(push URL))."""
     now = datetime.now(UTC)
-    session_id = new_session_id()
+    relay_name = source_stream_name(session_id) if pulled else relay_name_for(redirect_target(settings, session_id))
     row = IngestSession(id=session_id, channel_id=channel_id, provider=MediaProvider.LOCAL.value, app=app,
                         client_id=client_id, client_addr=client_addr, key_digest=key_digest(key),
-                        relay_name=relay_name_for(redirect_target(settings, session_id)), started_at=now,
+                        relay_name=relay_name, started_at=now,
                         last_seen_at=now, next_thumbnail_at=now + timedelta(seconds=settings.thumbnail_retry_seconds))
     session.add(row)
     await stage_event(session, MEDIA_INGEST_CONNECTED, IngestConnected(
@@ -215,9 +218,10 @@ class LivenessWorker:
     full stale period after it starts, so updates missed while this service was down do not count.
     """
 
-    def __init__(self, settings: Settings, control: NginxControl):
+    def __init__(self, settings: Settings, control: NginxControl, pulls: SourcePulls):
         self.settings = settings
         self.control = control
+        self.pulls = pulls
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -251,7 +255,24 @@ class LivenessWorker:
         for item in ended:
             log.warning("silent ingest session ended", extra={"sessionId": item.session_id})
             await self.control.drop_publisher(item.relay_name, item.session_id)
+            await self.pulls.release(item.session_id, source_stream_name(item.session_id))
         return [item.session_id for item in ended]
+
+
+async def open_local_sessions(db: Database) -> list[str]:
+    async with db.session() as session:
+        return list((await session.exec(select(IngestSession.id).where(
+            col(IngestSession.ended_at).is_(None), IngestSession.provider == MediaProvider.LOCAL.value))).all())
+
+
+async def resume_source_pulls(db: Database, pulls: SourcePulls) -> int:
+    """After a restart: hold the pulls of the sessions still open again (they outlived us if the
+    transcoder held them; else this starts them again, from the publisher's next key frame)."""
+    resumed = 0
+    for session_id in await open_local_sessions(db):
+        if not pulls.holds(session_id) and await pulls.start(session_id, source_stream_name(session_id)):
+            resumed += 1
+    return resumed
 
 
 def make_revocation_handler(control: NginxControl):

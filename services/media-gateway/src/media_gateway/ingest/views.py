@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 
 from servicekit.problems import Problem, problem_responses
 
-from media_gateway.deps import ControlDep, LimiterDep, Runtime, SessionDep, SettingsDep, read_limited_body
+from media_gateway.deps import ControlDep, LimiterDep, PullsDep, Runtime, SessionDep, SettingsDep, read_limited_body
 from media_gateway.ingest import service
 from media_gateway.ingest.models import RtmpCallback
 from media_gateway.ingest.service import Refused
@@ -38,11 +38,12 @@ async def _callback(request: Request) -> RtmpCallback:
 
 
 @router.post("/publish", status_code=302, response_class=Response, openapi_extra=RTMP_FORM,
-             responses={302: {"description": "Accepted: the stream is renamed to the Location (an opaque "
-                                             "internal RTMP URL), so the key never reaches HLS or recordings"},
+             responses={302: {"description": "Accepted: the stream is renamed to the Location (an opaque name, "
+                                             "or as a fallback an internal RTMP URL it is pushed to), so the "
+                                             "key never reaches HLS or recordings"},
                         **problem_responses(403, 413, 429)})
 async def on_publish(request: Request, session: SessionDep, settings: SettingsDep, runtime: Runtime,
-                     limiter: LimiterDep, control: ControlDep) -> Response:
+                     limiter: LimiterDep, control: ControlDep, pulls: PullsDep) -> Response:
     cb = await _callback(request)
     addr = cb.addr or None
     failure_key = f"publish-fail:ip:{addr or 'unknown'}"
@@ -62,33 +63,50 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
         log.info("publish refused", extra={"reason": exc.reason, "clientAddr": addr, "clientId": cb.client_id})
         raise Problem(403, REFUSED) from None
 
-    # an older publish of the same channel still open (a stale encoder connection, a second
-    # encoder with the same key) ends first, in its own transaction, so its disconnect is relayed
-    # before the new connect
-    superseded = await service.end_open_sessions_of_channel(session, channel_id, "superseded by a new publish")
-    await session.commit()
-    row = await service.start_session(session, settings, channel_id=channel_id, key=cb.name, app=cb.app,
-                                      client_id=cb.client_id, client_addr=addr)
-    await session.commit()
-    log.info("publish authorized", extra={"sessionId": row.id, "channelId": channel_id, "clientId": cb.client_id})
+    # src's pull must wait in `live` before nginx-rtmp hears the answer: the encoder sends its first
+    # key frame right after it (media_gateway.ingest.source_pull)
+    session_id = service.new_session_id()
+    stream_name = service.source_stream_name(session_id)
+    pulled = await pulls.start(session_id, stream_name)
+    try:
+        # an older publish of the same channel still open (a stale encoder connection, a second
+        # encoder with the same key) ends first, in its own transaction, so its disconnect is
+        # relayed before the new connect
+        superseded = await service.end_open_sessions_of_channel(session, channel_id, "superseded by a new publish")
+        await session.commit()
+        row = await service.start_session(session, settings, session_id=session_id, channel_id=channel_id,
+                                          key=cb.name, app=cb.app, client_id=cb.client_id, client_addr=addr,
+                                          pulled=pulled)
+        await session.commit()
+    except BaseException:
+        await pulls.release(session_id, stream_name)
+        raise
+    log.info("publish authorized", extra={"sessionId": row.id, "channelId": channel_id, "clientId": cb.client_id,
+                                          "sourcePulled": pulled})
 
     async def drop_superseded() -> None:  # after the answer: nginx-rtmp is waiting for it
         for old in superseded:
             await control.drop_publisher(old.relay_name, old.session_id)
 
-    return Response(status_code=302, headers={"Location": service.redirect_target(settings, row.id)},
+    location = stream_name if pulled else service.redirect_target(settings, row.id)
+    return Response(status_code=302, headers={"Location": location},
                     background=BackgroundTask(drop_superseded) if superseded else None)
 
 
 @router.post("/publish_done", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
              responses=problem_responses(413))
-async def on_publish_done(request: Request, session: SessionDep) -> Response:
+async def on_publish_done(request: Request, session: SessionDep, pulls: PullsDep) -> Response:
     cb = await _callback(request)
-    row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, lock=True)
-    if row is not None and await service.end_session(session, row, "encoder disconnected"):
+    # also a session already ended (superseded, or by the liveness worker): its pull still goes
+    row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, open_only=False, lock=True)
+    if row is None:
+        return Response(status_code=204)
+    if await service.end_session(session, row, "encoder disconnected"):
         await session.commit()
         log.info("publish done", extra={"sessionId": row.id, "channelId": row.channel_id})
-    return Response(status_code=204)
+    # after the answer: dropping src's publisher closes the recording (on_record_done -> VOD)
+    return Response(status_code=204, background=BackgroundTask(
+        pulls.release, row.id, service.source_stream_name(row.id)))
 
 
 @router.post("/update", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
