@@ -184,6 +184,8 @@ function encoderCard(channel) {
     });
     body.replaceChildren(rtmp.root, key.root,
       h("p", { class: "hint" }, "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
+      // the first HLS segment ends at the encoder's second key frame: this interval is the start-up delay
+      h("p", { class: "hint" }, "For the fastest start, set a key frame every second (OBS: Settings → Output → Keyframe Interval 1)."),
       h("div", { class: "form-actions" }, rotate));
   };
 
