@@ -239,9 +239,14 @@ class RtmpPlayer:
                 return command
 
     async def _keep_alive(self) -> None:
-        """Answer pings (nginx-rtmp drops a silent client after ping + ping_timeout) until closed."""
-        while True:
-            await self._read_message()
+        """Answer pings (nginx-rtmp drops a silent client after ping + ping_timeout) until closed.
+
+        The server closing the connection (its publisher dropped) simply ends this task."""
+        try:
+            while True:
+                await self._read_message()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            return
 
     # -- chunks ---------------------------------------------------------------------------------
 
