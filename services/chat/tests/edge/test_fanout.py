@@ -235,3 +235,39 @@ async def test_stream_status_and_viewers_are_pushed(start_edge, fake_chat, clien
         assert (await c.expect("stream:viewers")) == {"type": "stream:viewers", "streamId": "s1", "count": 7}
     finally:
         await nc.close()
+
+
+async def test_a_join_storm_shares_history_reads_and_loses_nothing(start_edge, fake_chat, client):
+    """60 joins at once, with messages sent throughout: a few shared history reads, and every
+    joiner has every message exactly once (from its history or live)."""
+    room = fake_chat.add_room()
+    edge = await start_edge(fake_chat)
+    await fake_chat.send(user_id="u", username="u", channel_id=room.channel_id, content="before", nonce=None)
+    reads = 0
+    fast_history = fake_chat.history
+
+    async def slow_history(channel_id, **kw):
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.15)  # a read that takes a while: joins pile up behind it
+        return await fast_history(channel_id, **kw)
+
+    fake_chat.history = slow_history
+    viewers = [await client(edge) for _ in range(60)]
+    sent = ["before"]
+
+    async def keep_sending():
+        for i in range(8):
+            await asyncio.sleep(0.05)
+            await fake_chat.send(user_id="u", username="u", channel_id=room.channel_id, content=f"during{i}",
+                                 nonce=None)
+            sent.append(f"during{i}")
+
+    sending = asyncio.create_task(keep_sending())
+    histories = await asyncio.gather(*(_join(v, room.channel_id) for v in viewers))
+    await sending
+    assert reads <= 6, reads  # one per read-duration, not one per joiner
+    await asyncio.sleep(0.3)
+    for viewer, history in zip(viewers, histories, strict=True):
+        live = [e["message"]["content"] for e in viewer.seen + viewer.drain() if e["type"] == "chat:message"]
+        assert [m["content"] for m in history["messages"]] + live == sent

@@ -32,6 +32,52 @@ if TYPE_CHECKING:
 log = logging.getLogger("chat.edge")
 
 
+class NextRead:
+    """A read shared by everyone who asked for it before it started: at most one runs at a time;
+    callers arriving while one runs share the next, which starts when the running one ends.
+
+    A join's history must be read *after* the joiner began stashing the room's live events (else
+    events between the read and the join are lost to it), so a read already running cannot be
+    shared; the next one can. A join storm on a room then costs one read per read-duration
+    instead of one per joiner.
+    """
+
+    __slots__ = ("_busy", "_queued", "_read")
+
+    def __init__(self, read):
+        self._read = read
+        self._queued: asyncio.Future | None = None
+        self._busy = False
+
+    async def get(self):
+        waiting = self._queued
+        if waiting is None:
+            waiting = self._queued = asyncio.get_running_loop().create_future()
+            # nobody else may be left to retrieve a failure
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if not self._busy:
+                self._start()
+        return await asyncio.shield(waiting)
+
+    def _start(self) -> None:
+        waiting, self._queued = self._queued, None
+        self._busy = True
+        task = asyncio.ensure_future(self._read())
+
+        def finished(t: asyncio.Task) -> None:
+            self._busy = False
+            if t.cancelled():
+                waiting.cancel()
+            elif t.exception() is not None:
+                waiting.set_exception(t.exception())
+            else:
+                waiting.set_result(t.result())
+            if self._queued is not None:
+                self._start()
+
+        task.add_done_callback(finished)
+
+
 class Room:
     __slots__ = (
         "_targets",
@@ -40,6 +86,7 @@ class Room:
         "dead",
         "edge",
         "handle",
+        "history",
         "joining",
         "last_flush",
         "members",
@@ -69,6 +116,8 @@ class Room:
         self.users: dict[str, list] = {}
         self.online_line: bytes | None = None
         self.dead = False
+        # the last messages for joiners without `since`, one read shared by a burst of joins
+        self.history = NextRead(lambda: edge.chat.history(channel_id, limit=edge.settings.history_limit))
 
     # ---- subscriptions -----------------------------------------------------------------------
     async def open(self) -> None:

@@ -236,7 +236,6 @@ class Edge:
             self._count_user(room, conn)
 
     async def on_join(self, conn: Connection, message: dict) -> None:
-        s = self.settings
         channel_id, stream_id, since = message.get("channelId"), message.get("streamId"), message.get("since")
         ids_ok = ((channel_id is None) != (stream_id is None)) and all(
             v is None or (isinstance(v, str) and len(v) <= _MAX_ID and is_valid_token(v))
@@ -271,7 +270,7 @@ class Edge:
             return
         if conn.room is not room or conn.state != OPENED:
             return
-        lines, high = await self._history_lines(conn, channel_id, since, s.history_limit)
+        lines, high = await self._history_lines(conn, room, since)
         if conn.room is not room or conn.state != OPENED:
             return
         blocked = conn.blocked
@@ -289,11 +288,11 @@ class Edge:
         if conn.user is not None:
             self._count_user(room, conn)
 
-    async def _history_lines(self, conn: Connection, channel_id: str, since: int | None, limit: int):
+    async def _history_lines(self, conn: Connection, room: Room, since: int | None):
         """The chat:history line (+ missed deletions) and the highest sequence it covers."""
         blocked = conn.blocked or ()
         if since is not None:
-            events, recovered = await self.chat.events_since(channel_id, since)
+            events, recovered = await self.chat.events_since(room.channel_id, since)
             if recovered:
                 messages, extra, high = [], [], since
                 for seq, kind, body in events:
@@ -305,7 +304,7 @@ class Edge:
                         extra.append(orjson.dumps({"type": kind, **body}))
                 head = orjson.dumps({"type": "chat:history", "messages": messages, "recovered": True})
                 return [head, *extra], high
-        messages = await self.chat.history(channel_id, limit=limit)
+        messages = await room.history.get()
         high = max((m.get("seq") or 0 for m in messages), default=0)
         visible = [m for m in messages if (m.get("user") or {}).get("id") not in blocked]
         doc = {"type": "chat:history", "messages": visible}
