@@ -98,7 +98,9 @@ def transcode(ladder: list[Rendition], *, ffmpeg: str, rtmp_local: str, log_path
         return "# source only: no transcoding"
     gop = fps * fragment_seconds
     lines = [f"exec_push {ffmpeg} -hide_banner -nostdin -nostats -loglevel error",
-             "-fflags nobuffer -analyzeduration 500000 -probesize 500000",
+             # no `-fflags nobuffer`: it discards what the probe read, i.e. the first key frame,
+             # and the renditions then started one key-frame interval late
+             "-analyzeduration 500000 -probesize 500000",
              f"-i rtmp://{rtmp_local}/src/$name"]
     for r in encoded:
         lines += [
