@@ -124,3 +124,24 @@ async def test_a_server_closing_the_connection_ends_the_player_quietly():
         await player.close()
     finally:
         server.close()
+
+
+async def test_a_pull_closed_by_the_server_is_forgotten(media_settings):
+    """Another replica released the session (dropped src): this one's held play just goes away."""
+    from media_gateway.ingest.control import NginxControl
+    from media_gateway.ingest.source_pull import SourcePulls
+
+    server = ScriptedServer(close_after=True)
+    port = await server.start()
+    settings = media_settings.model_copy(update={"ingest_source_pull": True, "ingest_control_url": None,
+                                                 "ingest_rtmp_url": f"rtmp://127.0.0.1:{port}"})
+    pulls = SourcePulls(settings, NginxControl(None, "live"))
+    try:
+        assert await pulls.start("c" * 32, "c" * 32 + "_src")
+        for _ in range(100):
+            if not pulls._players:
+                break
+            await asyncio.sleep(0.02)
+        assert not pulls.holds("c" * 32) and not pulls._players
+    finally:
+        server.close()

@@ -169,6 +169,13 @@ class RtmpPlayer:
     def closed(self) -> bool:
         return self._pump is None or self._pump.done()
 
+    def when_closed(self, callback) -> None:
+        """Call `callback()` once the connection is gone (closed here or by the server)."""
+        if self._pump is None:
+            callback()
+        else:
+            self._pump.add_done_callback(lambda _task: callback())
+
     async def close(self) -> None:
         if self._pump is not None:
             self._pump.cancel()

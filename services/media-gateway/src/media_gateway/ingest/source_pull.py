@@ -73,6 +73,12 @@ class SourcePulls:
                                                                                "error": repr(exc)})
             return False
         self._players[session_id] = player
+
+        def forget() -> None:  # nginx closed it: src's publisher was dropped, maybe by another replica
+            if self._players.get(session_id) is player:
+                del self._players[session_id]
+
+        player.when_closed(forget)
         log.info("source pull started", extra={"sessionId": session_id,
                                                "ms": round((time.monotonic() - started) * 1000, 1)})
         return True
