@@ -149,6 +149,13 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
         assert (await http.get("/hls/../nginx.conf")).status_code in (400, 404)
     logging.getLogger("test").info("first source segment after %.2fs", first_segment_after)
 
+    # the ingest's load as the media gateway exports it (ingest_* gauges, from nginx-rtmp's /stat)
+    from media_gateway.ingest.stats import IngestStatsWorker
+
+    async with httpx.AsyncClient() as http:
+        load = await IngestStatsWorker(stack["settings"]).read_once(http)
+    assert load is not None and load.publishers == 1, load
+
     thumb = await events.wait_for("media.thumbnail.updated", lambda d: d["channelId"] == "chan-real", timeout=15)
     assert session_id in thumb["data"]["url"]
 

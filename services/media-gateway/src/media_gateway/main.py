@@ -11,6 +11,7 @@ from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.service import LivenessWorker, make_revocation_handler, resume_source_pulls
 from media_gateway.ingest.source_pull import SourcePulls
+from media_gateway.ingest.stats import IngestStatsWorker
 from media_gateway.ingest.views import router as ingest_router
 from media_gateway.recordings.service import RecordingWorker
 from media_gateway.recordings.views import router as recordings_router
@@ -100,6 +101,13 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
     runtime.add_worker(live_thumbnails, stop=thumbnails.stop)
     runtime.add_worker(silent_sessions, stop=liveness.stop)
     runtime.add_worker(source_pulls, stop=stopping.set)
+
+    ingest_stats = IngestStatsWorker(settings)
+
+    async def ingest_load(rt: ServiceRuntime) -> None:
+        await ingest_stats.run()
+
+    runtime.add_worker(ingest_load, stop=ingest_stats.stop)
     return runtime
 
 

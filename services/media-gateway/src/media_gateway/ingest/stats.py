@@ -1,0 +1,79 @@
+"""The ingest's load as Prometheus gauges, read from nginx-rtmp's /stat.
+
+nginx-rtmp has no metrics endpoint of its own; its statistics document (rtmp_stat) has what an
+operator watches on an ingest: how many encoders are live and the bandwidth they bring in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client import Gauge
+
+from media_gateway.config import Settings
+
+log = logging.getLogger("media_gateway.ingest.stats")
+
+INGEST_PUBLISHERS = Gauge("ingest_publishers", "Encoders publishing to the ingest now (nginx-rtmp /stat)")
+INGEST_BANDWIDTH_IN = Gauge("ingest_bandwidth_in_bits_per_second",
+                            "Bandwidth the encoders bring into the ingest (nginx-rtmp /stat, the live app)")
+INGEST_STAT_UP = Gauge("ingest_stat_up", "1 when the last read of nginx-rtmp's /stat succeeded")
+
+
+@dataclass(frozen=True)
+class IngestLoad:
+    publishers: int
+    bandwidth_in: int  # bits per second
+
+
+def ingest_load(stat_xml: bytes, app: str) -> IngestLoad:
+    """Publishers and incoming bandwidth of the encoders' application (src/abr are internal copies)."""
+    root = ET.fromstring(stat_xml)
+    publishers = bandwidth = 0
+    for application in root.iter("application"):
+        if application.findtext("name") != app:
+            continue
+        for stream in application.iter("stream"):
+            if stream.find("publishing") is not None:
+                publishers += 1
+                bandwidth += int(stream.findtext("bw_in") or 0)
+    return IngestLoad(publishers, bandwidth)
+
+
+class IngestStatsWorker:
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        self.transport = transport
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def read_once(self, client: httpx.AsyncClient) -> IngestLoad | None:
+        try:
+            r = await client.get(self.settings.ingest_stat)
+            r.raise_for_status()
+            load = ingest_load(r.content, self.settings.ingest_app)
+        except (httpx.HTTPError, ET.ParseError, ValueError) as exc:
+            INGEST_STAT_UP.set(0)
+            log.debug("ingest stat unreadable", extra={"error": repr(exc)})
+            return None
+        INGEST_STAT_UP.set(1)
+        INGEST_PUBLISHERS.set(load.publishers)
+        INGEST_BANDWIDTH_IN.set(load.bandwidth_in)
+        return load
+
+    async def run(self) -> None:
+        if self.settings.ingest_stat is None:
+            return
+        async with httpx.AsyncClient(timeout=2.0, transport=self.transport) as client:
+            while not self._stop.is_set():
+                await self.read_once(client)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), self.settings.ingest_stats_interval_seconds)
+                except TimeoutError:
+                    pass
