@@ -53,7 +53,10 @@ def test_default_ladder_shape(tmp_path):
     assert "hls_fragment 1s;" in text and "hls_playlist_length 6s;" in text and "hls_nested on;" in text
     # aligned key frames on the transcoded rendition, pushed back under <session>_src_480p
     assert "-g 30 -keyint_min 30 -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*1)" in text
-    assert "-i rtmp://127.0.0.1:19935/src/$name" in text
+    # the transcoder reads the recording src writes, from its first frame (a respawn: from its end)
+    assert f"-follow 1 -sseof -1\n                -i {tmp_path}/recordings/$name.flv" in text
+    assert "record_path " + str(tmp_path / "recordings") + ";" in text and "record_suffix .flv;" in text
+    assert "nobuffer" not in text
     assert "rtmp://127.0.0.1:19935/abr/${name}_480p" in text
     # the key must not reach a log: no $name/$args in the RTMP access log, error log at warn
     log_format = re.search(r"log_format ingest (.*?);", text, re.DOTALL).group(1)

@@ -90,18 +90,25 @@ def hls_variants(ladder: list[Rendition]) -> str:
     return "\n            ".join(lines)
 
 
-def transcode(ladder: list[Rendition], *, ffmpeg: str, rtmp_local: str, log_path: str, fps: int = 30,
-              fragment_seconds: int = 1, x264_preset: str = "veryfast") -> str:
-    """The exec_push line: one ffmpeg per live session, decoding once, encoding every rendition."""
+def transcode(ladder: list[Rendition], *, ffmpeg: str, rtmp_local: str, record_root: str, log_path: str,
+              fps: int = 30, fragment_seconds: int = 1, x264_preset: str = "veryfast") -> str:
+    """The exec_push line: one ffmpeg per live session, decoding once, encoding every rendition.
+
+    It reads the recording src is writing (`-follow 1`: a growing file), not src's live stream:
+    nginx-rtmp starts it as src's pull publishes, and its start-up loses the race against the
+    encoder's first key frame, so a live player would start one key-frame interval later. The file
+    has every frame from the first. `-sseof -1`: a transcoder respawned mid-broadcast starts a
+    second before the end of the file (the live edge), not at its start; the first one, started
+    with the file still empty, starts at the beginning.
+    """
     encoded = [r for r in ladder if r.height is not None]
     if not encoded:
         return "# source only: no transcoding"
     gop = fps * fragment_seconds
     lines = [f"exec_push {ffmpeg} -hide_banner -nostdin -nostats -loglevel error",
-             # no `-fflags nobuffer`: it discards what the probe read, i.e. the first key frame,
-             # and the renditions then started one key-frame interval late
-             "-analyzeduration 500000 -probesize 500000",
-             f"-i rtmp://{rtmp_local}/src/$name"]
+             # no `-fflags nobuffer`: it discards what the probe read, i.e. the first key frame
+             "-analyzeduration 500000 -probesize 500000 -follow 1 -sseof -1",
+             f"-i {record_root}/$name.flv"]
     for r in encoded:
         lines += [
             (f"-map 0:v:0 -map 0:a:0? -c:v libx264 -preset {x264_preset} -tune zerolatency -profile:v main "
@@ -172,6 +179,7 @@ def render_ingest_config(values: Mapping[str, str], *, template: str | None = No
         "HLS_PLAYLIST_LENGTH": f"{fragment_seconds * playlist_fragments}s",
         "HLS_VARIANTS": hls_variants(renditions),
         "TRANSCODE": transcode(renditions, ffmpeg=ffmpeg, rtmp_local=local_rtmp_address(values["RTMP_LISTEN"]),
+                               record_root=values["RECORD_ROOT"],
                                log_path=f"{values['PREFIX']}/logs/transcode.log", fps=fps,
                                fragment_seconds=fragment_seconds, x264_preset=x264_preset),
         "RTMP_SOCKET": values.get("RTMP_SOCKET") or rtmp_socket_path(values["PREFIX"]),
