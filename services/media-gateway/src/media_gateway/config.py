@@ -30,8 +30,8 @@ class Settings(ServiceSettings):
     ingest_control_url: str | None = "http://127.0.0.1:8186/control"
     # nginx-rtmp statistics (rtmp_stat); default: /stat beside ingest_control_url
     ingest_stat_url: str | None = None
-    # how often the ingest_* gauges (publishers, bandwidth in) are read from it
-    ingest_stats_interval_seconds: float = 10.0
+    # how often the ingest_* gauges (publishers, bandwidth in) are read from it; 0: never
+    ingest_stats_interval_seconds: float = Field(10.0, ge=0)
     authorize_timeout_seconds: float = 2.0
     # nginx-rtmp calls on_update every 5 s while a publisher is live; a session silent for this
     # long lost its publish_done (nginx or this service was down) and is ended

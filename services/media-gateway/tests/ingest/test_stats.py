@@ -39,3 +39,28 @@ async def test_the_gauges_follow_the_stat_and_say_when_it_is_unreadable(media_se
         assert REGISTRY.get_sample_value("ingest_stat_up") == 1
         assert await worker.read_once(client) is None
         assert REGISTRY.get_sample_value("ingest_stat_up") == 0
+
+
+async def test_the_worker_reads_until_stopped_and_not_at_all_when_off(media_settings):
+    import asyncio
+
+    reads = []
+
+    def answer(request):
+        reads.append(request.url.path)
+        return httpx.Response(200, content=STAT)
+
+    on = media_settings.model_copy(update={"ingest_stat_url": "http://ingest.test/stat",
+                                           "ingest_stats_interval_seconds": 0.05})
+    worker = IngestStatsWorker(on, transport=httpx.MockTransport(answer))
+    task = asyncio.create_task(worker.run())
+    while len(reads) < 2:
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await asyncio.wait_for(task, 2)
+    assert reads[:2] == ["/stat", "/stat"]
+
+    before = len(reads)
+    off = on.model_copy(update={"ingest_stats_interval_seconds": 0})
+    await asyncio.wait_for(IngestStatsWorker(off, transport=httpx.MockTransport(answer)).run(), 1)
+    assert len(reads) == before  # off: returns at once, asks nothing

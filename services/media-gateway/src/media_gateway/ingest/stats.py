@@ -68,7 +68,7 @@ class IngestStatsWorker:
         return load
 
     async def run(self) -> None:
-        if self.settings.ingest_stat is None:
+        if self.settings.ingest_stat is None or not self.settings.ingest_stats_interval_seconds:
             return
         async with httpx.AsyncClient(timeout=2.0, transport=self.transport) as client:
             while not self._stop.is_set():
