@@ -40,6 +40,8 @@ class SourcePulls:
         self.control = control
         self.transport = transport
         self._players: dict[str, RtmpPlayer] = {}
+        # one client for the process: a new httpx client loads the CA bundle, ~30 ms on every publish
+        self._http: httpx.AsyncClient | None = None
 
     @property
     def enabled(self) -> bool:
@@ -93,15 +95,16 @@ class SourcePulls:
         if url is None:  # nothing to ask: the pull's unix-socket handshake takes about a millisecond
             await asyncio.sleep(0.01)
             return
-        async with httpx.AsyncClient(timeout=1.0, transport=self.transport) as client:
-            while True:
-                r = await client.get(url)
-                r.raise_for_status()
-                if live_stream_has_clients(r.content, self.settings.ingest_app, stream_name):
-                    return
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"the pull of {stream_name} did not reach {self.settings.ingest_app}")
-                await asyncio.sleep(STAT_POLL_SECONDS)
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=1.0, transport=self.transport)
+        while True:
+            r = await self._http.get(url)
+            r.raise_for_status()
+            if live_stream_has_clients(r.content, self.settings.ingest_app, stream_name):
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the pull of {stream_name} did not reach {self.settings.ingest_app}")
+            await asyncio.sleep(STAT_POLL_SECONDS)
 
     async def release(self, session_id: str, stream_name: str) -> None:
         """The session ended: let go of the pull and drop src's publisher (idempotent)."""
@@ -116,6 +119,9 @@ class SourcePulls:
         across a restart of this service; `start` takes them over again for open sessions)."""
         players, self._players = list(self._players.values()), {}
         await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 def live_stream_has_clients(stat_xml: bytes, app: str, stream_name: str) -> bool:
