@@ -40,8 +40,9 @@ class SourcePulls:
         self.control = control
         self.transport = transport
         self._players: dict[str, RtmpPlayer] = {}
-        # one client for the process: a new httpx client loads the CA bundle, ~30 ms on every publish
-        self._http: httpx.AsyncClient | None = None
+        # one client for the process, made now: a new httpx client loads the CA bundle (~30 ms)
+        self._http = httpx.AsyncClient(timeout=1.0, transport=transport) \
+            if settings.ingest_source_pull and settings.ingest_stat else None
 
     @property
     def enabled(self) -> bool:
@@ -92,11 +93,9 @@ class SourcePulls:
         on_publish in between would let the encoder's first frames go by again.
         """
         url = self.settings.ingest_stat
-        if url is None:  # nothing to ask: the pull's unix-socket handshake takes about a millisecond
+        if url is None or self._http is None:  # nothing to ask: the pull's handshake takes about 2 ms
             await asyncio.sleep(0.01)
             return
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=1.0, transport=self.transport)
         while True:
             r = await self._http.get(url)
             r.raise_for_status()
