@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import PASSWORD
-from .test_streaming import needs_chat
+from .test_streaming import _create_channel, _login, needs_chat
 
 pytestmark = [pytest.mark.e2e]
 
@@ -32,21 +32,6 @@ CLOSE_CHAT_SOCKETS = """() => {
   for (const ws of open) ws.close(4000, 'test: connection dropped');
   return open.length;
 }"""
-
-
-def _login(page, user):
-    page.goto("/auth/login")
-    page.locator('form [name="login"]').fill(user["username"])
-    page.locator('form [name="password"]').fill(PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page.get_by_role("heading", name="Creator dashboard")).to_be_visible()
-
-
-def _create_channel(gateway, user) -> dict:
-    r = gateway.post("/api/channels", json={"name": f"Ch {user['username']}", "slug": user["username"].replace("_", "-")},
-                     headers={"Authorization": f"Bearer {user['accessToken']}"})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _creator_card(page):
