@@ -205,19 +205,3 @@ def persisted(db, eventually):
     return _persisted
 
 
-@pytest.fixture
-def assert_problem():
-    """Check an RFC 9457 answer: status, media type, the four members, and `errors` on 422."""
-
-    def _check(response: httpx.Response, status: int) -> dict:
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON, response.headers
-        body = response.json()
-        assert {"type", "title", "status", "detail"} <= body.keys(), body
-        assert body["status"] == status
-        assert "Traceback" not in response.text
-        if status == 422:
-            assert isinstance(body.get("errors"), list) and body["errors"], body
-        return body
-
-    return _check

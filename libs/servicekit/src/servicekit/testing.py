@@ -15,10 +15,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
+
+from servicekit.problems import PROBLEM_JSON
 
 ISSUER, AUDIENCE = "streamplatform-auth", "streamplatform"
 
@@ -98,3 +101,21 @@ def eventually():
             await asyncio.sleep(interval)
 
     return _eventually
+
+
+@pytest.fixture
+def assert_problem():
+    """Check an RFC 9457 answer: status, media type, the four members, and `errors` on 422."""
+
+    def _check(response: httpx.Response, status: int) -> dict:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON, response.headers
+        body = response.json()
+        assert {"type", "title", "status", "detail"} <= body.keys(), body
+        assert body["status"] == status
+        assert "Traceback" not in response.text
+        if status == 422:
+            assert isinstance(body.get("errors"), list) and body["errors"], body
+        return body
+
+    return _check
