@@ -26,6 +26,7 @@ import httpx
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.rtmp_client import RtmpError, RtmpPlayer
+from media_gateway.ingest.stats import app_streams
 
 log = logging.getLogger("media_gateway.ingest.source_pull")
 
@@ -38,7 +39,6 @@ class SourcePulls:
                  transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.control = control
-        self.transport = transport
         self._players: dict[str, RtmpPlayer] = {}
         # one client for the process, made now: a new httpx client loads the CA bundle (~30 ms)
         self._http = httpx.AsyncClient(timeout=1.0, transport=transport) \
@@ -124,11 +124,7 @@ class SourcePulls:
 
 
 def live_stream_has_clients(stat_xml: bytes, app: str, stream_name: str) -> bool:
-    root = ET.fromstring(stat_xml)
-    for application in root.iter("application"):
-        if application.findtext("name") != app:
-            continue
-        for stream in application.iter("stream"):
-            if stream.findtext("name") == stream_name:
-                return int(stream.findtext("nclients") or 0) > 0
+    for stream in app_streams(stat_xml, app):
+        if stream.findtext("name") == stream_name:
+            return int(stream.findtext("nclients") or 0) > 0
     return False

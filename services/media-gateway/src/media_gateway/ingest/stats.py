@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -30,17 +31,20 @@ class IngestLoad:
     bandwidth_in: int  # bits per second
 
 
+def app_streams(stat_xml: bytes, app: str) -> Iterator[ET.Element]:
+    """The `<stream>` elements of one application in nginx-rtmp's statistics document."""
+    for application in ET.fromstring(stat_xml).iter("application"):
+        if application.findtext("name") == app:
+            yield from application.iter("stream")
+
+
 def ingest_load(stat_xml: bytes, app: str) -> IngestLoad:
     """Publishers and incoming bandwidth of the encoders' application (src/abr are internal copies)."""
-    root = ET.fromstring(stat_xml)
     publishers = bandwidth = 0
-    for application in root.iter("application"):
-        if application.findtext("name") != app:
-            continue
-        for stream in application.iter("stream"):
-            if stream.find("publishing") is not None:
-                publishers += 1
-                bandwidth += int(stream.findtext("bw_in") or 0)
+    for stream in app_streams(stat_xml, app):
+        if stream.find("publishing") is not None:
+            publishers += 1
+            bandwidth += int(stream.findtext("bw_in") or 0)
     return IngestLoad(publishers, bandwidth)
 
 
