@@ -2,20 +2,8 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
-from pydantic.alias_generators import to_camel
-
-
-class ApiModel(BaseModel):
-    """camelCase on the wire (API.md), snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-def _no_control_chars(value: str) -> str:
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+from pydantic import AfterValidator, Field, HttpUrl, StringConstraints
+from servicekit.schemas import ApiModel, no_control_chars  # noqa: F401  (re-exported)
 
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=25, pattern=r"^[a-z0-9_]+$")]
@@ -25,8 +13,8 @@ Email = Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whi
                                          pattern=rf"^{_EMAIL_CHARS}@{_EMAIL_CHARS}\.{_EMAIL_CHARS}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True),
-                        AfterValidator(_no_control_chars)]
-Bio = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_control_chars)]
+                        AfterValidator(no_control_chars)]
+Bio = Annotated[str, StringConstraints(max_length=500), AfterValidator(no_control_chars)]
 LinkName = Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.-]+$")]
 SocialLinks = Annotated[dict[LinkName, HttpUrl], Field(max_length=10)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")]

@@ -4,28 +4,10 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, StringConstraints
 
 from contracts.base import UtcDateTime  # noqa: F401  (re-exported: times leave as ISO 8601 with Z)
-
-
-class ApiModel(BaseModel):
-    """camelCase on the wire (API.md), snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-def _no_control_chars(value: str) -> str:
-    if any(ord(c) < 32 and c not in "\n\t" or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _single_line(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must be one line without control characters")
-    return value
+from servicekit.schemas import ApiModel, no_control_chars, single_line  # noqa: F401  (re-exported)
 
 
 def _not_a_uuid(value: str) -> str:
@@ -44,15 +26,15 @@ NO_CONTROL_RE = r"^[^\x00-\x1f\x7f]*$"
 Slug = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=SLUG_RE),
                  AfterValidator(_not_a_uuid)]
 ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True),
-                        AfterValidator(_single_line)]
-Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_control_chars)]
+                        AfterValidator(single_line)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_control_chars)]
 Category = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=CATEGORY_RE)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=25, strip_whitespace=True),
-                AfterValidator(_single_line)]
+                AfterValidator(single_line)]
 BannedWord = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True),
-                       AfterValidator(_single_line)]
+                       AfterValidator(single_line)]
 Reason = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True),
-                   AfterValidator(_no_control_chars)]
+                   AfterValidator(no_control_chars)]
 
 
 def dedupe(values: list[str], *, fold_case: bool = True) -> list[str]:

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from contracts.base import UtcDateTime
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 from pydantic import Field as PydField
-from pydantic.alias_generators import to_camel
 from sqlalchemy import BigInteger, Column, DateTime, Index
 from sqlalchemy.dialects.postgresql import JSONB
+from servicekit.schemas import ApiModel
 from sqlmodel import Field, SQLModel
 
 
@@ -48,12 +48,6 @@ class MessageRow(SQLModel, table=True):
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class ApiModel(BaseModel):
-    """camelCase on the wire (API.md), snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class MessageUser(ApiModel):
