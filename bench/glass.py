@@ -211,7 +211,8 @@ class FileWatcher:
             if len(data) - pos < 11 + size + 4:
                 break
             ts = int.from_bytes(data[pos + 4:pos + 7], "big") | data[pos + 7] << 24
-            if kind == 9:
+            # video tags carrying frames (AVCPacketType 1), not the codec header or end of sequence
+            if kind == 9 and size >= 2 and data[pos + 12] == 1:
                 self.flv_tags.append((ts, now))
             pos += 11 + size + 4
         self._flv_offset += pos
@@ -241,7 +242,7 @@ class FileWatcher:
 
 def first_frame_stamp(segment: bytes) -> tuple[int | None, int | None]:
     """(stamp of the segment's first frame, its height), decoded from the picture."""
-    probe = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-frames:v", "1", "-f", "rawvideo",
+    probe = subprocess.run(["ffmpeg", "-hide_banner", "-v", "info", "-i", "pipe:0", "-frames:v", "1", "-f", "rawvideo",
                             "-pix_fmt", "gray", "-vf", "showinfo", "pipe:1"], input=segment, capture_output=True, check=False)
     if probe.returncode != 0 or not probe.stdout:
         return None, None

@@ -48,3 +48,38 @@ def test_stamps_survive_encoding_and_scaling(tmp_path, height, kbps):
     decoded = [decode_row(luma[i * size + row * width:i * size + (row + 1) * width], width)
                for i in range(len(luma) // size)]
     assert decoded == values
+
+
+def _encode(values: list[int], fmt: str, scale: str | None = None) -> bytes:
+    band = band_height(HEIGHT)
+    grey = bytes([128]) * (WIDTH * (HEIGHT - band)) + bytes([128]) * (WIDTH * HEIGHT // 2)
+    return subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{WIDTH}x{HEIGHT}",
+                           "-r", "30", "-i", "pipe:0", *(["-vf", scale] if scale else []), "-c:v", "libx264",
+                           "-preset", "ultrafast", "-g", "30", "-f", fmt, "-"],
+                          input=b"".join(stamp_row(v, WIDTH) * band + grey for v in values),
+                          capture_output=True, check=True).stdout
+
+
+@needs_ffmpeg
+def test_the_breakdown_reads_the_first_frame_of_a_segment():
+    import glass
+
+    assert glass.first_frame_stamp(_encode([5_000, 5_033, 5_067], "mpegts", "scale=854:480")) == (5_000, 480)
+
+
+@needs_ffmpeg
+def test_the_recording_tail_yields_every_video_tag_once(tmp_path):
+    import glass
+
+    flv = _encode(list(range(0, 1000, 33)), "flv")
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    path = recordings / "sess_src.flv"
+    watcher = glass.FileWatcher(tmp_path / "hls", recordings, "sess")
+    path.write_bytes(flv[: len(flv) // 2])  # a tag cut in the middle waits for the rest
+    watcher._poll_flv(1.0)
+    half = len(watcher.flv_tags)
+    path.write_bytes(flv)
+    watcher._poll_flv(2.0)
+    assert 0 < half < len(watcher.flv_tags) == 31
+    assert [ts for ts, _ in watcher.flv_tags] == [round(n * 1000 / 30) for n in range(31)]
