@@ -81,7 +81,8 @@ class ServiceRuntime:
         self.verifier = self.make_verifier()
         if self.relay_outbox:
             self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,
-                                     poll_seconds=s.outbox_poll_seconds)
+                                     poll_seconds=s.outbox_poll_seconds,
+                                     max_attempts=s.outbox_max_attempts)
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for worker in self._workers:
             self._tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 100
+    # JetStream refusing one row this often while it accepts others parks the row (alert
+    # OutboxRowsParked); an outage counts nothing, and failed passes back off up to 30 s
+    outbox_max_attempts: int = Field(10, ge=1)
 
     otel_exporter_otlp_endpoint: str | None = None
     metrics_enabled: bool = True
