@@ -73,7 +73,7 @@ async def test_no_event_is_lost_or_applied_twice_across_a_database_outage(privat
             text("INSERT INTO effects (event_id) VALUES (:e)"), {"e": event.id})
 
     # budget: 3 deliveries x (0.2 s backoff + 1 s ack wait) is well under the outage below
-    worker = ConsumerWorker(NAME, ["user.>"], apply, stream=STREAM, retry_seconds=0.2, max_deliver=3,
+    worker = ConsumerWorker(NAME, ["user.>"], apply, stream=STREAM, max_deliver=3,
                             backoff_seconds=(0.2,), ack_wait_seconds=1, batch=5,
                             outage_probe_seconds=(0.2, 0.5))
     task = asyncio.create_task(worker(FakeRuntime(db, js)))

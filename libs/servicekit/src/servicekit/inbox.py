@@ -260,39 +260,29 @@ class InboxConsumer:
 
 
 class ConsumerWorker:
-    """Runs one `InboxConsumer` for the life of the process, building it again after a failure
-    (a NATS reconnect that lost the pull subscription, a consumer deleted under it).
-
-    Give it to `ServiceRuntime.add_worker`; `stop()` ends it at shutdown."""
+    """Runs one `InboxConsumer` for the life of the process. Give it to `ServiceRuntime.add_worker`,
+    which supervises it: a failure (a NATS reconnect that lost the pull subscription, a consumer
+    deleted under it) is logged, shown in /readyz, and the worker is started again with a new
+    consumer after a backoff. `stop()` ends it at shutdown."""
 
     def __init__(self, name: str, subjects: Sequence[str], handler: Handler, *,
-                 stream: str = EVENTS_STREAM.name, retry_seconds: float = 1.0, **consumer_options):
+                 stream: str = EVENTS_STREAM.name, **consumer_options):
         self.__name__ = name
         self.name = name
         self.subjects = tuple(subjects)
         self.handler = handler
         self.stream = stream
-        self.retry_seconds = retry_seconds
         self.consumer_options = consumer_options
         self.consumer: InboxConsumer | None = None
         self._stopped = asyncio.Event()
 
     async def __call__(self, runtime) -> None:
-        while not self._stopped.is_set():
-            self.consumer = InboxConsumer(runtime.db, runtime.js, name=self.name, stream=self.stream,
-                                          subjects=self.subjects, handler=self.handler,
-                                          **self.consumer_options)
-            try:
-                await self.consumer.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer failed; starting it again",
-                            extra={"consumer": self.name, "error": repr(exc)})
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), self.retry_seconds)
-                except TimeoutError:
-                    pass
+        if self._stopped.is_set():
+            return
+        self.consumer = InboxConsumer(runtime.db, runtime.js, name=self.name, stream=self.stream,
+                                      subjects=self.subjects, handler=self.handler,
+                                      **self.consumer_options)
+        await self.consumer.run()
 
     def stop(self) -> None:
         self._stopped.set()

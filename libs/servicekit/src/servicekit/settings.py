@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     # OutboxRowsParked); an outage counts nothing, and failed passes back off up to 30 s
     outbox_max_attempts: int = Field(10, ge=1)
 
+    # background tasks (relay, consumers, periodic jobs) that raise are started again after a
+    # backoff doubling from the first value up to the second; one counts as failing in /readyz
+    # until it has run this long again
+    task_restart_backoff_seconds: float = Field(1.0, gt=0)
+    task_restart_max_backoff_seconds: float = Field(60.0, gt=0)
+    task_healthy_after_seconds: float = Field(30.0, ge=0)
+
     otel_exporter_otlp_endpoint: str | None = None
     metrics_enabled: bool = True
 
