@@ -112,6 +112,8 @@ class ServiceRuntime:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
             self.supervised.clear()
+        if self.verifier is not None:
+            await self.verifier.aclose()
         if self.nats is not None and not self.nats.is_closed:
             try:
                 await self.nats.drain()
