@@ -22,6 +22,7 @@ from servicekit.messaging import connect, ensure_streams
 from servicekit.observability import NotReady, ReadinessCheck, health_router, instrument, setup_tracing
 from servicekit.outbox import OutboxRelay
 from servicekit.problems import PROBLEM_SCHEMA, install_problem_handlers
+from servicekit.retention import Prune, RetentionJob, dead_letters_prune, inbox_prune
 from servicekit.security import JwtVerifier, KeyFetcher, remote_jwks
 from servicekit.settings import ServiceSettings
 from servicekit.storage import ObjectStore
@@ -51,6 +52,11 @@ class ServiceRuntime:
         self.verifier: JwtVerifier | None = None
         self.relay: OutboxRelay | None = None
         self._workers: list[Worker] = []
+        # retention rules: the shared ones here, a service adds its own with add_prune
+        self.prunes: list[Prune] = ([inbox_prune(settings.inbox_retention_days),
+                                     dead_letters_prune(settings.dead_letters_retention_days)]
+                                    if uses_db else [])
+        self.retention: RetentionJob | None = None
         self._tasks: list[asyncio.Task] = []
         self.supervised: list[Supervised] = []
         self._stoppers: list[Callable[[], Any]] = []
@@ -61,6 +67,10 @@ class ServiceRuntime:
         self._workers.append(worker)
         if stop is not None:
             self._stoppers.append(stop)
+
+    def add_prune(self, prune: Prune) -> None:
+        """Delete old rows of one of this service's tables in the runtime's retention job."""
+        self.prunes.append(prune)
 
     def make_verifier(self) -> JwtVerifier:
         s = self.settings
@@ -87,6 +97,10 @@ class ServiceRuntime:
                                      poll_seconds=s.outbox_poll_seconds,
                                      max_attempts=s.outbox_max_attempts)
             self._supervise("outbox-relay", self.relay.run)
+        if self.uses_db and self.prunes:
+            self.retention = RetentionJob(self.db, self.prunes, interval_seconds=s.retention_interval_seconds,
+                                          batch_size=s.retention_batch_size)
+            self._supervise("retention", self.retention.run)
         for worker in self._workers:
             self._supervise(getattr(worker, "__name__", "worker"), lambda w=worker: w(self))
 
@@ -103,6 +117,8 @@ class ServiceRuntime:
             task.stop()
         if self.relay:
             self.relay.stop()
+        if self.retention:
+            self.retention.stop()
         for stop in self._stoppers:
             stop()
         if self._tasks:
