@@ -62,7 +62,7 @@ class ServiceSettings(BaseSettings):
     # until it has run this long again
     task_restart_backoff_seconds: float = Field(1.0, gt=0)
     task_restart_max_backoff_seconds: float = Field(60.0, gt=0)
-    task_healthy_after_seconds: float = Field(30.0, ge=0)
+    task_healthy_after_seconds: float = Field(10.0, ge=0)
 
     otel_exporter_otlp_endpoint: str | None = None
     metrics_enabled: bool = True

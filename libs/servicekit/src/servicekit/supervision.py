@@ -30,7 +30,7 @@ TASK_FAILING = Gauge("background_task_failing",
 
 class Supervised:
     def __init__(self, name: str, run: Callable[[], Awaitable[None]], *, backoff_seconds: float = 1.0,
-                 max_backoff_seconds: float = 60.0, healthy_after_seconds: float = 30.0):
+                 max_backoff_seconds: float = 60.0, healthy_after_seconds: float = 10.0):
         self.name = name
         self._run = run
         self.backoff = backoff_seconds
