@@ -9,8 +9,8 @@ from servicekit.retention import RetentionJob
 from auth_service.sessions.retention import prunes
 
 
-async def test_refresh_tokens_are_deleted_a_week_after_expiry_and_live_ones_kept(client, register, auth_settings,
-                                                                                  auth_db_url):
+async def test_refresh_tokens_are_deleted_a_week_after_expiry_and_live_ones_kept(
+        client, register, auth_settings, auth_db_url):
     old, recent, live = [await register() for _ in range(3)]
     with psycopg.connect(libpq_dsn(auth_db_url), autocommit=True) as conn:
         for result, expired_days_ago in ((old, 8), (recent, 6)):

@@ -13,8 +13,9 @@ from media_gateway.retention import prunes
 
 def _session(conn, *, ended_days_ago: int | None, recording: str | None = None) -> str:
     sid = uuid.uuid4().hex
-    conn.execute("INSERT INTO ingest_sessions (id, channel_id, provider, app, client_id, key_digest, relay_name, "
-                 "started_at, ended_at) VALUES (%s, 'ch', 'local', 'live', %s, 'd', 'r', now() - interval '200 days', "
+    conn.execute("INSERT INTO ingest_sessions (id, channel_id, provider, app, client_id, key_digest, "
+                 "relay_name, started_at, ended_at) "
+                 "VALUES (%s, 'ch', 'local', 'live', %s, 'd', 'r', now() - interval '200 days', "
                  "CASE WHEN %s::float IS NULL THEN NULL ELSE now() - make_interval(days => %s::int) END)",
                  (sid, sid, ended_days_ago, ended_days_ago))
     if recording is not None:
@@ -27,7 +28,8 @@ async def test_old_provider_events_and_ended_sessions_are_pruned_open_and_busy_o
                                                                                           media_settings):
     with psycopg.connect(libpq_dsn(media_db_url), autocommit=True) as conn:
         for days in (45, 31, 29, 0):
-            conn.execute("INSERT INTO provider_events (id, provider, event_id, event_type, outcome, received_at) "
+            conn.execute("INSERT INTO provider_events "
+                         "(id, provider, event_id, event_type, outcome, received_at) "
                          "VALUES (%s, 'mux', %s, 'video.live_stream.active', 'applied', "
                          "now() - make_interval(days => %s))", (uuid.uuid4(), f"e{days}", days))
         old = _session(conn, ended_days_ago=100)

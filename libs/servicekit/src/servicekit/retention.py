@@ -77,7 +77,8 @@ class RetentionJob:
 
     async def _exists(self, table: str) -> bool:
         async with self.db.session() as session:
-            return (await session.execute(text("SELECT to_regclass(:t) IS NOT NULL").bindparams(t=table))).scalar()
+            exists = text("SELECT to_regclass(:t) IS NOT NULL").bindparams(t=table)
+            return (await session.execute(exists)).scalar()
 
     async def _delete_batch(self, prune: Prune) -> int:
         # table and condition come from code, never from input; the values are bound parameters
