@@ -309,3 +309,25 @@ async def test_consumer_lag_is_exported_per_consumer(js, make_consumer, running,
         await eventually(lambda: PENDING.labels(CONSUMER)._value.get() == 0, timeout=3,
                          message="lag back to 0 once the stream is drained")
     assert seen[0] == 4  # a batch of 3 fetched, 4 still waiting in the stream
+
+
+async def test_a_failed_dead_letter_write_naks_and_the_event_comes_back_until_it_is_recorded(
+        js, make_consumer, running, sql, new_event, eventually):
+    event = new_event()
+    await js.publish("user.registered", event.to_json_bytes(), headers={"Nats-Msg-Id": event.id})
+    # the database answers, but the dead-letter write itself fails
+    await sql("ALTER TABLE dead_letters RENAME TO dead_letters_away")
+
+    async def broken(session, ev):
+        raise ValueError("handler exploded")
+
+    consumer = make_consumer(broken, max_deliver=2, ack_wait_seconds=1)
+    async with running(consumer):
+        await eventually(lambda: consumer.outcomes.count("retry") >= 3, timeout=10,
+                         message="the event keeps coming back while its dead letter cannot be written")
+        await sql("ALTER TABLE dead_letters_away RENAME TO dead_letters")
+        await eventually(lambda: "dead_letter" in consumer.outcomes, timeout=10, message="dead-lettered")
+        await eventually(lambda: settled(js), timeout=3, message="consumer settled")
+
+    (row,) = await sql("SELECT event_id FROM dead_letters")
+    assert row.event_id == event.id

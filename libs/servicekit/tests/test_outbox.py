@@ -199,14 +199,51 @@ async def test_unreachable_nats_keeps_the_row_and_a_later_pass_publishes_it(db, 
     assert await OutboxRelay(db, dead.jetstream()).publish_pending() == 0
     for event in (first, second):
         assert (await outbox_row(event.id)).published_at is None
-    # the pass stops at the first failure: order is kept, the failing row counted its attempts
-    attempts = sorted([(await outbox_row(first.id)).attempts, (await outbox_row(second.id)).attempts])
-    assert attempts[1] == 2
+    # the pass stops at the first failure, so order is kept; an outage is not the row's fault and
+    # spends none of its attempts (a row is parked only for failing while JetStream answers)
+    assert [(await outbox_row(e.id)).attempts for e in (first, second)] == [0, 0]
 
     assert await OutboxRelay(db, js).publish_pending() == 2
     for event in (first, second):
         assert (await outbox_row(event.id)).published_at is not None
     assert sorted(m.headers["Nats-Msg-Id"] for m in await stream_messages()) == sorted([first.id, second.id])
+
+
+# ---- poison rows and honest counts ----------------------------------------------------------
+
+async def test_a_poison_row_is_parked_after_max_attempts_and_the_rows_behind_it_are_published(
+        db, js, new_event, outbox_row, stream_messages):
+    from servicekit.outbox import OUTBOX_PARKED
+
+    poison, good = new_event(), new_event()
+    async with db.session() as session:
+        await add_event(session, poison, "nowhere.no_stream_captures_this")  # refused every time
+        await add_event(session, good, "user.registered")
+        await session.commit()
+
+    relay = OutboxRelay(db, js)
+    relay.max_attempts = 3
+    relay.count_interval_seconds = 0
+    published = [await relay.publish_pending() for _ in range(4)]
+
+    assert published == [0, 0, 1, 0], "two failed passes, parked on the third, the row behind it sent"
+    assert [m.headers["Nats-Msg-Id"] for m in await stream_messages()] == [good.id]
+    row = await outbox_row(poison.id)
+    assert row.published_at is None and row.attempts == 3  # kept for an operator, tried no more
+    assert OUTBOX_PARKED._value.get() == 1
+
+
+async def test_outbox_pending_counts_every_unpublished_row_not_just_one_batch(db, js, new_event):
+    from servicekit.outbox import OUTBOX_PENDING
+
+    async with db.session() as session:
+        for _ in range(250):
+            await add_event(session, new_event(), "user.registered")
+        await session.commit()
+    relay = OutboxRelay(db, js, batch_size=100)
+    relay.count_interval_seconds = 0
+    assert await relay.publish_pending() == 100
+    assert OUTBOX_PENDING._value.get() == 150
 
 
 # ---- ordering --------------------------------------------------------------------------------

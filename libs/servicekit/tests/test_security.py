@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -174,7 +175,8 @@ async def test_cached_keys_expire_after_cache_seconds(verifier, keys, jwks, cloc
     await verifier.verify(sign(keys["k1"]))
     assert jwks.calls == 1
     clock.now += 2
-    await verifier.verify(sign(keys["k1"]))
+    await verifier.verify(sign(keys["k1"]))  # served from the stale cache, refreshed behind it
+    await verifier.settle()
     assert jwks.calls == 2
 
 
@@ -194,6 +196,71 @@ async def test_unreachable_jwks_is_an_invalid_token_not_a_crash(clock, keys):
     v = JwtVerifier(down, issuer=ISSUER, audience=AUDIENCE)
     with pytest.raises(InvalidToken, match="signing keys unavailable"):
         await v.verify(sign(keys["k1"]))
+
+
+async def test_a_hanging_jwks_refresh_does_not_hold_up_verification(clock, keys):
+    """Issue 14 item 15: the JWKS answered once, then hangs. Stale cached keys keep verifying at
+    once (the refresh runs in the background, once for everybody)."""
+    calls = []
+
+    async def fetch() -> dict:
+        calls.append(1)
+        if len(calls) > 1:
+            await asyncio.Event().wait()  # auth unreachable: never answers
+        return {"keys": [public_jwk(keys["k1"], "k1")]}
+
+    v = JwtVerifier(fetch, issuer=ISSUER, audience=AUDIENCE)
+    v.fetch_timeout = 60  # longer than this test: no verify may wait for it
+    await v.verify(sign(keys["k1"]))
+    clock.now += 301  # the cache is stale: every verify would like fresh keys
+    try:
+        # the bound only keeps a regression from hanging the suite; nothing waits on the fetch
+        verified = await asyncio.wait_for(
+            asyncio.gather(*(v.verify(sign(keys["k1"], sub=f"user-{i}")) for i in range(20))), 10)
+        assert [c["sub"] for c in verified] == [f"user-{i}" for i in range(20)]
+        assert len(calls) == 2  # one background refresh, shared
+    finally:
+        if hasattr(v, "aclose"):
+            await v.aclose()
+
+
+async def test_a_new_kid_waits_for_one_bounded_refresh_and_failures_back_off(clock, keys):
+    calls = []
+    down = True
+
+    async def fetch() -> dict:
+        calls.append(1)
+        if len(calls) > 1 and down:
+            await asyncio.Event().wait()
+        return {"keys": [public_jwk(k, kid) for kid, k in keys.items()]}
+
+    v = JwtVerifier(fetch, issuer=ISSUER, audience=AUDIENCE, refetch_cooldown_seconds=10)
+    v.fetch_timeout = 0.2
+    await v.verify(sign(keys["k1"]))
+    keys["k2"] = Ed25519PrivateKey.generate()
+    clock.now += 11
+    try:
+        with pytest.raises(InvalidToken, match="unknown key id"):
+            await asyncio.wait_for(v.verify(sign(keys["k2"], kid="k2")), 10)
+        assert len(calls) == 2
+        await v.settle()
+        clock.now += 11  # past the backoff of one failure (the cool-down): one more bounded try
+        with pytest.raises(InvalidToken, match="unknown key id"):
+            await v.verify(sign(keys["k2"], kid="k2"))
+        assert len(calls) == 3
+        await v.settle()
+        clock.now += 11  # past the cool-down, not past the doubled backoff (20 s): no fetch
+        with pytest.raises(InvalidToken, match="unknown key id"):
+            await v.verify(sign(keys["k2"], kid="k2"))
+        assert len(calls) == 3
+        assert (await v.verify(sign(keys["k1"])))["sub"] == "user-1"  # cached keys serve
+
+        down = False
+        clock.now += 10
+        assert (await v.verify(sign(keys["k2"], kid="k2")))["sub"] == "user-1"
+        assert len(calls) == 4
+    finally:
+        await v.aclose()
 
 
 @pytest.mark.parametrize("overrides", [

@@ -314,4 +314,4 @@ async def test_openapi_documents_the_routes(client):
         "/api/channels/{channel_id}/streams"}
     assert "Problem" in spec["components"]["schemas"]
     r = await client.get("/readyz")
-    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats"]
+    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "tasks"]

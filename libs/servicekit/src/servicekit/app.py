@@ -19,12 +19,14 @@ from redis.asyncio import Redis
 from servicekit.db import Database
 from servicekit.logging import configure_logging
 from servicekit.messaging import connect, ensure_streams
-from servicekit.observability import ReadinessCheck, health_router, instrument, setup_tracing
+from servicekit.observability import NotReady, ReadinessCheck, health_router, instrument, setup_tracing
 from servicekit.outbox import OutboxRelay
 from servicekit.problems import PROBLEM_SCHEMA, install_problem_handlers
+from servicekit.retention import Prune, RetentionJob, dead_letters_prune, inbox_prune
 from servicekit.security import JwtVerifier, KeyFetcher, remote_jwks
 from servicekit.settings import ServiceSettings
 from servicekit.storage import ObjectStore
+from servicekit.supervision import Supervised
 
 log = logging.getLogger("servicekit.app")
 
@@ -50,14 +52,25 @@ class ServiceRuntime:
         self.verifier: JwtVerifier | None = None
         self.relay: OutboxRelay | None = None
         self._workers: list[Worker] = []
+        # retention rules: the shared ones here, a service adds its own with add_prune
+        self.prunes: list[Prune] = ([inbox_prune(settings.inbox_retention_days),
+                                     dead_letters_prune(settings.dead_letters_retention_days)]
+                                    if uses_db else [])
+        self.retention: RetentionJob | None = None
         self._tasks: list[asyncio.Task] = []
+        self.supervised: list[Supervised] = []
         self._stoppers: list[Callable[[], Any]] = []
 
     def add_worker(self, worker: Worker, stop: Callable[[], Any] | None = None) -> None:
-        """Run `worker(runtime)` for the life of the process (consumers, periodic jobs)."""
+        """Run `worker(runtime)` for the life of the process (consumers, periodic jobs), supervised:
+        restarted with backoff when it raises, and reported in the log and /readyz."""
         self._workers.append(worker)
         if stop is not None:
             self._stoppers.append(stop)
+
+    def add_prune(self, prune: Prune) -> None:
+        """Delete old rows of one of this service's tables in the runtime's retention job."""
+        self.prunes.append(prune)
 
     def make_verifier(self) -> JwtVerifier:
         s = self.settings
@@ -81,14 +94,31 @@ class ServiceRuntime:
         self.verifier = self.make_verifier()
         if self.relay_outbox:
             self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,
-                                     poll_seconds=s.outbox_poll_seconds)
-            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+                                     poll_seconds=s.outbox_poll_seconds,
+                                     max_attempts=s.outbox_max_attempts)
+            self._supervise("outbox-relay", self.relay.run)
+        if self.uses_db and self.prunes:
+            self.retention = RetentionJob(self.db, self.prunes, interval_seconds=s.retention_interval_seconds,
+                                          batch_size=s.retention_batch_size)
+            self._supervise("retention", self.retention.run)
         for worker in self._workers:
-            self._tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+            self._supervise(getattr(worker, "__name__", "worker"), lambda w=worker: w(self))
+
+    def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        s = self.settings
+        task = Supervised(name, run, backoff_seconds=s.task_restart_backoff_seconds,
+                          max_backoff_seconds=s.task_restart_max_backoff_seconds,
+                          healthy_after_seconds=s.task_healthy_after_seconds)
+        self.supervised.append(task)
+        self._tasks.append(asyncio.create_task(task(), name=name))
 
     async def stop(self) -> None:
+        for task in self.supervised:
+            task.stop()
         if self.relay:
             self.relay.stop()
+        if self.retention:
+            self.retention.stop()
         for stop in self._stoppers:
             stop()
         if self._tasks:
@@ -97,6 +127,9 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
+            self.supervised.clear()
+        if self.verifier is not None:
+            await self.verifier.aclose()
         if self.nats is not None and not self.nats.is_closed:
             try:
                 await self.nats.drain()
@@ -118,6 +151,14 @@ class ServiceRuntime:
         checks["nats"] = nats_ok
         if self.uses_redis:
             checks["redis"] = lambda: self.redis.ping()
+
+        async def tasks_ok() -> bool:
+            problems = [p for p in (t.problem() for t in self.supervised) if p]
+            if problems:
+                raise NotReady("; ".join(problems))
+            return True
+
+        checks["tasks"] = tasks_ok
         return checks
 
 

@@ -38,6 +38,8 @@ DEAD_LETTERS = Counter("inbox_dead_letters_total", "Events given up on and recor
 # consumer lag: what the stream holds for this consumer beyond what it has fetched (JetStream's
 # own count, carried by every delivery; 0 once a fetch comes back empty)
 PENDING = Gauge("inbox_consumer_pending", "Events waiting in JetStream for a consumer", ["consumer"])
+PAUSED = Gauge("inbox_consumer_paused", "1 while a consumer waits for its database to come back",
+               ["consumer"])
 
 
 class InboxMessage(SQLModel, table=True):
@@ -70,7 +72,8 @@ class InboxConsumer:
     def __init__(self, db: Database, js: JetStreamContext, *, name: str, stream: str,
                  subjects: Sequence[str], handler: Handler, max_deliver: int = 5,
                  backoff_seconds: Sequence[float] = (1, 5, 15, 60), ack_wait_seconds: float = 30,
-                 batch: int = 50, deliver_new_only: bool = False):
+                 batch: int = 50, deliver_new_only: bool = False,
+                 outage_probe_seconds: Sequence[float] = (0.5, 1, 2, 5)):
         self.db = db
         self.js = js
         self.name = name
@@ -82,6 +85,9 @@ class InboxConsumer:
         self.ack_wait = ack_wait_seconds
         self.batch = batch
         self.deliver_new_only = deliver_new_only
+        self.outage_probe = list(outage_probe_seconds) or [1.0]
+        # the fetched batch not yet settled: kept alive (in progress) while the database is down
+        self._held: list[Msg] = []
         self._stop = asyncio.Event()
         self._sub = None
 
@@ -90,8 +96,9 @@ class InboxConsumer:
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
-            # one more than we allow the handler, so the last delivery can be dead-lettered by us
-            max_deliver=self.max_deliver + 1,
+            # unlimited: `process` alone decides when to give up, and only once the dead letter is
+            # written. A JetStream limit would drop a message whose dead-letter write failed.
+            max_deliver=-1,
             deliver_policy=DeliverPolicy.NEW if self.deliver_new_only else DeliverPolicy.ALL,
             filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
@@ -127,14 +134,17 @@ class InboxConsumer:
                 continue
             if msgs and msgs[-1].metadata is not None:
                 PENDING.labels(self.name).set(msgs[-1].metadata.num_pending)
+            self._held = list(msgs)
             for msg in msgs:
                 await self.process(msg)
+                self._held.remove(msg)
 
     def stop(self) -> None:
         self._stop.set()
 
     async def process(self, msg: Msg) -> str:
-        """Handle one delivery; returns the outcome (processed, duplicate, retry, dead_letter)."""
+        """Handle one delivery; returns the outcome (processed, duplicate, retry, dead_letter, or
+        paused: stopped while waiting for the database, the delivery left to come back)."""
         deliveries = msg.metadata.num_delivered if msg.metadata else 1
         if deliveries > 1:
             REDELIVERED.labels(self.name).inc()
@@ -142,86 +152,137 @@ class InboxConsumer:
         try:
             event = parse_event(msg.data)
         except Exception as exc:  # poison: retrying will never parse it
-            await self._dead_letter(msg, None, deliveries, f"unparseable event: {exc}")
-            return "dead_letter"
+            return await self._dead_letter(msg, None, deliveries, f"unparseable event: {exc}")
 
         with tracer.start_as_current_span(f"consume {event.type}", context=extract_trace_context(headers),
                                           kind=trace.SpanKind.CONSUMER,
                                           attributes={"messaging.consumer": self.name,
                                                       "messaging.message.id": event.id}):
+            while True:
+                try:
+                    outcome = await self._apply(msg, event)
+                except Exception as exc:
+                    # an outage is not the handler's fault: hold the delivery (no nak, no count)
+                    # until the database answers again, then run it once more
+                    if await self._database_down():
+                        if not await self._wait_for_database(msg):
+                            return "paused"
+                        continue
+                    if deliveries >= self.max_deliver:
+                        return await self._dead_letter(msg, event.id, deliveries, repr(exc))
+                    delay = self.backoff[min(deliveries - 1, len(self.backoff) - 1)] if self.backoff else 0
+                    log.warning("consumer handler failed; will retry",
+                                extra={"consumer": self.name, "eventId": event.id, "delivery": deliveries,
+                                       "retryInSeconds": delay, "error": repr(exc)})
+                    await msg.nak(delay=delay)
+                    CONSUMED.labels(self.name, "retry").inc()
+                    return "retry"
+                await msg.ack()
+                CONSUMED.labels(self.name, outcome).inc()
+                return outcome
+
+    async def _apply(self, msg: Msg, event: Envelope) -> str:
+        async with self.db.session() as session:
+            fresh = (await session.execute(text(
+                "INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING "
+                "RETURNING 1").bindparams(c=self.name, e=event.id))).first()
+            if fresh is None:
+                return "duplicate"
+            await self.handler(session, event)
+            await session.commit()
+        return "processed"
+
+    async def _database_down(self) -> bool:
+        """Asked after a failure: a probe, not the exception's type, tells an outage from a bug
+        (a handler's own OperationalError, a deadlock, must still count)."""
+        try:
+            await asyncio.wait_for(self.db.ping(), 5)
+            return False
+        except Exception:
+            return True
+
+    async def _wait_for_database(self, msg: Msg) -> bool:
+        """Pause this consumer (no fetching) until the database answers; the held deliveries are
+        marked in progress so JetStream neither redelivers them nor counts a delivery. False if
+        the consumer was stopped meanwhile (the delivery then comes back after the ack wait)."""
+        PAUSED.labels(self.name).set(1)
+        log.error("database unreachable; consumer paused", extra={"consumer": self.name})
+        held = self._held or [msg]
+        step = 0
+        try:
+            while not self._stop.is_set():
+                for m in held:
+                    try:
+                        await m.in_progress()
+                    except Exception:  # NATS away too: the ack wait decides, nothing is lost
+                        pass
+                delay = min(self.outage_probe[min(step, len(self.outage_probe) - 1)], self.ack_wait / 3)
+                step += 1
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                if not await self._database_down():
+                    log.warning("database back; consumer resumed", extra={"consumer": self.name})
+                    return True
+            return False
+        finally:
+            PAUSED.labels(self.name).set(0)
+
+    async def _dead_letter(self, msg: Msg, event_id: str | None, deliveries: int, error: str) -> str:
+        while True:
             try:
                 async with self.db.session() as session:
-                    fresh = (await session.execute(text(
-                        "INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING "
-                        "RETURNING 1").bindparams(c=self.name, e=event.id))).first()
-                    if fresh is None:
-                        await msg.ack()
-                        CONSUMED.labels(self.name, "duplicate").inc()
-                        return "duplicate"
-                    await self.handler(session, event)
+                    session.add(DeadLetter(consumer=self.name, subject=msg.subject, event_id=event_id,
+                                           deliveries=deliveries, error=error[:2000], payload=msg.data,
+                                           headers=dict(msg.headers or {})))
                     await session.commit()
+                break
             except Exception as exc:
-                if deliveries >= self.max_deliver:
-                    await self._dead_letter(msg, event.id, deliveries, repr(exc))
-                    return "dead_letter"
-                delay = self.backoff[min(deliveries - 1, len(self.backoff) - 1)] if self.backoff else 0
-                log.warning("consumer handler failed; will retry",
-                            extra={"consumer": self.name, "eventId": event.id, "delivery": deliveries,
-                                   "retryInSeconds": delay, "error": repr(exc)})
+                if await self._database_down():
+                    if not await self._wait_for_database(msg):
+                        return "paused"
+                    continue
+                # not recorded, so not given up on: it comes back (the consumer has no JetStream
+                # delivery limit) and the write is tried again
+                delay = self.backoff[-1] if self.backoff else 0
+                log.error("dead-letter write failed; will retry",
+                          extra={"consumer": self.name, "eventId": event_id, "error": repr(exc)})
                 await msg.nak(delay=delay)
                 CONSUMED.labels(self.name, "retry").inc()
                 return "retry"
-        await msg.ack()
-        CONSUMED.labels(self.name, "processed").inc()
-        return "processed"
-
-    async def _dead_letter(self, msg: Msg, event_id: str | None, deliveries: int, error: str) -> None:
-        async with self.db.session() as session:
-            session.add(DeadLetter(consumer=self.name, subject=msg.subject, event_id=event_id,
-                                   deliveries=deliveries, error=error[:2000], payload=msg.data,
-                                   headers=dict(msg.headers or {})))
-            await session.commit()
         await msg.term()
         DEAD_LETTERS.labels(self.name).inc()
         CONSUMED.labels(self.name, "dead_letter").inc()
         log.error("event dead-lettered", extra={"consumer": self.name, "eventId": event_id,
                                                 "deliveries": deliveries, "error": error[:500]})
+        return "dead_letter"
 
 
 class ConsumerWorker:
-    """Runs one `InboxConsumer` for the life of the process, building it again after a failure
-    (a NATS reconnect that lost the pull subscription, a consumer deleted under it).
-
-    Give it to `ServiceRuntime.add_worker`; `stop()` ends it at shutdown."""
+    """Runs one `InboxConsumer` for the life of the process. Give it to `ServiceRuntime.add_worker`,
+    which supervises it: a failure (a NATS reconnect that lost the pull subscription, a consumer
+    deleted under it) is logged, shown in /readyz, and the worker is started again with a new
+    consumer after a backoff. `stop()` ends it at shutdown."""
 
     def __init__(self, name: str, subjects: Sequence[str], handler: Handler, *,
-                 stream: str = EVENTS_STREAM.name, retry_seconds: float = 1.0, **consumer_options):
+                 stream: str = EVENTS_STREAM.name, **consumer_options):
         self.__name__ = name
         self.name = name
         self.subjects = tuple(subjects)
         self.handler = handler
         self.stream = stream
-        self.retry_seconds = retry_seconds
         self.consumer_options = consumer_options
         self.consumer: InboxConsumer | None = None
         self._stopped = asyncio.Event()
 
     async def __call__(self, runtime) -> None:
-        while not self._stopped.is_set():
-            self.consumer = InboxConsumer(runtime.db, runtime.js, name=self.name, stream=self.stream,
-                                          subjects=self.subjects, handler=self.handler,
-                                          **self.consumer_options)
-            try:
-                await self.consumer.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer failed; starting it again",
-                            extra={"consumer": self.name, "error": repr(exc)})
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), self.retry_seconds)
-                except TimeoutError:
-                    pass
+        if self._stopped.is_set():
+            return
+        self.consumer = InboxConsumer(runtime.db, runtime.js, name=self.name, stream=self.stream,
+                                      subjects=self.subjects, handler=self.handler,
+                                      **self.consumer_options)
+        await self.consumer.run()
 
     def stop(self) -> None:
         self._stopped.set()

@@ -5,7 +5,11 @@ Guarantees:
 - nothing is published for a transaction that rolled back (the row never existed);
 - nothing committed stays unpublished: the relay retries until JetStream acknowledges;
 - no double publish across a crash between JetStream's ack and marking the row: the event id is
-  the `Nats-Msg-Id`, so JetStream's duplicate window drops the republish.
+  the `Nats-Msg-Id`, so JetStream's duplicate window drops the republish;
+- one row JetStream keeps refusing (a poison row) does not hold back the rows behind it: after
+  `max_attempts` refusals while JetStream answers it is parked (left unpublished, no longer
+  tried, counted in `outbox_parked`). A NATS/JetStream outage counts no attempts: it is every
+  row's problem, and the pass just stops and backs off.
 
 The relay selects unpublished rows, not "rows after the last id it saw": ids and timestamps can
 commit out of order, and a cursor would skip a row that committed late.
@@ -39,7 +43,8 @@ OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events relayed from the ou
                            ["event_type"])
 OUTBOX_LAG = Histogram("outbox_lag_seconds", "Time from commit to JetStream acknowledgement",
                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-OUTBOX_PENDING = Gauge("outbox_pending", "Unpublished outbox rows seen by the relay's last pass")
+OUTBOX_PENDING = Gauge("outbox_pending", "Unpublished outbox rows still to be relayed (parked ones aside)")
+OUTBOX_PARKED = Gauge("outbox_parked", "Unpublished outbox rows the relay gave up on after max attempts")
 OUTBOX_ERRORS = Counter("outbox_publish_errors_total", "Failed attempts to publish an outbox row")
 
 
@@ -90,13 +95,22 @@ async def add_event(session: AsyncSession, event: Envelope, subject: str) -> Non
 
 class OutboxRelay:
     def __init__(self, db: Database, js: JetStreamContext, *, batch_size: int = 100,
-                 poll_seconds: float = 1.0, retention_seconds: float = 86400,
+                 poll_seconds: float = 1.0, retention_seconds: float = 86400, max_attempts: int = 10,
+                 max_backoff_seconds: float = 30.0, count_interval_seconds: float = 1.0,
                  after_publish: Callable[[OutboxMessage], Awaitable[None] | None] | None = None):
         self.db = db
         self.js = js
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff_seconds
+        # counting the backlog scans it: at most once per interval while a big backlog drains
+        self.count_interval_seconds = count_interval_seconds
+        self._counted_at = float("-inf")
+        # set by a pass that stopped on a failure: the next one waits (backoff), commits' NOTIFYs
+        # do not wake it, so attempts are spread over time rather than burnt in a burst
+        self.failed = False
         # test hook: lets a crash test die between JetStream's ack and the commit
         self.after_publish = after_publish
         self._stop = asyncio.Event()
@@ -104,25 +118,40 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """One pass: publish a batch of unpublished rows in commit order; returns how many."""
+        self.failed = False
         async with self.db.session() as session:
             rows = (await session.exec(
                 select(OutboxMessage)
                 .where(col(OutboxMessage.published_at).is_(None))
+                .where(col(OutboxMessage.attempts) < self.max_attempts)
                 .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             )).all()
-            OUTBOX_PENDING.set(len(rows))
             published = 0
             for row in rows:
                 try:
                     await self.js.publish(row.subject, row.payload, timeout=5,
                                           headers={**row.headers, "Nats-Msg-Id": str(row.id)})
-                except Exception as exc:  # NATS down or slow: keep the row, retry next pass
-                    row.attempts += 1
+                except Exception as exc:
                     OUTBOX_ERRORS.inc()
-                    log.warning("outbox publish failed", extra={"eventId": str(row.id), "error": str(exc)})
-                    break
+                    if not await self._jetstream_answers():
+                        # NATS down or JetStream unavailable: keep the row and its attempts
+                        log.warning("outbox publish failed; JetStream unavailable",
+                                    extra={"eventId": str(row.id), "error": str(exc)})
+                        self.failed = True
+                        break
+                    row.attempts += 1
+                    if row.attempts >= self.max_attempts:
+                        log.error("outbox row parked: JetStream keeps refusing it",
+                                  extra={"eventId": str(row.id), "subject": row.subject,
+                                         "eventType": row.event_type, "attempts": row.attempts,
+                                         "error": str(exc)})
+                        continue  # the rows behind it go on
+                    log.warning("outbox publish failed", extra={"eventId": str(row.id), "error": str(exc),
+                                                                "attempts": row.attempts})
+                    self.failed = True
+                    break  # order kept: retried before anything behind it
                 if self.after_publish is not None:
                     maybe = self.after_publish(row)
                     if maybe is not None:
@@ -133,7 +162,25 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.labels(row.event_type).inc()
                 OUTBOX_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
             await session.commit()
+            if time.monotonic() - self._counted_at >= self.count_interval_seconds:
+                await self._count(session)
             return published
+
+    async def _count(self, session: AsyncSession) -> None:
+        pending, parked = (await session.execute(text(
+            "SELECT count(*) FILTER (WHERE attempts < :n), count(*) FILTER (WHERE attempts >= :n) "
+            "FROM outbox WHERE published_at IS NULL").bindparams(n=self.max_attempts))).one()
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_PARKED.set(parked)
+        self._counted_at = time.monotonic()
+
+    async def _jetstream_answers(self) -> bool:
+        """After a refused publish: is it this row, or is JetStream away for everyone?"""
+        try:
+            await asyncio.wait_for(self.js.account_info(), 2)
+            return True
+        except Exception:
+            return False
 
     async def purge_published(self) -> None:
         async with self.db.session() as session:
@@ -160,14 +207,24 @@ class OutboxRelay:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
         last_purge = time.monotonic()
+        failures = 0
         try:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
                     n = await self.publish_pending()
-                except Exception as exc:
+                except Exception as exc:  # the database away: same backoff
                     log.warning("outbox pass failed", extra={"error": str(exc)})
-                    n = 0
+                    n, self.failed = 0, True
+                if self.failed:
+                    failures += 1
+                    try:
+                        await asyncio.wait_for(self._stop.wait(),
+                                               min(self.poll_seconds * 2 ** (failures - 1), self.max_backoff))
+                    except TimeoutError:
+                        pass
+                    continue
+                failures = 0
                 if n >= self.batch_size:
                     continue  # more waiting: no sleep
                 if time.monotonic() - last_purge > 3600:

@@ -4,11 +4,17 @@ The token's header is never trusted to pick the algorithm: only the configured a
 accepted (EdDSA by default), so `alg: none` and HMAC-with-the-public-key tricks fail. Keys are
 cached; an unknown `kid` triggers at most one JWKS refetch per cool-down, so garbage tokens cannot
 turn the verifier into a JWKS flood.
+
+A slow or failing JWKS never holds requests up: stale keys are refreshed in the background while
+requests go on with the cached ones; only a request whose `kid` is unknown waits, for one shared
+refresh bounded by `fetch_timeout_seconds`; a failed refresh backs off (doubling from the cool-down
+up to `max_backoff_seconds`) before the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +28,7 @@ from jwt import PyJWK
 from servicekit.problems import Problem
 
 KeyFetcher = Callable[[], Awaitable[dict[str, Any]]]
+log = logging.getLogger("servicekit.security")
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,8 @@ def remote_jwks(url: str, timeout: float = 3.0) -> KeyFetcher:
 class JwtVerifier:
     def __init__(self, fetch_jwks: KeyFetcher, *, issuer: str, audience: str,
                  algorithms: tuple[str, ...] = ("EdDSA",), cache_seconds: float = 300,
-                 refetch_cooldown_seconds: float = 10, leeway_seconds: float = 5):
+                 refetch_cooldown_seconds: float = 10, leeway_seconds: float = 5,
+                 fetch_timeout_seconds: float = 3.0, max_backoff_seconds: float = 300):
         if not algorithms or "none" in {a.lower() for a in algorithms}:
             raise ValueError("pin at least one real signature algorithm")
         self._fetch = fetch_jwks
@@ -58,35 +66,78 @@ class JwtVerifier:
         self.cache_seconds = cache_seconds
         self.cooldown = refetch_cooldown_seconds
         self.leeway = leeway_seconds
+        self.fetch_timeout = fetch_timeout_seconds
+        self.max_backoff = max_backoff_seconds
         self._keys: dict[str, PyJWK] = {}
-        self._fetched_at = float("-inf")  # never: monotonic() may be small right after boot
-        self._lock = asyncio.Lock()
+        # "never": monotonic() may be small right after boot
+        self._fetched_at = float("-inf")  # last success
+        self._attempted_at = float("-inf")  # last attempt: the unknown-kid cool-down counts from it
+        self._retry_at = float("-inf")  # after failures: no attempt before this
+        self._failures = 0
+        self._refresh: asyncio.Task | None = None  # the one refresh in flight, shared by everyone
 
-    async def _refresh(self, *, force: bool) -> None:
-        async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if (force and age < self.cooldown) or (not force and age < self.cache_seconds):
-                return
-            doc = await self._fetch()
-            keys = {}
-            for jwk in doc.get("keys", []):
-                if "kid" in jwk and jwk.get("use", "sig") == "sig":
-                    try:
-                        keys[jwk["kid"]] = PyJWK(jwk)
-                    except jwt.PyJWTError:
-                        continue
-            self._keys = keys
-            self._fetched_at = time.monotonic()
+    def _start_refresh(self) -> asyncio.Task:
+        if self._refresh is None or self._refresh.done():
+            self._attempted_at = time.monotonic()
+            self._refresh = asyncio.create_task(self._fetch_keys(), name="jwks-refresh")
+        return self._refresh
+
+    async def _fetch_keys(self) -> None:
+        try:
+            doc = await asyncio.wait_for(self._fetch(), self.fetch_timeout)
+        except Exception as exc:
+            self._failures += 1
+            backoff = min(self.cooldown * 2 ** (self._failures - 1), self.max_backoff)
+            self._retry_at = time.monotonic() + backoff
+            log.warning("JWKS refresh failed; serving the cached keys",
+                        extra={"error": type(exc).__name__, "cachedKeys": len(self._keys),
+                               "retryInSeconds": backoff})
+            return
+        keys = {}
+        for jwk in doc.get("keys", []):
+            if "kid" in jwk and jwk.get("use", "sig") == "sig":
+                try:
+                    keys[jwk["kid"]] = PyJWK(jwk)
+                except jwt.PyJWTError:
+                    continue
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+        self._failures = 0
+        self._retry_at = float("-inf")
+
+    async def _wait_for_refresh(self) -> None:
+        try:
+            # shielded: a waiter giving up does not cancel the refresh others share
+            await asyncio.wait_for(asyncio.shield(self._start_refresh()), self.fetch_timeout)
+        except TimeoutError:
+            pass
 
     async def key_for(self, kid: str) -> PyJWK | None:
-        try:
-            await self._refresh(force=False)
-            if kid not in self._keys:
-                await self._refresh(force=True)
-        except Exception as exc:
+        now = time.monotonic()
+        may_fetch = now >= self._retry_at
+        if not self._keys:
+            # nothing to serve yet: wait for the keys (once per backoff when the JWKS is down)
+            if may_fetch:
+                await self._wait_for_refresh()
             if not self._keys:
-                raise InvalidToken("signing keys unavailable") from exc
-        return self._keys.get(kid)
+                raise InvalidToken("signing keys unavailable")
+        elif now - self._fetched_at >= self.cache_seconds and may_fetch:
+            self._start_refresh()  # in the background: this request goes on with the cached keys
+        key = self._keys.get(kid)
+        if key is None and may_fetch and now - self._attempted_at >= self.cooldown:
+            await self._wait_for_refresh()  # a new signing key: one bounded, shared refresh
+            key = self._keys.get(kid)
+        return key
+
+    async def settle(self) -> None:
+        """Wait for a background refresh in flight (tests; shutdown)."""
+        if self._refresh is not None:
+            await asyncio.gather(self._refresh, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            await asyncio.gather(self._refresh, return_exceptions=True)
 
     async def verify(self, token: str) -> dict[str, Any]:
         try:

@@ -45,6 +45,24 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
     outbox_batch_size: int = 100
+    # JetStream refusing one row this often while it accepts others parks the row (alert
+    # OutboxRowsParked); an outage counts nothing, and failed passes back off up to 30 s
+    outbox_max_attempts: int = Field(10, ge=1)
+
+    # retention (servicekit.retention): history older than this is deleted, checked every
+    # interval. The inbox row is what turns a redelivery into a duplicate, so it must outlive the
+    # EVENTS stream's 7 days (the floor); dead letters are kept for an operator to replay.
+    inbox_retention_days: float = Field(8, ge=7)
+    dead_letters_retention_days: float = Field(30, gt=0)
+    retention_interval_seconds: float = Field(3600, gt=0)
+    retention_batch_size: int = Field(5000, ge=1)
+
+    # background tasks (relay, consumers, periodic jobs) that raise are started again after a
+    # backoff doubling from the first value up to the second; one counts as failing in /readyz
+    # until it has run this long again
+    task_restart_backoff_seconds: float = Field(1.0, gt=0)
+    task_restart_max_backoff_seconds: float = Field(60.0, gt=0)
+    task_healthy_after_seconds: float = Field(10.0, ge=0)
 
     otel_exporter_otlp_endpoint: str | None = None
     metrics_enabled: bool = True

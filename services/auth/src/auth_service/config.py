@@ -9,6 +9,9 @@ class Settings(ServiceSettings):
 
     access_token_ttl_seconds: int = 900  # API.md: at most 15 minutes
     refresh_token_ttl_days: int = 30
+    # an expired refresh token is refused whether its row exists or not (reuse detection only
+    # applies to live ones), so its row is deleted this long after expiry (sessions/retention.py)
+    refresh_token_retention_days: float = 7
     # a signing key signs for this long, then stays published until every token it signed expired
     signing_key_rotation_days: int = 30
     # a new key is published in the JWKS this long before it signs, so every verifier can learn it

@@ -8,6 +8,7 @@ from auth_service.config import Settings
 from auth_service.keys import service as keys
 from auth_service.keys.views import router as keys_router
 from auth_service.passwords import Passwords
+from auth_service.sessions.retention import prunes
 from auth_service.sessions.views import router as sessions_router
 from auth_service.uploads.views import router as uploads_router
 from auth_service.users.views import me_router, router as users_router
@@ -22,6 +23,8 @@ def build_runtime(settings: Settings) -> ServiceRuntime:
             return await keys.jwks(session, settings)
 
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True, jwks=own_jwks)
+    for prune in prunes(settings):
+        runtime.add_prune(prune)
     return runtime
 
 

@@ -10,6 +10,12 @@ class Settings(ServiceSettings):
     service_name: str = "media-gateway"
     port: int = 8105
 
+    # retention (media_gateway/retention.py): provider webhook deliveries are kept to drop a
+    # provider's redelivery (they retry for hours, not weeks); ended ingest sessions (and their
+    # finished recording jobs) for support questions about past broadcasts
+    provider_events_retention_days: float = 30
+    ingest_sessions_retention_days: float = 90
+
     # where the platform keeps its files; the media folders below default to sub-folders of it
     data_dir: Path = Path("./.data")
 

@@ -14,6 +14,7 @@ from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.ingest.stats import IngestStatsWorker
 from media_gateway.ingest.views import router as ingest_router
 from media_gateway.recordings.service import RecordingWorker
+from media_gateway.retention import prunes
 from media_gateway.recordings.views import router as recordings_router
 from media_gateway.thumbnails.service import ThumbnailWorker
 from media_gateway.webhooks.views import router as webhooks_router
@@ -65,6 +66,8 @@ class _RevocationConsumer(InboxConsumer):
 def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
                   thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
+    for prune in prunes(settings):
+        runtime.add_prune(prune)
     consumers: list[InboxConsumer] = []
 
     async def revocations(rt: ServiceRuntime) -> None:
