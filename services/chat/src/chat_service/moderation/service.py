@@ -65,6 +65,39 @@ _STATUS_RANK = {"OFFLINE": 0, "LIVE": 1, "ENDING": 2, "ARCHIVED": 3}
 
 # ---- replicas: the inbox consumers' handler --------------------------------------------------
 
+def _channel_user(data) -> dict:
+    return {"channel_id": data.channel_id, "user_id": data.user_id}
+
+
+def _no_extra(data) -> dict:
+    return {}
+
+
+# event type -> (table, present after it, its key columns, other columns it sets)
+MEMBERSHIP_EVENTS: dict[str, tuple[type, bool, Callable, Callable]] = {
+    s.CHANNEL_MODERATOR_ADDED: (ModeratorReplica, True, _channel_user, _no_extra),
+    s.CHANNEL_MODERATOR_REMOVED: (ModeratorReplica, False, _channel_user, _no_extra),
+    s.CHANNEL_USER_BANNED: (BanReplica, True, _channel_user, lambda d: {"until": d.until, "reason": d.reason}),
+    s.CHANNEL_USER_UNBANNED: (BanReplica, False, _channel_user, _no_extra),
+    s.CHANNEL_FOLLOWED: (FollowReplica, True, _channel_user, _no_extra),
+    s.CHANNEL_UNFOLLOWED: (FollowReplica, False, _channel_user, _no_extra),
+    s.USER_BLOCKED: (BlockReplica, True, lambda d: {"blocker_id": d.blocker_id, "blocked_id": d.blocked_id},
+                     _no_extra),
+    s.USER_UNBLOCKED: (BlockReplica, False, lambda d: {"blocker_id": d.blocker_id, "blocked_id": d.blocked_id},
+                       _no_extra),
+}
+
+
+async def apply_membership(session: AsyncSession, model, key: dict, present: bool, at: datetime,
+                           extra: dict) -> None:
+    """Set one key present or absent (a tombstone) as of `at`, unless the row reflects a newer
+    event: the last event by event time wins, whatever order they arrive in. An equal time is
+    applied (a redelivery of the same event changes nothing)."""
+    values = {"present": present, "changed_at": at, **extra}
+    await session.exec(insert(model).values(**key, **values).on_conflict_do_update(
+        index_elements=list(key), set_=values, where=col(model.changed_at) <= at))
+
+
 async def handle_event(session: AsyncSession, event: Envelope) -> None:
     """InboxConsumer handler for every replica event (runs once per event id)."""
     data, t = event.data, event.type
@@ -79,35 +112,13 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
         await session.exec(insert(FiltersReplica).values(channel_id=data.channel_id, **values)
                            .on_conflict_do_update(index_elements=["channel_id"], set_=values,
                                                   where=col(FiltersReplica.synced_at) <= event.time))
-    elif t == s.CHANNEL_MODERATOR_ADDED:
-        await session.exec(insert(ModeratorReplica).values(channel_id=data.channel_id, user_id=data.user_id)
-                           .on_conflict_do_nothing())
-    elif t == s.CHANNEL_MODERATOR_REMOVED:
-        await session.exec(delete(ModeratorReplica).where(col(ModeratorReplica.channel_id) == data.channel_id,
-                                                          col(ModeratorReplica.user_id) == data.user_id))
-    elif t == s.CHANNEL_USER_BANNED:
-        values = {"until": data.until, "reason": data.reason}
-        await session.exec(insert(BanReplica).values(channel_id=data.channel_id, user_id=data.user_id, **values)
-                           .on_conflict_do_update(index_elements=["channel_id", "user_id"], set_=values))
-    elif t == s.CHANNEL_USER_UNBANNED:
-        await session.exec(delete(BanReplica).where(col(BanReplica.channel_id) == data.channel_id,
-                                                    col(BanReplica.user_id) == data.user_id))
-    elif t == s.CHANNEL_FOLLOWED:
-        await session.exec(insert(FollowReplica).values(channel_id=data.channel_id, user_id=data.user_id)
-                           .on_conflict_do_nothing())
-    elif t == s.CHANNEL_UNFOLLOWED:
-        await session.exec(delete(FollowReplica).where(col(FollowReplica.channel_id) == data.channel_id,
-                                                       col(FollowReplica.user_id) == data.user_id))
+    elif t in MEMBERSHIP_EVENTS:
+        model, present, key, extra = MEMBERSHIP_EVENTS[t]
+        await apply_membership(session, model, key(data), present, event.time, extra(data) if present else {})
     elif t in (s.USER_REGISTERED, s.USER_UPDATED):
         values = {"username": data.username, "display_name": data.display_name, "synced_at": event.time}
         await session.exec(insert(UserReplica).values(id=data.user_id, **values).on_conflict_do_update(
             index_elements=["id"], set_=values, where=col(UserReplica.synced_at) <= event.time))
-    elif t == s.USER_BLOCKED:
-        await session.exec(insert(BlockReplica).values(blocker_id=data.blocker_id, blocked_id=data.blocked_id)
-                           .on_conflict_do_nothing())
-    elif t == s.USER_UNBLOCKED:
-        await session.exec(delete(BlockReplica).where(col(BlockReplica.blocker_id) == data.blocker_id,
-                                                      col(BlockReplica.blocked_id) == data.blocked_id))
     elif t in STREAM_EVENTS:
         status = str(data.status)
         values = {"channel_id": data.channel_id, "status": status, "synced_at": event.time}
@@ -296,9 +307,11 @@ class Moderation:
                 return None
             filters = await session.get(FiltersReplica, channel_id)
             mods = (await session.exec(select(ModeratorReplica.user_id)
-                                       .where(col(ModeratorReplica.channel_id) == channel_id))).all()
+                                       .where(col(ModeratorReplica.channel_id) == channel_id,
+                                              col(ModeratorReplica.present)))).all()
             bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
-                                       .where(col(BanReplica.channel_id) == channel_id))).all()
+                                       .where(col(BanReplica.channel_id) == channel_id,
+                                              col(BanReplica.present)))).all()
             live = (await session.exec(select(StreamReplica.id).where(
                 col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
                 .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
@@ -314,7 +327,8 @@ class Moderation:
         if hit is not None:
             return hit[1]
         async with self.db.session() as session:
-            follows = await session.get(FollowReplica, (channel_id, user_id)) is not None
+            row = await session.get(FollowReplica, (channel_id, user_id))
+        follows = row is not None and row.present
         self._follows.put(key, follows)
         return follows
 
@@ -354,7 +368,8 @@ class Moderation:
             return hit[1]
         async with self.db.session() as session:
             rows = (await session.exec(select(BlockReplica.blocked_id)
-                                       .where(col(BlockReplica.blocker_id) == user_id))).all()
+                                       .where(col(BlockReplica.blocker_id) == user_id,
+                                              col(BlockReplica.present)))).all()
         blocked = frozenset(rows)
         self._blocks.put(user_id, blocked)
         return blocked
