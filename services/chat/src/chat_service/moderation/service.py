@@ -229,6 +229,77 @@ class _Ttl:
         self._data.pop(key, None)
 
 
+# ---- reading the replicas inside a session (the API's cache loads, the KV snapshots) ----------
+
+async def read_channel(session: AsyncSession, channel_id: str) -> ChannelState | None:
+    row = await session.get(ChannelReplica, channel_id, populate_existing=True)
+    if row is None:
+        return None
+    filters = await session.get(FiltersReplica, channel_id, populate_existing=True)
+    mods = (await session.exec(select(ModeratorReplica.user_id)
+                               .where(col(ModeratorReplica.channel_id) == channel_id,
+                                      col(ModeratorReplica.present)))).all()
+    bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
+                               .where(col(BanReplica.channel_id) == channel_id, col(BanReplica.present)))).all()
+    live = (await session.exec(select(StreamReplica.id).where(
+        col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
+        .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
+    return ChannelState(
+        channel_id=channel_id, owner_id=row.owner_id, slug=row.slug, moderators=set(mods),
+        filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
+                           filters.followers_only) if filters else Filters(),
+        bans={user_id: until for user_id, until in bans}, live_stream_id=live)
+
+
+async def read_follow(session: AsyncSession, channel_id: str, user_id: str) -> bool:
+    row = await session.get(FollowReplica, (channel_id, user_id), populate_existing=True)
+    return row is not None and row.present
+
+
+async def read_profiles(session: AsyncSession, user_ids) -> dict[str, Profile]:
+    rows = (await session.exec(select(UserReplica).where(col(UserReplica.id).in_(list(user_ids)))
+                               .execution_options(populate_existing=True))).all()
+    return {r.id: Profile(r.username, r.display_name) for r in rows}
+
+
+async def read_blocks(session: AsyncSession, user_id: str) -> frozenset[str]:
+    rows = (await session.exec(select(BlockReplica.blocked_id)
+                               .where(col(BlockReplica.blocker_id) == user_id, col(BlockReplica.present)))).all()
+    return frozenset(rows)
+
+
+async def read_stream(session: AsyncSession, stream_id: str) -> tuple[str, str] | None:
+    row = await session.get(StreamReplica, stream_id, populate_existing=True)
+    return (row.channel_id, row.status) if row else None
+
+
+class PgReplicas:
+    """Loads cache entries from the replicas in chat's database (the chat API's source)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def load_channel(self, channel_id: str) -> ChannelState | None:
+        async with self.db.session() as session:
+            return await read_channel(session, channel_id)
+
+    async def load_follow(self, channel_id: str, user_id: str) -> bool:
+        async with self.db.session() as session:
+            return await read_follow(session, channel_id, user_id)
+
+    async def load_profiles(self, user_ids) -> dict[str, Profile]:
+        async with self.db.session() as session:
+            return await read_profiles(session, user_ids)
+
+    async def load_blocks(self, user_id: str) -> frozenset[str]:
+        async with self.db.session() as session:
+            return await read_blocks(session, user_id)
+
+    async def load_stream(self, stream_id: str) -> tuple[str, str] | None:
+        async with self.db.session() as session:
+            return await read_stream(session, stream_id)
+
+
 EventListener = Callable[[Envelope], None]
 
 
@@ -239,8 +310,10 @@ class Moderation:
     same events (e.g. close a banned user's sockets); `fn(event)` is called after the cache changed.
     """
 
-    def __init__(self, db: Database, *, ttl_seconds: float = 5.0):
-        self.db = db
+    def __init__(self, source, *, ttl_seconds: float = 5.0):
+        # where entries are loaded from: the replicas in PostgreSQL (the chat API), or anything
+        # with the same five loads (the edges' JetStream KV snapshots, chat_service.edge.natsstate)
+        self.source = PgReplicas(source) if isinstance(source, Database) else source
         self.ttl = ttl_seconds
         self._channels = _Ttl(ttl_seconds, 20_000)   # channel id -> ChannelState | None
         self._follows = _Ttl(ttl_seconds)            # (channel id, user id) -> bool
@@ -287,7 +360,7 @@ class Moderation:
         future = asyncio.get_running_loop().create_future()
         self._loading[channel_id] = future
         try:
-            state = await self._load_channel(channel_id)
+            state = await self.source.load_channel(channel_id)
             # "no such channel" is remembered briefly: a channel created a moment ago must not
             # stay unknown for a whole TTL if its core event raced the replica's commit
             self._channels.put(channel_id, state, None if state is not None else NEGATIVE_TTL)
@@ -300,35 +373,12 @@ class Moderation:
         finally:
             self._loading.pop(channel_id, None)
 
-    async def _load_channel(self, channel_id: str) -> ChannelState | None:
-        async with self.db.session() as session:
-            row = await session.get(ChannelReplica, channel_id)
-            if row is None:
-                return None
-            filters = await session.get(FiltersReplica, channel_id)
-            mods = (await session.exec(select(ModeratorReplica.user_id)
-                                       .where(col(ModeratorReplica.channel_id) == channel_id,
-                                              col(ModeratorReplica.present)))).all()
-            bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
-                                       .where(col(BanReplica.channel_id) == channel_id,
-                                              col(BanReplica.present)))).all()
-            live = (await session.exec(select(StreamReplica.id).where(
-                col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
-                .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
-        return ChannelState(
-            channel_id=channel_id, owner_id=row.owner_id, slug=row.slug, moderators=set(mods),
-            filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
-                               filters.followers_only) if filters else Filters(),
-            bans={user_id: until for user_id, until in bans}, live_stream_id=live)
-
     async def is_follower(self, channel_id: str, user_id: str) -> bool:
         key = (channel_id, user_id)
         hit = self._follows.get(key)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            row = await session.get(FollowReplica, (channel_id, user_id))
-        follows = row is not None and row.present
+        follows = await self.source.load_follow(channel_id, user_id)
         self._follows.put(key, follows)
         return follows
 
@@ -336,9 +386,7 @@ class Moderation:
         hit = self._profiles.get(user_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            row = await session.get(UserReplica, user_id)
-        profile = Profile(row.username, row.display_name) if row else None
+        profile = (await self.source.load_profiles([user_id])).get(user_id)
         self._profiles.put(user_id, profile)
         return profile
 
@@ -353,9 +401,7 @@ class Moderation:
             else:
                 missing.append(uid)
         if missing:
-            async with self.db.session() as session:
-                rows = (await session.exec(select(UserReplica).where(col(UserReplica.id).in_(missing)))).all()
-            found = {r.id: Profile(r.username, r.display_name) for r in rows}
+            found = await self.source.load_profiles(missing)
             for uid in missing:
                 self._profiles.put(uid, found.get(uid))
             out.update(found)
@@ -366,11 +412,7 @@ class Moderation:
         hit = self._blocks.get(user_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            rows = (await session.exec(select(BlockReplica.blocked_id)
-                                       .where(col(BlockReplica.blocker_id) == user_id,
-                                              col(BlockReplica.present)))).all()
-        blocked = frozenset(rows)
+        blocked = await self.source.load_blocks(user_id)
         self._blocks.put(user_id, blocked)
         return blocked
 
@@ -379,9 +421,7 @@ class Moderation:
         hit = self._streams.get(stream_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            row = await session.get(StreamReplica, stream_id)
-        value = (row.channel_id, row.status) if row else None
+        value = await self.source.load_stream(stream_id)
         self._streams.put(stream_id, value, None if value is not None else NEGATIVE_TTL)
         return value
 

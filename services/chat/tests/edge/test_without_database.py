@@ -1,0 +1,108 @@
+"""Issue 13 item 5: a chat edge needs no database.
+
+A private PostgreSQL (the shared test server stays up for everyone else) holds the chat API's
+database. With it stopped, an edge started afterwards still serves joins with history, acks sends
+once JetStream stored them, and applies a ban at once: moderation state comes from the chat API's
+KV snapshots and the core-NATS events, history from the chat API or the CHAT stream.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import nats
+from chat_service.config import Settings
+from chat_service.main import create_app
+from contracts.catalog import subject_for
+from contracts.envelope import make_event
+from contracts.events.channels import Channel as ChannelPayload
+from contracts.events.channels import ChannelBan, ChannelModerator
+from contracts.subjects import CHAT_STREAM
+from devstack.ports import free_port
+from devstack.processes import Supervisor
+from devstack.servers import Postgres
+from servicekit.db import upgrade
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "chat_service" / "migrations"
+
+
+async def _join(c, channel_id):
+    c.send({"type": "chat:join", "channelId": channel_id})
+    return await c.expect("chat:history")
+
+
+async def test_an_edge_serves_joins_history_sends_and_bans_with_postgres_stopped(
+        nats_url, redis_url, jwks, make_user, start_edge, client, eventually):
+    root = Path(tempfile.mkdtemp(prefix="chat-nodb-"))
+    sup = Supervisor(root / "logs")
+    pg = Postgres(port=free_port(), data_dir=root / "pg", durable=False).start(sup)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        pg.create_database("chat")
+        upgrade(MIGRATIONS, pg.url("chat"))
+        settings = Settings(database_url=pg.url("chat"), nats_url=nats_url, redis_url=redis_url,
+                            outbox_poll_seconds=0.2, persister_fetch_timeout_seconds=0.2)
+        app = create_app(settings, configure_process=False, jwks=jwks)
+        async with app.router.lifespan_context(app):
+            chat = app.state.runtime.chat
+            owner, mod, alice, troll = make_user("owner"), make_user("mod"), make_user("alice"), make_user("troll")
+            channel_id = str(uuid.uuid4())
+
+            async def publish(event_type, payload):
+                env = make_event(event_type, payload, source="channels")
+                await js.publish(subject_for(event_type), env.to_json_bytes(), headers={"Nats-Msg-Id": env.id})
+
+            await publish("channel.created", ChannelPayload(
+                id=channel_id, slug=f"c-{channel_id[:8]}", name="C", description=None, category=None, tags=[],
+                avatar=None, banner=None, is_public=True, owner_id=owner.id))
+            await publish("channel.moderator_added", ChannelModerator(channel_id=channel_id, user_id=mod.id))
+
+            async def badges():
+                try:
+                    return await chat.badges(channel_id, mod.id)
+                except LookupError:
+                    return []
+            await eventually(badges, lambda b: b == ["moderator"], what="the replica consumer")
+            before = [await chat.send(user_id=alice.id, username="alice", channel_id=channel_id,
+                                      content=f"before {i}", nonce=f"b{i}") for i in range(3)]
+
+            sup.stop(pg.child)  # PostgreSQL is gone from here on
+            assert not pg.child.alive()
+
+            edge = await start_edge(None)  # no DATABASE_URL at all
+            assert edge.runtime.db is None
+            reader = await client(edge)
+            history = await _join(reader, channel_id)
+            assert [m["id"] for m in history["messages"]] == [m.id for m in before]
+
+            sender = await client(edge, alice.token)
+            await _join(sender, channel_id)
+            sender.send({"type": "chat:send", "content": "during the outage", "nonce": "d1"})
+            ack = await sender.expect("chat:ack")
+            stored = await js.get_msg(CHAT_STREAM.name, ack["seq"])  # acked = in JetStream
+            assert ack["id"].encode() in stored.data
+            assert (await reader.expect("chat:message"))["message"]["id"] == ack["id"]
+
+            # a moderator's badge comes from the KV snapshot the API wrote before the outage
+            moderator = await client(edge, mod.token)
+            await _join(moderator, channel_id)
+            moderator.send({"type": "chat:send", "content": "mod here", "nonce": "m1"})
+            await moderator.expect("chat:ack")
+            assert (await reader.expect("chat:message"))["message"]["user"]["badges"] == ["moderator"]
+
+            # a ban still applies at once (core NATS), with the replica consumer unable to write
+            troll_socket = await client(edge, troll.token)
+            await _join(troll_socket, channel_id)
+            await publish("channel.user_banned", ChannelBan(channel_id=channel_id, user_id=troll.id, until=None,
+                                                            reason="t"))
+            assert (await troll_socket.expect("chat:error"))["code"] == "banned"
+            troll_socket.send({"type": "chat:send", "content": "let me", "nonce": "t1"})
+            assert (await troll_socket.expect("chat:error", nonce="t1"))["code"] == "banned"
+    finally:
+        await nc.close()
+        sup.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
