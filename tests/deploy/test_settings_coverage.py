@@ -99,3 +99,46 @@ def test_required_in_prod_holds_only_real_fields():
     for service in MODULES:
         for args in (["serve"], ["edge"]) if service == "chat" else (["serve"],):
             required_env(settings_class(service, args), args)
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value = labels.get(expr["key"])
+        if (expr["operator"] == "In") != (value in expr["values"]) and expr["operator"] in ("In", "NotIn"):
+            return False
+        if expr["operator"] == "Exists" and value is None:
+            return False
+    return True
+
+
+def _admits(policy: dict, labels: dict, port: int) -> bool:
+    for rule in policy["spec"].get("ingress", []):
+        ports = {p["port"] for p in rule.get("ports", [])}
+        if ports and port not in ports:
+            continue
+        if any("podSelector" in peer and "namespaceSelector" not in peer and _selects(peer["podSelector"], labels)
+               for peer in rule.get("from", [])):
+            return True
+    return False
+
+
+def test_prod_postgres_admits_exactly_the_pods_whose_processes_use_a_database(rendered):
+    """The edges hold no database connection (chat_service.edge.natsstate): PostgreSQL's policy
+    must not need them, and every process that does read DATABASE_URL must get through."""
+    docs = rendered["prod"]
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "postgres")
+    wrong = []
+    for workload in (d for d in docs if d["kind"] in ("Deployment", "StatefulSet")):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        spec = workload["spec"]["template"]["spec"]
+        uses_db = False
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            match = IMAGE.search(c.get("image", ""))
+            if match and match["service"] not in TEMPLATED:
+                args = c.get("args") or []
+                uses_db |= "DATABASE_URL" in required_env(settings_class(match["service"], args), args)
+        if uses_db != _admits(policy, labels, 5432):
+            wrong.append(f"{workload['metadata']['name']}: uses a database={uses_db}, admitted={not uses_db}")
+    assert not wrong, wrong

@@ -181,6 +181,10 @@ async def test_replica_events_delivered_out_of_order_keep_the_newest(make_user, 
         await publish(removed, _pair_payload(kind, channel_id, back, False), source=source,
                       time=now - timedelta(seconds=1))
         await settled()
-        fresh = Moderation(chat_app.state.runtime.db)  # no cache: what the replicas say
-        assert not await _holds(fresh, kind, channel_id, gone), f"{kind}: a late {added} undid the {removed}"
-        assert await _holds(fresh, kind, channel_id, back), f"{kind}: a late {removed} undid the {added}"
+        from chat_service.moderation.snapshots import KvReplicas, open_bucket
+        kv = await open_bucket(chat_app.state.runtime.js)
+        # no cache: what the replicas say, and what the edges read (the KV snapshots)
+        for source in (chat_app.state.runtime.db, KvReplicas(kv)):
+            fresh = Moderation(source)
+            assert not await _holds(fresh, kind, channel_id, gone), f"{kind}: a late {added} undid the {removed}"
+            assert await _holds(fresh, kind, channel_id, back), f"{kind}: a late {removed} undid the {added}"
