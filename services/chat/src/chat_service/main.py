@@ -14,7 +14,7 @@ from chat_service.messages.service import ChatService
 from chat_service.messages.views import router as messages_router
 from chat_service.moderation.snapshots import ReplicaHandler
 from chat_service.reports.views import router as reports_router
-from chat_service.responders import serve_history
+from chat_service.responders import serve_history, serve_state
 
 
 class ChatRuntime(ServiceRuntime):
@@ -27,10 +27,12 @@ class ChatRuntime(ServiceRuntime):
         self.chat = ChatService(self.db, self.js, self.nats, self.redis, self.settings)
         await self.chat.start()
         self._history_sub = await serve_history(self.nats, self.chat)
+        self._state_sub = await serve_state(self.nats, self.db, self.js, self.settings.jetstream_replicas)
 
     async def stop(self) -> None:
-        if getattr(self, "_history_sub", None) is not None:
-            await self._history_sub.unsubscribe()
+        for sub in (getattr(self, "_history_sub", None), getattr(self, "_state_sub", None)):
+            if sub is not None:
+                await sub.unsubscribe()
         if self.chat is not None:
             await self.chat.stop()
         await super().stop()

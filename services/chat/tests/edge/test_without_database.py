@@ -22,7 +22,7 @@ from contracts.events.channels import Channel as ChannelPayload
 from contracts.events.channels import ChannelBan, ChannelModerator
 from contracts.subjects import CHAT_STREAM
 from devstack.ports import free_port
-from devstack.processes import Supervisor
+from devstack.processes import StartupFailed, Supervisor
 from devstack.servers import Postgres
 from servicekit.db import upgrade
 
@@ -38,7 +38,13 @@ async def test_an_edge_serves_joins_history_sends_and_bans_with_postgres_stopped
         nats_url, redis_url, jwks, make_user, start_edge, client, eventually):
     root = Path(tempfile.mkdtemp(prefix="chat-nodb-"))
     sup = Supervisor(root / "logs")
-    pg = Postgres(port=free_port(), data_dir=root / "pg", durable=False).start(sup)
+    for attempt in range(3):  # a free port can be taken by another process before postgres binds it
+        try:
+            pg = Postgres(port=free_port(), data_dir=root / "pg", durable=False).start(sup, name=f"postgres-{attempt}")
+            break
+        except StartupFailed:
+            if attempt == 2:
+                raise
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     try:
@@ -106,3 +112,17 @@ async def test_an_edge_serves_joins_history_sends_and_bans_with_postgres_stopped
         await nc.close()
         sup.stop_all()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_channel_missing_from_the_bucket_is_filled_by_the_chat_api(chat_app, make_channel, make_user,
+                                                                          start_edge, client):
+    """A deployment that predates the bucket: the edge asks the API, which writes the snapshot."""
+    from chat_service.moderation.snapshots import open_bucket
+
+    channel_id = await make_channel(make_user("owner"))
+    kv = await open_bucket(chat_app.state.runtime.js)
+    await kv.purge(f"channel.{channel_id}")
+    edge = await start_edge(None)
+    reader = await client(edge)
+    assert (await _join(reader, channel_id))["messages"] == []
+    assert (await kv.get(f"channel.{channel_id}")).value

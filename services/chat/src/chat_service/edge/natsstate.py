@@ -30,7 +30,7 @@ class EdgeChat(ChatService):
 
     def __init__(self, runtime, settings):
         super().__init__(None, runtime.js, runtime.nats, runtime.redis, settings)
-        self.replicas = KvReplicas(None)  # the bucket is opened in start()
+        self.replicas = KvReplicas(None, runtime.nats)  # the bucket is opened in start()
         self.moderation = Moderation(self.replicas, ttl_seconds=settings.moderation_cache_ttl_seconds)
         self.jetstream_replicas = settings.jetstream_replicas
         self.history_timeout = getattr(settings, "history_request_timeout_seconds", 1.0)

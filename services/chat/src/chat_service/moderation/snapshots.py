@@ -161,22 +161,59 @@ async def open_bucket(js, replicas: int = 1):
             description="chat moderation snapshots for the edges (written by the chat API's replica consumer)"))
 
 
+# ---- read-through for keys written before the bucket existed (the chat API answers) ------------
+
+FILL_SUBJECT = "chat.api.state"
+# only these: a missing channel or stream means "no such room" on the edge, and a deployment that
+# predates the bucket has every channel missing. A missing follow/block/profile means "none", and
+# asking for each would send a request per cold user to the API (its next change writes it).
+FILLABLE = ("channel", "stream")
+
+
+async def fill(db, kv, key: str) -> bytes | None:
+    """Read one channel/stream snapshot from the replicas and put it (under the key's advisory
+    lock, so it is ordered with the replica consumer's puts); None when the replicas know nothing."""
+    kind, _, ident = key.partition(".")
+    if kind not in FILLABLE or not usable(ident):
+        return None
+    async with db.session() as session:
+        await session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"chat-state:{key}"))
+        if kind == "channel":
+            st = await mod.read_channel(session, ident)
+            value = encode_channel(st) if st else None
+        else:
+            known = await mod.read_stream(session, ident)
+            value = orjson.dumps(list(known)) if known else None
+        if value is not None:
+            await kv.put(key, value)
+    return value
+
+
 # ---- reading (the edges) -------------------------------------------------------------------------
 
 class KvReplicas:
     """The Moderation cache's source on an edge: the snapshots above, no database."""
 
-    def __init__(self, kv):
+    def __init__(self, kv, nc=None, fill_timeout: float = 1.0):
         self.kv = kv
+        self.nc = nc  # asks the chat API to fill a missing channel/stream key (None: never)
+        self.fill_timeout = fill_timeout
 
     async def _get(self, key: str) -> bytes | None:
         from nats.js.errors import KeyNotFoundError
 
         try:
             entry = await self.kv.get(key)
+            return entry.value or None
         except KeyNotFoundError:
+            pass
+        if self.nc is None or key.partition(".")[0] not in FILLABLE:
             return None
-        return entry.value or None
+        try:
+            reply = await self.nc.request(FILL_SUBJECT, key.encode(), timeout=self.fill_timeout)
+        except Exception:  # no API answering: unknown for now (cached briefly as missing)
+            return None
+        return reply.data or None
 
     async def load_channel(self, channel_id: str) -> ChannelState | None:
         raw = await self._get(f"channel.{channel_id}") if usable(channel_id) else None
