@@ -188,3 +188,31 @@ async def test_replica_events_delivered_out_of_order_keep_the_newest(make_user, 
             fresh = Moderation(source)
             assert not await _holds(fresh, kind, channel_id, gone), f"{kind}: a late {added} undid the {removed}"
             assert await _holds(fresh, kind, channel_id, back), f"{kind}: a late {removed} undid the {added}"
+
+
+async def test_the_cache_applies_core_events_by_event_time_too(make_user, make_channel, chat_app):
+    """The same rule in every process's cache (an edge decides sends from it): a late, older
+    core-NATS event does not undo a newer one."""
+    from contracts.envelope import make_event
+    from contracts.events.channels import ChannelBan, ChannelModerator, ChannelUnban
+
+    channel_id = await make_channel(make_user())
+    mod, troll = make_user().id, make_user().id
+    cache = Moderation(chat_app.state.runtime.db, ttl_seconds=3600)
+    await cache.channel(channel_id)  # cached, so the events change it in place
+    now = datetime.now(UTC)
+    earlier = now - timedelta(seconds=1)
+    for event in (
+        make_event("channel.moderator_removed", ChannelModerator(channel_id=channel_id, user_id=mod),
+                   source="channels", time=now),
+        make_event("channel.moderator_added", ChannelModerator(channel_id=channel_id, user_id=mod),
+                   source="channels", time=earlier),
+        make_event("channel.user_banned", ChannelBan(channel_id=channel_id, user_id=troll, until=None, reason="t"),
+                   source="channels", time=now),
+        make_event("channel.user_unbanned", ChannelUnban(channel_id=channel_id, user_id=troll),
+                   source="channels", time=earlier),
+    ):
+        cache.apply(event)
+    state = await cache.channel(channel_id)
+    assert mod not in state.moderators
+    assert troll in state.bans

@@ -163,6 +163,19 @@ class ChannelState:
     bans: dict[str, datetime | None] = field(default_factory=dict)
     live_stream_id: str | None = None
     expires: float = 0.0
+    # ("moderator"|"ban", user id) -> time of the event the entry reflects, removals included:
+    # a late core-NATS event older than it changes nothing (as in the replicas)
+    stamps: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def newer(self, kind: str, user_id: str, at: datetime | None) -> bool:
+        """Record `at` for the key and say whether an event of that time may change it."""
+        if at is None:
+            return True
+        seen = self.stamps.get((kind, user_id))
+        if seen is not None and seen > at:
+            return False
+        self.stamps[(kind, user_id)] = at
+        return True
 
     def is_privileged(self, user_id: str) -> bool:
         """Owner or moderator: exempt from slow mode and followers-only, higher rate limit."""
@@ -236,19 +249,21 @@ async def read_channel(session: AsyncSession, channel_id: str) -> ChannelState |
     if row is None:
         return None
     filters = await session.get(FiltersReplica, channel_id, populate_existing=True)
-    mods = (await session.exec(select(ModeratorReplica.user_id)
-                               .where(col(ModeratorReplica.channel_id) == channel_id,
-                                      col(ModeratorReplica.present)))).all()
-    bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
-                               .where(col(BanReplica.channel_id) == channel_id, col(BanReplica.present)))).all()
+    # tombstones too: their times keep a late add out of the cache as out of the replica
+    mods = (await session.exec(select(ModeratorReplica.user_id, ModeratorReplica.present, ModeratorReplica.changed_at)
+                               .where(col(ModeratorReplica.channel_id) == channel_id))).all()
+    bans = (await session.exec(select(BanReplica.user_id, BanReplica.until, BanReplica.present, BanReplica.changed_at)
+                               .where(col(BanReplica.channel_id) == channel_id))).all()
     live = (await session.exec(select(StreamReplica.id).where(
         col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
         .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
     return ChannelState(
-        channel_id=channel_id, owner_id=row.owner_id, slug=row.slug, moderators=set(mods),
+        channel_id=channel_id, owner_id=row.owner_id, slug=row.slug,
+        moderators={user_id for user_id, present, _ in mods if present},
         filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
                            filters.followers_only) if filters else Filters(),
-        bans={user_id: until for user_id, until in bans}, live_stream_id=live)
+        bans={user_id: until for user_id, until, present, _ in bans if present}, live_stream_id=live,
+        stamps={**{("moderator", u): at for u, _, at in mods}, **{("ban", u): at for u, _, _, at in bans}})
 
 
 async def read_follow(session: AsyncSession, channel_id: str, user_id: str) -> bool:
@@ -430,7 +445,7 @@ class Moderation:
         """Change the cached state as `event` will change the replicas (idempotent)."""
         t, data = event.type, event.data
         try:
-            self._apply(t, data)
+            self._apply(t, data, event.time)
         except Exception:
             log.exception("moderation cache update failed; dropping the entry", extra={"eventType": t})
             channel_id = getattr(data, "channel_id", None) or getattr(data, "id", None)
@@ -442,9 +457,12 @@ class Moderation:
             except Exception:
                 log.exception("moderation listener failed", extra={"eventType": t})
 
-    def _apply(self, t: str, data) -> None:
+    def _apply(self, t: str, data, at: datetime | None = None) -> None:
         def channel(fn):
             self._channels.update_if_present(data.channel_id, lambda st: (fn(st), st)[1] if st else st)
+
+        def member(kind: str, fn):
+            channel(lambda st: fn(st) if st.newer(kind, data.user_id, at) else None)
 
         if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED) and isinstance(data, ch.Channel):
             hit = self._channels.get(data.id)
@@ -462,13 +480,13 @@ class Moderation:
                                  data.followers_only)
             channel(lambda st: setattr(st, "filters", filters))
         elif t == s.CHANNEL_MODERATOR_ADDED and isinstance(data, ch.ChannelModerator):
-            channel(lambda st: st.moderators.add(data.user_id))
+            member("moderator", lambda st: st.moderators.add(data.user_id))
         elif t == s.CHANNEL_MODERATOR_REMOVED and isinstance(data, ch.ChannelModerator):
-            channel(lambda st: st.moderators.discard(data.user_id))
+            member("moderator", lambda st: st.moderators.discard(data.user_id))
         elif t == s.CHANNEL_USER_BANNED and isinstance(data, ch.ChannelBan):
-            channel(lambda st: st.bans.__setitem__(data.user_id, data.until))
+            member("ban", lambda st: st.bans.__setitem__(data.user_id, data.until))
         elif t == s.CHANNEL_USER_UNBANNED and isinstance(data, ch.ChannelUnban):
-            channel(lambda st: st.bans.pop(data.user_id, None))
+            member("ban", lambda st: st.bans.pop(data.user_id, None))
         elif t in (s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED) and isinstance(data, ch.ChannelFollow):
             self._follows.set_fresh((data.channel_id, data.user_id), t == s.CHANNEL_FOLLOWED)
         elif t in (s.USER_REGISTERED, s.USER_UPDATED) and isinstance(data, us.UserProfile):

@@ -54,7 +54,8 @@ def encode_channel(st: ChannelState) -> bytes:
         "bans": {uid: until.isoformat() if until else None for uid, until in st.bans.items()},
         "filters": {"bannedWords": list(f.banned_words), "profanityFilter": f.profanity_filter,
                     "slowModeSeconds": f.slow_mode_seconds, "followersOnly": f.followers_only},
-        "liveStreamId": st.live_stream_id})
+        "liveStreamId": st.live_stream_id,
+        "stamps": [[kind, uid, at.isoformat()] for (kind, uid), at in st.stamps.items()]})
 
 
 def decode_channel(channel_id: str, raw: bytes) -> ChannelState:
@@ -64,7 +65,8 @@ def decode_channel(channel_id: str, raw: bytes) -> ChannelState:
         channel_id=channel_id, owner_id=d["ownerId"], slug=d["slug"], moderators=set(d["moderators"]),
         filters=Filters.of(f["bannedWords"], f["profanityFilter"], f["slowModeSeconds"], f["followersOnly"]),
         bans={uid: datetime.fromisoformat(u) if u else None for uid, u in d["bans"].items()},
-        live_stream_id=d["liveStreamId"])
+        live_stream_id=d["liveStreamId"],
+        stamps={(kind, uid): datetime.fromisoformat(at) for kind, uid, at in d.get("stamps", ())})
 
 
 # ---- writing (the chat API's replica consumer) ------------------------------------------------

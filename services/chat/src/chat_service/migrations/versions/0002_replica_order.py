@@ -19,7 +19,7 @@ def upgrade() -> None:
         op.add_column(table, sa.Column('present', sa.Boolean(), nullable=False, server_default=sa.true()))
         # rows from before: any event that arrives later is newer than what they reflect
         op.add_column(table, sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False,
-                                       server_default=sa.text("'-infinity'")))
+                                       server_default=sa.text("'1970-01-01 00:00:00+00'")))
         op.alter_column(table, 'present', server_default=None)
         op.alter_column(table, 'changed_at', server_default=None)
 
