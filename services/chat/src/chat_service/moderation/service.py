@@ -29,7 +29,7 @@ from contracts.events import streams as st
 from contracts.events import users as us
 from nats.aio.client import Client as NATS
 from servicekit.db import Database
-from sqlalchemy import delete, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
