@@ -126,3 +126,34 @@ async def test_a_channel_missing_from_the_bucket_is_filled_by_the_chat_api(chat_
     reader = await client(edge)
     assert (await _join(reader, channel_id))["messages"] == []
     assert (await kv.get(f"channel.{channel_id}")).value
+
+
+async def test_the_stream_fallback_reads_the_last_messages_of_a_busy_stream(nats_url, redis_url, jwks, start_edge):
+    """History from the CHAT stream alone: the room's last messages, found behind thousands of
+    other rooms' events and a deletion, without reading the stream from its start."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from contracts.events.chat import ChatMessage, ChatMessageDeleted, ChatUser
+
+    edge = await start_edge(None)
+    js = edge.js
+    room, other = uuid.uuid4().hex, uuid.uuid4().hex
+
+    async def message(channel_id: str, n: int) -> str:
+        mid = str(uuid.uuid4())
+        body = ChatMessage(id=mid, seq=None, channel_id=channel_id, stream_id=None,
+                           user=ChatUser(id="u", username="u", display_name="u", badges=[]),
+                           content=f"m{n}", created_at=datetime.now(UTC), deleted_at=None)
+        await js.publish(subject_for("chat.message", channelId=channel_id),
+                         make_event("chat.message", body, source="chat", id=mid).to_json_bytes())
+        return mid
+
+    ids = [await message(room, n) for n in range(60)]
+    deleted = ids[-5]
+    await js.publish(subject_for("chat.deleted", channelId=room), make_event(
+        "chat.deleted", ChatMessageDeleted(message_id=deleted, channel_id=room), source="chat").to_json_bytes())
+    for batch in range(6):
+        await asyncio.gather(*(message(other, batch * 500 + n) for n in range(500)))
+    got = await edge.chat.stream_history(room, limit=50)
+    assert [m["id"] for m in got] == [i for i in ids if i != deleted][-50:]

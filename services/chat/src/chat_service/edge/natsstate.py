@@ -54,9 +54,22 @@ class EdgeChat(ChatService):
         return await self.stream_history(channel_id, limit=limit)
 
     async def stream_history(self, channel_id: str, *, limit: int = 50) -> list[dict]:
-        """The room's last `limit` visible messages from the CHAT stream alone (what it still keeps)."""
+        """The room's last `limit` visible messages from the CHAT stream alone (what it still keeps).
+
+        A stream read goes forwards only, so the read starts a window before the stream's end and
+        widens it (x8) until the window holds `limit` visible messages or reaches the stream's
+        start: a busy room is read from near the end, not from a day back."""
         info = await self.js.stream_info(CHAT_STREAM.name)
-        events, _ = await self._read_room(channel_id, info.state.first_seq, max_events=10_000, keep_last=True)
-        deleted = {body["messageId"] for _, kind, body in events if kind == "chat:deleted"}
-        visible = [body for _, kind, body in events if kind == "chat:message" and body["id"] not in deleted]
-        return visible[-limit:] if limit > 0 else []
+        first, last = info.state.first_seq, info.state.last_seq
+        cap = 4 * limit + 500  # room events one read may return before it keeps only the last ones
+        window = 1000
+        while True:
+            start = max(first, last - window + 1)
+            events, complete = await self._read_room(channel_id, start, max_events=cap)
+            if not complete:  # the window holds more than cap of this room's events: keep the last
+                events, _ = await self._read_room(channel_id, start, max_events=cap, keep_last=True)
+            deleted = {body["messageId"] for _, kind, body in events if kind == "chat:deleted"}
+            visible = [body for _, kind, body in events if kind == "chat:message" and body["id"] not in deleted]
+            if not complete or len(visible) >= limit or start <= first:
+                return visible[-limit:] if limit > 0 else []
+            window *= 8
