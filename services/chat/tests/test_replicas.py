@@ -48,8 +48,8 @@ async def test_every_replica_follows_its_events(make_user, make_channel, moderat
     await settled()
     for table, where in (("chat_moderators", "channel_id"), ("chat_follows", "channel_id"),
                          ("chat_bans", "channel_id")):
-        assert await rows(db, f"SELECT 1 FROM {table} WHERE {where} = :c", c=channel_id) == []
-    assert await rows(db, "SELECT 1 FROM chat_blocks WHERE blocker_id = :u", u=fan.id) == []
+        assert await rows(db, f"SELECT 1 FROM {table} WHERE {where} = :c AND present", c=channel_id) == []
+    assert await rows(db, "SELECT 1 FROM chat_blocks WHERE blocker_id = :u AND present", u=fan.id) == []
 
 
 async def test_an_older_channel_event_does_not_overwrite_a_newer_one(make_user, publish, settled, db):
@@ -130,3 +130,89 @@ async def test_a_new_channel_is_usable_at_once_after_a_miss(chat, make_user, pub
             break
         await asyncio.sleep(0.02)
     assert state is not None and state.owner_id == owner.id
+
+
+# Issue 14 item 4: the relay (SKIP LOCKED), replicas sharing a durable and nak delays all reorder
+# events, so each add/remove pair is applied by event time per key; a removal is a tombstone.
+_PAIRS = {
+    "moderator": ("channel.moderator_added", "channel.moderator_removed"),
+    "ban": ("channel.user_banned", "channel.user_unbanned"),
+    "follow": ("channel.followed", "channel.unfollowed"),
+    "block": ("user.blocked", "user.unblocked"),
+}
+
+
+def _pair_payload(kind: str, channel_id: str, user_id: str, added: bool):
+    from contracts.events.channels import ChannelBan, ChannelFollow, ChannelModerator, ChannelUnban
+    if kind == "moderator":
+        return ChannelModerator(channel_id=channel_id, user_id=user_id)
+    if kind == "ban":
+        return ChannelBan(channel_id=channel_id, user_id=user_id, until=None, reason="t") if added else \
+            ChannelUnban(channel_id=channel_id, user_id=user_id)
+    if kind == "follow":
+        return ChannelFollow(channel_id=channel_id, user_id=user_id)
+    return UserBlock(blocker_id=channel_id, blocked_id=user_id)
+
+
+async def _holds(moderation: Moderation, kind: str, channel_id: str, user_id: str) -> bool:
+    if kind == "moderator":
+        return user_id in (await moderation.channel(channel_id)).moderators
+    if kind == "ban":
+        return user_id in (await moderation.channel(channel_id)).bans
+    if kind == "follow":
+        return await moderation.is_follower(channel_id, user_id)
+    return user_id in await moderation.blocked_users(channel_id)
+
+
+async def test_replica_events_delivered_out_of_order_keep_the_newest(make_user, make_channel, publish, settled,
+                                                                      chat_app):
+    owner = make_user()
+    now = datetime.now(UTC)
+    for kind, (added, removed) in _PAIRS.items():
+        channel_id = await make_channel(owner) if kind != "block" else make_user().id
+        gone, back = make_user().id, make_user().id
+        source = "auth" if kind == "block" else "channels"
+        # removed at t1 after being added at t0, but the removal arrives first: stays removed
+        await publish(removed, _pair_payload(kind, channel_id, gone, False), source=source, time=now)
+        await publish(added, _pair_payload(kind, channel_id, gone, True), source=source,
+                      time=now - timedelta(seconds=1))
+        # added at t1 after a removal at t0, the removal arriving last: stays added
+        await publish(added, _pair_payload(kind, channel_id, back, True), source=source, time=now)
+        await publish(removed, _pair_payload(kind, channel_id, back, False), source=source,
+                      time=now - timedelta(seconds=1))
+        await settled()
+        from chat_service.moderation.snapshots import KvReplicas, open_bucket
+        kv = await open_bucket(chat_app.state.runtime.js)
+        # no cache: what the replicas say, and what the edges read (the KV snapshots)
+        for source in (chat_app.state.runtime.db, KvReplicas(kv)):
+            fresh = Moderation(source)
+            assert not await _holds(fresh, kind, channel_id, gone), f"{kind}: a late {added} undid the {removed}"
+            assert await _holds(fresh, kind, channel_id, back), f"{kind}: a late {removed} undid the {added}"
+
+
+async def test_the_cache_applies_core_events_by_event_time_too(make_user, make_channel, chat_app):
+    """The same rule in every process's cache (an edge decides sends from it): a late, older
+    core-NATS event does not undo a newer one."""
+    from contracts.envelope import make_event
+    from contracts.events.channels import ChannelBan, ChannelModerator, ChannelUnban
+
+    channel_id = await make_channel(make_user())
+    mod, troll = make_user().id, make_user().id
+    cache = Moderation(chat_app.state.runtime.db, ttl_seconds=3600)
+    await cache.channel(channel_id)  # cached, so the events change it in place
+    now = datetime.now(UTC)
+    earlier = now - timedelta(seconds=1)
+    for event in (
+        make_event("channel.moderator_removed", ChannelModerator(channel_id=channel_id, user_id=mod),
+                   source="channels", time=now),
+        make_event("channel.moderator_added", ChannelModerator(channel_id=channel_id, user_id=mod),
+                   source="channels", time=earlier),
+        make_event("channel.user_banned", ChannelBan(channel_id=channel_id, user_id=troll, until=None, reason="t"),
+                   source="channels", time=now),
+        make_event("channel.user_unbanned", ChannelUnban(channel_id=channel_id, user_id=troll),
+                   source="channels", time=earlier),
+    ):
+        cache.apply(event)
+    state = await cache.channel(channel_id)
+    assert mod not in state.moderators
+    assert troll in state.bans

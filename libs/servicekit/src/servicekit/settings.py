@@ -6,12 +6,20 @@ subclasses `ServiceSettings` to add its own fields.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Fields whose defaults suit only one machine (loopback addresses): a deployment must set them.
+    # tests/deploy checks that every rendered container provides each one (plus every field
+    # without a default); a process that does not use one (the chat edge: no database) drops it.
+    required_in_prod: ClassVar[frozenset[str]] = frozenset(
+        {"database_url", "nats_url", "redis_url", "jwks_url", "public_base_url"})
 
     service_name: str = "service"
     host: str = "127.0.0.1"

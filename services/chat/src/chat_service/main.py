@@ -12,7 +12,9 @@ from chat_service.consumers import consumers
 from chat_service.messages.persister import Persister
 from chat_service.messages.service import ChatService
 from chat_service.messages.views import router as messages_router
+from chat_service.moderation.snapshots import ReplicaHandler
 from chat_service.reports.views import router as reports_router
+from chat_service.responders import serve_history, serve_state
 
 
 class ChatRuntime(ServiceRuntime):
@@ -24,8 +26,13 @@ class ChatRuntime(ServiceRuntime):
         await super().start()
         self.chat = ChatService(self.db, self.js, self.nats, self.redis, self.settings)
         await self.chat.start()
+        self._history_sub = await serve_history(self.nats, self.chat)
+        self._state_sub = await serve_state(self.nats, self.db, self.js, self.settings.jetstream_replicas)
 
     async def stop(self) -> None:
+        for sub in (getattr(self, "_history_sub", None), getattr(self, "_state_sub", None)):
+            if sub is not None:
+                await sub.unsubscribe()
         if self.chat is not None:
             await self.chat.stop()
         await super().stop()
@@ -34,7 +41,7 @@ class ChatRuntime(ServiceRuntime):
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ChatRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     runtime = ChatRuntime(settings, streams=[EVENTS_STREAM, CHAT_STREAM], jwks=jwks)
-    for worker in consumers(settings):
+    for worker in consumers(settings, ReplicaHandler(runtime)):
         runtime.add_worker(worker, stop=worker.stop)
     if settings.persister_enabled:
         persister = Persister(None, None, batch=settings.persister_batch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from chat_service.edge.core import CoreSettings
@@ -49,3 +51,8 @@ class EdgeSettings(CoreSettings):
     # chat:users lists at most this many users (count is always the full number)
     online_list_limit: int = Field(100, ge=0)
     history_limit: int = Field(50, ge=1, le=100)
+    # the chat API answers history requests; past this the edge reads the CHAT stream itself
+    history_request_timeout_seconds: float = Field(1.0, gt=0)
+
+    # no database: moderation state and history come over NATS (edge/natsstate.py)
+    required_in_prod: ClassVar[frozenset[str]] = CoreSettings.required_in_prod - {"database_url"}

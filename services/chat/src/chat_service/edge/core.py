@@ -11,9 +11,11 @@ from chat_service.messages.service import ChatRejected, ChatService, ChatUnavail
 
 
 def build_chat_service(runtime, settings) -> ChatService:
-    """The core's send/history/lookup service over this process's connections (the edge reads the
-    chat database, never writes it)."""
-    return ChatService(runtime.db, runtime.js, runtime.nats, runtime.redis, settings)
+    """The core's send/history/lookup service over this process's connections: NATS and Valkey
+    only, no database (chat_service.edge.natsstate)."""
+    from chat_service.edge.natsstate import EdgeChat
+
+    return EdgeChat(runtime, settings)
 
 
 __all__ = ["ChatRejected", "ChatUnavailable", "CoreSettings", "build_chat_service", "decode_room_event"]

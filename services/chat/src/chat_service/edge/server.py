@@ -68,7 +68,8 @@ def _http(status: int, reason: str, body: bytes, content_type: str) -> Response:
 class Edge:
     def __init__(self, settings: EdgeSettings, *, chat=None, jwks=None, decode=decode_room_event):
         self.settings = settings
-        self.runtime = ServiceRuntime(settings, streams=STREAMS, relay_outbox=False, jwks=jwks)
+        # no database: moderation state and history reach the edge over NATS (edge/natsstate.py)
+        self.runtime = ServiceRuntime(settings, streams=STREAMS, uses_db=False, relay_outbox=False, jwks=jwks)
         self.chat = chat
         self.decode = decode
         self.origins = [*settings.allowed_origins, *([None] if settings.allow_missing_origin else [])]

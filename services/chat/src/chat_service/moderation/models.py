@@ -15,6 +15,19 @@ def _time(nullable: bool = False) -> Column:
     return Column(DateTime(timezone=True), nullable=nullable)
 
 
+class Membership(SQLModel):
+    """A pair of events that add and remove one key (moderator, ban, follow, block).
+
+    Events reach the replica out of order (relays claim outbox rows with SKIP LOCKED, replicas
+    share a durable, a nak delays one event behind later ones), so a key is changed only by an
+    event newer than the one it reflects, and a removal stays as a tombstone (`present` false)
+    with its time: a late add older than the removal then changes nothing."""
+
+    present: bool = True
+    # a Column object cannot be shared by four tables: the type is given, each table builds its own
+    changed_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+
+
 class ChannelReplica(SQLModel, table=True):
     """`channel.created` / `channel.updated`: who owns the room."""
 
@@ -40,7 +53,7 @@ class FiltersReplica(SQLModel, table=True):
     synced_at: datetime = Field(sa_column=_time())
 
 
-class ModeratorReplica(SQLModel, table=True):
+class ModeratorReplica(Membership, table=True):
     """`channel.moderator_added` / `channel.moderator_removed`."""
 
     __tablename__ = "chat_moderators"
@@ -49,7 +62,7 @@ class ModeratorReplica(SQLModel, table=True):
     user_id: str = Field(primary_key=True)
 
 
-class BanReplica(SQLModel, table=True):
+class BanReplica(Membership, table=True):
     """`channel.user_banned` / `channel.user_unbanned`; `until` null is a permanent ban."""
 
     __tablename__ = "chat_bans"
@@ -60,7 +73,7 @@ class BanReplica(SQLModel, table=True):
     reason: str | None = None
 
 
-class FollowReplica(SQLModel, table=True):
+class FollowReplica(Membership, table=True):
     """`channel.followed` / `channel.unfollowed` (followers-only mode)."""
 
     __tablename__ = "chat_follows"
@@ -80,7 +93,7 @@ class UserReplica(SQLModel, table=True):
     synced_at: datetime = Field(sa_column=_time())
 
 
-class BlockReplica(SQLModel, table=True):
+class BlockReplica(Membership, table=True):
     """`user.blocked` / `user.unblocked`: whose messages a viewer does not want to see."""
 
     __tablename__ = "chat_blocks"

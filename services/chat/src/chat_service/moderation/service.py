@@ -29,7 +29,7 @@ from contracts.events import streams as st
 from contracts.events import users as us
 from nats.aio.client import Client as NATS
 from servicekit.db import Database
-from sqlalchemy import delete, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,6 +65,39 @@ _STATUS_RANK = {"OFFLINE": 0, "LIVE": 1, "ENDING": 2, "ARCHIVED": 3}
 
 # ---- replicas: the inbox consumers' handler --------------------------------------------------
 
+def _channel_user(data) -> dict:
+    return {"channel_id": data.channel_id, "user_id": data.user_id}
+
+
+def _no_extra(data) -> dict:
+    return {}
+
+
+# event type -> (table, present after it, its key columns, other columns it sets)
+MEMBERSHIP_EVENTS: dict[str, tuple[type, bool, Callable, Callable]] = {
+    s.CHANNEL_MODERATOR_ADDED: (ModeratorReplica, True, _channel_user, _no_extra),
+    s.CHANNEL_MODERATOR_REMOVED: (ModeratorReplica, False, _channel_user, _no_extra),
+    s.CHANNEL_USER_BANNED: (BanReplica, True, _channel_user, lambda d: {"until": d.until, "reason": d.reason}),
+    s.CHANNEL_USER_UNBANNED: (BanReplica, False, _channel_user, _no_extra),
+    s.CHANNEL_FOLLOWED: (FollowReplica, True, _channel_user, _no_extra),
+    s.CHANNEL_UNFOLLOWED: (FollowReplica, False, _channel_user, _no_extra),
+    s.USER_BLOCKED: (BlockReplica, True, lambda d: {"blocker_id": d.blocker_id, "blocked_id": d.blocked_id},
+                     _no_extra),
+    s.USER_UNBLOCKED: (BlockReplica, False, lambda d: {"blocker_id": d.blocker_id, "blocked_id": d.blocked_id},
+                       _no_extra),
+}
+
+
+async def apply_membership(session: AsyncSession, model, key: dict, present: bool, at: datetime,
+                           extra: dict) -> None:
+    """Set one key present or absent (a tombstone) as of `at`, unless the row reflects a newer
+    event: the last event by event time wins, whatever order they arrive in. An equal time is
+    applied (a redelivery of the same event changes nothing)."""
+    values = {"present": present, "changed_at": at, **extra}
+    await session.exec(insert(model).values(**key, **values).on_conflict_do_update(
+        index_elements=list(key), set_=values, where=col(model.changed_at) <= at))
+
+
 async def handle_event(session: AsyncSession, event: Envelope) -> None:
     """InboxConsumer handler for every replica event (runs once per event id)."""
     data, t = event.data, event.type
@@ -79,35 +112,13 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
         await session.exec(insert(FiltersReplica).values(channel_id=data.channel_id, **values)
                            .on_conflict_do_update(index_elements=["channel_id"], set_=values,
                                                   where=col(FiltersReplica.synced_at) <= event.time))
-    elif t == s.CHANNEL_MODERATOR_ADDED:
-        await session.exec(insert(ModeratorReplica).values(channel_id=data.channel_id, user_id=data.user_id)
-                           .on_conflict_do_nothing())
-    elif t == s.CHANNEL_MODERATOR_REMOVED:
-        await session.exec(delete(ModeratorReplica).where(col(ModeratorReplica.channel_id) == data.channel_id,
-                                                          col(ModeratorReplica.user_id) == data.user_id))
-    elif t == s.CHANNEL_USER_BANNED:
-        values = {"until": data.until, "reason": data.reason}
-        await session.exec(insert(BanReplica).values(channel_id=data.channel_id, user_id=data.user_id, **values)
-                           .on_conflict_do_update(index_elements=["channel_id", "user_id"], set_=values))
-    elif t == s.CHANNEL_USER_UNBANNED:
-        await session.exec(delete(BanReplica).where(col(BanReplica.channel_id) == data.channel_id,
-                                                    col(BanReplica.user_id) == data.user_id))
-    elif t == s.CHANNEL_FOLLOWED:
-        await session.exec(insert(FollowReplica).values(channel_id=data.channel_id, user_id=data.user_id)
-                           .on_conflict_do_nothing())
-    elif t == s.CHANNEL_UNFOLLOWED:
-        await session.exec(delete(FollowReplica).where(col(FollowReplica.channel_id) == data.channel_id,
-                                                       col(FollowReplica.user_id) == data.user_id))
+    elif t in MEMBERSHIP_EVENTS:
+        model, present, key, extra = MEMBERSHIP_EVENTS[t]
+        await apply_membership(session, model, key(data), present, event.time, extra(data) if present else {})
     elif t in (s.USER_REGISTERED, s.USER_UPDATED):
         values = {"username": data.username, "display_name": data.display_name, "synced_at": event.time}
         await session.exec(insert(UserReplica).values(id=data.user_id, **values).on_conflict_do_update(
             index_elements=["id"], set_=values, where=col(UserReplica.synced_at) <= event.time))
-    elif t == s.USER_BLOCKED:
-        await session.exec(insert(BlockReplica).values(blocker_id=data.blocker_id, blocked_id=data.blocked_id)
-                           .on_conflict_do_nothing())
-    elif t == s.USER_UNBLOCKED:
-        await session.exec(delete(BlockReplica).where(col(BlockReplica.blocker_id) == data.blocker_id,
-                                                      col(BlockReplica.blocked_id) == data.blocked_id))
     elif t in STREAM_EVENTS:
         status = str(data.status)
         values = {"channel_id": data.channel_id, "status": status, "synced_at": event.time}
@@ -152,6 +163,19 @@ class ChannelState:
     bans: dict[str, datetime | None] = field(default_factory=dict)
     live_stream_id: str | None = None
     expires: float = 0.0
+    # ("moderator"|"ban", user id) -> time of the event the entry reflects, removals included:
+    # a late core-NATS event older than it changes nothing (as in the replicas)
+    stamps: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def newer(self, kind: str, user_id: str, at: datetime | None) -> bool:
+        """Record `at` for the key and say whether an event of that time may change it."""
+        if at is None:
+            return True
+        seen = self.stamps.get((kind, user_id))
+        if seen is not None and seen > at:
+            return False
+        self.stamps[(kind, user_id)] = at
+        return True
 
     def is_privileged(self, user_id: str) -> bool:
         """Owner or moderator: exempt from slow mode and followers-only, higher rate limit."""
@@ -218,6 +242,79 @@ class _Ttl:
         self._data.pop(key, None)
 
 
+# ---- reading the replicas inside a session (the API's cache loads, the KV snapshots) ----------
+
+async def read_channel(session: AsyncSession, channel_id: str) -> ChannelState | None:
+    row = await session.get(ChannelReplica, channel_id, populate_existing=True)
+    if row is None:
+        return None
+    filters = await session.get(FiltersReplica, channel_id, populate_existing=True)
+    # tombstones too: their times keep a late add out of the cache as out of the replica
+    mods = (await session.exec(select(ModeratorReplica.user_id, ModeratorReplica.present, ModeratorReplica.changed_at)
+                               .where(col(ModeratorReplica.channel_id) == channel_id))).all()
+    bans = (await session.exec(select(BanReplica.user_id, BanReplica.until, BanReplica.present, BanReplica.changed_at)
+                               .where(col(BanReplica.channel_id) == channel_id))).all()
+    live = (await session.exec(select(StreamReplica.id).where(
+        col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
+        .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
+    return ChannelState(
+        channel_id=channel_id, owner_id=row.owner_id, slug=row.slug,
+        moderators={user_id for user_id, present, _ in mods if present},
+        filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
+                           filters.followers_only) if filters else Filters(),
+        bans={user_id: until for user_id, until, present, _ in bans if present}, live_stream_id=live,
+        stamps={**{("moderator", u): at for u, _, at in mods}, **{("ban", u): at for u, _, _, at in bans}})
+
+
+async def read_follow(session: AsyncSession, channel_id: str, user_id: str) -> bool:
+    row = await session.get(FollowReplica, (channel_id, user_id), populate_existing=True)
+    return row is not None and row.present
+
+
+async def read_profiles(session: AsyncSession, user_ids) -> dict[str, Profile]:
+    rows = (await session.exec(select(UserReplica).where(col(UserReplica.id).in_(list(user_ids)))
+                               .execution_options(populate_existing=True))).all()
+    return {r.id: Profile(r.username, r.display_name) for r in rows}
+
+
+async def read_blocks(session: AsyncSession, user_id: str) -> frozenset[str]:
+    rows = (await session.exec(select(BlockReplica.blocked_id)
+                               .where(col(BlockReplica.blocker_id) == user_id, col(BlockReplica.present)))).all()
+    return frozenset(rows)
+
+
+async def read_stream(session: AsyncSession, stream_id: str) -> tuple[str, str] | None:
+    row = await session.get(StreamReplica, stream_id, populate_existing=True)
+    return (row.channel_id, row.status) if row else None
+
+
+class PgReplicas:
+    """Loads cache entries from the replicas in chat's database (the chat API's source)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def load_channel(self, channel_id: str) -> ChannelState | None:
+        async with self.db.session() as session:
+            return await read_channel(session, channel_id)
+
+    async def load_follow(self, channel_id: str, user_id: str) -> bool:
+        async with self.db.session() as session:
+            return await read_follow(session, channel_id, user_id)
+
+    async def load_profiles(self, user_ids) -> dict[str, Profile]:
+        async with self.db.session() as session:
+            return await read_profiles(session, user_ids)
+
+    async def load_blocks(self, user_id: str) -> frozenset[str]:
+        async with self.db.session() as session:
+            return await read_blocks(session, user_id)
+
+    async def load_stream(self, stream_id: str) -> tuple[str, str] | None:
+        async with self.db.session() as session:
+            return await read_stream(session, stream_id)
+
+
 EventListener = Callable[[Envelope], None]
 
 
@@ -228,8 +325,10 @@ class Moderation:
     same events (e.g. close a banned user's sockets); `fn(event)` is called after the cache changed.
     """
 
-    def __init__(self, db: Database, *, ttl_seconds: float = 5.0):
-        self.db = db
+    def __init__(self, source, *, ttl_seconds: float = 5.0):
+        # where entries are loaded from: the replicas in PostgreSQL (the chat API), or anything
+        # with the same five loads (the edges' JetStream KV snapshots, chat_service.edge.natsstate)
+        self.source = PgReplicas(source) if isinstance(source, Database) else source
         self.ttl = ttl_seconds
         self._channels = _Ttl(ttl_seconds, 20_000)   # channel id -> ChannelState | None
         self._follows = _Ttl(ttl_seconds)            # (channel id, user id) -> bool
@@ -276,7 +375,7 @@ class Moderation:
         future = asyncio.get_running_loop().create_future()
         self._loading[channel_id] = future
         try:
-            state = await self._load_channel(channel_id)
+            state = await self.source.load_channel(channel_id)
             # "no such channel" is remembered briefly: a channel created a moment ago must not
             # stay unknown for a whole TTL if its core event raced the replica's commit
             self._channels.put(channel_id, state, None if state is not None else NEGATIVE_TTL)
@@ -289,32 +388,12 @@ class Moderation:
         finally:
             self._loading.pop(channel_id, None)
 
-    async def _load_channel(self, channel_id: str) -> ChannelState | None:
-        async with self.db.session() as session:
-            row = await session.get(ChannelReplica, channel_id)
-            if row is None:
-                return None
-            filters = await session.get(FiltersReplica, channel_id)
-            mods = (await session.exec(select(ModeratorReplica.user_id)
-                                       .where(col(ModeratorReplica.channel_id) == channel_id))).all()
-            bans = (await session.exec(select(BanReplica.user_id, BanReplica.until)
-                                       .where(col(BanReplica.channel_id) == channel_id))).all()
-            live = (await session.exec(select(StreamReplica.id).where(
-                col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
-                .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
-        return ChannelState(
-            channel_id=channel_id, owner_id=row.owner_id, slug=row.slug, moderators=set(mods),
-            filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
-                               filters.followers_only) if filters else Filters(),
-            bans={user_id: until for user_id, until in bans}, live_stream_id=live)
-
     async def is_follower(self, channel_id: str, user_id: str) -> bool:
         key = (channel_id, user_id)
         hit = self._follows.get(key)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            follows = await session.get(FollowReplica, (channel_id, user_id)) is not None
+        follows = await self.source.load_follow(channel_id, user_id)
         self._follows.put(key, follows)
         return follows
 
@@ -322,9 +401,7 @@ class Moderation:
         hit = self._profiles.get(user_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            row = await session.get(UserReplica, user_id)
-        profile = Profile(row.username, row.display_name) if row else None
+        profile = (await self.source.load_profiles([user_id])).get(user_id)
         self._profiles.put(user_id, profile)
         return profile
 
@@ -339,9 +416,7 @@ class Moderation:
             else:
                 missing.append(uid)
         if missing:
-            async with self.db.session() as session:
-                rows = (await session.exec(select(UserReplica).where(col(UserReplica.id).in_(missing)))).all()
-            found = {r.id: Profile(r.username, r.display_name) for r in rows}
+            found = await self.source.load_profiles(missing)
             for uid in missing:
                 self._profiles.put(uid, found.get(uid))
             out.update(found)
@@ -352,10 +427,7 @@ class Moderation:
         hit = self._blocks.get(user_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            rows = (await session.exec(select(BlockReplica.blocked_id)
-                                       .where(col(BlockReplica.blocker_id) == user_id))).all()
-        blocked = frozenset(rows)
+        blocked = await self.source.load_blocks(user_id)
         self._blocks.put(user_id, blocked)
         return blocked
 
@@ -364,9 +436,7 @@ class Moderation:
         hit = self._streams.get(stream_id)
         if hit is not None:
             return hit[1]
-        async with self.db.session() as session:
-            row = await session.get(StreamReplica, stream_id)
-        value = (row.channel_id, row.status) if row else None
+        value = await self.source.load_stream(stream_id)
         self._streams.put(stream_id, value, None if value is not None else NEGATIVE_TTL)
         return value
 
@@ -375,7 +445,7 @@ class Moderation:
         """Change the cached state as `event` will change the replicas (idempotent)."""
         t, data = event.type, event.data
         try:
-            self._apply(t, data)
+            self._apply(t, data, event.time)
         except Exception:
             log.exception("moderation cache update failed; dropping the entry", extra={"eventType": t})
             channel_id = getattr(data, "channel_id", None) or getattr(data, "id", None)
@@ -387,9 +457,12 @@ class Moderation:
             except Exception:
                 log.exception("moderation listener failed", extra={"eventType": t})
 
-    def _apply(self, t: str, data) -> None:
+    def _apply(self, t: str, data, at: datetime | None = None) -> None:
         def channel(fn):
             self._channels.update_if_present(data.channel_id, lambda st: (fn(st), st)[1] if st else st)
+
+        def member(kind: str, fn):
+            channel(lambda st: fn(st) if st.newer(kind, data.user_id, at) else None)
 
         if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED) and isinstance(data, ch.Channel):
             hit = self._channels.get(data.id)
@@ -407,13 +480,13 @@ class Moderation:
                                  data.followers_only)
             channel(lambda st: setattr(st, "filters", filters))
         elif t == s.CHANNEL_MODERATOR_ADDED and isinstance(data, ch.ChannelModerator):
-            channel(lambda st: st.moderators.add(data.user_id))
+            member("moderator", lambda st: st.moderators.add(data.user_id))
         elif t == s.CHANNEL_MODERATOR_REMOVED and isinstance(data, ch.ChannelModerator):
-            channel(lambda st: st.moderators.discard(data.user_id))
+            member("moderator", lambda st: st.moderators.discard(data.user_id))
         elif t == s.CHANNEL_USER_BANNED and isinstance(data, ch.ChannelBan):
-            channel(lambda st: st.bans.__setitem__(data.user_id, data.until))
+            member("ban", lambda st: st.bans.__setitem__(data.user_id, data.until))
         elif t == s.CHANNEL_USER_UNBANNED and isinstance(data, ch.ChannelUnban):
-            channel(lambda st: st.bans.pop(data.user_id, None))
+            member("ban", lambda st: st.bans.pop(data.user_id, None))
         elif t in (s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED) and isinstance(data, ch.ChannelFollow):
             self._follows.set_fresh((data.channel_id, data.user_id), t == s.CHANNEL_FOLLOWED)
         elif t in (s.USER_REGISTERED, s.USER_UPDATED) and isinstance(data, us.UserProfile):
