@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 import pytest
+from _edgeclient import HandshakeFailed, connect
 from chat_service.edge.core import ChatRejected
-from chat_service.edge.loadclient import HandshakeFailed, connect
 
 
 async def test_join_send_ack_and_fan_out(start_edge, fake_chat, client, make_user):
