@@ -122,7 +122,7 @@ class Bench:
         else:
             env["SENDERS"] = str(self.args.senders)
         argv = [str(self.harness / "run.sh"), target, str(viewers), f"{rate:g}", f"{seconds:g}", *extra]
-        run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 600)
+        run = subprocess.run(argv, check=False, env=env, capture_output=True, text=True, timeout=seconds + 600)
         out = run.stdout + run.stderr
         row = self._row(csv_path)
         if row is None:
@@ -145,7 +145,7 @@ class Bench:
         return rows[-1] if rows else None
 
     def _result(self, target: str, row: dict, out: str) -> dict:
-        num = lambda k: float(row[k]) if row.get(k) not in (None, "", "NaN") else None  # noqa: E731
+        num = lambda k: float(row[k]) if row.get(k) not in (None, "", "NaN") else None
         result = {
             "target": target, "viewers": int(row["viewers"]), "senders": int(row["senders"]),
             "rate": num("rate_target"), "seconds": num("duration_s"), "sent": int(row["sent"]),
@@ -158,11 +158,11 @@ class Bench:
         }
         if target in PLATFORM_TARGETS:
             m = re.search(r"^PLATFORM .*?acked=(\d+) refused=(\d+) unanswered=(\d+).*?ack_p50=([\d.]+) "
-                          r"ack_p99=([\d.]+)", out, re.M)
+                          r"ack_p99=([\d.]+)", out, re.MULTILINE)
             if m:
                 result.update(acked=int(m[1]), refused=int(m[2]), unanswered=int(m[3]),
                               ackP50Ms=float(m[4]), ackP99Ms=float(m[5]))
-            cpu_line = re.search(r"^CPU (.*) server=([\d.]+)% loadgen", out, re.M)
+            cpu_line = re.search(r"^CPU (.*) server=([\d.]+)% loadgen", out, re.MULTILINE)
             if cpu_line:
                 parts = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)%", cpu_line[1])}
                 parts["edges" if target == "P-gw" else "edge1"] = float(cpu_line[2])
