@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
@@ -86,6 +87,7 @@ class Connection(asyncio.Protocol):
         "stash",
         "state",
         "token_at",
+        "token_exp",
         "tokens",
         "transport",
         "typing_at",
@@ -100,6 +102,7 @@ class Connection(asyncio.Protocol):
         self.ws = ServerProtocol(origins=edge.origins, max_size=s.max_client_frame_bytes)
         self.state = CONNECTING
         self.user: EdgeUser | None = None
+        self.token_exp = math.inf  # wall-clock `exp` of the access token it signed in with
         self.room: Room | None = None
         self.blocked: frozenset[str] | None = None  # user ids whose chat this viewer hides
         now = time.monotonic()

@@ -231,6 +231,10 @@ class Room:
         """`conn` sent `auth` (a member counts as a user from now on; a joiner once admitted)."""
         return self._arrived(conn.user) if conn in self.members else Change.NONE
 
+    def signed_out(self, conn: Connection) -> Change:
+        """`conn` stops being its user (the token expired) and stays as a reader."""
+        return self._departed(conn.user) if conn in self.members else Change.NONE
+
     def leave(self, conn: Connection) -> Change:
         """Forget `conn`."""
         change = Change.NONE

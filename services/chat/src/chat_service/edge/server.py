@@ -154,16 +154,17 @@ class Edge:
             self.leave_room(conn)
         user = conn.user
         if user is not None:
-            conn.user = None
-            conns = self.by_user.get(user.id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.by_user[user.id]
-            conn.user = user  # kept for logs; no longer indexed
+            self._unindex(conn, user)  # conn.user is kept for logs
         if conn.counted:
             conn.counted = False
             metrics.CONNECTIONS.dec()
+
+    def _unindex(self, conn: Connection, user: EdgeUser) -> None:
+        conns = self.by_user.get(user.id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.by_user[user.id]
 
     def http_response(self, path: str) -> Response:
         if path == "/healthz":
@@ -212,19 +213,39 @@ class Edge:
             conn.error("unauthorized", "The access token is invalid or expired.")
             return
         user = edge_user(claims)
+        exp = float(claims["exp"])
         if conn.user is not None:
             if conn.user.id != user.id:
                 conn.error("invalid", "This socket is signed in as another user; open a new one.")
-            return  # a fresh token for the same user: nothing changes
+            elif exp > conn.token_exp:
+                conn.token_exp = exp  # a fresh token for the same user: it stays signed in longer
+            return
         blocked = await self.chat.blocked_users(user.id)
         if conn.state != OPENED or conn.user is not None:
             return
         conn.user = user
+        conn.token_exp = exp
         self.by_user.setdefault(user.id, set()).add(conn)
         self._set_blocked(conn, frozenset(blocked) if blocked else None)
         room = conn.room
         if room is not None:
             self._apply(room, room.signed_in(conn), user)
+
+    def sign_out(self, conn: Connection) -> None:
+        """The socket's token expired and no fresh `auth` came: it goes on as an anonymous reader
+        (API.md: anonymous sockets read, cannot send), told so once with `chat:error unauthorized`."""
+        user = conn.user
+        if user is None:
+            return
+        room = conn.room
+        if room is not None:
+            self._apply(room, room.signed_out(conn), user)
+        self._unindex(conn, user)
+        conn.user = None
+        conn.token_exp = math.inf
+        conn.banned_until = 0.0
+        self._set_blocked(conn, None)
+        conn.error("unauthorized", "Your access token expired: send `auth` with a fresh one to chat again.")
 
     async def on_join(self, conn: Connection, message: dict) -> None:
         channel_id, stream_id, since = message.get("channelId"), message.get("streamId"), message.get("since")
@@ -537,12 +558,15 @@ class Edge:
                 log.warning("keepalive sweep failed", extra={"error": repr(exc)})
 
     def sweep(self) -> None:
-        """Ping quiet sockets, close dead ones and unfinished handshakes."""
+        """Ping quiet sockets, close dead ones and unfinished handshakes, sign out expired tokens."""
         s = self.settings
         now = time.monotonic()
+        wall = time.time()
         sampled = 0
         for conn in list(self.conns):
             if conn.state == OPENED:
+                if conn.token_exp <= wall:
+                    self.sign_out(conn)
                 idle = now - conn.last_seen
                 if idle > s.idle_timeout_seconds:
                     conn.close(CLOSE_INTERNAL, "keepalive timeout")
