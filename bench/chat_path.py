@@ -30,6 +30,7 @@ install under /tmp through its install.sh, which this script runs when they are 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -200,6 +201,19 @@ class Bench:
                            server_pid=edge_pid, count=count, processes=1, progress=progress)
 
 
+def enter_platform(exits: contextlib.ExitStack, attempts: int = 3):
+    """The platform, started again when a service misses devstack's readiness timeout (on a busy
+    shared machine a start can take minutes)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return exits.enter_context(platform_stack())
+        except (TimeoutError, RuntimeError) as exc:
+            if attempt == attempts:
+                raise
+            progress(f"the platform did not start ({str(exc)[:200]}); trying again")
+    raise AssertionError("unreachable")
+
+
 def ensure_harness_deps(harness: Path, node_dir: str, venv: str) -> None:
     if (Path(node_dir) / "node_modules" / "socket.io").exists() and (Path(venv) / "bin" / "python").exists():
         return
@@ -256,7 +270,8 @@ def main() -> None:
     machine = machine_info()
     started = time.monotonic()
     sweeps, fixed, memory = [], {}, None
-    with tempfile.TemporaryDirectory(prefix="chat-path-") as tmp, platform_stack() as stack:
+    with tempfile.TemporaryDirectory(prefix="chat-path-") as tmp, contextlib.ExitStack() as exits:
+        stack = enter_platform(exits)
         work = Path(tmp)
         bench = Bench(args, harness, stack, work)
         bench.prepare()

@@ -108,6 +108,7 @@ class RoomHost(Protocol):
 class Room:
     __slots__ = (
         "_targets",
+        "_writes",
         "blockers",
         "channel_id",
         "dead",
@@ -131,6 +132,10 @@ class Room:
         self.members: set[Connection] = set()
         self.joining: set[Connection] = set()  # waiting for their history; batches are stashed
         self._targets: list[Connection] | None = None
+        # the members' bound `transport.write`s, built with _targets: the common flush is one call
+        # per socket and nothing else (no attribute lookups, no state checks: a closing socket
+        # leaves the room before its transport goes)
+        self._writes: list[Callable[[bytes], None]] = []
         self.blockers = 0  # members with a non-empty block list: 0 means no per-viewer copy at all
         # (line, seq | None, author id | None, JetStream time in seconds | None)
         self.pending: list[tuple[bytes, int | None, str | None, float | None]] = []
@@ -210,6 +215,7 @@ class Room:
         targets = self._targets
         if targets is None:
             targets = self._targets = list(self.members)
+            self._writes = [conn.transport.write for conn in targets]
         return targets
 
     def begin_join(self, conn: Connection) -> None:
@@ -303,8 +309,8 @@ class Room:
         if self.blockers:
             self._write_filtered(targets, pending, frame)
         else:
-            for conn in targets:
-                conn.transport.write(frame)
+            for write in self._writes:
+                write(frame)
         n = len(targets)
         metrics.FRAMES.inc(n)
         metrics.DELIVERIES.inc(n * len(pending))
