@@ -49,7 +49,14 @@ SLO = {"p99Ms": 100, "lossPct": 0.1, "refusedSends": 0}
 TARGETS = {"seedGatewayV1000R1000": "p99 < 100 ms, 0 loss, 0 refused", "ratioVsSocketIoAtLeast": 5,
            "cpuMsPerMessageAtMost": 0.3, "floorP50MsAtMost": 10, "floorP99MsAtMost": 30,
            "idleSocketKiBBelow": 20}
-PLATFORM_TARGETS = ("P-direct", "P-gw")
+PLATFORM_TARGETS = ("P-direct", "P-gw", "P-gw-tuned")
+# P-gw-tuned: a second nginx over the same edges, the gateway's config with these changes for
+# many WebSockets (worker_processes auto and tcp_nodelay on are in the gateway's config already)
+TUNED_WS = {
+    "events": "worker_connections 16384;\n    multi_accept on;",
+    # the upgraded connection's read buffer (default one page): a coalesced frame in fewer reads/writes
+    "location = /ws {": "location = /ws {\n            proxy_buffer_size 16k;",
+}
 PEERS = ("A", "B")
 # the edge closes a socket above 10 frames/s, and a moderator may send 100 messages per 30 s:
 # the harness's own rule for how many sender sockets (each its own user) a point needs
@@ -88,12 +95,32 @@ class Bench:
     # ---- the platform's processes ------------------------------------------------------------
     def groups(self) -> dict[str, list[int]]:
         """Every platform process by role (each child with its descendants)."""
-        roles = {"chat-edge-1": "edge1", "chat-edge-2": "edge2", "chat": "api", "nginx": "nginx",
+        roles = {"chat-edge-1": "edge1", "chat-edge-2": "edge2", "chat": "api", "nginx": "nginx", "nginx-tuned": "nginx2",
                  "nats": "nats", "valkey": "valkey", "postgres": "pg"}
         out: dict[str, list[int]] = {}
         for child in self.stack.sup.children:
             out.setdefault(roles.get(child.name, "rest"), []).extend(process_tree(child.popen.pid))
         return out
+
+    def start_tuned_gateway(self) -> None:
+        """A second gateway over the same edges with TUNED_WS applied (target P-gw-tuned)."""
+        from devstack.ports import free_port
+        from devstack.servers import Nginx
+
+        conf = (self.stack.config.data_dir / "nginx" / "nginx.conf").read_text()
+        prefix = self.stack.config.data_dir / "nginx-tuned"
+        for sub in ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+            (prefix / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(prefix / sub, 0o777)
+        self.tuned_port = free_port()
+        old_prefix = str(self.stack.config.data_dir / "nginx")
+        conf = conf.replace(f"listen 127.0.0.1:{self.gateway_port};", f"listen 127.0.0.1:{self.tuned_port};")
+        conf = conf.replace(old_prefix + "/", str(prefix) + "/")
+        conf = re.sub(r"events \{[^}]*\}", "events {\n    " + TUNED_WS["events"] + "\n}", conf, count=1)
+        conf = conf.replace("location = /ws {", TUNED_WS["location = /ws {"], 1)
+        path = prefix / "nginx.conf"
+        path.write_text(conf)
+        Nginx(path, prefix, self.tuned_port).start(self.stack.sup, "nginx-tuned")
 
     def prepare(self) -> None:
         progress(f"registering {self.args.users} sender users (moderators of one channel) with prep.py")
@@ -111,8 +138,8 @@ class Bench:
         if target in PLATFORM_TARGETS:
             groups = self.groups()
             served = ["edge1"] if target == "P-direct" else ["edge1", "edge2"]
-            url = (f"ws://127.0.0.1:{self.edge_port}/ws" if target == "P-direct"
-                   else f"ws://127.0.0.1:{self.gateway_port}/ws")
+            port = {"P-direct": self.edge_port, "P-gw": self.gateway_port}.get(target) or self.tuned_port
+            url = f"ws://127.0.0.1:{port}/ws"
             watch = ",".join(f"{name}={'+'.join(map(str, pids))}" for name, pids in groups.items()
                              if name not in served and pids)
             senders = senders_for(rate, seconds, self.args.senders)
@@ -166,7 +193,7 @@ class Bench:
             cpu_line = re.search(r"^CPU (.*) server=([\d.]+)% loadgen", out, re.MULTILINE)
             if cpu_line:
                 parts = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)%", cpu_line[1])}
-                parts["edges" if target == "P-gw" else "edge1"] = float(cpu_line[2])
+                parts["edge1" if target == "P-direct" else "edges"] = float(cpu_line[2])
                 result["platformCpuPct"] = parts
                 total = sum(parts.values())
                 result["platformCpuPctTotal"] = round(total, 1)
@@ -242,7 +269,8 @@ def main() -> None:
     p.add_argument("--ladder", default="10000,20000,40000,80000,160000",
                    help="offered deliveries/s to step through per V (R = D/V)")
     p.add_argument("--seconds", type=float, default=5.0, help="sending time per point")
-    p.add_argument("--targets", default="P-direct,P-gw,A,B")
+    p.add_argument("--targets", default="P-direct,P-gw,A,B",
+                   help="P-direct, P-gw, P-gw-tuned (a second nginx with TUNED_WS), A, B")
     p.add_argument("--full", action="store_true",
                    help="the full sweep: 10 s points and a ladder in steps of about 1.4x up to 200k/s")
     p.add_argument("--no-fixed", action="store_true", help="skip the seed point, the floor and the memory")
@@ -275,6 +303,8 @@ def main() -> None:
         work = Path(tmp)
         bench = Bench(args, harness, stack, work)
         bench.prepare()
+        if "P-gw-tuned" in targets:
+            bench.start_tuned_gateway()
         if not args.no_fixed:
             progress("fixed points: the seed's stress test and the light-load floor")
             fixed["seedGateway"] = bench.point("P-gw", 1000, 1000, 10)
