@@ -2,7 +2,7 @@
 viewers' sockets, through the gateway and directly to one edge, beside two peer servers driven by
 the same load generator in the same run.
 
-    .venv/bin/python bench/chat_path.py [--viewers 100,1000,3000] [--ladder 10000,20000,40000,80000,160000]
+    .venv/bin/python bench/chat_path.py [--viewers 100,1000,3000] [--ladder 2000,5000,10000,20000,40000,80000,160000]
                                         [--seconds 5] [--targets P-direct,P-gw,A,B] [--full]
                                         [--harness ../shared/peers/chat] [--output chat_path]
 
@@ -266,7 +266,7 @@ def ratios(sweeps: list[dict]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--viewers", default="100,1000,3000", help="room sizes V (comma-separated)")
-    p.add_argument("--ladder", default="10000,20000,40000,80000,160000",
+    p.add_argument("--ladder", default="2000,5000,10000,20000,40000,80000,160000",
                    help="offered deliveries/s to step through per V (R = D/V)")
     p.add_argument("--seconds", type=float, default=5.0, help="sending time per point")
     p.add_argument("--targets", default="P-direct,P-gw,A,B",
@@ -287,7 +287,7 @@ def main() -> None:
     args = p.parse_args()
     if args.full:
         args.seconds = max(args.seconds, 10.0)
-        args.ladder = "5000,10000,14000,20000,28000,40000,56000,80000,110000,160000,200000"
+        args.ladder = "2000,3500,5000,7000,10000,14000,20000,28000,40000,56000,80000,110000,160000,200000"
         args.users = max(args.users, 500)
     args.ladder = [int(x) for x in args.ladder.split(",")]
     viewer_counts = [int(x) for x in args.viewers.split(",")]
