@@ -2,7 +2,7 @@
 bench/socketio_baseline.py (a naive python-socketio server): V viewers, S senders, R msg/s, T s.
 
 It runs in its own processes (multiprocessing, spawn), never in the server's:
-- viewer processes hold the sockets (the edge's `loadclient.EdgeClient`, one asyncio.Protocol per
+- viewer processes hold the sockets (`_edgeclient.EdgeClient`, one asyncio.Protocol per
   socket, no task per socket). Every viewer counts `chat:message` events with `bytes.count` (no
   JSON; once joined, outside the sample, on the raw bytes without even parsing frames, so the
   generator costs less per delivery than the server). A sample of viewers also reads each message's content `b<send time ns> <number>` with one
@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from chat_service.edge.loadclient import EdgeClient
+from _edgeclient import EdgeClient
 
 _MESSAGE = b'"type":"chat:message"'
 _SIO_PING = b"\x81\x012"  # an unmasked one-byte text frame "2": Engine.IO's ping

@@ -8,6 +8,7 @@ stream sequence as `seq`) and answers history/resume from what it published.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +16,15 @@ from datetime import UTC, datetime
 import pytest
 from chat_service.edge.config import EdgeSettings
 from chat_service.edge.core import ChatRejected
-from chat_service.edge.loadclient import connect
 from chat_service.edge.server import Edge
 from contracts.envelope import make_event
 from contracts.events.chat import ChatMessage, ChatMessageDeleted, ChatUser
 from devstack.ports import free_port
+from devstack.stack import REPO_ROOT
+
+# the lean WebSocket client is a test and benchmark tool, not production code: it lives in bench/
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from _edgeclient import connect
 
 
 @dataclass

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
+from _edgeclient import HandshakeFailed, connect
 from chat_service.edge.core import ChatRejected
-from chat_service.edge.loadclient import HandshakeFailed, connect
 
 
 async def test_join_send_ack_and_fan_out(start_edge, fake_chat, client, make_user):
@@ -127,3 +128,49 @@ async def test_health_ready_and_metrics(start_edge, fake_chat):
             assert name in metrics
         missing = await http.get(f"{base}/nope")
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+async def _signed_in_member(edge, client, channel_id, token):
+    c = await client(edge, token)
+    c.send({"type": "chat:join", "channelId": channel_id})
+    await c.expect("chat:history")
+    return c
+
+
+async def test_a_socket_whose_token_expires_becomes_a_reader(start_edge, fake_chat, client, make_user, mint):
+    room = fake_chat.add_room()
+    edge = await start_edge(fake_chat)
+    ada, bob = make_user("ada"), make_user("bob")
+    short = mint(ada.id, "ada", exp=int(time.time()) + 2)
+    c = await _signed_in_member(edge, client, room.channel_id, short)
+    c.send({"type": "chat:send", "content": "before", "nonce": "n1"})
+    await c.expect("chat:ack", nonce="n1")
+    expired = await c.expect("chat:error", timeout=10)  # pushed when the token runs out
+    assert expired["code"] == "unauthorized" and "nonce" not in expired
+    c.send({"type": "chat:send", "content": "after", "nonce": "n2"})
+    assert (await c.expect("chat:error", nonce="n2"))["code"] == "unauthorized"
+    # still a reader of the room
+    other = await _signed_in_member(edge, client, room.channel_id, bob.token)
+    other.send({"type": "chat:send", "content": "for readers too", "nonce": "b1"})
+    while (await c.expect("chat:message"))["message"]["content"] != "for readers too":
+        pass
+    # and a fresh token signs it in again
+    c.send({"type": "auth", "token": ada.token})
+    c.send({"type": "chat:send", "content": "back", "nonce": "n3"})
+    await c.expect("chat:ack", nonce="n3")
+
+
+async def test_a_fresh_auth_before_expiry_keeps_the_socket_signed_in(start_edge, fake_chat, client, make_user,
+                                                                     mint):
+    room = fake_chat.add_room()
+    edge = await start_edge(fake_chat)
+    ada, sentinel = make_user("ada"), make_user("sentinel")
+    exp = int(time.time()) + 2
+    kept = await _signed_in_member(edge, client, room.channel_id, mint(ada.id, "ada", exp=exp))
+    kept.send({"type": "auth", "token": ada.token})  # the client refreshed its token in time
+    # a socket whose token runs out at the same second: once it hears so, the expiry has passed
+    lapsed = await _signed_in_member(edge, client, room.channel_id, mint(sentinel.id, "sentinel", exp=exp))
+    assert (await lapsed.expect("chat:error", timeout=10))["code"] == "unauthorized"
+    kept.send({"type": "chat:send", "content": "still me", "nonce": "k1"})
+    await kept.expect("chat:ack", nonce="k1")
+    assert not [e for e in kept.seen + kept.drain() if e.get("type") == "chat:error"]

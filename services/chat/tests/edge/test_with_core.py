@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from chat_service.edge.loadclient import connect
+from _edgeclient import connect
 from devstack.ports import free_port
 from devstack.servers import wait_http_ok
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from websockets.frames import TEXT, Frame
@@ -26,8 +28,11 @@ from chat_service.edge import metrics
 from chat_service.edge.wire import event_frame
 
 if TYPE_CHECKING:
+    from websockets.http11 import Response
+
+    from chat_service.edge.config import EdgeSettings
     from chat_service.edge.rooms import Room
-    from chat_service.edge.server import Edge, EdgeUser
+    from chat_service.edge.user import EdgeUser
 
 log = logging.getLogger("chat.edge")
 
@@ -40,6 +45,30 @@ CLOSE_INTERNAL = 1011         # keepalive timeout, or a failure on the edge: rec
 CLOSE_SLOW_CONSUMER = 1013    # unsent bytes exceeded the send buffer: reconnect and resume
 
 CONNECTING, OPENED, CLOSING, CLOSED = 0, 1, 2, 3
+
+
+class ConnectionHost(Protocol):
+    """What a socket needs from the process that accepted it (the Edge): no more, so a
+    connection never reaches into rooms or the chat core."""
+
+    settings: EdgeSettings
+    origins: list[str | None]
+
+    def connected(self, conn: Connection) -> None: ...  # the TCP connection is up
+
+    def opened(self, conn: Connection) -> None: ...  # the WebSocket handshake succeeded
+
+    def detach(self, conn: Connection) -> None: ...  # closing: forget its room and user (idempotent)
+
+    def disconnected(self, conn: Connection) -> None: ...  # gone
+
+    def http_response(self, path: str) -> Response: ...  # a plain HTTP request (health, metrics)
+
+    def handle_now(self, conn: Connection, kind: str, message: dict) -> bool | None: ...
+
+    async def handle(self, conn: Connection, kind: str, message: dict) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task: ...
 
 
 class Connection(asyncio.Protocol):
@@ -58,6 +87,7 @@ class Connection(asyncio.Protocol):
         "stash",
         "state",
         "token_at",
+        "token_exp",
         "tokens",
         "transport",
         "typing_at",
@@ -65,13 +95,14 @@ class Connection(asyncio.Protocol):
         "ws",
     )
 
-    def __init__(self, edge: Edge):
+    def __init__(self, edge: ConnectionHost):
         self.edge = edge
         self.transport: asyncio.Transport | None = None
         s = edge.settings
         self.ws = ServerProtocol(origins=edge.origins, max_size=s.max_client_frame_bytes)
         self.state = CONNECTING
         self.user: EdgeUser | None = None
+        self.token_exp = math.inf  # wall-clock `exp` of the access token it signed in with
         self.room: Room | None = None
         self.blocked: frozenset[str] | None = None  # user ids whose chat this viewer hides
         now = time.monotonic()
@@ -93,7 +124,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         # Above this many unsent bytes the transport calls pause_writing: a slow consumer.
         transport.set_write_buffer_limits(high=self.edge.settings.send_buffer_bytes)
-        self.edge.conns.add(self)
+        self.edge.connected(self)
 
     def data_received(self, data: bytes) -> None:
         if self.state >= CLOSING:
@@ -124,8 +155,7 @@ class Connection(asyncio.Protocol):
         if self.abort_handle is not None:
             self.abort_handle.cancel()
             self.abort_handle = None
-        self.edge.detach(self)
-        self.edge.conns.discard(self)
+        self.edge.disconnected(self)
 
     def pause_writing(self) -> None:
         # Called inside transport.write (possibly in the middle of a room's write loop): act
@@ -197,7 +227,7 @@ class Connection(asyncio.Protocol):
         if path == "/ws":
             response = ws.accept(request)  # checks the Origin allowlist (403 otherwise)
         else:
-            response = self.edge.http_response(ws, path)
+            response = self.edge.http_response(path)
         ws.send_response(response)
         if response.status_code == 101:
             self.state = OPENED

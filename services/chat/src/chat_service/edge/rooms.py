@@ -11,9 +11,11 @@ flushed on the next loop iteration, so a lone message is not delayed by the tick
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from contracts.subjects import CHAT_ROOM_TEMPLATE
@@ -26,10 +28,20 @@ from chat_service.edge import metrics
 from chat_service.edge.wire import join_lines, text_frame
 
 if TYPE_CHECKING:
+    from chat_service.edge.config import EdgeSettings
     from chat_service.edge.connection import Connection
-    from chat_service.edge.server import Edge
+    from chat_service.edge.user import EdgeUser
 
 log = logging.getLogger("chat.edge")
+
+
+class Change(enum.Flag):
+    """What a membership change means beyond the room (returned by join/leave; the edge acts)."""
+
+    NONE = 0
+    FIRST_OF_USER = enum.auto()  # the user's first socket in this room on this edge: announce them
+    LAST_OF_USER = enum.auto()   # their last one left: say they left
+    EMPTY = enum.auto()          # no local member or joiner left: drop the room
 
 
 class NextRead:
@@ -78,15 +90,31 @@ class NextRead:
         task.add_done_callback(finished)
 
 
+class RoomHost(Protocol):
+    """What a room needs from the process that holds it (the Edge)."""
+
+    settings: EdgeSettings
+    loop: asyncio.AbstractEventLoop
+    chat: Any  # history(channel_id, limit=...)
+    decode: Callable  # a CHAT stream message -> (seq, event type, body)
+
+    @property
+    def js(self) -> Any: ...
+
+    @property
+    def nc(self) -> Any: ...
+
+
 class Room:
     __slots__ = (
         "_targets",
+        "_writes",
         "blockers",
         "channel_id",
         "dead",
-        "edge",
         "handle",
         "history",
+        "host",
         "joining",
         "last_flush",
         "members",
@@ -98,12 +126,16 @@ class Room:
         "users",
     )
 
-    def __init__(self, edge: Edge, channel_id: str):
-        self.edge = edge
+    def __init__(self, host: RoomHost, channel_id: str):
+        self.host = host
         self.channel_id = channel_id
         self.members: set[Connection] = set()
         self.joining: set[Connection] = set()  # waiting for their history; batches are stashed
         self._targets: list[Connection] | None = None
+        # the members' bound `transport.write`s, built with _targets: the common flush is one call
+        # per socket and nothing else (no attribute lookups, no state checks: a closing socket
+        # leaves the room before its transport goes)
+        self._writes: list[Callable[[bytes], None]] = []
         self.blockers = 0  # members with a non-empty block list: 0 means no per-viewer copy at all
         # (line, seq | None, author id | None, JetStream time in seconds | None)
         self.pending: list[tuple[bytes, int | None, str | None, float | None]] = []
@@ -117,17 +149,17 @@ class Room:
         self.online_line: bytes | None = None
         self.dead = False
         # the last messages for joiners without `since`, one read shared by a burst of joins
-        self.history = NextRead(lambda: edge.chat.history(channel_id, limit=edge.settings.history_limit))
+        self.history = NextRead(lambda: host.chat.history(channel_id, limit=host.settings.history_limit))
 
     # ---- subscriptions -----------------------------------------------------------------------
     async def open(self) -> None:
         """Subscribe before any member reads history, so nothing falls between the two."""
-        edge = self.edge
+        host = self.host
         try:
-            self.sub = await edge.js.subscribe(
+            self.sub = await host.js.subscribe(
                 f"chat.*.{self.channel_id}", stream="CHAT", cb=self._on_chat, ordered_consumer=True,
                 deliver_policy=DeliverPolicy.NEW)
-            self.room_sub = await edge.nc.subscribe(CHAT_ROOM_TEMPLATE.format(channelId=self.channel_id),
+            self.room_sub = await host.nc.subscribe(CHAT_ROOM_TEMPLATE.format(channelId=self.channel_id),
                                                    cb=self._on_room_event)
         except Exception as exc:
             if not self.ready.done():
@@ -150,7 +182,7 @@ class Room:
 
     async def _on_chat(self, msg) -> None:
         try:
-            seq, kind, body = self.edge.decode(msg)
+            seq, kind, body = self.host.decode(msg)
         except Exception:
             log.warning("undecodable chat event", extra={"subject": msg.subject})
             return
@@ -183,31 +215,67 @@ class Room:
         targets = self._targets
         if targets is None:
             targets = self._targets = list(self.members)
+            self._writes = [conn.transport.write for conn in targets]
         return targets
 
-    def add_joining(self, conn: Connection) -> None:
+    def begin_join(self, conn: Connection) -> None:
+        """`conn` waits for its history: the room's batches are stashed for it meanwhile."""
         conn.stash = []
         self.joining.add(conn)
 
-    def promote(self, conn: Connection) -> None:
+    def admit(self, conn: Connection) -> Change:
+        """`conn` got its history and now receives the room's frames."""
         self.joining.discard(conn)
         conn.stash = None
         self.members.add(conn)
         self._targets = None
         if conn.blocked:
             self.blockers += 1
+        return self._arrived(conn.user)
 
-    def remove(self, conn: Connection) -> bool:
-        """Forget `conn`; True when the room has no local member left."""
+    def signed_in(self, conn: Connection) -> Change:
+        """`conn` sent `auth` (a member counts as a user from now on; a joiner once admitted)."""
+        return self._arrived(conn.user) if conn in self.members else Change.NONE
+
+    def signed_out(self, conn: Connection) -> Change:
+        """`conn` stops being its user (the token expired) and stays as a reader."""
+        return self._departed(conn.user) if conn in self.members else Change.NONE
+
+    def leave(self, conn: Connection) -> Change:
+        """Forget `conn`."""
+        change = Change.NONE
         if conn in self.members:
             self.members.discard(conn)
             self._targets = None
             if conn.blocked:
                 self.blockers -= 1
+            change = self._departed(conn.user)
         else:
             self.joining.discard(conn)
         conn.stash = None
-        return not self.members and not self.joining
+        if not self.members and not self.joining:
+            change |= Change.EMPTY
+        return change
+
+    def _arrived(self, user: EdgeUser | None) -> Change:
+        if user is None:
+            return Change.NONE
+        entry = self.users.get(user.id)
+        if entry is None:
+            self.users[user.id] = [1, user.entry]
+            return Change.FIRST_OF_USER
+        entry[0] += 1
+        return Change.NONE
+
+    def _departed(self, user: EdgeUser | None) -> Change:
+        entry = self.users.get(user.id) if user is not None else None
+        if entry is None:
+            return Change.NONE
+        entry[0] -= 1
+        if entry[0] > 0:
+            return Change.NONE
+        del self.users[user.id]
+        return Change.LAST_OF_USER
 
     def blocks_changed(self, conn: Connection, before: frozenset | None) -> None:
         if conn in self.members:
@@ -220,8 +288,8 @@ class Room:
             return
         self.pending.append((line, seq, author, ts))
         if self.handle is None:
-            loop = self.edge.loop
-            due = self.last_flush + self.edge.settings.tick_seconds
+            loop = self.host.loop
+            due = self.last_flush + self.host.settings.tick_seconds
             now = loop.time()
             self.handle = loop.call_soon(self.flush) if now >= due else loop.call_at(due, self.flush)
 
@@ -231,7 +299,7 @@ class Room:
         if not pending or self.dead:
             return
         self.pending = []
-        self.last_flush = self.edge.loop.time()
+        self.last_flush = self.host.loop.time()
         for conn in self.joining:
             conn.stash.append(pending)
         targets = self.targets()
@@ -241,8 +309,8 @@ class Room:
         if self.blockers:
             self._write_filtered(targets, pending, frame)
         else:
-            for conn in targets:
-                conn.transport.write(frame)
+            for write in self._writes:
+                write(frame)
         n = len(targets)
         metrics.FRAMES.inc(n)
         metrics.DELIVERIES.inc(n * len(pending))

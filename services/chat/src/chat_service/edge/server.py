@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -30,7 +29,8 @@ from chat_service.edge import metrics
 from chat_service.edge.config import EdgeSettings
 from chat_service.edge.connection import CLOSE_GOING_AWAY, CLOSE_INTERNAL, OPENED, Connection
 from chat_service.edge.core import ChatRejected, ChatUnavailable, build_chat_service, decode_room_event
-from chat_service.edge.rooms import Room
+from chat_service.edge.rooms import Change, Room
+from chat_service.edge.user import EdgeUser, edge_user
 from chat_service.edge.wire import event_frame, join_lines, text_frame
 
 log = logging.getLogger("chat.edge")
@@ -41,22 +41,6 @@ ONLINE_KEY = "chat:online:{channelId}"
 AUTHOR_HEADER = "Chat-Author"
 _MAX_ID = 64
 _MAX_NONCE = 100
-
-
-@dataclass(slots=True, frozen=True)
-class EdgeUser:
-    id: str
-    username: str
-    display_name: str
-    entry: bytes  # the user object as JSON: the online-list member and the joined/typing payload
-
-
-def _user(claims: dict) -> EdgeUser:
-    uid = str(claims["sub"])
-    username = str(claims.get("username") or uid)
-    display = str(claims.get("displayName") or claims.get("name") or username)
-    entry = orjson.dumps({"id": uid, "username": username, "displayName": display})
-    return EdgeUser(uid, username, display, entry)
 
 
 def _http(status: int, reason: str, body: bytes, content_type: str) -> Response:
@@ -154,6 +138,13 @@ class Edge:
         return task
 
     # ---- connections -------------------------------------------------------------------------
+    def connected(self, conn: Connection) -> None:
+        self.conns.add(conn)
+
+    def disconnected(self, conn: Connection) -> None:
+        self.detach(conn)
+        self.conns.discard(conn)
+
     def opened(self, conn: Connection) -> None:
         conn.counted = True
         metrics.CONNECTIONS.inc()
@@ -164,18 +155,19 @@ class Edge:
             self.leave_room(conn)
         user = conn.user
         if user is not None:
-            conn.user = None
-            conns = self.by_user.get(user.id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.by_user[user.id]
-            conn.user = user  # kept for logs; no longer indexed
+            self._unindex(conn, user)  # conn.user is kept for logs
         if conn.counted:
             conn.counted = False
             metrics.CONNECTIONS.dec()
 
-    def http_response(self, ws, path: str) -> Response:
+    def _unindex(self, conn: Connection, user: EdgeUser) -> None:
+        conns = self.by_user.get(user.id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.by_user[user.id]
+
+    def http_response(self, path: str) -> Response:
         if path == "/healthz":
             return _http(200, "OK", b'{"status":"ok"}', "application/json")
         if path == "/readyz":
@@ -221,20 +213,40 @@ class Edge:
         except InvalidToken:
             conn.error("unauthorized", "The access token is invalid or expired.")
             return
-        user = _user(claims)
+        user = edge_user(claims)
+        exp = float(claims["exp"])
         if conn.user is not None:
             if conn.user.id != user.id:
                 conn.error("invalid", "This socket is signed in as another user; open a new one.")
-            return  # a fresh token for the same user: nothing changes
+            elif exp > conn.token_exp:
+                conn.token_exp = exp  # a fresh token for the same user: it stays signed in longer
+            return
         blocked = await self.chat.blocked_users(user.id)
         if conn.state != OPENED or conn.user is not None:
             return
         conn.user = user
+        conn.token_exp = exp
         self.by_user.setdefault(user.id, set()).add(conn)
         self._set_blocked(conn, frozenset(blocked) if blocked else None)
         room = conn.room
-        if room is not None and conn in room.members:
-            self._count_user(room, conn)
+        if room is not None:
+            self._apply(room, room.signed_in(conn), user)
+
+    def sign_out(self, conn: Connection) -> None:
+        """The socket's token expired and no fresh `auth` came: it goes on as an anonymous reader
+        (API.md: anonymous sockets read, cannot send), told so once with `chat:error unauthorized`."""
+        user = conn.user
+        if user is None:
+            return
+        room = conn.room
+        if room is not None:
+            self._apply(room, room.signed_out(conn), user)
+        self._unindex(conn, user)
+        conn.user = None
+        conn.token_exp = math.inf
+        conn.banned_until = 0.0
+        self._set_blocked(conn, None)
+        conn.error("unauthorized", "Your access token expired: send `auth` with a fresh one to chat again.")
 
     async def on_join(self, conn: Connection, message: dict) -> None:
         channel_id, stream_id, since = message.get("channelId"), message.get("streamId"), message.get("since")
@@ -262,7 +274,7 @@ class Edge:
             self.spawn(room.open())
         conn.room = room
         conn.banned_until = 0.0
-        room.add_joining(conn)
+        room.begin_join(conn)
         try:
             await asyncio.shield(room.ready)
         except Exception:
@@ -285,9 +297,7 @@ class Edge:
         if room.online_line is not None:
             lines.append(room.online_line)
         conn.write(text_frame(join_lines(lines)))
-        room.promote(conn)
-        if conn.user is not None:
-            self._count_user(room, conn)
+        self._apply(room, room.admit(conn), conn.user)
 
     async def _history_lines(self, conn: Connection, room: Room, since: int | None):
         """The chat:history line (+ missed deletions) and the highest sequence it covers."""
@@ -374,19 +384,16 @@ class Edge:
     def leave_room(self, conn: Connection) -> None:
         room = conn.room
         conn.room = None
-        if room is None:
-            return
-        was_member = conn in room.members
-        empty = room.remove(conn)
-        user = conn.user
-        if was_member and user is not None:
-            entry = room.users.get(user.id)
-            if entry is not None:
-                entry[0] -= 1
-                if entry[0] <= 0:
-                    del room.users[user.id]
-                    self.spawn(self._user_left(room.channel_id, user))
-        if empty:
+        if room is not None:
+            self._apply(room, room.leave(conn), conn.user)
+
+    def _apply(self, room: Room, change: Change, user: EdgeUser | None) -> None:
+        """Act on a membership transition the room reported (`user`: the socket's)."""
+        if Change.FIRST_OF_USER in change:
+            self.spawn(self._user_joined(room.channel_id, user))
+        if Change.LAST_OF_USER in change:
+            self.spawn(self._user_left(room.channel_id, user))
+        if Change.EMPTY in change:
             self.drop_room(room)
 
     def drop_room(self, room: Room) -> None:
@@ -399,15 +406,6 @@ class Edge:
     async def _retire(self, room: Room) -> None:
         await room.close()
         await self._publish_presence(room.channel_id, 0, 0)  # the room emptied: say so at once
-
-    def _count_user(self, room: Room, conn: Connection) -> None:
-        user = conn.user
-        entry = room.users.get(user.id)
-        if entry is None:
-            room.users[user.id] = [1, user.entry]
-            self.spawn(self._user_joined(room.channel_id, user))
-        else:
-            entry[0] += 1
 
     async def _user_joined(self, channel_id: str, user: EdgeUser) -> None:
         key = ONLINE_KEY.format(channelId=channel_id)
@@ -561,12 +559,15 @@ class Edge:
                 log.warning("keepalive sweep failed", extra={"error": repr(exc)})
 
     def sweep(self) -> None:
-        """Ping quiet sockets, close dead ones and unfinished handshakes."""
+        """Ping quiet sockets, close dead ones and unfinished handshakes, sign out expired tokens."""
         s = self.settings
         now = time.monotonic()
+        wall = time.time()
         sampled = 0
         for conn in list(self.conns):
             if conn.state == OPENED:
+                if conn.token_exp <= wall:
+                    self.sign_out(conn)
                 idle = now - conn.last_seen
                 if idle > s.idle_timeout_seconds:
                     conn.close(CLOSE_INTERNAL, "keepalive timeout")

@@ -1,4 +1,5 @@
-"""A lean WebSocket client for the edge's tests and benchmarks.
+"""A lean WebSocket client for the chat edge's tests and benchmarks (not production code: the
+edge tests put bench/ on sys.path to import it).
 
 One asyncio.Protocol per socket, no task per socket. It speaks just enough RFC 6455 for a chat
 client: the upgrade handshake, unmasked server frames (text, ping, close), masked client text
