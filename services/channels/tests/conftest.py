@@ -53,6 +53,7 @@ async def channels_app(channels_settings, jwks):
     app = create_app(channels_settings, configure_process=False, jwks=jwks)
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.ingest_authorizer.ready.wait(), 5)
+        await asyncio.wait_for(app.state.channel_lookup.ready.wait(), 5)
         yield app
 
 

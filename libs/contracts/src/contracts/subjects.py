@@ -63,6 +63,7 @@ CHAT_ROOM_ALL = "chat.room.*"
 # Request/reply, core NATS only: a stream capturing it would answer the request with a
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
+CHANNELS_GET = "channels.get"
 
 _FORBIDDEN_IN_TOKEN = re.compile(r"[.*>\s]")
 

@@ -1,9 +1,10 @@
-"""Bootstrap: wires settings, connections, routers, consumers and the ingest responder."""
+"""Bootstrap: wires settings, connections, routers, consumers and the NATS responders."""
 
 from contracts.subjects import EVENTS_STREAM
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.security import KeyFetcher
 
+from channels_service.channels.responder import ChannelLookup
 from channels_service.channels.views import router as channels_router
 from channels_service.config import Settings
 from channels_service.consumers import consumers
@@ -23,6 +24,9 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     authorizer = IngestAuthorizer()
     runtime.add_worker(authorizer, stop=authorizer.stop)
     runtime.ingest_authorizer = authorizer
+    lookup = ChannelLookup()
+    runtime.add_worker(lookup, stop=lookup.stop)
+    runtime.channel_lookup = lookup
     return runtime
 
 
@@ -39,4 +43,5 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         configure_process=configure_process,
     )
     app.state.ingest_authorizer = runtime.ingest_authorizer
+    app.state.channel_lookup = runtime.channel_lookup
     return app
