@@ -27,8 +27,10 @@ from contracts.envelope import Envelope, parse_event
 from contracts.events import channels as ch
 from contracts.events import streams as st
 from contracts.events import users as us
+from contracts.requests import CHANNEL_GET, ChannelGetRequest
 from nats.aio.client import Client as NATS
 from servicekit.db import Database
+from servicekit.messaging import NoAnswer, ask
 from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -69,9 +71,7 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
     """InboxConsumer handler for every replica event (runs once per event id)."""
     data, t = event.data, event.type
     if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED):
-        values = {"owner_id": data.owner_id, "slug": data.slug, "synced_at": event.time}
-        await session.exec(insert(ChannelReplica).values(id=data.id, **values).on_conflict_do_update(
-            index_elements=["id"], set_=values, where=col(ChannelReplica.synced_at) <= event.time))
+        await record_channel(session, data, event.time)
     elif t == s.CHANNEL_FILTERS_UPDATED:
         values = {"banned_words": list(data.banned_words), "profanity_filter": data.profanity_filter,
                   "slow_mode_seconds": data.slow_mode_seconds, "followers_only": data.followers_only,
@@ -116,6 +116,14 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
             index_elements=["id"], set_=values,
             where=text("(CASE chat_streams.status WHEN 'OFFLINE' THEN 0 WHEN 'LIVE' THEN 1 "
                        "WHEN 'ENDING' THEN 2 ELSE 3 END) <= :rank").bindparams(rank=_STATUS_RANK.get(status, 3))))
+
+
+async def record_channel(session: AsyncSession, data: ch.Channel, at: datetime) -> None:
+    """Upsert the channel replica with the state of `at`; a row already newer is kept, so the
+    event and a `channels.get` lookup may record the same channel in either order."""
+    values = {"owner_id": data.owner_id, "slug": data.slug, "synced_at": at}
+    await session.exec(insert(ChannelReplica).values(id=data.id, **values).on_conflict_do_update(
+        index_elements=["id"], set_=values, where=col(ChannelReplica.synced_at) <= at))
 
 
 # ---- the cache ---------------------------------------------------------------------------------
@@ -228,9 +236,11 @@ class Moderation:
     same events (e.g. close a banned user's sockets); `fn(event)` is called after the cache changed.
     """
 
-    def __init__(self, db: Database, *, ttl_seconds: float = 5.0):
+    def __init__(self, db: Database, *, ttl_seconds: float = 5.0, lookup_timeout_seconds: float = 1.0):
         self.db = db
         self.ttl = ttl_seconds
+        self.lookup_timeout = lookup_timeout_seconds
+        self._nc: NATS | None = None
         self._channels = _Ttl(ttl_seconds, 20_000)   # channel id -> ChannelState | None
         self._follows = _Ttl(ttl_seconds)            # (channel id, user id) -> bool
         self._profiles = _Ttl(ttl_seconds)           # user id -> Profile | None
@@ -242,6 +252,7 @@ class Moderation:
 
     # -- lifecycle
     async def start(self, nc: NATS) -> None:
+        self._nc = nc
         for subject in ("channel.>", "user.>", "stream.>"):
             self._subs.append(await nc.subscribe(subject, cb=self._on_core_message))
 
@@ -290,6 +301,29 @@ class Moderation:
             self._loading.pop(channel_id, None)
 
     async def _load_channel(self, channel_id: str) -> ChannelState | None:
+        state = await self._read_channel(channel_id)
+        if state is None and self._nc is not None:
+            state = await self._ask_channels(channel_id)
+        return state
+
+    async def _ask_channels(self, channel_id: str) -> ChannelState | None:
+        """Read-your-writes: `channel.created` reaches the replica a moment after channels answered
+        the create, so a miss asks channels and records its answer; no answer leaves the miss."""
+        try:
+            reply = await ask(self._nc, CHANNEL_GET, ChannelGetRequest(channel_id=channel_id),
+                              timeout=self.lookup_timeout)
+        except NoAnswer as exc:
+            log.warning("channel lookup unanswered; answering from the replica",
+                        extra={"channelId": channel_id, "reason": str(exc)})
+            return None
+        if not reply.found:
+            return None
+        async with self.db.session() as session:
+            await record_channel(session, reply.channel, reply.updated_at)
+            await session.commit()
+        return await self._read_channel(channel_id)
+
+    async def _read_channel(self, channel_id: str) -> ChannelState | None:
         async with self.db.session() as session:
             row = await session.get(ChannelReplica, channel_id)
             if row is None:
