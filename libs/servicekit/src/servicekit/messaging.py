@@ -42,6 +42,7 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
         storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
         duplicate_window=float(spec.duplicate_window_seconds),
         max_age=float(spec.max_age_seconds) if spec.max_age_seconds else None,
+        max_msgs_per_subject=spec.max_msgs_per_subject,
         num_replicas=replicas,
     )
 
@@ -64,6 +65,7 @@ async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1) -> None
         if (set(info.config.subjects or []) != set(cfg.subjects)
                 or info.config.duplicate_window != cfg.duplicate_window
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
+                or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
             await js.update_stream(cfg)
 
