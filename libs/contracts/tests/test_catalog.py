@@ -38,6 +38,7 @@ EVENTS_MD = {
     "chat.presence": "chat",
 }
 PER_ROOM = {"chat.message", "chat.deleted", "chat.presence"}
+PER_STREAM = {"stream.viewers"}
 # v2: seq became optional on the wire (it is the CHAT stream sequence, known after the publish)
 VERSIONS = {"chat.message": 2, "chat.deleted": 2}
 
@@ -58,6 +59,10 @@ def test_entry_is_consistent(event_type):
     if event_type in PER_ROOM:
         assert entry.subject == f"{event_type}.{{channelId}}"
         assert entry.parameters == ("channelId",)
+        assert entry.wildcard_subject == f"{event_type}.*"
+    elif event_type in PER_STREAM:
+        assert entry.subject == f"{event_type}.{{streamId}}"
+        assert entry.parameters == ("streamId",)
         assert entry.wildcard_subject == f"{event_type}.*"
     else:
         assert entry.subject == event_type
@@ -177,3 +182,21 @@ def test_stream_settings():
         assert 0 < stream.duplicate_window_seconds <= stream.max_age_seconds
     # The outbox relay republishes unsent rows after a crash and restart; the window must cover that.
     assert EVENTS_STREAM.duplicate_window_seconds >= 3600
+
+
+def test_viewer_counts_keep_only_the_latest_per_stream_outside_events():
+    """At 10k live streams a count a second each would fill the 7-day EVENTS stream (and every
+    consumer's inbox) within the hour: counts live in VIEWERS, one message per stream."""
+    from contracts.subjects import VIEWERS_STREAM
+
+    entry = CATALOG["stream.viewers"]
+    assert entry.stream is VIEWERS_STREAM
+    assert VIEWERS_STREAM.max_msgs_per_subject == 1
+    subject = subject_for("stream.viewers", streamId="s1")
+    assert subject == "stream.viewers.s1"
+    assert VIEWERS_STREAM.covers(subject) and not EVENTS_STREAM.covers(subject)
+    assert not EVENTS_STREAM.covers("stream.viewers")
+    # every other stream.* event is still a domain event in EVENTS
+    for event_type, spec_ in CATALOG.items():
+        if event_type.startswith("stream.") and event_type != "stream.viewers":
+            assert spec_.stream is EVENTS_STREAM and EVENTS_STREAM.covers(spec_.subject), event_type

@@ -159,3 +159,28 @@ def test_otlp_endpoint_is_a_base_url():
     assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/v1/traces") == "http://collector:4318/v1/traces"
+
+
+async def test_an_events_stream_that_still_holds_stream_viewers_is_narrowed_and_viewers_keeps_one_per_stream(nc):
+    """Upgrade of a deployment from before VIEWERS: EVENTS captured `stream.>` (viewer counts too).
+    Ensuring EVENTS first narrows it, keeping its messages, so VIEWERS can take the counts."""
+    from contracts.subjects import VIEWERS_STREAM
+
+    js = nc.jetstream()
+    old = StreamConfig(name="EVENTS", subjects=["user.>", "channel.>", "media.>", "stream.>", "chat.report.>"],
+                       storage=StorageType.FILE, duplicate_window=3600.0, max_age=float(EVENTS_STREAM.max_age_seconds),
+                       num_replicas=1)
+    await js.add_stream(old)
+    await js.publish("stream.started", b"{}")
+
+    await ensure_streams(js, [EVENTS_STREAM, VIEWERS_STREAM])
+
+    assert (await js.stream_info("EVENTS")).state.messages == 1
+    for count in range(3):
+        await js.publish("stream.viewers.s1", str(count).encode())
+    await js.publish("stream.viewers.s2", b"7")
+    info = await js.stream_info("VIEWERS", subjects_filter="stream.viewers.*")
+    assert info.config.max_msgs_per_subject == 1
+    assert info.state.subjects == {"stream.viewers.s1": 1, "stream.viewers.s2": 1}
+    assert (await js.get_last_msg("VIEWERS", "stream.viewers.s1")).data == b"2"
+    assert (await js.stream_info("EVENTS")).state.messages == 1

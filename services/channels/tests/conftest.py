@@ -53,6 +53,8 @@ async def channels_app(channels_settings, jwks):
     app = create_app(channels_settings, configure_process=False, jwks=jwks)
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.ingest_authorizer.ready.wait(), 5)
+        await asyncio.wait_for(app.state.channel_lookup.ready.wait(), 5)
+        await asyncio.wait_for(app.state.viewer_counts.ready.wait(), 5)
         yield app
 
 
@@ -142,10 +144,11 @@ def published(js):
 def send_event(js):
     """Publish an event into JetStream as another service's outbox relay would."""
 
-    async def _send(event_type: str, data, *, source: str = "test", envelope=None, dedup: bool = True):
+    async def _send(event_type: str, data, *, source: str = "test", envelope=None, dedup: bool = True,
+                    subject: str | None = None):
         event = envelope or make_event(event_type, data, source=source)
         headers = {"Nats-Msg-Id": event.id} if dedup else None
-        await js.publish(event_type, event.to_json_bytes(), headers=headers)
+        await js.publish(subject or event_type, event.to_json_bytes(), headers=headers)
         return event
 
     return _send

@@ -89,15 +89,20 @@ async def test_stream_lifecycle_drives_is_live_viewers_and_vods(client, make_use
     rows = await sql("select count(*) from inbox where event_id = :e", e=started.id)
     assert rows[0][0] == 1
 
-    # viewer counts order the directory: live first, by viewers
-    await send_event("stream.viewers", StreamViewers(stream_id=live.id, channel_id=ch["id"], count=42, peak=42))
+    # viewer counts order the directory: live first, by viewers. They come from VIEWERS
+    # (stream.viewers.<streamId>, the latest per stream), and leave no inbox row behind
+    viewers = await send_event("stream.viewers", StreamViewers(stream_id=live.id, channel_id=ch["id"], count=42,
+                                                               peak=42), subject=f"stream.viewers.{live.id}")
     await eventually(lambda: _check(channel, lambda c: c["viewerCount"] == 42), message="viewers counted")
+    assert (await sql("select count(*) from inbox where event_id = :e", e=viewers.id))[0][0] == 0
     order = [i["slug"] for i in (await client.get("/api/channels")).json()["items"]]
     assert order == ["live-one", "offline-one"]
     assert [i["slug"] for i in (await client.get("/api/channels?live=true")).json()["items"]] == ["live-one"]
     # counts for some other stream of the channel, or for a foreign channel id, are ignored
-    await send_event("stream.viewers", StreamViewers(stream_id="other", channel_id=ch["id"], count=7, peak=7))
-    await send_event("stream.viewers", StreamViewers(stream_id=live.id, channel_id="not-ours", count=9, peak=9))
+    await send_event("stream.viewers", StreamViewers(stream_id="other", channel_id=ch["id"], count=7, peak=7),
+                     subject="stream.viewers.other")
+    await send_event("stream.viewers", StreamViewers(stream_id=live.id, channel_id="not-ours", count=9, peak=9),
+                     subject=f"stream.viewers.{live.id}")
 
     # ended: offline, peak added to viewCount once, even if ended and archived both arrive
     ended = stream(ch["id"], live.id, status=StreamStatus.ENDING, peak_viewers=50, end_time=datetime.now(UTC))

@@ -14,7 +14,7 @@ from contracts import subjects as s
 from contracts.base import WireModel
 from contracts.errors import UnknownEventType
 from contracts.events import channels, chat, media, streams, users
-from contracts.subjects import CHAT_STREAM, EVENTS_STREAM, StreamSpec, is_valid_token
+from contracts.subjects import CHAT_STREAM, EVENTS_STREAM, VIEWERS_STREAM, StreamSpec, is_valid_token
 
 DATASCHEMA_PREFIX = "urn:streamplatform:event:"
 
@@ -250,8 +250,10 @@ _ENTRIES = (
         E.STREAM_VIEWERS,
         streams.StreamViewers,
         "streams",
-        s.STREAM_VIEWERS,
-        "Viewer count of a live stream, at most once a second per stream.",
+        s.STREAM_VIEWERS_TEMPLATE,
+        "Viewer count of a live stream, at most once a second per stream and only on change. Kept "
+        "as the latest per stream (VIEWERS), outside EVENTS and the outbox.",
+        stream=VIEWERS_STREAM,
     ),
     _entry(
         E.STREAM_END_REQUESTED,

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 
 from pydantic import Field, SecretStr, field_serializer, model_validator
 
-from contracts.base import Id, WireModel
-from contracts.subjects import CHANNELS_INGEST_AUTHORIZE
+from contracts.base import Id, UtcDateTime, WireModel
+from contracts.events.channels import Channel
+from contracts.subjects import CHANNELS_GET, CHANNELS_INGEST_AUTHORIZE
 
 
 class IngestAuthorizeRequest(WireModel):
@@ -38,6 +39,32 @@ class IngestAuthorizeReply(WireModel):
         return self
 
 
+class ChannelGetRequest(WireModel):
+    """A service whose channel replica has no row for an id asks the owner before saying 404."""
+
+    channel_id: Id
+    """The channel asked about."""
+
+
+class ChannelGetReply(WireModel):
+    """The channels service's answer: the channel as ``channel.created``/``channel.updated`` carry
+    it, or not found."""
+
+    found: bool
+    """Whether the channel exists."""
+    channel: Channel | None = None
+    """The channel's public fields; present exactly when found."""
+    updated_at: UtcDateTime | None = None
+    """When the channel last changed; a replica stores it as the row's version so that an older
+    event arriving later changes nothing and a newer one still applies."""
+
+    @model_validator(mode="after")
+    def _channel_exactly_when_found(self) -> "ChannelGetReply":
+        if self.found != (self.channel is not None and self.updated_at is not None):
+            raise ValueError("channel and updatedAt must be given when found and only then")
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """A request/reply subject: who asks, who answers, and the two message models."""
@@ -61,4 +88,14 @@ INGEST_AUTHORIZE = RequestSpec(
     description="Before accepting an RTMP publish, the media gateway asks channels who owns the stream key.",
 )
 
-REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE,)
+CHANNEL_GET = RequestSpec(
+    subject=CHANNELS_GET,
+    request=ChannelGetRequest,
+    reply=ChannelGetReply,
+    requester="streams, chat",
+    responder="channels",
+    description=("Read-your-writes for channel replicas: a service that has not yet received "
+                 "`channel.created` for an id asks channels before answering 404."),
+)
+
+REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET)

@@ -41,7 +41,10 @@ STREAM_STARTED = "stream.started"
 STREAM_STATUS_CHANGED = "stream.status_changed"
 STREAM_ENDED = "stream.ended"
 STREAM_ARCHIVED = "stream.archived"
-STREAM_VIEWERS = "stream.viewers"
+# a live count, superseded a second later: stored only as the last one per stream (VIEWERS), never
+# in EVENTS, the outbox or an inbox (at 10k live streams one a second would fill them)
+STREAM_VIEWERS_TEMPLATE = "stream.viewers.{streamId}"
+STREAM_VIEWERS_ALL = "stream.viewers.*"
 STREAM_END_REQUESTED = "stream.end_requested"
 
 # chat: templates take the channel id (use ``contracts.subject_for``), *_ALL subscribe to every room.
@@ -63,6 +66,7 @@ CHAT_ROOM_ALL = "chat.room.*"
 # Request/reply, core NATS only: a stream capturing it would answer the request with a
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
+CHANNELS_GET = "channels.get"
 
 _FORBIDDEN_IN_TOKEN = re.compile(r"[.*>\s]")
 
@@ -111,6 +115,8 @@ class StreamSpec:
     max_age_seconds: int
     """How long a message is kept; a durable consumer down for longer misses events."""
     storage: Literal["file", "memory"] = "file"
+    max_msgs_per_subject: int = -1
+    """Messages kept per subject (-1: no limit); 1 keeps only the latest, a last-value store."""
     description: str = ""
 
     def covers(self, subject: str) -> bool:
@@ -123,7 +129,9 @@ _DAY = 24 * _HOUR
 
 EVENTS_STREAM = StreamSpec(
     name="EVENTS",
-    subjects=("user.>", "channel.>", "media.>", "stream.>", "chat.report.>"),
+    # stream.* one by one, not "stream.>": the viewer counts (stream.viewers.<id>) are VIEWERS'
+    subjects=("user.>", "channel.>", "media.>", STREAM_CREATED, STREAM_STARTED, STREAM_STATUS_CHANGED,
+              STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, "chat.report.>"),
     # The outbox relay publishes a row, then marks it sent. A crash between the two makes it
     # publish the row again on restart, possibly after a slow restart or a NATS outage; the
     # window must outlast that, not just a network retry (the 2-minute default). Dedup ids are
@@ -150,4 +158,16 @@ CHAT_STREAM = StreamSpec(
     description="Accepted chat messages and deletions: the durable log that makes a message 'accepted'.",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, CHAT_STREAM)
+VIEWERS_STREAM = StreamSpec(
+    name="VIEWERS",
+    subjects=(STREAM_VIEWERS_ALL,),
+    # a count is republished only when it changed, so a duplicate is harmless: a short window
+    duplicate_window_seconds=60,
+    # the latest count of each live stream, for a consumer that (re)starts (DeliverPolicy
+    # LAST_PER_SUBJECT); an ended stream's last count ages out
+    max_age_seconds=_DAY,
+    max_msgs_per_subject=1,
+    description="The latest viewer count per live stream (stream.viewers.<streamId>), one message each.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, CHAT_STREAM, VIEWERS_STREAM)

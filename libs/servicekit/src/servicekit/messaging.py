@@ -9,12 +9,15 @@ from contextlib import contextmanager
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from contracts.requests import RequestSpec
 from contracts.subjects import StreamSpec
 
 log = logging.getLogger("servicekit.messaging")
@@ -39,6 +42,7 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
         storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
         duplicate_window=float(spec.duplicate_window_seconds),
         max_age=float(spec.max_age_seconds) if spec.max_age_seconds else None,
+        max_msgs_per_subject=spec.max_msgs_per_subject,
         num_replicas=replicas,
     )
 
@@ -61,6 +65,7 @@ async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1) -> None
         if (set(info.config.subjects or []) != set(cfg.subjects)
                 or info.config.duplicate_window != cfg.duplicate_window
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
+                or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
             await js.update_stream(cfg)
 
@@ -93,6 +98,25 @@ async def request(nc: NATS, subject: str, payload: bytes, *, timeout: float) -> 
     with _tracer.start_as_current_span(f"request {subject}", kind=trace.SpanKind.CLIENT,
                                        attributes={"messaging.destination.name": subject}):
         return await nc.request(subject, payload, timeout=timeout, headers=inject_trace_headers())
+
+
+class NoAnswer(Exception):
+    """A request got no usable reply: no responder, a timeout, or a reply outside the contract."""
+
+
+async def ask(nc: NATS, spec: RequestSpec, message, *, timeout: float):
+    """Send `message` (a `spec.request`) on `spec.subject` and return the reply parsed as `spec.reply`; NoAnswer
+    otherwise, so a caller chooses its own fallback (a read-through falls back to its replica)."""
+    try:
+        msg = await request(nc, spec.subject, message.to_json_bytes(), timeout=timeout)
+    except NoRespondersError:
+        raise NoAnswer(f"nobody answers {spec.subject}") from None
+    except NatsTimeout:
+        raise NoAnswer(f"{spec.subject} timed out") from None
+    try:
+        return spec.reply.model_validate_json(msg.data)
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        raise NoAnswer(f"unreadable reply on {spec.subject}") from None
 
 
 def inject_trace_headers(headers: dict[str, str] | None = None) -> dict[str, str]:

@@ -1,13 +1,15 @@
-"""Bootstrap: wires settings, connections, routers, consumers and the ingest responder."""
+"""Bootstrap: wires settings, connections, routers, consumers and the NATS responders."""
 
-from contracts.subjects import EVENTS_STREAM
+from contracts.subjects import EVENTS_STREAM, VIEWERS_STREAM
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.security import KeyFetcher
 
+from channels_service.channels.responder import ChannelLookup
 from channels_service.channels.views import router as channels_router
 from channels_service.config import Settings
 from channels_service.consumers import consumers
 from channels_service.follows.views import router as follows_router
+from channels_service.live.viewers import ViewerCounts
 from channels_service.moderation.views import router as moderation_router
 from channels_service.streamkeys.responder import IngestAuthorizer
 from channels_service.streamkeys.views import router as stream_keys_router
@@ -17,12 +19,18 @@ from channels_service.vods.views import router as vods_router
 
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
-    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True, jwks=jwks)
+    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_store=True, jwks=jwks)
     for worker in consumers():
         runtime.add_worker(worker, stop=worker.stop)
     authorizer = IngestAuthorizer()
     runtime.add_worker(authorizer, stop=authorizer.stop)
     runtime.ingest_authorizer = authorizer
+    lookup = ChannelLookup()
+    runtime.add_worker(lookup, stop=lookup.stop)
+    runtime.channel_lookup = lookup
+    viewer_counts = ViewerCounts()
+    runtime.add_worker(viewer_counts, stop=viewer_counts.stop)
+    runtime.viewer_counts = viewer_counts
     return runtime
 
 
@@ -39,4 +47,6 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         configure_process=configure_process,
     )
     app.state.ingest_authorizer = runtime.ingest_authorizer
+    app.state.channel_lookup = runtime.channel_lookup
+    app.state.viewer_counts = runtime.viewer_counts
     return app

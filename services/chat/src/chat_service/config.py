@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     # safety net behind the core-NATS cache updates: a cached moderation entry is reloaded from
     # the replicas after this long even if no update reached this process
     moderation_cache_ttl_seconds: float = Field(5.0, gt=0)
+    # a channel missing from the replica (its channel.created not here yet) is asked of the
+    # channels service for this long before chat says it does not exist
+    channel_lookup_timeout_seconds: float = Field(1.0, gt=0)
 
     # events_since answers at most this many events; a client further behind reloads history
     resume_max_events: int = Field(1000, ge=1)

@@ -48,7 +48,7 @@ async def serve_state(nc, db, js, replicas: int = 1) -> object:
 
     async def on_request(msg) -> None:
         try:
-            value = await fill(db, kv, msg.data.decode("utf-8", "replace")[:300])
+            value = await fill(db, kv, msg.data.decode("utf-8", "replace")[:300], nc)
         except Exception as exc:  # the database is away: the edge keeps treating the key as missing
             log.warning("state request not answered", extra={"error": repr(exc)[:300]})
             value = None

@@ -231,7 +231,7 @@ async def test_stream_status_and_viewers_are_pushed(start_edge, fake_chat, clien
     try:
         event = make_event("stream.viewers", StreamViewers(stream_id="s1", channel_id=room.channel_id, count=7,
                                                            peak=9), source="streams")
-        await nc.publish("stream.viewers", event.to_json_bytes())
+        await nc.publish("stream.viewers.s1", event.to_json_bytes())  # as VIEWERS stores it
         assert (await c.expect("stream:viewers")) == {"type": "stream:viewers", "streamId": "s1", "count": 7}
     finally:
         await nc.close()

@@ -58,7 +58,10 @@ class Settings(ServiceSettings):
     ffprobe_binary: str = "ffprobe"
     recording_max_attempts: int = 3
     recording_poll_seconds: float = 5.0
-    recording_stale_seconds: float = 900.0  # a "processing" job older than this was lost: retry it
+    # a worker heartbeats its "processing" job this often while ffmpeg runs (a remux may take up to
+    # an hour); a job whose heartbeat is older than recording_stale_seconds was lost: claim it again
+    recording_heartbeat_seconds: float = 30.0
+    recording_stale_seconds: float = 180.0
     # a recording file untouched this long, of an ended session, with no job (its on_record_done
     # was lost) is queued anyway; the folder is scanned every recording_sweep_seconds
     recording_orphan_seconds: float = 120.0

@@ -45,14 +45,15 @@ async def probe_duration(ffprobe: str, path: Path, timeout: float = 60) -> float
         raise MediaError(f"ffprobe gave no duration for {path.name}") from None
 
 
-async def remux_to_mp4(ffmpeg: str, source: Path, target: Path, timeout: float = 3600) -> None:
+async def remux_to_mp4(ffmpeg: str, source: Path, target: Path, timeout: float = 3600, *, claim: str = "") -> None:
     """FLV recording -> MP4 (moov up front, so playback starts before the download ends).
 
     Copies the streams when they fit MP4 (H.264/AAC from OBS or ffmpeg); re-encodes otherwise.
-    Writes to a temporary name and renames, so a reader never sees half a file.
+    Writes to a temporary name of its own (`claim`: one per job claim, so two remuxes of one
+    recording never write into the same file) and renames, so a reader never sees half a file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = target.with_name(f".{target.name}.{claim}.partial" if claim else f".{target.name}.partial")
     common = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
               "-map", "0:v:0?", "-map", "0:a:0?"]
     tail = ["-movflags", "+faststart", "-f", "mp4", str(partial)]

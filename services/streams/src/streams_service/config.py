@@ -23,5 +23,9 @@ class Settings(ServiceSettings):
     # EVENTS.md: stream.viewers at most once a second per stream
     viewers_publish_interval_seconds: float = Field(1.0, ge=0)
 
+    # a channel missing from the projection (its channel.created not here yet) is asked of the
+    # channels service for this long before the answer is 404
+    channel_lookup_timeout_seconds: float = Field(1.0, gt=0)
+
     # title of a stream created by an ingest whose channel this service has not heard of yet
     fallback_stream_title: str = "Live stream"

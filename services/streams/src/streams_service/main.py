@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from contracts.subjects import EVENTS_STREAM
+from contracts.subjects import EVENTS_STREAM, VIEWERS_STREAM
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.problems import problem_response
 from servicekit.security import KeyFetcher
@@ -18,7 +18,7 @@ from streams_service.viewers.service import ViewerCounter
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     # presence counts live in memory and nothing else needs Redis
-    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_redis=False, jwks=jwks)
+    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_redis=False, jwks=jwks)
     for worker in consumers(settings):
         runtime.add_worker(worker, stop=worker.stop)
     sweeper = Sweeper(settings)

@@ -4,8 +4,9 @@
 - `stream.ended` / `stream.archived`: the channel is offline again if that stream was the live one;
   its peak viewer count is added to the channel's `viewCount` once.
 - `stream.archived` with a `vodUrl`: the recording is listed as a VOD.
-- `stream.viewers`: the live viewer count (directory order), ignored for streams no longer live
-  and for counts older than the one already stored.
+- `stream.viewers` (not a domain event: read from VIEWERS by `live.viewers`, no inbox): the live
+  viewer count (directory order), ignored for streams no longer live and for counts older than
+  the one already stored.
 """
 
 import logging
@@ -26,14 +27,12 @@ from channels_service.vods import service as vods
 
 log = logging.getLogger("channels.live")
 
-STREAM_EVENTS = ("stream.started", "stream.ended", "stream.archived", "stream.viewers")
+STREAM_EVENTS = ("stream.started", "stream.ended", "stream.archived")
 RANK = {"stream.started": 1, "stream.ended": 2, "stream.archived": 3}
 
 
 async def handle_stream_event(session: AsyncSession, event: Envelope) -> None:
-    if event.type == "stream.viewers" and isinstance(event.data, StreamViewers):
-        await _viewers(session, event.data, event.time)
-    elif event.type in RANK and isinstance(event.data, Stream):
+    if event.type in RANK and isinstance(event.data, Stream):
         await _lifecycle(session, event.type, event.data, event.time)
 
 
@@ -81,7 +80,7 @@ async def _lifecycle(session: AsyncSession, event_type: str, stream: Stream, at:
     await session.flush()
 
 
-async def _viewers(session: AsyncSession, data: StreamViewers, at: datetime) -> None:
+async def apply_viewers(session: AsyncSession, data: StreamViewers, at: datetime) -> None:
     channel_id = parse_uuid(data.channel_id)
     if channel_id is None:
         return

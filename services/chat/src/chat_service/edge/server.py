@@ -17,7 +17,7 @@ import orjson
 from contracts.catalog import subject_for
 from contracts.envelope import make_event
 from contracts.events.chat import ChatPresence
-from contracts.subjects import CHAT_ROOM_TEMPLATE, STREAMS, is_valid_token
+from contracts.subjects import CHAT_ROOM_TEMPLATE, STREAM_VIEWERS_ALL, STREAMS, is_valid_token
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from servicekit.app import ServiceRuntime
@@ -91,6 +91,7 @@ class Edge:
         nc = self.nc
         self._subs = [
             await nc.subscribe("stream.*", cb=self._on_stream_event),
+            await nc.subscribe(STREAM_VIEWERS_ALL, cb=self._on_stream_event),
             await nc.subscribe("channel.user_banned", cb=self._on_ban),
             await nc.subscribe("channel.user_unbanned", cb=self._on_ban),
             await nc.subscribe("user.blocked", cb=self._on_block),
@@ -438,7 +439,7 @@ class Edge:
             room = self.rooms.get(data["channelId"])
             if room is None:
                 return
-            if msg.subject == "stream.viewers":
+            if msg.subject.startswith("stream.viewers."):
                 room.push(orjson.dumps({"type": "stream:viewers", "streamId": data["streamId"],
                                         "count": data["count"]}))
             elif msg.subject != "stream.end_requested" and "status" in data:

@@ -162,7 +162,8 @@ class ChatService:
         self.nc = nc
         self.redis = redis
         self.settings = settings
-        self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds)
+        self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds,
+                                     lookup_timeout_seconds=settings.channel_lookup_timeout_seconds)
         self.limiter = RateLimiter(redis, prefix="chat:rl")
         self._room_reads = asyncio.Semaphore(settings.room_read_concurrency)
         self._started = False

@@ -27,8 +27,10 @@ from contracts.envelope import Envelope, parse_event
 from contracts.events import channels as ch
 from contracts.events import streams as st
 from contracts.events import users as us
+from contracts.requests import CHANNEL_GET, ChannelGetRequest
 from nats.aio.client import Client as NATS
 from servicekit.db import Database
+from servicekit.messaging import NoAnswer, ask
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -102,9 +104,7 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
     """InboxConsumer handler for every replica event (runs once per event id)."""
     data, t = event.data, event.type
     if t in (s.CHANNEL_CREATED, s.CHANNEL_UPDATED):
-        values = {"owner_id": data.owner_id, "slug": data.slug, "synced_at": event.time}
-        await session.exec(insert(ChannelReplica).values(id=data.id, **values).on_conflict_do_update(
-            index_elements=["id"], set_=values, where=col(ChannelReplica.synced_at) <= event.time))
+        await record_channel(session, data, event.time)
     elif t == s.CHANNEL_FILTERS_UPDATED:
         values = {"banned_words": list(data.banned_words), "profanity_filter": data.profanity_filter,
                   "slow_mode_seconds": data.slow_mode_seconds, "followers_only": data.followers_only,
@@ -127,6 +127,14 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
             index_elements=["id"], set_=values,
             where=text("(CASE chat_streams.status WHEN 'OFFLINE' THEN 0 WHEN 'LIVE' THEN 1 "
                        "WHEN 'ENDING' THEN 2 ELSE 3 END) <= :rank").bindparams(rank=_STATUS_RANK.get(status, 3))))
+
+
+async def record_channel(session: AsyncSession, data: ch.Channel, at: datetime) -> None:
+    """Upsert the channel replica with the state of `at`; a row already newer is kept, so the
+    event and a `channels.get` lookup may record the same channel in either order."""
+    values = {"owner_id": data.owner_id, "slug": data.slug, "synced_at": at}
+    await session.exec(insert(ChannelReplica).values(id=data.id, **values).on_conflict_do_update(
+        index_elements=["id"], set_=values, where=col(ChannelReplica.synced_at) <= at))
 
 
 # ---- the cache ---------------------------------------------------------------------------------
@@ -288,15 +296,41 @@ async def read_stream(session: AsyncSession, stream_id: str) -> tuple[str, str] 
     return (row.channel_id, row.status) if row else None
 
 
+async def learn_channel(db: Database, nc: NATS | None, channel_id: str, timeout: float) -> bool:
+    """Read-your-writes: `channel.created` reaches the replica a moment after channels answered
+    the create, so a replica miss asks channels (`channels.get`) and records its answer. False when
+    channels does not know the channel or does not answer (the miss stands)."""
+    if nc is None:
+        return False
+    try:
+        reply = await ask(nc, CHANNEL_GET, ChannelGetRequest(channel_id=channel_id), timeout=timeout)
+    except NoAnswer as exc:
+        log.warning("channel lookup unanswered; answering from the replica",
+                    extra={"channelId": channel_id, "reason": str(exc)})
+        return False
+    if not reply.found:
+        return False
+    async with db.session() as session:
+        await record_channel(session, reply.channel, reply.updated_at)
+        await session.commit()
+    return True
+
+
 class PgReplicas:
     """Loads cache entries from the replicas in chat's database (the chat API's source)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, lookup_timeout_seconds: float = 1.0):
         self.db = db
+        self.lookup_timeout = lookup_timeout_seconds
+        self.nc: NATS | None = None  # set by Moderation.start: channel misses ask channels
 
     async def load_channel(self, channel_id: str) -> ChannelState | None:
         async with self.db.session() as session:
-            return await read_channel(session, channel_id)
+            state = await read_channel(session, channel_id)
+        if state is None and await learn_channel(self.db, self.nc, channel_id, self.lookup_timeout):
+            async with self.db.session() as session:
+                state = await read_channel(session, channel_id)
+        return state
 
     async def load_follow(self, channel_id: str, user_id: str) -> bool:
         async with self.db.session() as session:
@@ -325,10 +359,11 @@ class Moderation:
     same events (e.g. close a banned user's sockets); `fn(event)` is called after the cache changed.
     """
 
-    def __init__(self, source, *, ttl_seconds: float = 5.0):
+    def __init__(self, source, *, ttl_seconds: float = 5.0, lookup_timeout_seconds: float = 1.0):
         # where entries are loaded from: the replicas in PostgreSQL (the chat API), or anything
         # with the same five loads (the edges' JetStream KV snapshots, chat_service.edge.natsstate)
-        self.source = PgReplicas(source) if isinstance(source, Database) else source
+        self.source = (PgReplicas(source, lookup_timeout_seconds=lookup_timeout_seconds)
+                       if isinstance(source, Database) else source)
         self.ttl = ttl_seconds
         self._channels = _Ttl(ttl_seconds, 20_000)   # channel id -> ChannelState | None
         self._follows = _Ttl(ttl_seconds)            # (channel id, user id) -> bool
@@ -341,6 +376,8 @@ class Moderation:
 
     # -- lifecycle
     async def start(self, nc: NATS) -> None:
+        if isinstance(self.source, PgReplicas):
+            self.source.nc = nc
         for subject in ("channel.>", "user.>", "stream.>"):
             self._subs.append(await nc.subscribe(subject, cb=self._on_core_message))
 

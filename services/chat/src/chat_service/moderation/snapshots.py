@@ -172,12 +172,18 @@ FILL_SUBJECT = "chat.api.state"
 FILLABLE = ("channel", "stream")
 
 
-async def fill(db, kv, key: str) -> bytes | None:
+async def fill(db, kv, key: str, nc=None, lookup_timeout: float = 1.0) -> bytes | None:
     """Read one channel/stream snapshot from the replicas and put it (under the key's advisory
-    lock, so it is ordered with the replica consumer's puts); None when the replicas know nothing."""
+    lock, so it is ordered with the replica consumer's puts); None when the replicas know nothing.
+    A channel the replica has not heard of yet is asked of channels first (read-your-writes)."""
     kind, _, ident = key.partition(".")
     if kind not in FILLABLE or not usable(ident):
         return None
+    if kind == "channel" and nc is not None:
+        async with db.session() as session:
+            known = await session.get(mod.ChannelReplica, ident) is not None
+        if not known:
+            await mod.learn_channel(db, nc, ident, lookup_timeout)
     async with db.session() as session:
         await session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"chat-state:{key}"))
         if kind == "channel":

@@ -17,7 +17,8 @@ class IngestSession(SQLModel, table=True):
     __tablename__ = "ingest_sessions"
     __table_args__ = (
         Index("ix_ingest_sessions_open_client", "app", "client_id", postgresql_where=text("ended_at IS NULL")),
-        Index("ix_ingest_sessions_open_channel", "channel_id", postgresql_where=text("ended_at IS NULL")),
+        # one open session per channel: two publishes with one key at once cannot both stay open
+        Index("ix_ingest_sessions_open_channel", "channel_id", unique=True, postgresql_where=text("ended_at IS NULL")),
     )
 
     id: str = Field(primary_key=True, max_length=64)

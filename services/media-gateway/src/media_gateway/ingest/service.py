@@ -21,6 +21,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -137,6 +138,30 @@ async def end_open_sessions_of_channel(session: AsyncSession, channel_id: str, r
         await end_session(session, row, reason)
         ended.append(Superseded(row.id, row.relay_name))
     return ended
+
+
+async def open_session(session: AsyncSession, settings: Settings, *, channel_id: str, attempts: int = 3,
+                       **start) -> tuple[IngestSession, list[Superseded]]:
+    """End the channel's open sessions, then open this one: (the new row, the sessions it ended).
+
+    An older publish of the channel still open (a stale encoder connection, a second encoder with
+    the same key) ends first, in its own transaction, so its disconnect is relayed before the new
+    connect. A publish of the same channel racing this one may open its session between the two
+    commits: the unique open-session index refuses the second insert, and this publish then
+    supersedes that one too, as if it had come a moment later."""
+    superseded: list[Superseded] = []
+    for _ in range(attempts):
+        superseded += await end_open_sessions_of_channel(session, channel_id, "superseded by a new publish")
+        await session.commit()
+        try:
+            row = await start_session(session, settings, channel_id=channel_id, **start)
+            await session.commit()
+            return row, superseded
+        except IntegrityError:
+            await session.rollback()
+            log.info("a concurrent publish of the channel opened first; superseding it",
+                     extra={"channelId": channel_id})
+    raise Refused("concurrent publishes of one channel kept racing")
 
 
 async def start_session(session: AsyncSession, settings: Settings, *, session_id: str, channel_id: str, key: str,

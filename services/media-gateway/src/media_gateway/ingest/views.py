@@ -69,15 +69,13 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
     stream_name = service.source_stream_name(session_id)
     pulled = await pulls.start(session_id, stream_name)
     try:
-        # an older publish of the same channel still open (a stale encoder connection, a second
-        # encoder with the same key) ends first, in its own transaction, so its disconnect is
-        # relayed before the new connect
-        superseded = await service.end_open_sessions_of_channel(session, channel_id, "superseded by a new publish")
-        await session.commit()
-        row = await service.start_session(session, settings, session_id=session_id, channel_id=channel_id,
-                                          key=cb.name, app=cb.app, client_id=cb.client_id, client_addr=addr,
-                                          pulled=pulled)
-        await session.commit()
+        row, superseded = await service.open_session(session, settings, session_id=session_id,
+                                                     channel_id=channel_id, key=cb.name, app=cb.app,
+                                                     client_id=cb.client_id, client_addr=addr, pulled=pulled)
+    except Refused as exc:
+        await pulls.release(session_id, stream_name)
+        log.warning("publish refused", extra={"reason": exc.reason, "channelId": channel_id})
+        raise Problem(403, REFUSED) from None
     except BaseException:
         await pulls.release(session_id, stream_name)
         raise

@@ -2,13 +2,17 @@
 measures it with ffprobe and publishes `media.recording.ready`.
 
 The job lives in the `recordings` table, so the callback answers at once and a crash mid-way
-only delays the VOD: a job left "processing" for too long is picked up again.
+only delays the VOD. A worker heartbeats its job (`updated_at`) while ffmpeg runs; a job whose
+heartbeat stopped (the worker died) is claimed again. Each claim counts `attempts` and remuxes into
+a temporary file of its own; only the job's current claim publishes the VOD, and a worker that
+finds its claim taken over stops its ffmpeg.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,39 +162,81 @@ class RecordingWorker:
         if job is None:
             return False
         s = self.settings
+        target = s.vod_dir / f"{job.session_id}.mp4"
+        remux = asyncio.create_task(self._remux(job, target))
+        lost = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(db, job, remux, lost))
         try:
-            if not job.path.is_file():
-                raise media.MediaError("the recording file is gone")
-            target = s.vod_dir / f"{job.session_id}.mp4"
-            await media.remux_to_mp4(s.ffmpeg_binary, job.path, target)
-            duration = await media.probe_duration(s.ffprobe_binary, target)
+            duration = await remux
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                raise  # the worker is stopping
+            log.warning("recording claim taken over; this remux stopped", extra={"sessionId": job.session_id})
+            return True
         except Exception as exc:  # noqa: BLE001  recorded on the job, retried or given up
             await self._failed(db, job, exc)
             return True
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
         vod_url = f"{s.vod_base_url.rstrip('/')}/{job.session_id}.mp4"
         async with db.session() as session:
             row = await session.get(Recording, job.session_id, with_for_update=True)
-            if row is not None and row.status != RecordingStatus.READY.value:
-                row.status = RecordingStatus.READY.value
-                row.vod_url = vod_url
-                row.duration_seconds = duration
-                row.error = None
-                row.updated_at = datetime.now(UTC)
-                session.add(row)
-                await stage_event(session, MEDIA_RECORDING_READY, RecordingReady(
-                    channel_id=job.channel_id, ingest_session_id=job.session_id, vod_url=vod_url,
-                    duration_seconds=duration), source=SOURCE, key=job.channel_id)
-                await session.commit()
+            if row is None or not self._still_ours(row, job):
+                log.warning("recording claim taken over; the other claim publishes",
+                            extra={"sessionId": job.session_id})
+                return True
+            row.status = RecordingStatus.READY.value
+            row.vod_url = vod_url
+            row.duration_seconds = duration
+            row.error = None
+            row.updated_at = datetime.now(UTC)
+            session.add(row)
+            await stage_event(session, MEDIA_RECORDING_READY, RecordingReady(
+                channel_id=job.channel_id, ingest_session_id=job.session_id, vod_url=vod_url,
+                duration_seconds=duration), source=SOURCE, key=job.channel_id)
+            await session.commit()
         log.info("recording ready", extra={"sessionId": job.session_id, "durationSeconds": round(duration, 3)})
         if not s.keep_recordings:
             job.path.unlink(missing_ok=True)
         return True
 
+    async def _remux(self, job: Job, target: Path) -> float:
+        s = self.settings
+        if not job.path.is_file():
+            raise media.MediaError("the recording file is gone")
+        await media.remux_to_mp4(s.ffmpeg_binary, job.path, target,
+                                 claim=f"{job.attempts}-{secrets.token_hex(4)}")
+        return await media.probe_duration(s.ffprobe_binary, target)
+
+    @staticmethod
+    def _still_ours(row: Recording, job: Job) -> bool:
+        return row.status == RecordingStatus.PROCESSING.value and row.attempts == job.attempts
+
+    async def _heartbeat(self, db: Database, job: Job, remux: asyncio.Task, lost: asyncio.Event) -> None:
+        """Keep the claim fresh while ffmpeg runs; stop the remux once another worker holds the job."""
+        while True:
+            await asyncio.sleep(self.settings.recording_heartbeat_seconds)
+            try:
+                async with db.session() as session:
+                    beat = (await session.exec(text(
+                        "UPDATE recordings SET updated_at = now() WHERE session_id = :sid "
+                        "AND status = 'processing' AND attempts = :claim RETURNING session_id")
+                        .bindparams(sid=job.session_id, claim=job.attempts))).first()
+                    await session.commit()
+            except Exception as exc:  # noqa: BLE001  a missed beat is retried; the stale limit spans several
+                log.warning("recording heartbeat failed", extra={"sessionId": job.session_id, "error": repr(exc)})
+                continue
+            if beat is None:
+                lost.set()
+                remux.cancel()
+                return
+
     async def _failed(self, db: Database, job: Job, exc: Exception) -> None:
         final = job.attempts >= self.settings.recording_max_attempts
         async with db.session() as session:
             row = await session.get(Recording, job.session_id, with_for_update=True)
-            if row is not None:
+            if row is not None and self._still_ours(row, job):
                 row.status = (RecordingStatus.FAILED if final else RecordingStatus.PENDING).value
                 row.error = str(exc)[:2000]
                 row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=10 * 3 ** (job.attempts - 1))

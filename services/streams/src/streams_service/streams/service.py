@@ -110,13 +110,14 @@ async def current_ingest(session: AsyncSession, channel_id: str) -> IngestSessio
 
 
 async def list_for_channel(session: AsyncSession, channel_id: str, status: StreamStatus | None, limit: int,
-                           cursor: str | None) -> tuple[list[Stream], str | None]:
+                           cursor: str | None, lookup: channels.ChannelLookup | None = None
+                           ) -> tuple[list[Stream], str | None]:
     """Newest first, keyset-paginated on (created_at, id); 404 for a channel nobody heard of."""
     cid = clean_id(channel_id)
     if cid is None:
         raise Problem(404, "No such channel.")
-    if await channels.get(session, cid) is None and (await session.exec(
-            select(Stream.id).where(Stream.channel_id == cid).limit(1))).first() is None:
+    if (await session.exec(select(Stream.id).where(Stream.channel_id == cid).limit(1))).first() is None \
+            and await channels.get(session, cid, lookup) is None:
         raise Problem(404, "No such channel.")
     stmt = select(Stream).where(Stream.channel_id == cid)
     if status is not None:
@@ -258,10 +259,11 @@ async def archive(session: AsyncSession, stream: Stream) -> Stream:
 
 # ---- what the API asks for ---------------------------------------------------------------------
 
-async def prepare(session: AsyncSession, caller_id: str, data: StreamCreate) -> tuple[Stream, bool]:
+async def prepare(session: AsyncSession, caller_id: str, data: StreamCreate,
+                  lookup: channels.ChannelLookup | None = None) -> tuple[Stream, bool]:
     """POST /api/streams: (stream, created). The channel's prepared session is reused (its title
     and description replaced) rather than piling up; 409 while the channel is LIVE."""
-    channel = await channels.get_or_raise(session, data.channel_id)
+    channel = await channels.get_or_raise(session, data.channel_id, lookup)
     channels.require_owner(channel, caller_id)
     await lock_channel(session, channel.id)
     if await live_of(session, channel.id) is not None:
@@ -276,10 +278,11 @@ async def prepare(session: AsyncSession, caller_id: str, data: StreamCreate) -> 
                         description=data.description), True
 
 
-async def start(session: AsyncSession, caller_id: str, channel_id: str, data: StreamStart) -> Stream:
+async def start(session: AsyncSession, caller_id: str, channel_id: str, data: StreamStart,
+                lookup: channels.ChannelLookup | None = None) -> Stream:
     """POST /api/streams/{channelId}/start (Go live): the channel's current session (LIVE, else
     the prepared one, else a new one); LIVE at once when an encoder is already connected."""
-    channel = await channels.get_or_raise(session, channel_id)
+    channel = await channels.get_or_raise(session, channel_id, lookup)
     channels.require_owner(channel, caller_id)
     await lock_channel(session, channel.id)
     stream = await live_of(session, channel.id) or await prepared_of(session, channel.id)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Body, Query, Response
 from servicekit.pagination import Limit, Page, clamp_limit
 from servicekit.problems import problem_responses
 
-from streams_service.deps import CurrentUser, SessionDep
+from streams_service.deps import ChannelLookupDep, CurrentUser, SessionDep
 from streams_service.streams import service
 from streams_service.streams.lifecycle import StreamStatus
 from streams_service.streams.models import HlsUrl, StatusUpdate, StreamCreate, StreamPublic, StreamStart
@@ -19,10 +19,10 @@ channel_router = APIRouter(prefix="/api/channels", tags=["streams"])
                                              "description", "model": StreamPublic},
                         **problem_responses(401, 403, 404, 409, 422)})
 async def prepare_stream(body: StreamCreate, caller: CurrentUser, session: SessionDep,
-                         response: Response) -> StreamPublic:
+                         lookup: ChannelLookupDep, response: Response) -> StreamPublic:
     """Prepare a session (OFFLINE) for a channel the caller owns. A channel has at most one
     prepared session: asking again updates it (200). 409 while the channel is LIVE."""
-    stream, created = await service.prepare(session, caller.id, body)
+    stream, created = await service.prepare(session, caller.id, body, lookup)
     await session.commit()
     response.status_code = 201 if created else 200
     return StreamPublic.of(stream)
@@ -30,12 +30,12 @@ async def prepare_stream(body: StreamCreate, caller: CurrentUser, session: Sessi
 
 @router.post("/{channel_id}/start", response_model=StreamPublic,
              responses=problem_responses(401, 403, 404, 422))
-async def go_live(channel_id: str, caller: CurrentUser, session: SessionDep,
+async def go_live(channel_id: str, caller: CurrentUser, session: SessionDep, lookup: ChannelLookupDep,
                   body: Annotated[StreamStart | None, Body()] = None) -> StreamPublic:
     """Go live: the channel's current session (LIVE, else the prepared one, else a new one titled
     from the body or the channel name). It is LIVE at once when an encoder is already connected,
     else OFFLINE until one connects. `title`/`description`, when given, update it."""
-    stream = await service.start(session, caller.id, channel_id, body or StreamStart())
+    stream = await service.start(session, caller.id, channel_id, body or StreamStart(), lookup)
     await session.commit()
     return StreamPublic.of(stream)
 
@@ -78,9 +78,10 @@ async def hls(stream_id: str, session: SessionDep) -> HlsUrl:
 
 @channel_router.get("/{channel_id}/streams", response_model=Page[StreamPublic],
                     responses=problem_responses(400, 404, 422))
-async def channel_streams(channel_id: str, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+async def channel_streams(channel_id: str, session: SessionDep, lookup: ChannelLookupDep, limit: Limit = 50,
+                          cursor: str | None = None,
                           status: Annotated[StreamStatus | None, Query()] = None) -> Page[StreamPublic]:
     """A channel's streams, newest first, optionally only those with one status."""
     streams, next_cursor = await service.list_for_channel(session, channel_id, status, clamp_limit(limit),
-                                                          cursor)
+                                                          cursor, lookup)
     return Page[StreamPublic](items=[StreamPublic.of(s) for s in streams], next_cursor=next_cursor)

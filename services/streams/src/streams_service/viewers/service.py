@@ -8,7 +8,14 @@ without saying so). A channel's viewers are the sum over its edges.
 A worker compares those sums with the LIVE streams' stored counts a few times a second; a stream
 whose count changed gets `viewerCount` (and `peakViewers`) updated and `stream.viewers`
 published, at most once per `viewers_publish_interval_seconds`. Both conditions are checked by
-the UPDATE itself, so replicas of this service cannot publish more often between them.
+the UPDATE itself, so replicas of this service cannot publish more often between them; the event
+carries the time that UPDATE decided at (`viewers_published_at`), so the spacing of the published
+events is exactly the throttle's.
+
+A count is superseded a second later, so it is not a domain event: it goes straight to
+`stream.viewers.<streamId>` in the VIEWERS stream, which keeps only the latest per stream, not
+through the outbox into the 7-day EVENTS stream and every consumer's inbox. A count lost to a
+failed publish is replaced by the next change.
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from contracts.envelope import parse_event
+from contracts.catalog import subject_for
+from contracts.envelope import make_event, parse_event
 from contracts.events.chat import ChatPresence
 from contracts.events.streams import StreamViewers
-from contracts.subjects import CHAT_PRESENCE_ALL, STREAM_VIEWERS
-from servicekit.outbox import stage_event
+from contracts.subjects import CHAT_PRESENCE_ALL
 
 from streams_service.config import Settings
 from streams_service.streams.service import SOURCE
@@ -96,7 +103,7 @@ _UPDATE = text("""
      WHERE id = :id AND status = 'LIVE' AND viewer_count <> :count
        AND (viewers_published_at IS NULL
             OR viewers_published_at <= now() - make_interval(secs => :interval))
- RETURNING id, channel_id, viewer_count, peak_viewers
+ RETURNING id, channel_id, viewer_count, peak_viewers, viewers_published_at
 """)
 
 
@@ -116,10 +123,11 @@ class ViewerCounter:
         if snapshot is not None:
             self.tracker.observe(snapshot)
 
-    async def tick(self, db) -> int:
-        """Compare totals with stored counts once; returns how many streams were updated."""
+    async def tick(self, db, js=None) -> int:
+        """Compare totals with stored counts once; returns how many streams were updated. The
+        counts are published (to `js`) after the commit, so none announces an uncommitted count."""
         self.tracker.expire()
-        updated = 0
+        decided = []
         async with db.session() as session:
             live = (await session.exec(text(
                 "SELECT id, channel_id, viewer_count FROM streams WHERE status = 'LIVE'"))).all()
@@ -132,12 +140,22 @@ class ViewerCounter:
                     interval=float(self.settings.viewers_publish_interval_seconds)))).first()
                 if row is None:
                     continue  # published less than a second ago (or no longer LIVE): next tick
-                await stage_event(session, STREAM_VIEWERS, StreamViewers(
-                    stream_id=str(row.id), channel_id=row.channel_id, count=row.viewer_count,
-                    peak=row.peak_viewers), source=SOURCE, key=str(row.id))
-                updated += 1
+                decided.append(row)
             await session.commit()
-        return updated
+        if js is not None:
+            for row in decided:
+                await self._publish(js, row)
+        return len(decided)
+
+    async def _publish(self, js, row) -> None:
+        event = make_event("stream.viewers", StreamViewers(
+            stream_id=str(row.id), channel_id=row.channel_id, count=row.viewer_count, peak=row.peak_viewers),
+            source=SOURCE, subject=str(row.id), time=row.viewers_published_at)
+        try:
+            await js.publish(subject_for("stream.viewers", streamId=str(row.id)), event.to_json_bytes(),
+                             headers={"Nats-Msg-Id": event.id})
+        except Exception as exc:  # the next change publishes again
+            log.warning("viewer count not published", extra={"streamId": str(row.id), "error": repr(exc)})
 
     async def __call__(self, runtime) -> None:
         sub = await runtime.nats.subscribe(CHAT_PRESENCE_ALL, cb=self._on_message)
@@ -145,7 +163,7 @@ class ViewerCounter:
         try:
             while not self._stop.is_set():
                 try:
-                    await self.tick(runtime.db)
+                    await self.tick(runtime.db, runtime.js)
                 except Exception as exc:
                     log.warning("viewer count pass failed", extra={"error": repr(exc)})
                 try:
