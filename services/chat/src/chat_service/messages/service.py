@@ -13,7 +13,7 @@ Edges use it like this::
         message = await chat.send(user_id=..., username=..., channel_id=..., content=..., nonce=...)
     except ChatRejected as exc:   # exc.code is one of API.md's chat:error codes
         ...
-    except ChatUnavailable:       # JetStream did not acknowledge: not accepted, the client may retry
+    except ChatUnavailable:       # JetStream refused it: not stored, the client may retry
         ...
     await chat.stop()
 """
@@ -37,7 +37,7 @@ from contracts.subjects import CHAT_STREAM, is_valid_token
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from servicekit.db import Database
@@ -62,13 +62,17 @@ PERSISTER = "chat-persister"
 # PostgreSQL yet: resends of a nonce and deletions find it without scanning the stream
 HINT_PREFIX = "chat:msg:"
 _DECR_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+# JetStream answered (an error) or nothing listens: the publish was certainly not stored. Anything
+# else (a timeout, a connection lost mid-request) may have been stored.
+NOT_STORED = (APIError, NoStreamResponseError)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class ChatRejected(Exception):
     """The send (or delete) was refused. `code` is one of API.md's chat:error codes:
     unauthorized, banned, timed_out, rate_limited, slow_mode, followers_only, filtered,
-    too_long, invalid. `retry_after` (seconds) is set for timed_out, slow_mode and rate_limited."""
+    too_long, invalid; and `unknown` (ChatOutcomeUnknown: maybe stored, retry with the same
+    nonce). `retry_after` (seconds) is set for timed_out, slow_mode, rate_limited and unknown."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None):
         super().__init__(message)
@@ -78,8 +82,20 @@ class ChatRejected(Exception):
 
 
 class ChatUnavailable(Exception):
-    """JetStream did not acknowledge the publish in time: the message is NOT accepted. The client
-    may resend with the same nonce (at most one message is ever stored)."""
+    """JetStream refused the publish (no stream answered, or it answered an error): the message
+    is NOT stored. The client may resend with the same nonce (at most one message is ever stored)."""
+
+
+class ChatOutcomeUnknown(ChatRejected):
+    """JetStream did not answer in time (or the connection dropped mid-request): the message may
+    or may not have been stored. Code `unknown`: the client retries with the same nonce, which
+    answers the stored message if there is one (JetStream's duplicate window) and stores it
+    otherwise. A ChatRejected so that every caller that turns rejections into `chat:error`
+    (the edges) tells the client so instead of claiming a failure."""
+
+    def __init__(self, message: str = "The message may or may not have been stored; "
+                                      "resend it with the same nonce to find out."):
+        super().__init__("unknown", message, retry_after=1.0)
 
 
 @dataclass(frozen=True)
@@ -218,7 +234,9 @@ class ChatService:
         1..500 after trimming (invalid/too_long) -> followers_only (owner/mods exempt) -> filters
         (banned words, profanity) -> slow mode (owner/mods exempt) -> rate limit (owner/mods
         higher) -> JetStream publish with `Nats-Msg-Id` = message id.
-        Raises ChatRejected (nothing stored) or ChatUnavailable (JetStream did not ack in time).
+        Raises ChatRejected (nothing stored), ChatOutcomeUnknown (a ChatRejected with code
+        `unknown`: JetStream did not answer in time, it may be stored) or ChatUnavailable
+        (JetStream refused it: not stored).
         """
         if not self._started:
             await self.start()
@@ -275,12 +293,14 @@ class ChatService:
             # the trace context travels with the stored message: fan-out and persister spans continue it
             headers = inject_trace_headers({"Nats-Msg-Id": str(message_id)})
             ack = await self.js.publish(subject_for("chat.message", channelId=channel_id), event.to_json_bytes(),
-                                        headers=headers, timeout=5)
+                                        headers=headers, timeout=self.settings.publish_timeout_seconds)
         except Exception as exc:
             log.warning("chat publish not acknowledged", extra={"channelId": channel_id, "error": repr(exc)})
-            # not accepted: the resend must not be refused by the allowance this attempt spent
+            # the resend must not be refused by the allowance this attempt spent
             await self._release_pace(state, user_id)
-            raise ChatUnavailable("The message could not be stored; try again.") from exc
+            if isinstance(exc, NOT_STORED):
+                raise ChatUnavailable("The message could not be stored; try again.") from exc
+            raise ChatOutcomeUnknown() from exc
         if ack.duplicate:
             # a resend raced the first send past the hint: JetStream's PubAck names the original
             original = await self._message_at(ack.seq)
