@@ -42,10 +42,10 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from servicekit.db import Database
 from servicekit.messaging import inject_trace_headers
-from servicekit.ratelimit import RateLimiter
 from sqlmodel import col, select
 
 from chat_service.config import Settings
+from chat_service.messages.batching import TickBatch, redis_pipeline
 from chat_service.messages.models import MessageRow
 from chat_service.moderation.service import ChannelState, Moderation
 
@@ -61,7 +61,38 @@ PERSISTER = "chat-persister"
 # Redis hint "<channelId> <userId> <seq>" per message id, for the time the message may not be in
 # PostgreSQL yet: resends of a nonce and deletions find it without scanning the stream
 HINT_PREFIX = "chat:msg:"
-_DECR_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+RATE_PREFIX = "chat:rl"
+# One round trip for the pipeline's Valkey checks. KEYS: hint, slow-mode key, rate-limit window.
+# ARGV: this send's hint ("<channelId> <userId> 0": seq unknown until JetStream acks), its TTL,
+# whether to look for a resend (1/0), slow-mode seconds (0 = off), limit, window seconds.
+# -> {"replay", hint} | {"slow_mode", ttl} | {"rate_limited", ttl} | {"ok"}
+_PACE = """
+if ARGV[3] == '1' then
+  local hint = redis.call('GET', KEYS[1])
+  if hint then return {'replay', hint} end
+end
+local slow = tonumber(ARGV[4])
+if slow > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', slow) then
+  return {'slow_mode', redis.call('TTL', KEYS[2])}
+end
+local count = redis.call('INCR', KEYS[3])
+local ttl = redis.call('TTL', KEYS[3])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  ttl = tonumber(ARGV[6])
+end
+if count > tonumber(ARGV[5]) then return {'rate_limited', ttl} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {'ok'}
+"""
+# KEYS: slow-mode key, rate-limit window, hint ("" = keep). The DECR only while the window lives:
+# a DECR of an expired key would create one without a TTL.
+_RELEASE = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
+if KEYS[3] ~= '' then redis.call('DEL', KEYS[3]) end
+return 0
+"""
 # JetStream answered (an error) or nothing listens: the publish was certainly not stored. Anything
 # else (a timeout, a connection lost mid-request) may have been stored.
 NOT_STORED = (APIError, NoStreamResponseError)
@@ -105,6 +136,17 @@ class Room:
     channel_id: str
     stream_id: str | None
     owner_id: str
+
+
+def _parse_hint(raw: bytes | str) -> tuple[str, str, int]:
+    """(channel id, author id, seq) from a hint; seq 0 while the publish is not acknowledged."""
+    channel_id, user_id, seq = (raw.decode() if isinstance(raw, bytes) else raw).split(" ")
+    return channel_id, user_id, int(seq)
+
+
+def _hint_stored(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:  # only an optimisation
+        log.warning("message hint not stored", extra={"error": repr(future.exception())})
 
 
 def message_id_for(channel_id: str, user_id: str, nonce: str | None) -> uuid.UUID:
@@ -179,7 +221,10 @@ class ChatService:
         self.redis = redis
         self.settings = settings
         self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds)
-        self.limiter = RateLimiter(redis, prefix="chat:rl")
+        # sends of one loop turn share a Valkey round trip and a profile query (batching.py)
+        self._redis = TickBatch(redis_pipeline(redis))
+        self._hints = TickBatch(redis_pipeline(redis))
+        self._profiles = TickBatch(self._load_profiles)
         self._room_reads = asyncio.Semaphore(settings.room_read_concurrency)
         self._started = False
 
@@ -255,50 +300,54 @@ class ChatService:
         state = await self.moderation.channel(channel_id) if _usable_id(channel_id) else None
         if state is None:
             raise ChatRejected("invalid", "This channel does not exist.")
-        message_id = message_id_for(channel_id, user_id, nonce)
-        if nonce is not None:
-            original = await self._replayed(message_id)
+        message_id = str(message_id_for(channel_id, user_id, nonce))
+        now = datetime.now(UTC)
+        privileged = state.is_privileged(user_id)
+        try:
+            text = await self._checked(state, user_id, content, privileged, now)
+        except ChatRejected:
+            # a resent nonce answers the original message whatever the checks say now
+            original = await self._replayed(message_id) if nonce is not None else None
             if original is not None:
                 return original
+            raise
 
-        now = datetime.now(UTC)
-        ban = state.ban_of(user_id, now)
-        if ban is not None:
-            permanent, until = ban
-            if permanent:
-                raise ChatRejected("banned", "You are banned from this chat.")
-            raise ChatRejected("timed_out", "You are timed out in this chat.",
-                               retry_after=max(1.0, (until - now).total_seconds()))
+        # the rest of the pipeline's Valkey work in ONE script and round trip, batched with the
+        # sends of the same loop turn: resend hint -> slow mode -> rate limit -> hint of this send
+        verdict = await self._pace(state, user_id, message_id, privileged, check_hint=nonce is not None)
+        if verdict[0] == b"replay":
+            seq = _parse_hint(verdict[1])[2]
+            original = await self._message_at(seq) if seq else None
+            if original is not None and original.id == message_id:
+                return original
+            # not acknowledged yet (or its outcome was unknown): publishing again is safe, the
+            # stream's duplicate window answers the original if it was stored
+        elif verdict[0] == b"slow_mode":
+            raise ChatRejected("slow_mode", f"Slow mode: one message every {state.filters.slow_mode_seconds} "
+                               "seconds.", retry_after=float(max(int(verdict[1]), 1)))
+        elif verdict[0] == b"rate_limited":
+            raise ChatRejected("rate_limited", "You are sending messages too fast.",
+                               retry_after=float(max(int(verdict[1]), 1)))
 
-        text = self._checked_content(content)
-        privileged = state.is_privileged(user_id)
-        if state.filters.followers_only and not privileged \
-                and not await self.moderation.is_follower(channel_id, user_id):
-            raise ChatRejected("followers_only", "Only followers can chat in this channel.")
-        if state.filters.pattern is not None and state.filters.pattern.search(text):
-            raise ChatRejected("filtered", "Your message contains a word this channel does not allow.")
-        if state.filters.profanity_filter and contains_profanity(text):
-            raise ChatRejected("filtered", "Your message contains profanity, which this channel filters.")
-        await self._check_pace(state, user_id, privileged)
-
-        profile = await self.moderation.profile(user_id)
+        profile = await self._profiles.call(user_id)
         name = profile.username if profile else (username or user_id)
         message = ChatMessage(
-            id=str(message_id), seq=None, channel_id=channel_id, stream_id=state.live_stream_id,
+            id=message_id, seq=None, channel_id=channel_id, stream_id=state.live_stream_id,
             user=ChatUser(id=user_id, username=name, display_name=profile.display_name if profile else name,
                           badges=state.badges(user_id)),
             content=text, created_at=now, deleted_at=None)
-        event = make_event("chat.message", message, source="chat", id=str(message_id), time=now)
+        event = make_event("chat.message", message, source="chat", id=message_id, time=now)
         try:
             # the trace context travels with the stored message: fan-out and persister spans continue it
-            headers = inject_trace_headers({"Nats-Msg-Id": str(message_id)})
+            headers = inject_trace_headers({"Nats-Msg-Id": message_id})
             ack = await self.js.publish(subject_for("chat.message", channelId=channel_id), event.to_json_bytes(),
                                         headers=headers, timeout=self.settings.publish_timeout_seconds)
         except Exception as exc:
             log.warning("chat publish not acknowledged", extra={"channelId": channel_id, "error": repr(exc)})
             # the resend must not be refused by the allowance this attempt spent
-            await self._release_pace(state, user_id)
-            if isinstance(exc, NOT_STORED):
+            stored = not isinstance(exc, NOT_STORED)
+            await self._release_pace(state, user_id, None if stored else message_id)
+            if not stored:
                 raise ChatUnavailable("The message could not be stored; try again.") from exc
             raise ChatOutcomeUnknown() from exc
         if ack.duplicate:
@@ -306,8 +355,43 @@ class ChatService:
             original = await self._message_at(ack.seq)
             if original is not None:
                 return original
-        await self._hint(str(message_id), channel_id, user_id, ack.seq)
+        # the hint learns the seq (for reading the message back before the persister has it);
+        # best effort and not waited for: resends are recognised by the hint set before the publish
+        self._hints.call(("SET", HINT_PREFIX + message_id, f"{channel_id} {user_id} {ack.seq}",
+                          "EX", CHAT_STREAM.duplicate_window_seconds)).add_done_callback(_hint_stored)
         return message.model_copy(update={"seq": ack.seq})
+
+    async def _checked(self, state: ChannelState, user_id: str, content, privileged: bool, now: datetime) -> str:
+        """The checks that need no Valkey, in the documented order; the trimmed text."""
+        ban = state.ban_of(user_id, now)
+        if ban is not None:
+            permanent, until = ban
+            if permanent:
+                raise ChatRejected("banned", "You are banned from this chat.")
+            raise ChatRejected("timed_out", "You are timed out in this chat.",
+                               retry_after=max(1.0, (until - now).total_seconds()))
+        text = self._checked_content(content)
+        if state.filters.followers_only and not privileged \
+                and not await self.moderation.is_follower(state.channel_id, user_id):
+            raise ChatRejected("followers_only", "Only followers can chat in this channel.")
+        if state.filters.pattern is not None and state.filters.pattern.search(text):
+            raise ChatRejected("filtered", "Your message contains a word this channel does not allow.")
+        if state.filters.profanity_filter and contains_profanity(text):
+            raise ChatRejected("filtered", "Your message contains profanity, which this channel filters.")
+        return text
+
+    async def _pace(self, state: ChannelState, user_id: str, message_id: str, privileged: bool, *,
+                    check_hint: bool) -> list:
+        s = self.settings
+        slow = 0 if privileged else state.filters.slow_mode_seconds
+        limit = s.rate_limit_moderator_messages if privileged else s.rate_limit_messages
+        room_user = f"{state.channel_id}:{user_id}"
+        verdict = await self._redis.call((
+            "EVAL", _PACE, 3, HINT_PREFIX + message_id, f"chat:slow:{room_user}", f"{RATE_PREFIX}:{room_user}",
+            f"{state.channel_id} {user_id} 0", CHAT_STREAM.duplicate_window_seconds, int(check_hint), slow,
+            limit, s.rate_limit_window_seconds))
+        kind = verdict[0]
+        return [kind if isinstance(kind, bytes) else str(kind).encode(), *verdict[1:]]
 
     def _checked_content(self, content) -> str:
         if not isinstance(content, str):
@@ -321,35 +405,19 @@ class ChatService:
             raise ChatRejected("invalid", "The message contains control characters.")
         return text
 
-    async def _check_pace(self, state: ChannelState, user_id: str, privileged: bool) -> None:
-        s = self.settings
-        slow = state.filters.slow_mode_seconds
-        if slow > 0 and not privileged:
-            key = f"chat:slow:{state.channel_id}:{user_id}"
-            if not await self.redis.set(key, b"1", nx=True, ex=slow):
-                ttl = await self.redis.ttl(key)
-                raise ChatRejected("slow_mode", f"Slow mode: one message every {slow} seconds.",
-                                   retry_after=float(max(int(ttl), 1)))
-        limit = s.rate_limit_moderator_messages if privileged else s.rate_limit_messages
-        verdict = await self.limiter.hit(f"{state.channel_id}:{user_id}", limit, s.rate_limit_window_seconds)
-        if not verdict.allowed:
-            raise ChatRejected("rate_limited", "You are sending messages too fast.",
-                               retry_after=float(verdict.retry_after))
-
-    async def _release_pace(self, state: ChannelState, user_id: str) -> None:
+    async def _release_pace(self, state: ChannelState, user_id: str, message_id: str | None) -> None:
+        """Give back the slow-mode and rate-limit allowance a send spent, and forget its hint
+        (`message_id`) when it was certainly not stored."""
         try:
-            await self.redis.delete(f"chat:slow:{state.channel_id}:{user_id}")
-            # only while the window lives: a DECR of an expired key would create one without a TTL
-            await self.redis.eval(_DECR_IF_EXISTS, 1, f"{self.limiter.prefix}:{state.channel_id}:{user_id}")
+            await self.redis.eval(_RELEASE, 3, f"chat:slow:{state.channel_id}:{user_id}",
+                                  f"{RATE_PREFIX}:{state.channel_id}:{user_id}",
+                                  HINT_PREFIX + message_id if message_id else "")
         except Exception as exc:  # Redis away as well: the window runs out on its own
             log.warning("send allowance not released", extra={"error": repr(exc)})
 
-    async def _hint(self, message_id: str, channel_id: str, user_id: str, seq: int) -> None:
-        try:
-            await self.redis.set(HINT_PREFIX + message_id, f"{channel_id} {user_id} {seq}".encode(),
-                                 ex=CHAT_STREAM.duplicate_window_seconds)
-        except Exception as exc:  # only an optimisation for resends and early deletions
-            log.warning("message hint not stored", extra={"error": repr(exc)})
+    async def _load_profiles(self, user_ids: list[str]) -> list:
+        found = await self.moderation.profiles(user_ids)
+        return [found.get(uid) for uid in user_ids]
 
     async def _read_hint(self, message_id: str) -> tuple[str, str, int] | None:
         try:
@@ -358,15 +426,14 @@ class ChatService:
             return None
         if not raw:
             return None
-        channel_id, user_id, seq = raw.decode().split(" ")
-        return channel_id, user_id, int(seq)
+        return _parse_hint(raw)
 
-    async def _replayed(self, message_id: uuid.UUID) -> ChatMessage | None:
+    async def _replayed(self, message_id: str) -> ChatMessage | None:
         """The message a resent nonce already produced, while its hint lives (the duplicate
         window, as JetStream's own dedup). Not looked up in PostgreSQL: that would cost every
         send a database round trip for a resend minutes late, which API.md does not promise."""
         hint = await self._read_hint(str(message_id))
-        if hint is not None:
+        if hint is not None and hint[2]:
             original = await self._message_at(hint[2])
             if original is not None and original.id == str(message_id):
                 return original
@@ -430,7 +497,7 @@ class ChatService:
         if row is not None:
             return row.to_api()
         hint = await self._read_hint(str(mid))
-        if hint is not None:
+        if hint is not None and hint[2]:
             original = await self._message_at(hint[2])
             if original is not None and original.id == str(mid):
                 return original.model_dump(mode="json", by_alias=True)
