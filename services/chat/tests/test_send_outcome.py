@@ -138,3 +138,76 @@ async def test_rest_sends_are_idempotent_by_the_idempotency_key_header(client, m
     r = await client.post("/api/messages", headers={**user.headers, "Idempotency-Key": "key-3"},
                           json={"channelId": channel_id, "content": "x", "nonce": "other"})
     assert_problem(r, 422)
+
+
+async def test_a_failure_mid_batch_fails_exactly_the_affected_sends(
+        test_servers, chat_db_url, redis_url, jwks, make_user):
+    """Sends of one loop turn share one Valkey pipeline (issue 11). A command that fails for one
+    send (Valkey), or a publish JetStream refuses (a message over the stream's size limit), fails
+    that send alone: nothing it did not store is acked, nothing acked is missing from the stream,
+    and the failed sends' allowance is given back (their retries pass)."""
+    from chat_service.messages.service import ChatUnavailable
+
+    root = Path(tempfile.mkdtemp(prefix="chat-batch-"))
+    sup = Supervisor(root / "logs")
+    owner, users = make_user(), [make_user() for _ in range(8)]
+    try:
+        server, app = await _app_on_private_nats(chat_db_url, redis_url, jwks, owner.id, root, sup)
+        async with app.router.lifespan_context(app):
+            chat: ChatService = app.state.runtime.chat
+            js = app.state.runtime.js
+            channel_id = await _channel(app, owner.id)
+            batches = []
+            run = chat._redis._run
+
+            async def counted(items):
+                batches.append(len(items))
+                return await run(items)
+
+            chat._redis._run = counted
+
+            async def send_all(contents):
+                return await asyncio.gather(*(
+                    chat.send(user_id=u.id, username=u.username, channel_id=channel_id, content=c, nonce=f"{i}-{c[:8]}")
+                    for i, (u, c) in enumerate(zip(users, contents, strict=True))), return_exceptions=True)
+
+            # Valkey: user 3's rate-limit window is not a counter, so only its script fails
+            redis = app.state.runtime.redis
+            poisoned = f"chat:rl:{channel_id}:{users[3].id}"
+            await redis.hset(poisoned, "not", "a counter")
+            results = await send_all([f"valkey {n}" for n in range(8)])
+            assert batches == [8], batches  # one pipeline for the whole turn
+            assert isinstance(results[3], ChatUnavailable)
+            acked = [r for n, r in enumerate(results) if n != 3]
+            assert all(r.seq for r in acked)
+            await redis.delete(poisoned)
+            await redis.script_flush()  # Valkey forgot the script (restarted): EVALSHA falls back to EVAL
+            again = await send_all([f"again {n}" for n in range(8)])
+            assert all(r.seq for r in again), again
+            acked += again
+
+            # JetStream: the stream refuses messages over 700 bytes; the long sends fail alone
+            info = await js.stream_info(CHAT_STREAM.name)
+            info.config.max_msg_size = 700
+            await js.update_stream(info.config)
+            contents = ["short"] * 8
+            for n in (1, 4, 6):
+                contents[n] = "long " * 90
+            results = await send_all(contents)
+            for n, result in enumerate(results):
+                if contents[n] == "short":
+                    assert result.seq, result
+                    acked.append(result)
+                else:
+                    assert isinstance(result, ChatUnavailable), result
+            assert await _stored(js, channel_id) == [m.id for m in acked]
+
+            # the refused sends spent no allowance and left no hint: their retries store them
+            info.config.max_msg_size = -1
+            await js.update_stream(info.config)
+            retried = [await chat.send(user_id=users[n].id, username="u", channel_id=channel_id,
+                                       content=contents[n], nonce=f"{n}-long lon") for n in (1, 4, 6)]
+            assert await _stored(js, channel_id) == [m.id for m in acked + retried]
+    finally:
+        sup.stop_all()
+        shutil.rmtree(root, ignore_errors=True)

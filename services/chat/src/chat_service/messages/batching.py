@@ -11,10 +11,12 @@ error in a pipeline) fails only its own call.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 RunBatch = Callable[[list[Any]], Awaitable[Sequence[Any]]]
 
@@ -72,14 +74,29 @@ class TickBatch:
                 future.set_result(result)
 
 
-def redis_pipeline(redis: Redis) -> RunBatch:
-    """A TickBatch runner: each item is a command tuple, the batch one non-transactional pipeline
-    (one round trip, one connection); a command's own error is its result."""
+def script_sha(body: str) -> str:
+    return hashlib.sha1(body.encode()).hexdigest()
 
-    async def run(commands: list[tuple]) -> list:
+
+def redis_pipeline(redis: Redis, scripts: Sequence[str] = ()) -> RunBatch:
+    """A TickBatch runner: each item is a command tuple, the batch one non-transactional pipeline
+    (one round trip, one connection); a command's own error is its result. `EVALSHA` of one of
+    `scripts` that Valkey does not know (restarted, flushed) is sent again as `EVAL`, which loads it."""
+    bodies = {script_sha(body): body for body in scripts}
+
+    async def execute(commands: list[tuple]) -> list:
         async with redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
             return await pipe.execute(raise_on_error=False)
+
+    async def run(commands: list[tuple]) -> list:
+        results = await execute(commands)
+        unknown = [n for n, r in enumerate(results) if isinstance(r, NoScriptError) and commands[n][1] in bodies]
+        if unknown:
+            again = await execute([("EVAL", bodies[commands[n][1]], *commands[n][2:]) for n in unknown])
+            for n, result in zip(unknown, again, strict=True):
+                results[n] = result
+        return results
 
     return run

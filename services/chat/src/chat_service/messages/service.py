@@ -45,7 +45,7 @@ from servicekit.messaging import inject_trace_headers
 from sqlmodel import col, select
 
 from chat_service.config import Settings
-from chat_service.messages.batching import TickBatch, redis_pipeline
+from chat_service.messages.batching import TickBatch, redis_pipeline, script_sha
 from chat_service.messages.models import MessageRow
 from chat_service.moderation.service import ChannelState, Moderation
 
@@ -85,6 +85,7 @@ if count > tonumber(ARGV[5]) then return {'rate_limited', ttl} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {'ok'}
 """
+_PACE_SHA = script_sha(_PACE)
 # KEYS: slow-mode key, rate-limit window, hint ("" = keep). The DECR only while the window lives:
 # a DECR of an expired key would create one without a TTL.
 _RELEASE = """
@@ -192,21 +193,49 @@ _LEET = str.maketrans({"@": "a", "4": "a", "$": "s", "5": "s", "0": "o", "1": "i
                        "7": "t", "+": "t"})
 
 
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1)
+def _profanity_words() -> list[str]:
+    import better_profanity
+
+    words = (Path(better_profanity.__file__).parent / "profanity_wordlist.txt").read_text().split("\n")
+    return sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
+
+
+def _alternation(words) -> re.Pattern:
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in words) + r")(?![a-z0-9])")
+
+
 @lru_cache(maxsize=1)
 def _profanity_pattern() -> re.Pattern:
     """better_profanity's word list as one regex. Its own `contains_profanity` measured 16 ms per
     short message here (it builds every spelling variant per call), too slow for an edge's event
-    loop; one compiled alternation over the same list takes microseconds."""
-    import better_profanity
+    loop; one compiled alternation over the same list takes microseconds. The reference for
+    `contains_profanity`, which answers the same faster."""
+    return _alternation(_profanity_words())
 
-    words = (Path(better_profanity.__file__).parent / "profanity_wordlist.txt").read_text().split("\n")
-    words = sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in words) + r")(?![a-z0-9])")
+
+@lru_cache(maxsize=1)
+def _profanity_split() -> tuple[frozenset[str], re.Pattern]:
+    """(list words that are one run of [a-z0-9], a regex of the rest). A one-run word matches the
+    bounded alternation exactly when it IS one of the text's maximal [a-z0-9] runs, so a set
+    lookup per run answers for 855 of the 916 words; the regex is left with the 61 phrases and
+    punctuated spellings (the full alternation cost ~0.2 ms per message, twice with leetspeak)."""
+    words = _profanity_words()
+    single = frozenset(w for w in words if _TOKEN.fullmatch(w))
+    return single, _alternation([w for w in words if w not in single])
+
+
+def _profane(lowered: str) -> bool:
+    single, rest = _profanity_split()
+    return not single.isdisjoint(_TOKEN.findall(lowered)) or rest.search(lowered) is not None
 
 
 def contains_profanity(content: str) -> bool:
     lowered = content.lower()
-    return bool(_profanity_pattern().search(lowered) or _profanity_pattern().search(lowered.translate(_LEET)))
+    return _profane(lowered) or _profane(lowered.translate(_LEET))
 
 
 # ---- the service -------------------------------------------------------------------------------
@@ -222,7 +251,7 @@ class ChatService:
         self.settings = settings
         self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds)
         # sends of one loop turn share a Valkey round trip and a profile query (batching.py)
-        self._redis = TickBatch(redis_pipeline(redis))
+        self._redis = TickBatch(redis_pipeline(redis, [_PACE]))
         self._hints = TickBatch(redis_pipeline(redis))
         self._profiles = TickBatch(self._load_profiles)
         self._room_reads = asyncio.Semaphore(settings.room_read_concurrency)
@@ -386,10 +415,14 @@ class ChatService:
         slow = 0 if privileged else state.filters.slow_mode_seconds
         limit = s.rate_limit_moderator_messages if privileged else s.rate_limit_messages
         room_user = f"{state.channel_id}:{user_id}"
-        verdict = await self._redis.call((
-            "EVAL", _PACE, 3, HINT_PREFIX + message_id, f"chat:slow:{room_user}", f"{RATE_PREFIX}:{room_user}",
-            f"{state.channel_id} {user_id} 0", CHAT_STREAM.duplicate_window_seconds, int(check_hint), slow,
-            limit, s.rate_limit_window_seconds))
+        try:
+            verdict = await self._redis.call((
+                "EVALSHA", _PACE_SHA, 3, HINT_PREFIX + message_id, f"chat:slow:{room_user}", f"{RATE_PREFIX}:{room_user}",
+                f"{state.channel_id} {user_id} 0", CHAT_STREAM.duplicate_window_seconds, int(check_hint), slow,
+                limit, s.rate_limit_window_seconds))
+        except Exception as exc:  # Valkey away, or this send's command failed: nothing published
+            log.warning("send checks failed in Valkey", extra={"channelId": state.channel_id, "error": repr(exc)})
+            raise ChatUnavailable("The message could not be checked; try again.") from exc
         kind = verdict[0]
         return [kind if isinstance(kind, bytes) else str(kind).encode(), *verdict[1:]]
 
