@@ -173,13 +173,16 @@ async def bench(root: Path, sup: Supervisor, args) -> None:
         print(f"rate {args.rate}/s for {args.seconds:.0f} s: {acked} acked, {failed} failed, "
               f"{acked / send_elapsed:.0f}/s, p50 {pct(latencies, .5):.2f} ms, p99 {pct(latencies, .99):.2f} ms; "
               f"persister caught up {elapsed - send_elapsed:.2f} s after the last send")
-        print(f"CPU per message (ms), over {elapsed:.1f} s incl. the persister catching up:")
+        attempts = acked + failed
+        print(f"CPU per acked message and per send attempted (ms), over {elapsed:.1f} s incl. the persister "
+              "catching up:")
         total = 0.0
         for name in groups:
             used = sum(after[name].get(pid, 0.0) - before[name].get(pid, 0.0) for pid in after[name])
             total += used
-            print(f"  {name:28s} {used / acked * 1e3:6.3f}   ({used / elapsed:.2f} cores)")
-        print(f"  {'total':28s} {total / acked * 1e3:6.3f}")
+            print(f"  {name:28s} {used / max(acked, 1) * 1e3:6.3f}  {used / attempts * 1e3:6.3f}   "
+                  f"({used / elapsed:.2f} cores)")
+        print(f"  {'total':28s} {total / max(acked, 1) * 1e3:6.3f}  {total / attempts * 1e3:6.3f}")
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.cprofile)
