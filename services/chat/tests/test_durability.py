@@ -88,6 +88,51 @@ async def test_a_redelivered_fetch_is_harmless(chat, make_user, make_channel, nc
         assert (await session.exec(text("SELECT count(*) FROM chat_messages"))).one()[0] == 4
 
 
+@pytest.mark.settings(persister_enabled=False)
+async def test_a_deletion_persisted_before_its_message_still_deletes_it(chat, make_user, make_channel, nc, db):
+    """Issue 14 item 3: two persisters (or a redelivered batch) can commit the batch holding a
+    deletion before the batch holding the message. The deletion must not be lost then."""
+    user = make_user()
+    room = await make_channel(make_user())
+    kept = await chat.send(user_id=user.id, username=user.username, channel_id=room, content="kept")
+    gone = await chat.send(user_id=user.id, username=user.username, channel_id=room, content="gone")
+    await chat.delete(actor_id=user.id, message_id=gone.id)
+    js = nc.jetstream()
+    last = (await js.stream_info(CHAT_STREAM.name)).state.last_seq
+    messages = [decode_room_event(await js.get_msg(CHAT_STREAM.name, s.seq)) for s in (kept, gone)]
+    deletion = decode_room_event(await js.get_msg(CHAT_STREAM.name, last))
+    assert deletion[1] == "chat:deleted"
+    await write_batch(chat.db, [deletion])  # the later batch commits first
+    await write_batch(chat.db, messages)
+    for _ in range(2):  # and a redelivery of the deletion changes nothing
+        async with db() as session:
+            rows = (await session.exec(text("SELECT id::text, deleted_at FROM chat_messages ORDER BY seq"))).all()
+        assert [(r[0], r[1] is not None) for r in rows] == [(kept.id, False), (gone.id, True)]
+        assert [m["id"] for m in await chat.history(room)] == [kept.id]
+        await write_batch(chat.db, [deletion])
+
+
+async def test_concurrent_batches_never_lose_a_deletion(chat_db_url):
+    """The same race with both transactions open at once (two persisters): whichever commits
+    first, the message ends up deleted."""
+    db = Database(chat_db_url, pool_size=4)
+    try:
+        for deletion_first in (True, False):
+            mid = str(uuid.uuid4())
+            now = datetime.now(UTC).isoformat()
+            message = (10, "chat:message", {"id": mid, "channelId": "race", "streamId": None, "content": "x",
+                                            "user": {"id": "u", "username": "u", "displayName": "U", "badges": []},
+                                            "createdAt": now, "deletedAt": None})
+            deletion = (11, "chat:deleted", {"messageId": mid, "channelId": "race", "seq": 11, "deletedAt": now})
+            first, second = ([deletion], [message]) if deletion_first else ([message], [deletion])
+            await asyncio.gather(write_batch(db, first), write_batch(db, second))
+            async with db.session() as session:
+                row = (await session.exec(text(f"SELECT deleted_at FROM chat_messages WHERE id = '{mid}'"))).one()
+            assert row[0] is not None, f"deletion lost (deletion first: {deletion_first})"
+    finally:
+        await db.dispose()
+
+
 async def test_kill_9_of_the_persist_process_loses_and_duplicates_nothing(test_servers, chat_db_url, nats_url,
                                                                          redis_url):
     n = 2000

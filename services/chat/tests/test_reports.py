@@ -18,7 +18,7 @@ async def test_file_list_and_resolve_a_report(client, make_user, make_channel, m
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["userId"] == troll.id and report["reason"] == "rude" and report["status"] == "open"
-    assert report["message"]["content"] == "something rude" and report["reporterId"] == viewer.id
+    assert report["message"] is None and report["reporterId"] == viewer.id  # a viewer never reads it back
     second = (await client.post("/api/reports", headers=viewer.headers,
                                 json={"channelId": channel_id, "userId": troll.id, "reason": "spam"})).json()
 
@@ -45,6 +45,7 @@ async def test_file_list_and_resolve_a_report(client, make_user, make_channel, m
     for who in (owner, mod):
         page = (await client.get(f"/api/channels/{channel_id}/reports", headers=who.headers)).json()
         assert [i["id"] for i in page["items"]] == [second["id"], report["id"]]  # newest first
+        assert page["items"][1]["message"]["content"] == "something rude"
     page = (await client.get(f"/api/channels/{channel_id}/reports", headers=owner.headers,
                              params={"limit": 1})).json()
     assert [i["id"] for i in page["items"]] == [second["id"]]
@@ -91,3 +92,27 @@ async def test_report_validation(client, make_user, make_channel, assert_problem
     assert_problem(await client.post("/api/reports", headers=viewer.headers,
                                      json={"channelId": channel_id, "messageId": elsewhere["id"], "reason": "x"}),
                    404)
+
+
+async def test_filing_a_report_never_answers_the_message_to_a_plain_viewer(client, make_user, make_channel,
+                                                                          moderation_events):
+    """Issue 14 item 12: POST /api/reports answered the stored message with its content, even a
+    deleted one, to any signed-in user. Only the channel's owner and moderators see it."""
+    owner, mod, viewer, troll = make_user(), make_user(), make_user(), make_user()
+    channel_id = await make_channel(owner)
+    await moderation_events.moderator(channel_id, mod.id)
+    sent = (await client.post("/api/messages", headers=troll.headers,
+                              json={"channelId": channel_id, "content": "secret then deleted"})).json()
+    assert (await client.delete(f"/api/messages/{sent['id']}", headers=troll.headers)).status_code == 204
+
+    r = await client.post("/api/reports", headers=viewer.headers,
+                          json={"channelId": channel_id, "messageId": sent["id"], "reason": "rude"})
+    assert r.status_code == 201, r.text
+    assert r.json()["message"] is None and "secret" not in r.text
+    assert r.json()["messageId"] == sent["id"] and r.json()["userId"] == troll.id
+
+    for who in (owner, mod):
+        r = await client.post("/api/reports", headers=who.headers,
+                              json={"channelId": channel_id, "messageId": sent["id"], "reason": "seen"})
+        assert r.status_code == 201, r.text
+        assert r.json()["message"]["content"] == "secret then deleted"

@@ -197,3 +197,23 @@ async def test_a_ban_reaches_the_cache_without_waiting_for_the_ttl(chat, publish
 
     await eventually(banned, timeout=2, what="the ban in the cache")
     assert asyncio.get_running_loop().time() - started < 1.0
+
+
+def test_the_hot_path_event_is_byte_for_byte_what_make_event_writes():
+    """ChatService.send builds the chat.message event with orjson, not pydantic (issue 11); it must
+    be exactly the envelope the contract's models write, and the message object the same."""
+    import uuid
+
+    from chat_service.messages.service import accepted_message
+    from contracts.envelope import make_event
+    from contracts.events.chat import ChatMessage, ChatUser
+
+    for now in (datetime.now(UTC), datetime(2026, 12, 3, 17, 0, 0, tzinfo=UTC)):  # with and without microseconds
+        for stream_id, badges, content in ((None, [], "hi"), ("s-1", ["owner"], 'quo"te \\ ünï 😀')):
+            mid = str(uuid.uuid4())
+            message, payload = accepted_message(mid, "c-1", stream_id, "u-1", "ada", "Ada L", badges, content, now)
+            reference = ChatMessage(id=mid, seq=None, channel_id="c-1", stream_id=stream_id,
+                                    user=ChatUser(id="u-1", username="ada", display_name="Ada L", badges=badges),
+                                    content=content, created_at=now, deleted_at=None)
+            assert payload == make_event("chat.message", reference, source="chat", id=mid, time=now).to_json_bytes()
+            assert message.model_dump(mode="json", by_alias=True) == reference.model_dump(mode="json", by_alias=True)

@@ -13,6 +13,10 @@ class Settings(ServiceSettings):
     rate_limit_moderator_messages: int = Field(100, ge=1)
     rate_limit_window_seconds: int = Field(30, ge=1)
 
+    # a send whose publish JetStream has not acknowledged after this long answers "unknown"
+    # (it may still be stored: the client retries with the same nonce)
+    publish_timeout_seconds: float = Field(5.0, gt=0)
+
     # the persister runs inside the API process unless a separate `persist` process does it
     persister_enabled: bool = True
     persister_batch: int = Field(500, ge=1, le=10_000)

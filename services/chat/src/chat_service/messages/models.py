@@ -46,6 +46,16 @@ class MessageRow(SQLModel, table=True):
         }
 
 
+class Tombstone(SQLModel, table=True):
+    """A persisted deletion, kept whether or not its message is persisted yet: the persister
+    applies it to a message that arrives later (batches can commit out of stream order)."""
+
+    __tablename__ = "chat_message_tombstones"
+
+    id: uuid.UUID = Field(primary_key=True)
+    deleted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -2,7 +2,8 @@
 
 One durable pull consumer ("chat-persister") over the whole CHAT stream. Each fetch (up to 500
 messages) is written in ONE transaction: messages with INSERT .. ON CONFLICT (id) DO NOTHING,
-deletions as `deleted_at = COALESCE(deleted_at, ...)`; the messages are acknowledged only after
+deletions as a tombstone plus `deleted_at = COALESCE(deleted_at, ...)` (a message inserted after
+its tombstone is inserted deleted, so batches may commit out of order); the messages are acknowledged only after
 the commit. A crash between commit and ack redelivers the batch, which then changes nothing; a
 crash before the commit loses nothing (JetStream still has it). Runs inside the API process or as
 `python -m chat_service persist`; two running at once share the durable consumer safely.
@@ -24,8 +25,9 @@ from servicekit.messaging import start_message_span
 from servicekit.observability import exporting_spans
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
 
-from chat_service.messages.models import MessageRow
+from chat_service.messages.models import MessageRow, Tombstone
 from chat_service.messages.service import PERSISTER, decode_room_event
 
 log = logging.getLogger("chat.persister")
@@ -36,6 +38,10 @@ LAG = Histogram("chat_persister_lag_seconds", "From a message's createdAt to its
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 
 Event = tuple[int, str, dict]
+# one transaction-level advisory lock key for "chat_messages vs tombstones" (any constant)
+_LOCK_KEY = 0x63686174  # "chat"
+_LOCK_SHARED = text(f"SELECT pg_advisory_xact_lock_shared({_LOCK_KEY})")
+_LOCK_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
 
 
 def _time(value: str) -> datetime:
@@ -63,7 +69,18 @@ async def write_batch(db: Database, events: list[Event]) -> int:
     inserted = 0
     async with db.session() as session:
         conn = await session.connection()
+        # A deletion and its message can be in batches that commit in either order (two
+        # persisters, a redelivered batch). Deletions leave a tombstone that a later insert
+        # honours; the lock orders a batch with deletions against every batch with messages
+        # (exclusive vs shared: message-only batches still run side by side), so neither can
+        # commit unseen by the other.
+        await conn.execute(_LOCK_EXCLUSIVE if deletions else _LOCK_SHARED)
         if rows:
+            tombstones = (await conn.execute(select(Tombstone.id, Tombstone.deleted_at).where(
+                col(Tombstone.id).in_([r["id"] for r in rows.values()])))).all()
+            for mid, deleted_at in tombstones:
+                row = rows[str(mid)]
+                row["deleted_at"] = row["deleted_at"] or deleted_at
             # executemany of one compiled statement (SQLAlchemy batches it into multi-row
             # INSERTs): a .values(list) statement would be compiled anew for every batch size
             result = await conn.execute(
@@ -71,9 +88,11 @@ async def write_batch(db: Database, events: list[Event]) -> int:
                 list(rows.values()))
             inserted = len(result.all())
         if deletions:
+            await conn.execute(insert(Tombstone).on_conflict_do_nothing(index_elements=["id"]),
+                               [{"id": d["id"], "deleted_at": d["at"]} for d in deletions])
             # after the inserts: a message and its deletion can arrive in the same batch
             await conn.execute(text("UPDATE chat_messages SET deleted_at = COALESCE(deleted_at, :at) "
-                                       "WHERE id = :id"), deletions)
+                                    "WHERE id = :id"), deletions)
         await session.commit()
     committed = datetime.now(UTC)
     for row in rows.values():

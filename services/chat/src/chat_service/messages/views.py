@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from servicekit.pagination import Limit, clamp_limit
 from servicekit.problems import Problem, problem_responses
 
@@ -13,7 +13,9 @@ from chat_service.messages.service import ChatRejected, ChatService, ChatUnavail
 router = APIRouter(tags=["messages"])
 
 _STATUS = {"unauthorized": 403, "banned": 403, "timed_out": 403, "followers_only": 403,
-           "rate_limited": 429, "slow_mode": 429, "filtered": 422, "too_long": 422, "invalid": 422}
+           "rate_limited": 429, "slow_mode": 429, "filtered": 422, "too_long": 422, "invalid": 422,
+           # maybe stored: not a failure to claim, a retry (same nonce / Idempotency-Key) to ask for
+           "unknown": 503}
 SEND_ERRORS = problem_responses(401, 403, 404, 422, 429, 503)
 Before = Annotated[int | None, Query(ge=1, le=2**62, description="Only messages with a smaller `seq` "
                                                                    "(pass the previous page's nextCursor)")]
@@ -27,6 +29,25 @@ def _problem(exc: ChatRejected) -> Problem:
                    headers=headers)
 
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=100,
+    description="Makes a send without a body `nonce` idempotent: retries with the same key within 5 minutes "
+                "answer the same message (the key is used as the nonce)")]
+
+
+def _nonce(nonce: str | None, idempotency_key: str | None) -> str | None:
+    if idempotency_key is None or nonce == idempotency_key:
+        return nonce
+    if nonce is not None:
+        raise Problem(422, "Give a nonce or an Idempotency-Key header, not two different ones.",
+                      errors=[{"field": "nonce", "message": "differs from the Idempotency-Key header",
+                               "type": "conflict"}])
+    if not idempotency_key:
+        raise Problem(422, "The Idempotency-Key header is empty.",
+                      errors=[{"field": "Idempotency-Key", "message": "empty", "type": "string_too_short"}])
+    return idempotency_key
+
+
 async def _send(chat: ChatService, caller, channel_id: str, content: str, nonce: str | None) -> dict:
     try:
         message = await chat.send(user_id=caller.id, username=caller.username, channel_id=channel_id,
@@ -34,7 +55,8 @@ async def _send(chat: ChatService, caller, channel_id: str, content: str, nonce:
     except ChatRejected as exc:
         raise _problem(exc) from None
     except ChatUnavailable as exc:
-        raise Problem(503, str(exc), headers={"Retry-After": "1"}) from None
+        raise Problem(503, str(exc), type_="urn:streamplatform:chat:unavailable",
+                      headers={"Retry-After": "1"}) from None
     return message.model_dump(mode="json", by_alias=True)
 
 
@@ -64,16 +86,19 @@ def _page(items: list[dict], limit: int) -> MessagePage:
 
 
 @router.post("/api/messages", status_code=201, response_model=MessagePublic, responses=SEND_ERRORS)
-async def send_message(body: MessageCreate, caller: CurrentUser, chat: ChatDep) -> dict:
+async def send_message(body: MessageCreate, caller: CurrentUser, chat: ChatDep,
+                       idempotency_key: IdempotencyKey = None) -> dict:
     """Send a message to a channel's room (`channelId`, or `streamId` for its channel). The answer
-    comes once JetStream stored it; a resent `nonce` answers the same message (same id and seq).
-    403 banned/timed out/followers-only, 422 filtered/too long/empty, 429 rate limit or slow mode
-    (with Retry-After)."""
+    comes once JetStream stored it; a resent `nonce` (or `Idempotency-Key` header) answers the same
+    message (same id and seq). 403 banned/timed out/followers-only, 422 filtered/too long/empty,
+    429 rate limit or slow mode (with Retry-After); 503 `urn:streamplatform:chat:unavailable` not
+    stored, 503 `urn:streamplatform:chat:unknown` maybe stored: resend with the same nonce/key."""
+    nonce = _nonce(body.nonce, idempotency_key)
     if (body.channel_id is None) == (body.stream_id is None):
         raise Problem(422, "Give exactly one of channelId and streamId.",
                       errors=[{"field": "channelId", "message": "give channelId or streamId", "type": "missing"}])
     room = await _room(chat, channel_id=body.channel_id, stream_id=body.stream_id)
-    return await _send(chat, caller, room.channel_id, body.content, body.nonce)
+    return await _send(chat, caller, room.channel_id, body.content, nonce)
 
 
 @router.delete("/api/messages/{message_id}", status_code=204, responses=problem_responses(401, 403, 404, 503))
@@ -105,10 +130,11 @@ async def stream_history(stream_id: str, chat: ChatDep, limit: Limit = 50, befor
 @router.post("/api/streams/{stream_id}/messages", status_code=201, response_model=MessagePublic,
              responses=SEND_ERRORS)
 async def send_stream_message(stream_id: str, body: StreamMessageCreate, caller: CurrentUser,
-                              chat: ChatDep) -> dict:
+                              chat: ChatDep, idempotency_key: IdempotencyKey = None) -> dict:
     """Send to the room of the stream's channel (as POST /api/messages with `streamId`)."""
+    nonce = _nonce(body.nonce, idempotency_key)
     room = await _room(chat, stream_id=stream_id)
-    return await _send(chat, caller, room.channel_id, body.content, body.nonce)
+    return await _send(chat, caller, room.channel_id, body.content, nonce)
 
 
 @router.get("/api/channels/{channel_id}/messages", response_model=MessagePage,

@@ -65,7 +65,8 @@ class ReportPublic(ApiModel):
     resolved_at: UtcDateTime | None
     resolved_by: str | None
     message: MessagePublic | None = None
-    """The reported message as it was stored (null when none was reported or it is gone)."""
+    """The reported message as it was stored, deleted or not: only for the channel's owner and
+    moderators (null for anyone else, and when none was reported or it is gone)."""
 
     @classmethod
     def of(cls, report: Report, message: dict | None = None) -> "ReportPublic":

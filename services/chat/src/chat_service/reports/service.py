@@ -37,14 +37,19 @@ async def create(session: AsyncSession, chat: ChatService, reporter_id: str, bod
     return report
 
 
+async def is_moderator(chat: ChatService, channel_id: str, user_id: str) -> bool:
+    """Owner or moderator of the channel (False for a channel chat does not know)."""
+    state = await chat.moderation.channel(channel_id)
+    return state is not None and state.is_privileged(user_id)
+
+
 async def require_moderator(chat: ChatService, channel_id: str, user_id: str) -> None:
     """404 for a channel chat does not know, 403 unless owner or moderator."""
     try:
         await chat.resolve_room(channel_id=channel_id)
     except LookupError:
         raise Problem(404, "No such channel.") from None
-    state = await chat.moderation.channel(channel_id)
-    if state is None or not state.is_privileged(user_id):
+    if not await is_moderator(chat, channel_id, user_id):
         raise Problem(403, "Only the channel's owner or a moderator can see its reports.")
 
 

@@ -18,9 +18,13 @@ async def _with_messages(chat, reports) -> list[ReportPublic]:
              responses=problem_responses(401, 404, 422))
 async def file_report(body: ReportCreate, caller: CurrentUser, session: SessionDep, chat: ChatDep) -> ReportPublic:
     """Report a message and/or a user of a channel's chat to its owner and moderators. With a
-    `messageId`, the message must belong to the channel and `userId` defaults to its author."""
+    `messageId`, the message must belong to the channel and `userId` defaults to its author.
+    The answer's `message` is null unless the caller is the channel's owner or a moderator: the
+    stored message may have been deleted, and a report must not be a way to read it back."""
     report = await service.create(session, chat, caller.id, body)
     await session.commit()
+    if not await service.is_moderator(chat, report.channel_id, caller.id):
+        return ReportPublic.of(report)
     return (await _with_messages(chat, [report]))[0]
 
 
