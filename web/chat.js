@@ -23,6 +23,8 @@ const ERROR_WORDS = {
   filtered: "That message was blocked by the channel's chat filters.",
   too_long: "Messages can be at most 500 characters.",
   invalid: "That message could not be sent.",
+  unknown: "Chat is slow to confirm messages. Check the chat before sending it again.",
+  unavailable: "Chat could not store that message. Try again in a moment.",
 };
 
 const BADGE_WORDS = { owner: "Creator", broadcaster: "Creator", moderator: "Mod", mod: "Mod", staff: "Staff" };

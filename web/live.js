@@ -4,13 +4,17 @@
 // - `seq` grows per room but is not consecutive: remember the highest seen and resume with
 //   `since` after a reconnect; `chat:history` with `recovered: false` means "reload the history".
 // - Reconnects back off (1 s doubling to 15 s, with jitter); a fresh access token is sent each time.
-// - `send` resolves on the `chat:ack` with its nonce and rejects on the `chat:error` with it.
+// - `send` resolves on the `chat:ack` with its nonce and rejects on the `chat:error` with it, except
+//   `unknown` (maybe stored) and `unavailable` (not stored): those are resent with the same nonce
+//   after `retryAfter`, so a message is stored at most once and the writer does not retype it.
 
 import * as auth from "./auth.js";
 
 const PING_MS = 25_000;
 const ACK_TIMEOUT_MS = 10_000;
 const TYPING_EVERY_MS = 3_000;
+const RESEND_CODES = new Set(["unknown", "unavailable"]);
+const MAX_RESENDS = 3;
 
 export class ChatError extends Error {
   constructor(code, message) {
@@ -128,7 +132,11 @@ export class ChatConnection {
     if (seq && (this.lastSeq == null || seq > this.lastSeq)) this.lastSeq = seq;
     if (event.type === "chat:ack" || (event.type === "chat:error" && event.nonce)) {
       const p = this.pending.get(event.nonce);
-      if (p) {
+      if (p && event.type === "chat:error" && RESEND_CODES.has(event.code) && p.resends < MAX_RESENDS) {
+        p.resends += 1;
+        const wait = Math.min(5, Number(event.retryAfter) || 1) * 1000;
+        setTimeout(() => this.raw({ type: "chat:send", content: p.content, nonce: event.nonce }), wait);
+      } else if (p) {
         this.pending.delete(event.nonce);
         clearTimeout(p.timer);
         if (event.type === "chat:ack") p.resolve(event);
@@ -166,7 +174,7 @@ export class ChatConnection {
         this.pending.delete(id);
         reject(new ChatError("timeout", "The message was not confirmed. Check the chat before sending it again."));
       }, ACK_TIMEOUT_MS);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, content, resends: 0 });
     });
   }
 

@@ -361,9 +361,11 @@ class Edge:
             conn.error(exc.code, exc.message, nonce, exc.retry_after)
             return
         except ChatUnavailable:
-            # Not stored, and API.md has no error code for it: the client reconnects (with
-            # backoff) and resends its pending nonce; the nonce makes the resend idempotent.
-            conn.close(CLOSE_INTERNAL, "chat unavailable, resend after reconnecting")
+            # Not stored. Only this send failed (its Valkey check or its publish, inside a batch
+            # that may have stored others), so the socket stays: the client resends the same nonce
+            # after retryAfter, and the nonce makes the resend idempotent.
+            conn.error("unavailable", "The message was not stored; resend it with the same nonce.",
+                       nonce, retry_after=1.0)
             return
         conn.send_event("chat:ack", nonce=nonce, id=sent.id, seq=sent.seq)
 
