@@ -13,21 +13,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.ports import free_port
-from devstack.stack import SERVICES
+from devstack.ports import free_ports
+from devstack.stack import StackConfig
 
 pytestmark = pytest.mark.e2e
 
 
 def _env(data_dir: Path, **overrides) -> dict:
+    """Every port the stack claims moved to a free one, so the test runs beside a developer's
+    `make run`. The names come from the stack's own list of claims: a port added there (a new
+    service, another chat edge) is moved here without anyone remembering to."""
     env = {**os.environ, "DATA_DIR": str(data_dir)}
-    for name in ("GATEWAY_PORT", "RTMP_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "POSTGRES_PORT", "REDIS_PORT",
-                 "INGEST_HLS_PORT", "INGEST_CONTROL_PORT"):
-        env[name] = str(free_port())
-    for svc in SERVICES:
-        env[svc.port_env] = str(free_port())
+    names = [env_var for _, _, env_var in StackConfig(data_dir=data_dir).port_claims()]
+    for name, port in zip(names, free_ports(len(names)), strict=True):
+        env[name] = str(port)
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def test_env_moves_every_port_the_stack_claims(monkeypatch, tmp_path):
+    defaults = {env_var: port for port, _, env_var in StackConfig(data_dir=tmp_path).port_claims()}
+    for name, value in _env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    moved = {env_var: port for port, _, env_var in StackConfig.from_env().port_claims()}
+    assert moved.keys() == defaults.keys()
+    kept = {name: port for name, port in moved.items() if port == defaults[name]}
+    assert kept == {}, f"ports left at their `make run` defaults: {kept}"
 
 
 def _children_of(pid: int) -> list[int]:
