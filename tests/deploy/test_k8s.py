@@ -287,3 +287,25 @@ def test_base_and_overlays_are_plain_yaml_without_tabs():
         text = path.read_text()
         assert "\t" not in text, path
         list(yaml.safe_load_all(text))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("target", ["nats", "valkey"])
+def test_only_the_services_reach_nats_and_valkey(rendered, overlay, target):
+    """The internet-facing ingest (and the gateway) have no business on NATS or Valkey: a
+    compromised nginx-rtmp must not read the event bus or the rate-limit counters (issue 14 item 13)."""
+    docs = rendered[overlay]
+    policies = by_kind(docs, "NetworkPolicy")
+    pods = {w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"] for w in workloads(docs)}
+    target_labels = pods[target]
+    admitted = set()
+    for policy in policies.values():
+        if not selects(policy["spec"]["podSelector"], target_labels):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from"), f"{policy['metadata']['name']}: a rule without `from` admits every pod"
+            for peer in rule["from"]:
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    admitted |= {name for name, labels in pods.items() if selects(peer["podSelector"], labels)}
+    assert "ingest" not in admitted and "gateway" not in admitted, admitted
+    assert {"auth", "channels", "streams", "chat", "chat-edge", "media-gateway"} <= admitted, admitted

@@ -13,21 +13,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.ports import free_port
-from devstack.stack import SERVICES
+from devstack.ports import free_ports
+from devstack.stack import StackConfig
 
 pytestmark = pytest.mark.e2e
 
 
 def _env(data_dir: Path, **overrides) -> dict:
+    """Every port the stack claims moved to a free one, so the test runs beside a developer's
+    `make run`. The names come from the stack's own list of claims: a port added there (a new
+    service, another chat edge) is moved here without anyone remembering to."""
     env = {**os.environ, "DATA_DIR": str(data_dir)}
-    for name in ("GATEWAY_PORT", "RTMP_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "POSTGRES_PORT", "REDIS_PORT",
-                 "INGEST_HLS_PORT", "INGEST_CONTROL_PORT"):
-        env[name] = str(free_port())
-    for svc in SERVICES:
-        env[svc.port_env] = str(free_port())
+    names = [env_var for _, _, env_var in StackConfig(data_dir=data_dir).port_claims()]
+    for name, port in zip(names, free_ports(len(names)), strict=True):
+        env[name] = str(port)
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def test_env_moves_every_port_the_stack_claims(monkeypatch, tmp_path):
+    defaults = {env_var: port for port, _, env_var in StackConfig(data_dir=tmp_path).port_claims()}
+    for name, value in _env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    moved = {env_var: port for port, _, env_var in StackConfig.from_env().port_claims()}
+    assert moved.keys() == defaults.keys()
+    kept = {name: port for name, port in moved.items() if port == defaults[name]}
+    assert kept == {}, f"ports left at their `make run` defaults: {kept}"
 
 
 def _children_of(pid: int) -> list[int]:
@@ -41,14 +52,16 @@ def _children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
-def test_run_prints_urls_and_ctrl_c_stops_everything():
+def _start_run() -> tuple[subprocess.Popen, dict, str]:
+    """`python -m devstack run` on free ports, up to its "Press Ctrl-C" line."""
     data_dir = Path(tempfile.mkdtemp(prefix="sp-run-"))
     os.chmod(data_dir, 0o755)
     env = _env(data_dir)
     proc = subprocess.Popen([sys.executable, "-m", "devstack", "run"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
-    deadline = time.monotonic() + 120
+    # generous: on a shared, loaded machine the migrations alone have taken minutes
+    deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -56,7 +69,25 @@ def test_run_prints_urls_and_ctrl_c_stops_everything():
         lines.append(line)
         if "Press Ctrl-C" in line:
             break
-    output = "".join(lines)
+    return proc, env, "".join(lines)
+
+
+def _still_alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":  # a zombie waiting for init to reap it is dead
+            alive.append(pid)
+    return alive
+
+
+# a whole stack per test: on a loaded machine the start alone has taken four minutes
+@pytest.mark.timeout(900)
+def test_run_prints_urls_and_ctrl_c_stops_everything():
+    proc, env, output = _start_run()
     assert "The platform is up." in output, output
     assert f"http://localhost:{env['GATEWAY_PORT']}/" in output
     assert f"rtmp://localhost:{env['RTMP_PORT']}/live" in output
@@ -93,3 +124,28 @@ def test_taken_port_is_a_clear_message():
     assert result.returncode == 1
     assert f"Port {port} for the gateway (HTTP) is already in use. Set GATEWAY_PORT" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.timeout(900)
+def test_a_second_signal_while_stopping_stops_the_rest_at_once_without_a_traceback():
+    """Ctrl-C, then make's or systemd's SIGTERM while the stop is under way (issue 14 item 18)."""
+    proc, _env_, output = _start_run()
+    try:
+        assert "The platform is up." in output, output
+        children = _children_of(proc.pid)
+        assert len(children) >= 10  # servers, services, edges, nginx (+ workers), the lifeline
+
+        proc.send_signal(signal.SIGINT)
+        while (line := proc.stdout.readline()) and line != "Stopping...\n":
+            assert line.strip() == "", line  # the rest of the banner
+        proc.send_signal(signal.SIGTERM)  # the stop is under way: ~12 children, one by one
+        rest = proc.communicate(timeout=120)[0]
+    finally:
+        proc.kill()
+    assert "Traceback" not in rest, rest
+    assert proc.returncode == 0, rest
+    assert "Everything stopped." in rest
+    deadline = time.monotonic() + 30
+    while _still_alive(children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _still_alive(children) == [], f"left running: {_still_alive(children)}"

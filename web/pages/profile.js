@@ -2,7 +2,7 @@
 
 import * as auth from "../auth.js";
 import {
-  avatarUploader, checkbox, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
+  avatarUploader, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
   showFieldErrors, socialLinksEditor, validate,
 } from "../ui.js";
 import { dashboardNav } from "./dashboard.js";
@@ -19,6 +19,13 @@ const LANGUAGES = [
   ["nl", "Nederlands"], ["pl", "Polski"], ["pt-BR", "Português (Brasil)"], ["sv", "Svenska"], ["tr", "Türkçe"],
   ["uk", "Українська"], ["ja", "日本語"], ["ko", "한국어"], ["zh", "中文"],
 ];
+
+const NOT_AN_ADDRESS = "Enter an e-mail address, or leave it empty.";
+const RULES = {
+  ...PROFILE_RULES,
+  notificationEmail: (v) => (v.trim() && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? NOT_AN_ADDRESS : null),
+};
+const WORDS = { ...PROFILE_WORDS, notificationEmail: { string_pattern_mismatch: NOT_AN_ADDRESS } };
 
 export default async function profile(view, ctx) {
   const user = await auth.loadUser({ force: true });
@@ -39,9 +46,11 @@ export default async function profile(view, ctx) {
     theme: field({ name: "theme", label: "Theme", value: prefs.theme || "dark", options: THEMES }),
     language: field({ name: "language", label: "Language", value: prefs.language || "en", options: languages,
       hint: "Your preferred language." }),
+    // an address, or empty for none (API.md: notificationEmail is an e-mail address or null)
+    notificationEmail: field({ name: "notificationEmail", label: "Notification e-mail", type: "email", optional: true,
+      value: prefs.notificationEmail || "", maxLength: 254, autocomplete: "email",
+      hint: `Where to send notifications, for example ${user.email}. Leave it empty for none.` }),
   };
-  const notify = checkbox({ name: "notificationEmail", label: "Email me notifications", checked: prefs.notificationEmail !== false,
-    hint: `Sent to ${user.email}.` });
   const links = socialLinksEditor(prefs.socialLinks);
   const status = formStatus();
 
@@ -49,15 +58,15 @@ export default async function profile(view, ctx) {
     h("fieldset", { class: "fieldset" }, h("legend", {}, "Public profile"), fields.displayName.root, fields.bio.root),
     links.root,
     h("fieldset", { class: "fieldset" }, h("legend", {}, "Preferences"),
-      h("div", { class: "two-col" }, fields.theme.root, fields.language.root), notify.root),
+      h("div", { class: "two-col" }, fields.theme.root, fields.language.root), fields.notificationEmail.root),
     status.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save changes")));
-  revalidateOnInput(fields, PROFILE_RULES);
+  revalidateOnInput(fields, RULES);
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     status.clear();
-    const okFields = validate(fields, PROFILE_RULES);
+    const okFields = validate(fields, RULES);
     const okLinks = links.validate();
     if (!okFields || !okLinks) {
       status.set("Please fix the highlighted fields.", "error");
@@ -73,7 +82,7 @@ export default async function profile(view, ctx) {
         socialLinks: links.value(),
         theme: fields.theme.input.value,
         language: fields.language.input.value,
-        notificationEmail: notify.input.checked,
+        notificationEmail: fields.notificationEmail.input.value.trim() || null,
       });
       setBusy(form, false);
       status.set("Your profile is saved.", "success");
@@ -81,7 +90,7 @@ export default async function profile(view, ctx) {
       setBusy(form, false);
       clearErrors(fields);
       links.clearErrors();
-      const { shown, other } = showFieldErrors(fields, err, PROFILE_WORDS);
+      const { shown, other } = showFieldErrors(fields, err, WORDS);
       const linkErrors = links.showErrors(err);
       if (shown || linkErrors) {
         status.set(other[0] || "Please fix the highlighted fields.", "error");

@@ -43,7 +43,7 @@ async def test_register_answers_user_and_token_pair(client, auth_settings):
         "socialLinks": {},
         "theme": "dark",
         "language": "en",
-        "notificationEmail": True,
+        "notificationEmail": None,
     }
     assert "password" not in str(user).lower()
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 PUBLIC_FIELDS = {"id", "username", "displayName", "avatar", "bio", "createdAt"}
-PROFILE_DEFAULTS = {"socialLinks": {}, "theme": "dark", "language": "en", "notificationEmail": True}
+PROFILE_DEFAULTS = {"socialLinks": {}, "theme": "dark", "language": "en", "notificationEmail": None}
 
 
 async def me(client, bearer, user):
@@ -99,21 +99,21 @@ async def test_profile_update_is_partial(client, register, bearer):
     assert body["profile"]["theme"] == "light"
     # nothing else moved
     assert body["displayName"] == "Before" and body["bio"] == "old bio"
-    assert body["profile"]["language"] == "en" and body["profile"]["notificationEmail"] is True
+    assert body["profile"]["language"] == "en" and body["profile"]["notificationEmail"] is None
     assert body["profile"]["socialLinks"] == {"gh": "https://github.com/p1"}
     assert body["onboarded"] is True
 
     r = await client.put(
         "/api/auth/profile",
         headers=bearer(user),
-        json={"language": "pt-BR", "notificationEmail": False, "displayName": "After"},
+        json={"language": "pt-BR", "notificationEmail": "alerts@example.org", "displayName": "After"},
     )
     body = r.json()
     assert body["profile"] == {
         "socialLinks": {"gh": "https://github.com/p1"},
         "theme": "light",
         "language": "pt-BR",
-        "notificationEmail": False,
+        "notificationEmail": "alerts@example.org",
     }
     assert body["displayName"] == "After"
     assert await me(client, bearer, user) == body
@@ -152,6 +152,9 @@ async def test_empty_profile_update_changes_nothing(client, register, bearer):
         ({"language": "English"}, "language"),
         ({"language": "e"}, "language"),
         ({"notificationEmail": "sometimes"}, "notificationEmail"),
+        ({"notificationEmail": True}, "notificationEmail"),
+        ({"notificationEmail": "two@at@example.com"}, "notificationEmail"),
+        ({"notificationEmail": "nul\x00@example.com"}, "notificationEmail"),
         ({"displayName": ""}, "displayName"),
         ({"displayName": "x" * 51}, "displayName"),
         ({"displayName": "line\x00break"}, "displayName"),
@@ -165,6 +168,22 @@ async def test_invalid_profile_update_is_422(client, register, bearer, assert_pr
     r = await client.put("/api/auth/profile", headers=bearer(user), json=changes)
     assert_problem(r, 422, fields=(field,))
     assert await me(client, bearer, user) == before
+
+
+async def test_notification_email_is_an_address_that_can_be_cleared(client, register, bearer):
+    """API.md: `profile.notificationEmail` is an e-mail address or null (issue 14 item 17)."""
+    user = await register("notify_1")
+    r = await client.put("/api/auth/profile", headers=bearer(user), json={"notificationEmail": " news@example.com "})
+    assert r.status_code == 200, r.text
+    assert r.json()["profile"]["notificationEmail"] == "news@example.com"
+    assert (await me(client, bearer, user))["profile"]["notificationEmail"] == "news@example.com"
+
+    # another change leaves it alone; an explicit null clears it
+    r = await client.put("/api/auth/profile", headers=bearer(user), json={"theme": "light"})
+    assert r.json()["profile"]["notificationEmail"] == "news@example.com"
+    r = await client.put("/api/auth/profile", headers=bearer(user), json={"notificationEmail": None})
+    assert r.status_code == 200, r.text
+    assert (await me(client, bearer, user))["profile"]["notificationEmail"] is None
 
 
 async def test_bio_may_contain_newlines_and_tabs(client, register, bearer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from devstack.ports import PortInUse
@@ -38,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        # SIGTERM behaves like Ctrl-C so `kill` also leaves nothing running
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         stack = Stack(StackConfig.from_env(), log=lambda m: print(m, flush=True))
+        # SIGTERM behaves like Ctrl-C so `kill` also leaves nothing running; a second one of
+        # either while stopping stops the rest at once (and the lifeline covers a kill -9)
+        stack.sup.stop_on_signals()
         try:
             stack.start()
             print(_banner(stack), flush=True)

@@ -86,7 +86,8 @@ class StackConfig:
     redis_port: int = 6380
     ingest_hls_port: int = 8187
     ingest_control_port: int = 8186
-    service_ports: dict[str, int] = field(default_factory=dict)
+    service_ports: dict[str, int] = field(
+        default_factory=lambda: {s.name: s.default_port for s in [*SERVICES, *CHAT_EDGES]})
     durable: bool = True
     public_host: str = "localhost"
     extra_env: dict[str, str] = field(default_factory=dict)

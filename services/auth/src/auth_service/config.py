@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from servicekit.settings import ServiceSettings
 
@@ -24,6 +24,10 @@ class Settings(ServiceSettings):
     argon2_memory_kib: int = 47104
     argon2_time_cost: int = 1
     argon2_parallelism: int = 1
+    # hashes at once (each holds argon2_memory_kib): unset, as many as fit in argon2_memory_budget_mib,
+    # itself by default half the container's memory limit (cgroup memory.max); 4 when there is none
+    argon2_max_concurrent: int | None = Field(default=None, ge=1)
+    argon2_memory_budget_mib: int | None = Field(default=None, ge=1)
 
     login_failures_per_account: int = 10
     login_failures_per_ip: int = 100

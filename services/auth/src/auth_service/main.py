@@ -7,7 +7,7 @@ from auth_service.blocks.views import router as blocks_router
 from auth_service.config import Settings
 from auth_service.keys import service as keys
 from auth_service.keys.views import router as keys_router
-from auth_service.passwords import Passwords
+from auth_service.passwords import Passwords, hash_concurrency, memory_limit
 from auth_service.sessions.retention import prunes
 from auth_service.sessions.views import router as sessions_router
 from auth_service.uploads.views import router as uploads_router
@@ -36,6 +36,10 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         routers=[sessions_router, me_router, blocks_router, users_router, uploads_router, keys_router],
         configure_process=configure_process,
     )
-    app.state.passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost,
-                                    settings.argon2_parallelism)
+    budget = settings.argon2_memory_budget_mib
+    app.state.passwords = Passwords(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
+        max_concurrent=hash_concurrency(memory_kib=settings.argon2_memory_kib, memory_limit=memory_limit(),
+                                        budget=budget * 1024 * 1024 if budget else None,
+                                        explicit=settings.argon2_max_concurrent))
     return app

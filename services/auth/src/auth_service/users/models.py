@@ -31,7 +31,7 @@ class User(SQLModel, table=True):
                                                                       server_default=text("'{}'")))
     theme: str = Theme.dark.value
     language: str = "en"
-    notification_email: bool = True
+    notification_email: str | None = None  # an address (API.md); null: no notification e-mail
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                   server_default=func.now()))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
@@ -59,7 +59,8 @@ class ProfileUpdate(ApiModel):
     social_links: SocialLinks | None = None
     theme: Theme | None = None
     language: Language | None = None
-    notification_email: bool | None = None
+    # null clears it; absent leaves it as it is
+    notification_email: Email | None = None
 
 
 class UserPublic(ApiModel):
@@ -80,7 +81,7 @@ class Profile(ApiModel):
     social_links: dict[str, str]
     theme: Theme
     language: str
-    notification_email: bool
+    notification_email: str | None
 
 
 class UserMe(UserPublic):

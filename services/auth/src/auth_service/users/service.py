@@ -15,6 +15,8 @@ from servicekit.problems import Problem
 from auth_service.users.models import Onboard, ProfileUpdate, User, UserCreate
 
 SOURCE = "auth"
+# profile fields an explicit null empties
+CLEARABLE = frozenset({"notification_email"})
 
 
 def parse_user_id(raw: str) -> uuid.UUID | None:
@@ -87,7 +89,8 @@ async def update_profile(session: AsyncSession, user: User, changes: ProfileUpda
                          *, onboard: bool = False) -> User:
     values = changes.model_dump(exclude_unset=True, mode="json")
     for field, value in values.items():
-        if value is not None:
+        # null leaves a required field as it is, and empties one that may be empty
+        if value is not None or field in CLEARABLE:
             setattr(user, field, value)
     if onboard:
         user.onboarded = True
