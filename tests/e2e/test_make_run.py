@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 def _env(data_dir: Path, **overrides) -> dict:
     env = {**os.environ, "DATA_DIR": str(data_dir)}
     for name in ("GATEWAY_PORT", "RTMP_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "POSTGRES_PORT", "REDIS_PORT",
-                 "INGEST_HLS_PORT", "INGEST_CONTROL_PORT"):
+                 "INGEST_HLS_PORT", "INGEST_CONTROL_PORT", "S3_PORT"):
         env[name] = str(free_port())
     for svc in SERVICES:
         env[svc.port_env] = str(free_port())
