@@ -435,27 +435,34 @@ class Rehearsal:
 
     # ---- connections and NetworkPolicies ------------------------------------------------------
     def record_connections(self) -> None:
-        """Established TCP connections seen from each node, as (client, server pod, server port)."""
+        """TCP connections seen from each node, as (client, server pod, server port): established
+        ones and those closed in the last minute (TIME-WAIT stays on the side that closed first,
+        so each connection is read from whichever end still holds it)."""
         by_ip = {p.ip: p.name for p in self.pods}
         for pod in self.pods:
-            out = subprocess.run(["ip", "netns", "exec", pod.netns, "ss", "-Htn", "state", "established"],
-                                 capture_output=True, text=True, timeout=10).stdout
-            for line in out.splitlines():
-                parts = line.split()
-                if len(parts) < 4:
+            def ss(*args: str) -> list[list[str]]:
+                out = subprocess.run(["ip", "netns", "exec", pod.netns, "ss", "-Htn", *args],
+                                     capture_output=True, text=True, timeout=10).stdout
+                return [line.split() for line in out.splitlines() if line.strip()]
+
+            listening = {int(row[-2].rsplit(":", 1)[1]) for row in ss("state", "listening")}
+            for row in ss("state", "connected"):
+                (lip, lport), (pip, pport) = (x.rsplit(":", 1) for x in row[-2:])
+                if lip != pod.ip or pip == pod.ip:
                     continue
-                local, peer = parts[-2], parts[-1]
-                lip, lport = local.rsplit(":", 1)
-                pip, _pport = peer.rsplit(":", 1)
-                if lip == pod.ip and pip != pod.ip:  # we are the server of this one
-                    client = by_ip.get(pip, "host" if pip == self.host_ip else pip)
-                    self.connections.add((client, pod.name, int(lport)))
+                peer = by_ip.get(pip, "host" if pip == self.host_ip else pip)
+                if int(lport) in listening:
+                    self.connections.add((peer, pod.name, int(lport)))
+                elif peer in by_ip.values():
+                    self.connections.add((pod.name, peer, int(pport)))
 
     def policy_violations(self) -> list[str]:
         """Every recorded connection a NetworkPolicy-enforcing cluster would have refused."""
         pods = {p.name: p for p in self.pods}
         problems = []
         for client, server, port in sorted(self.connections):
+            if client == "host":
+                continue  # the kubelet's probes and the test's own requests: no pod's traffic
             target = pods[server]
             applying = [p for p in self.policies if "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
                         and selects(p["spec"]["podSelector"], target.labels)]
