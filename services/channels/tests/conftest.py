@@ -40,10 +40,11 @@ def channels_db_url(test_servers):
 
 
 @pytest.fixture
-def channels_settings(channels_db_url, nats_url, redis_url, tmp_path) -> Settings:
+def channels_settings(channels_db_url, nats_url, redis_url, object_store_env) -> Settings:
     return Settings(
         database_url=channels_db_url, nats_url=nats_url, redis_url=redis_url,
-        object_store_url=f"file://{tmp_path / 'objects'}", media_base_url="/media",
+        # banners go to the real S3 server (SeaweedFS), as they go to R2 in production
+        **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, rtmp_url="rtmp://ingest.test:1935/live",
     )
 

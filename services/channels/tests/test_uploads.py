@@ -12,7 +12,7 @@ def png(width: int, height: int, color=(200, 30, 30)) -> bytes:
     return out.getvalue()
 
 
-async def test_banner_upload(client, make_user, create_channel, problem, channels_settings, published, eventually):
+async def test_banner_upload(client, make_user, create_channel, problem, channels_app, published, eventually):
     alice, bob = make_user(), make_user()
     ch = await create_channel(alice, slug="bannered")
     url = "/api/upload/banner"
@@ -22,8 +22,8 @@ async def test_banner_upload(client, make_user, create_channel, problem, channel
     assert r.status_code == 200, r.text
     banner = r.json()["url"]
     assert banner.startswith(f"/media/banners/{ch['id']}/") and banner.endswith(".webp")
-    stored = channels_settings.object_store_url.removeprefix("file://") + banner.removeprefix("/media")
-    with Image.open(stored) as img:
+    stored = await channels_app.state.runtime.store.get(banner.removeprefix("/media/"))
+    with Image.open(io.BytesIO(stored)) as img:
         assert img.format == "WEBP" and img.size == (1920, 384)  # fitted, aspect ratio kept
     assert (await client.get("/api/channels/bannered")).json()["banner"] == banner
     updated = await eventually(lambda: published("channel.updated"), message="channel.updated")

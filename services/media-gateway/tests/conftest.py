@@ -38,12 +38,13 @@ def media_db_url(test_servers):
 
 
 @pytest.fixture
-def media_settings(media_db_url, nats_url, redis_url, tmp_path) -> Settings:
-    for sub in ("hls", "recordings", "vod", "objects"):
+def media_settings(media_db_url, nats_url, redis_url, tmp_path, object_store_env) -> Settings:
+    for sub in ("hls", "recordings", "vod"):
         (tmp_path / sub).mkdir()
     return Settings(
         database_url=media_db_url, nats_url=nats_url, redis_url=redis_url, data_dir=tmp_path,
-        object_store_url=f"file://{tmp_path / 'objects'}", media_base_url="/media",
+        # VODs and thumbnails go to the real S3 server (SeaweedFS), as they go to R2 in production
+        **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, ingest_control_url=None, authorize_timeout_seconds=1.0,
         # no nginx-rtmp here; test_real_ingest and tests/ingest/test_source_pull turn the pull on
         ingest_source_pull=False, ingest_stats_interval_seconds=0,
@@ -211,3 +212,12 @@ def make_test_flv(path: Path, seconds: int = 2) -> Path:
                     "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv", str(path)],
                    check=True, capture_output=True)
     return path
+
+
+@pytest.fixture
+def stored(media_settings):
+    """`await stored(key)`: the bytes the service put in the object store under `key`."""
+    from servicekit.storage import ObjectStore
+
+    store = ObjectStore.from_settings(media_settings)
+    return store.get

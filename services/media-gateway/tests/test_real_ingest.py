@@ -56,7 +56,7 @@ async def stack(media_settings, ingest_root):
         "port": ports["app"], "rtmp_internal_url": f"rtmp://127.0.0.1:{ports['rtmp']}",
         "ingest_control_url": f"http://127.0.0.1:{ports['control']}/control",
         "hls_root": ingest_root / "hls", "record_root": ingest_root / "recordings",
-        "vod_root": ingest_root / "vod", "object_store_url": f"file://{ingest_root / 'objects'}",
+        "vod_root": ingest_root / "vod",
         "thumbnail_retry_seconds": 0.5, "ingest_source_pull": True,
     })
     app = create_app(settings, configure_process=False)
@@ -110,7 +110,7 @@ def probe(path: Path) -> str:
                            str(path)], check=False, capture_output=True, text=True).stdout
 
 
-async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, caplog, tmp_path):
+async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, caplog, tmp_path, stored):
     caplog.set_level(logging.DEBUG)
     ports, root = stack["ports"], stack["root"]
     channels.keys[KEY] = "chan-real"
@@ -166,7 +166,8 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     # the whole broadcast from its first key frame: src's pull waited in `live` before the encoder
     # was let in (a push joining late started a key frame, one second, later)
     assert ready["data"]["durationSeconds"] > 5.5, ready["data"]
-    vod = stack["settings"].vod_dir / f"{session_id}.mp4"
+    vod = tmp_path / "vod.mp4"
+    vod.write_bytes(await stored(f"vod/{session_id}.mp4"))  # from the object store (S3)
     assert "video" in probe(vod) and "audio" in probe(vod)
 
     # nginx-rtmp's on_update (every 5 s, through the ingest's internal relay) reached the gateway

@@ -22,7 +22,7 @@ import httpx
 
 from devstack.ports import free_port
 from devstack.processes import Child, StartupFailed
-from devstack.servers import NatsServer, Postgres, Valkey, wait_http_ok
+from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
 from devstack.stack import CHAT_EDGES, SERVICES, EdgeDef, Stack, StackConfig
 
 CLUSTER_NAME = "streamplatform"
@@ -94,6 +94,8 @@ class ClusterStack(Stack):
         self.nats = self.start_nats_cluster()
         self.postgres = Postgres(c.postgres_port, c.data_dir / "postgres", durable=c.durable).start(self.sup)
         self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable).start(self.sup)
+        if c.object_store == "s3":
+            self.s3 = SeaweedFS(c.s3_port, c.data_dir / "seaweedfs").start(self.sup)
         self.log("[2/4] applying database migrations")
         for svc in SERVICES:
             if svc.database:

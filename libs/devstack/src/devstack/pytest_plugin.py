@@ -7,6 +7,9 @@ Where they come from, in order:
 3. otherwise the same pip-shipped binaries `make run` uses, started once per test session on free
    ports and stopped at its end.
 
+`seaweedfs` is SeaweedFS's S3 gateway (one bucket, started once per session on first use);
+`object_store_env` gives a test the services' object-store settings on its own prefix of it.
+
 Isolation: every test that asks for a database gets a fresh one cloned from a migrated template;
 `nats_url` deletes every JetStream stream before the test; `redis_url` flushes the database.
 """
@@ -28,7 +31,7 @@ import pytest
 
 from devstack.ports import free_port
 from devstack.processes import Supervisor
-from devstack.servers import NatsServer, Postgres, Valkey
+from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey
 
 
 @dataclass
@@ -166,3 +169,22 @@ def redis_url(test_servers: TestServers) -> str:
     client.flushdb()
     client.close()
     return test_servers.redis_url
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """SeaweedFS (the S3 gateway) with the bucket `test-media`, for the whole test session."""
+    root = Path(tempfile.mkdtemp(prefix="sp-s3-"))
+    sup = Supervisor(root / "logs")
+    try:
+        yield SeaweedFS(free_port(), root, bucket="test-media").start(sup, "test-seaweedfs")
+    finally:
+        sup.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def object_store_env(seaweedfs: SeaweedFS) -> dict[str, str]:
+    """OBJECT_STORE_URL and S3_* for a fresh prefix of the test bucket (tests do not see each
+    other's objects); lower-case them for Settings(**...)."""
+    return seaweedfs.settings_env(prefix=f"t-{uuid.uuid4().hex[:12]}")

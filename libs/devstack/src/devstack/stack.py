@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devstack.ports import PortInUse, ensure_free
 from devstack.processes import Supervisor
-from devstack.servers import Nginx, NatsServer, Postgres, Valkey, wait_http_ok
+from devstack.servers import Nginx, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -86,6 +86,10 @@ class StackConfig:
     redis_port: int = 6380
     ingest_hls_port: int = 8187
     ingest_control_port: int = 8186
+    s3_port: int = 8333
+    # "s3": uploads and VODs go to SeaweedFS's S3 gateway (started here, as R2 in production);
+    # "folder": to <data_dir>/objects (OBJECT_STORE=folder), no SeaweedFS
+    object_store: str = "s3"
     service_ports: dict[str, int] = field(
         default_factory=lambda: {s.name: s.default_port for s in [*SERVICES, *CHAT_EDGES]})
     durable: bool = True
@@ -105,6 +109,8 @@ class StackConfig:
             redis_port=_env_int("REDIS_PORT", 6380),
             ingest_hls_port=_env_int("INGEST_HLS_PORT", 8187),
             ingest_control_port=_env_int("INGEST_CONTROL_PORT", 8186),
+            s3_port=_env_int("S3_PORT", 8333),
+            object_store=_object_store_kind(),
             service_ports={s.name: _env_int(s.port_env, s.default_port) for s in [*SERVICES, *CHAT_EDGES]},
         )
 
@@ -114,7 +120,7 @@ class StackConfig:
         from devstack.ports import free_ports
 
         services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
-        ports = iter(free_ports(8 + len(services)))
+        ports = iter(free_ports(9 + len(services)))
         return cls(
             data_dir=data_dir,
             gateway_port=next(ports),
@@ -125,6 +131,8 @@ class StackConfig:
             redis_port=next(ports),
             ingest_hls_port=next(ports),
             ingest_control_port=next(ports),
+            s3_port=next(ports),
+            object_store=_object_store_kind(),
             service_ports={name: next(ports) for name in services},
             durable=False,
         )
@@ -144,6 +152,8 @@ class StackConfig:
             (self.ingest_hls_port, "the ingest's HLS server", "INGEST_HLS_PORT"),
             (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
         ]
+        if self.object_store == "s3":
+            claims.append((self.s3_port, "the S3 store (SeaweedFS)", "S3_PORT"))
         claims += [(self.service_ports[s.name], f"the {s.name} service", s.port_env) for s in SERVICES]
         claims += [(self.service_ports[e.name], f"the chat edge {e.edge_id}", e.port_env) for e in CHAT_EDGES]
         return claims
@@ -157,6 +167,7 @@ class Stack:
         self.nats: NatsServer | None = None
         self.postgres: Postgres | None = None
         self.valkey: Valkey | None = None
+        self.s3: SeaweedFS | None = None
         self.nginx: Nginx | None = None
         self.ingest: Nginx | None = None
 
@@ -178,6 +189,9 @@ class Stack:
         self.nats = NatsServer(c.nats_port, c.nats_monitor_port, c.data_dir / "nats").start(self.sup)
         self.postgres = Postgres(c.postgres_port, c.data_dir / "postgres", durable=c.durable).start(self.sup)
         self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable).start(self.sup)
+        if c.object_store == "s3":
+            self.log(f"      and SeaweedFS (S3) on :{c.s3_port}")
+            self.s3 = SeaweedFS(c.s3_port, c.data_dir / "seaweedfs").start(self.sup)
         self.log("[2/4] applying database migrations")
         for svc in SERVICES:
             if svc.database:
@@ -221,7 +235,7 @@ class Stack:
             "PUBLIC_BASE_URL": c.gateway_url,
             "JWKS_URL": f"http://127.0.0.1:{c.service_ports['auth']}/.well-known/jwks.json",
             "DATA_DIR": str(c.data_dir),
-            "OBJECT_STORE_URL": f"file://{c.data_dir / 'objects'}",
+            **self.object_store_env(),
             "MEDIA_BASE_URL": "/media",
             "RTMP_URL": f"rtmp://{c.public_host}:{c.rtmp_port}/live",
             "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{c.rtmp_port}",
@@ -232,6 +246,19 @@ class Stack:
         if svc.database:
             env["DATABASE_URL"] = self.postgres.url(svc.database)
         return env
+
+    def object_store_env(self) -> dict[str, str]:
+        if self.s3 is not None:
+            return self.s3.settings_env()
+        return {"OBJECT_STORE_URL": f"file://{self.config.data_dir / 'objects'}"}
+
+    def object_sources(self) -> dict[str, str]:
+        """The gateway's MEDIA_SOURCE / VOD_SOURCE: the bucket (proxied) or the folder."""
+        if self.s3 is not None:
+            return {"MEDIA_SOURCE": f"proxy_pass {self.s3.public_url}/;",
+                    "VOD_SOURCE": f"proxy_pass {self.s3.public_url}/vod/;"}
+        objects = self.config.data_dir / "objects"
+        return {"MEDIA_SOURCE": f"alias {objects}/;", "VOD_SOURCE": f"alias {objects}/vod/;"}
 
     def migrate(self, svc: ServiceDef) -> None:
         result = subprocess.run([sys.executable, "-m", svc.module, "migrate"], env={**os.environ, **self.service_env(svc)},
@@ -267,16 +294,16 @@ class Stack:
             # workers drop to nobody: they must be able to write request bodies and read media
             for path in [prefix / "tmp", *sorted((prefix / "tmp").iterdir())]:
                 os.chmod(path, 0o777)
-        (c.data_dir / "objects").mkdir(parents=True, exist_ok=True)
+        if self.s3 is None:
+            (c.data_dir / "objects").mkdir(parents=True, exist_ok=True)
         values = {
             "GATEWAY_LISTEN": f"127.0.0.1:{c.gateway_port}",
             "PREFIX": str(prefix),
             "WEB_ROOT": str(REPO_ROOT / "web"),
-            "MEDIA_ROOT": str(c.data_dir / "objects"),
+            **self.object_sources(),
             "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
             "INGEST_HLS_UPSTREAM": f"127.0.0.1:{c.ingest_hls_port}",
-            "VOD_ROOT": str(c.data_dir / "vod"),
         }
         for svc in SERVICES:
             values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
@@ -328,6 +355,13 @@ class Stack:
                 raise RuntimeError(f"{dead.name} stopped unexpectedly (exit {dead.popen.returncode}).\n"
                                    f"Last lines of {dead.log_path}:\n{dead.tail()}")
             time.sleep(0.5)
+
+
+def _object_store_kind() -> str:
+    kind = os.environ.get("OBJECT_STORE", "s3") or "s3"
+    if kind not in ("s3", "folder"):
+        raise SystemExit(f"OBJECT_STORE must be s3 (SeaweedFS) or folder, got {kind!r}")
+    return kind
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")

@@ -91,6 +91,7 @@ class ServiceRuntime:
             self.redis = Redis.from_url(s.redis_url, decode_responses=False)
         if self.uses_store:
             self.store = ObjectStore.from_settings(s)
+            await self.store.check()
         self.verifier = self.make_verifier()
         if self.relay_outbox:
             self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,

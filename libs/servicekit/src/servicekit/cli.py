@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +30,30 @@ def main(*, settings_factory: Callable, app_factory: Callable, migrations_dir: P
         return 0
     import uvicorn
 
-    uvicorn.run(app_factory(settings), host=settings.host, port=settings.port, loop="uvloop",
+    app = app_factory(settings)
+    problem = preflight(app, settings)
+    if problem:
+        print(f"{settings.service_name} cannot start: {problem}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop",
                 http="httptools", access_log=False, server_header=False, proxy_headers=True,
                 forwarded_allow_ips=settings.forwarded_allow_ips, log_config=None, timeout_graceful_shutdown=10)
     return 0
+
+
+def preflight(app, settings) -> str | None:
+    """A sentence when a dependency the service cannot work without is misconfigured. Checked
+    before uvicorn starts, because a failing lifespan prints a traceback an operator has to decode."""
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is None or not runtime.uses_store:
+        return None
+    from servicekit.storage import ObjectStore, ObjectStoreUnavailable
+
+    try:
+        asyncio.run(ObjectStore.from_settings(settings).check())
+    except (ObjectStoreUnavailable, ValueError) as exc:
+        return f"object store: {exc}"
+    return None
 
 
 def run(**kwargs) -> None:

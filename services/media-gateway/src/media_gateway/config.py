@@ -50,8 +50,11 @@ class Settings(ServiceSettings):
     hls_root: Path | None = None  # default <data_dir>/hls; nginx-rtmp's hls_path
     hls_base_url: str = "/hls"  # public path the gateway serves hls_root under
     record_root: Path | None = None  # default <data_dir>/recordings; nginx-rtmp's record_path
+    # VODs go to the object store (OBJECT_STORE_URL: S3 or a folder) under this prefix; the gateway
+    # serves vod_base_url from it. vod_root only holds each MP4 while it is remuxed and uploaded.
+    vod_key_prefix: str = "vod"
     vod_root: Path | None = None  # default <data_dir>/vod
-    vod_base_url: str = "/vod"  # public path the gateway serves vod_root under
+    vod_base_url: str = "/vod"
     keep_recordings: bool = False  # keep the raw FLV once the VOD exists
 
     ffmpeg_binary: str = "ffmpeg"

@@ -79,7 +79,7 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
         await consumer.run()
 
     async def vods(rt: ServiceRuntime) -> None:
-        await recordings.run(rt.db)
+        await recordings.run(rt.db, rt.store)
 
     async def live_thumbnails(rt: ServiceRuntime) -> None:
         await thumbnails.run(rt)

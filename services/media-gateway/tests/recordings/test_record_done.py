@@ -15,7 +15,7 @@ async def start_session(rtmp, channels, clientid="71") -> str:
     return re.search(r"/src/([0-9a-f]{32})_src$", location).group(1)
 
 
-async def test_recording_becomes_a_vod(rtmp, channels, events, media_settings, make_flv):
+async def test_recording_becomes_a_vod(rtmp, channels, events, media_settings, make_flv, stored):
     session_id = await start_session(rtmp, channels)
     flv = make_flv(media_settings.record_dir / f"{session_id}_src.flv", seconds=2)
 
@@ -33,12 +33,13 @@ async def test_recording_becomes_a_vod(rtmp, channels, events, media_settings, m
     assert data["vodUrl"] == f"/vod/{session_id}.mp4"
     assert 1.5 <= data["durationSeconds"] <= 2.5
 
-    vod = media_settings.vod_dir / f"{session_id}.mp4"
+    vod = await stored(f"vod/{session_id}.mp4")  # in the object store (S3), not on this disk
     probe = await asyncio.to_thread(
-        subprocess.run, ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", str(vod)],
-        capture_output=True, text=True, check=True)
-    assert "video" in probe.stdout and "audio" in probe.stdout
+        subprocess.run, ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", "-"],
+        input=vod, capture_output=True, check=True)
+    assert b"video" in probe.stdout and b"audio" in probe.stdout
     assert not flv.exists()  # the raw recording is removed once the VOD exists
+    assert not list(media_settings.vod_dir.iterdir())  # and so is the local MP4 once uploaded
     assert not any(KEY.encode() in raw for raw in events.raw)
 
 

@@ -31,7 +31,7 @@ def write_hls(hls_dir: Path, session_id: str, renditions: dict[str, int], segmen
         (folder / "index.m3u8").write_text("\n".join(lines) + "\n")
 
 
-async def test_live_session_gets_a_thumbnail(rtmp, channels, events, media_settings, ffmpeg_tools):
+async def test_live_session_gets_a_thumbnail(rtmp, channels, events, media_settings, ffmpeg_tools, stored):
     channels.keys[KEY] = "chan-thumb"
     location = (await rtmp("publish", KEY, clientid="81")).headers["location"]
     session_id = re.search(r"/src/([0-9a-f]{32})_src$", location).group(1)
@@ -40,8 +40,7 @@ async def test_live_session_gets_a_thumbnail(rtmp, channels, events, media_setti
     event = await events.wait_for("media.thumbnail.updated", lambda d: d["channelId"] == "chan-thumb", timeout=20)
     url = event["data"]["url"]
     assert re.fullmatch(rf"/media/thumbnails/chan-thumb/{session_id}-\d+\.jpg", url)
-    stored = media_settings.data_dir / "objects" / url.removeprefix("/media/")
-    assert stored.read_bytes()[:2] == b"\xff\xd8"
+    assert (await stored(url.removeprefix("/media/")))[:2] == b"\xff\xd8"
     assert KEY not in url
 
 

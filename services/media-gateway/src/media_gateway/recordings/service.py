@@ -1,5 +1,6 @@
 """Recordings -> VODs: on_record_done queues a job, a worker remuxes the FLV to MP4 with ffmpeg,
-measures it with ffprobe and publishes `media.recording.ready`.
+measures it with ffprobe, stores it in the object store (S3 or a folder) under
+`<vod_key_prefix>/<session>.mp4` and publishes `media.recording.ready`.
 
 The job lives in the `recordings` table, so the callback answers at once and a crash mid-way
 only delays the VOD. A worker heartbeats its job (`updated_at`) while ffmpeg runs; a job whose
@@ -27,6 +28,7 @@ from contracts.events.media import RecordingReady
 from contracts.subjects import MEDIA_RECORDING_READY
 from servicekit.db import Database
 from servicekit.outbox import stage_event
+from servicekit.storage import ObjectStore
 
 from media_gateway import media
 from media_gateway.config import Settings
@@ -72,6 +74,11 @@ async def queue_recording(session: AsyncSession, settings: Settings, raw_path: s
     return row
 
 
+def vod_key(settings: Settings, session_id: str) -> str:
+    """Where a session's VOD lives in the object store; the gateway serves vod_base_url from there."""
+    return f"{settings.vod_key_prefix.strip('/')}/{session_id}.mp4"
+
+
 @dataclass(frozen=True)
 class Job:
     session_id: str
@@ -93,12 +100,12 @@ class RecordingWorker:
         self._stop.set()
         self._wake.set()
 
-    async def run(self, db: Database) -> None:
+    async def run(self, db: Database, store: ObjectStore) -> None:
         last_sweep = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                worked = await self.process_next(db)
+                worked = await self.process_next(db, store)
                 if not worked and time.monotonic() - last_sweep >= self.settings.recording_sweep_seconds:
                     last_sweep = time.monotonic()
                     worked = await self.sweep_orphans(db) > 0
@@ -156,14 +163,17 @@ class RecordingWorker:
             await session.commit()
         return Job(row.session_id, row.channel_id, Path(row.path), row.attempts) if row else None
 
-    async def process_next(self, db: Database) -> bool:
+    async def process_next(self, db: Database, store: ObjectStore) -> bool:
         """Turn one due recording into a VOD; False when none was due."""
         job = await self._claim(db)
         if job is None:
             return False
         s = self.settings
-        target = s.vod_dir / f"{job.session_id}.mp4"
-        remux = asyncio.create_task(self._remux(job, target))
+        # the remux needs a seekable local file (the MP4 index goes to the front); it lives only
+        # until the store has it, and is this claim's own (a claim taken over must not remove or
+        # upload another claim's file)
+        target = s.vod_dir / f"{job.session_id}.{job.attempts}.mp4"
+        remux = asyncio.create_task(self._remux(job, target, store))
         lost = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(db, job, remux, lost))
         try:
@@ -179,6 +189,7 @@ class RecordingWorker:
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
+            target.unlink(missing_ok=True)
         vod_url = f"{s.vod_base_url.rstrip('/')}/{job.session_id}.mp4"
         async with db.session() as session:
             row = await session.get(Recording, job.session_id, with_for_update=True)
@@ -201,13 +212,16 @@ class RecordingWorker:
             job.path.unlink(missing_ok=True)
         return True
 
-    async def _remux(self, job: Job, target: Path) -> float:
+    async def _remux(self, job: Job, target: Path, store: ObjectStore) -> float:
+        """Remux, measure and upload, all inside the heartbeat (a long upload keeps the claim too)."""
         s = self.settings
         if not job.path.is_file():
             raise media.MediaError("the recording file is gone")
         await media.remux_to_mp4(s.ffmpeg_binary, job.path, target,
                                  claim=f"{job.attempts}-{secrets.token_hex(4)}")
-        return await media.probe_duration(s.ffprobe_binary, target)
+        duration = await media.probe_duration(s.ffprobe_binary, target)
+        await store.put_file(vod_key(s, job.session_id), target, "video/mp4")
+        return duration
 
     @staticmethod
     def _still_ours(row: Recording, job: Job) -> bool:

@@ -1,0 +1,46 @@
+"""The rehearsal on network namespaces (tests/hosts/harness.py): marked `cluster`, as the loopback
+rehearsal is; it needs root (ip netns, bind mounts), which the project's tests and CI have."""
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # harness.py, launch.py
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.cluster)
+            if os.geteuid() != 0 or shutil.which("ip") is None:
+                item.add_marker(pytest.mark.skip(reason="network namespaces need root and iproute2"))
+
+
+@pytest.fixture
+def cluster_secrets() -> dict[str, dict[str, str]]:
+    """The Secrets docs/operations.md says to create, with throwaway values."""
+    key_id, secret = secrets.token_hex(12), secrets.token_hex(24)
+    s3_config = ('{"identities":[{"name":"anonymous","actions":["Read:streamplatform-media"]},'
+                 '{"name":"platform","credentials":[{"accessKey":"%s","secretKey":"%s"}],'
+                 '"actions":["Admin","Read","List","Tagging","Write"]}]}' % (key_id, secret))
+    return {
+        "postgres-app": {"username": "platform", "password": secrets.token_hex(16)},
+        "auth-signing": {"passphrase": secrets.token_hex(32)},
+        "object-store": {"access-key-id": key_id, "secret-access-key": secret},
+        "seaweedfs-s3-config": {"s3.json": s3_config},
+    }
+
+
+@pytest.fixture
+def rehearsal_root():
+    # not under /tmp: the containers get an emptyDir bound over their /tmp
+    root = Path(tempfile.mkdtemp(prefix="sp-hosts-", dir="/var/tmp"))
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
