@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,7 @@ class Rehearsal:
         self.host_ip = f"{self.net}.1"
         self.pods: list[Pod] = []
         self.created_dirs: list[Path] = []
+        self._mountpoint_lock = threading.Lock()
         self.connections: set[tuple[str, str, int]] = set()  # (client pod or "host", server pod, port)
         self.config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
         self.services = [d for d in docs if d["kind"] == "Service"]
@@ -325,7 +327,13 @@ class Rehearsal:
         return proc
 
     def _mountpoint(self, path: Path, is_file: bool) -> None:
-        """A bind mount needs its target to exist; what we create we remove in down()."""
+        """A bind mount needs its target to exist; what we create we remove in down(). Pods start
+        from a thread pool and several mount the same path (the three NATS pods' /etc/nats): one
+        lock, so the second does not find it half made."""
+        with self._mountpoint_lock:
+            self._make_mountpoint(path, is_file)
+
+    def _make_mountpoint(self, path: Path, is_file: bool) -> None:
         missing = []
         p = path if not is_file else path.parent
         while not p.exists():

@@ -289,7 +289,7 @@ async def test_a_restarted_consumer_resumes_after_what_it_acknowledged(js, make_
     assert await effects(second.id) == 1
 
 
-async def test_consumer_lag_is_exported_per_consumer(js, make_consumer, running, new_event, eventually):
+async def test_consumer_lag_is_exported_per_consumer(js, make_consumer, running, new_event, eventually, effects):
     from servicekit.inbox import PENDING
 
     for _ in range(7):
@@ -309,6 +309,7 @@ async def test_consumer_lag_is_exported_per_consumer(js, make_consumer, running,
         await eventually(lambda: PENDING.labels(CONSUMER)._value.get() == 0, timeout=3,
                          message="lag back to 0 once the stream is drained")
     assert seen[0] == 4  # a batch of 3 fetched, 4 still waiting in the stream
+    assert await effects() == 7  # handled, not dead-lettered (it once passed on 7 dead letters)
 
 
 async def test_a_failed_dead_letter_write_naks_and_the_event_comes_back_until_it_is_recorded(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.db import Database
+from servicekit.storage import ObjectStore
 
 from media_gateway.recordings.service import RecordingWorker
 
@@ -60,8 +61,16 @@ def playable(vod: Path) -> bool:
     return probe.returncode == 0 and "video" in probe.stdout
 
 
+async def stored_is_playable(stored, session_id: str, tmp_path) -> bool:
+    """The VOD as the object store holds it (the local MP4 lives only until uploaded)."""
+    copy = tmp_path / f"stored-{session_id}.mp4"
+    copy.write_bytes(await stored(f"vod/{session_id}.mp4"))
+    return playable(copy)
+
+
 async def test_a_remux_longer_than_the_stale_limit_runs_once(channels, events, media_settings, make_client,
-                                                              rtmp_body, make_flv, slow_ffmpeg, outbox_count):
+                                                              rtmp_body, make_flv, slow_ffmpeg, outbox_count,
+                                                              stored, tmp_path):
     wrapper, runs = slow_ffmpeg
     settings = dict(ffmpeg_binary=str(wrapper), recording_stale_seconds=1.0, recording_heartbeat_seconds=0.2,
                     recording_poll_seconds=0.1)
@@ -69,7 +78,7 @@ async def test_a_remux_longer_than_the_stale_limit_runs_once(channels, events, m
         # a second replica's worker polls the same table
         other = RecordingWorker(media_settings.model_copy(update=settings))
         db = Database(media_settings.database_url, pool_size=2)
-        other_run = asyncio.create_task(other.run(db))
+        other_run = asyncio.create_task(other.run(db, ObjectStore.from_settings(media_settings)))
         try:
             session_id = await record(poster(client, rtmp_body), channels, media_settings, make_flv, "201")
             await events.wait_for("media.recording.ready", lambda d: d["ingestSessionId"] == session_id,
@@ -81,11 +90,12 @@ async def test_a_remux_longer_than_the_stale_limit_runs_once(channels, events, m
             await db.dispose()
     assert len(runs.read_text().splitlines()) == 1, runs.read_text()
     assert await outbox_count("media.recording.ready") == 1
-    assert playable(media_settings.vod_dir / f"{session_id}.mp4")
+    assert await stored_is_playable(stored, session_id, tmp_path)
 
 
 async def test_a_job_claimed_again_remuxes_into_its_own_file_and_only_the_current_claim_publishes(
-        channels, events, media_settings, make_client, rtmp_body, make_flv, slow_ffmpeg, outbox_count):
+        channels, events, media_settings, make_client, rtmp_body, make_flv, slow_ffmpeg, outbox_count,
+        stored, tmp_path):
     wrapper, runs = slow_ffmpeg
     settings = dict(ffmpeg_binary=str(wrapper), recording_stale_seconds=1.0, recording_heartbeat_seconds=0.2,
                     recording_poll_seconds=0.1)
@@ -98,10 +108,11 @@ async def test_a_job_claimed_again_remuxes_into_its_own_file_and_only_the_curren
         db = Database(media_settings.database_url, pool_size=2)
         try:
             session_id = await record(poster(client, rtmp_body), channels, media_settings, make_flv, "301")
-            first = asyncio.create_task(paused.process_next(db))
+            store = ObjectStore.from_settings(media_settings)
+            first = asyncio.create_task(paused.process_next(db, store))
             await asyncio.sleep(1.5)  # stale now
             second = RecordingWorker(media_settings.model_copy(update=settings))
-            assert await second.process_next(db)
+            assert await second.process_next(db, store)
             await first
             await events.wait_for("media.recording.ready", lambda d: d["ingestSessionId"] == session_id,
                                   timeout=30)
@@ -110,5 +121,7 @@ async def test_a_job_claimed_again_remuxes_into_its_own_file_and_only_the_curren
     outputs = runs.read_text().splitlines()
     assert len(outputs) == 2 and outputs[0] != outputs[1], outputs
     assert await outbox_count("media.recording.ready") == 1
-    assert playable(media_settings.vod_dir / f"{session_id}.mp4")
-    assert not list(media_settings.vod_dir.glob(".*partial*"))  # no temporary file left behind
+    assert await stored_is_playable(stored, session_id, tmp_path)
+    # no temporary file and no claim's local MP4 left behind
+    assert not list(media_settings.vod_dir.glob(".*partial*"))
+    assert not list(media_settings.vod_dir.glob(f"{session_id}*"))
