@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,3 +128,35 @@ def inject_trace_headers(headers: dict[str, str] | None = None) -> dict[str, str
 
 def extract_trace_context(headers: dict[str, str] | None) -> otel_context.Context:
     return propagate.extract(headers or {})
+
+
+class SubscriptionWorker:
+    """A runtime worker around one NATS subscription: `subscribe(runtime)` opens it when the
+    runtime starts the worker, `ready` is set while it is open, `stop()` closes it. Responders and
+    readers subclass it, so the start/stop dance is written once."""
+
+    __name__ = "subscription-worker"
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._runtime = None
+
+    async def subscribe(self, runtime):
+        raise NotImplementedError
+
+    async def __call__(self, runtime) -> None:
+        self._runtime = runtime
+        sub = await self.subscribe(runtime)
+        self.ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            self.ready.clear()
+            try:
+                await sub.unsubscribe()
+            except Exception:  # connection already closing
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -7,7 +7,6 @@ client that creates a channel and goes live (or chats) at once is never told it 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.aio.msg import Msg
@@ -15,7 +14,7 @@ from prometheus_client import Counter
 
 from contracts.requests import ChannelGetReply, ChannelGetRequest
 from contracts.subjects import CHANNELS_GET
-from servicekit.messaging import handling_span
+from servicekit.messaging import SubscriptionWorker, handling_span
 
 from channels_service.channels import service
 
@@ -26,31 +25,11 @@ MAX_REQUEST_BYTES = 1024
 LOOKUPS = Counter("channel_lookups_total", "Answers to channels.get", ["outcome"])
 
 
-class ChannelLookup:
-    """A runtime worker: subscribes on start, unsubscribes on stop."""
-
+class ChannelLookup(SubscriptionWorker):
     __name__ = "channel-lookup"
 
-    def __init__(self) -> None:
-        self.ready = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._runtime = None
-
-    async def __call__(self, runtime) -> None:
-        self._runtime = runtime
-        sub = await runtime.nats.subscribe(CHANNELS_GET, queue=QUEUE_GROUP, cb=self.handle)
-        self.ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            self.ready.clear()
-            try:
-                await sub.unsubscribe()
-            except Exception:  # connection already closing
-                pass
-
-    def stop(self) -> None:
-        self._stop.set()
+    async def subscribe(self, runtime):
+        return await runtime.nats.subscribe(CHANNELS_GET, queue=QUEUE_GROUP, cb=self.handle)
 
     async def answer(self, data: bytes) -> ChannelGetReply:
         """Found or not; a request that names no usable id is about no channel that exists."""

@@ -9,7 +9,6 @@ service catches up at once, then applies every newer count with the stored-time 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.js.api import DeliverPolicy
@@ -17,38 +16,19 @@ from nats.js.api import DeliverPolicy
 from contracts.envelope import parse_event
 from contracts.events.streams import StreamViewers
 from contracts.subjects import STREAM_VIEWERS_ALL, VIEWERS_STREAM
+from servicekit.messaging import SubscriptionWorker
 
 from channels_service.live.service import apply_viewers
 
 log = logging.getLogger("channels.viewers")
 
 
-class ViewerCounts:
-    """A runtime worker: subscribes on start, unsubscribes on stop."""
-
+class ViewerCounts(SubscriptionWorker):
     __name__ = "channels-viewer-counts"
 
-    def __init__(self) -> None:
-        self.ready = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._runtime = None
-
-    async def __call__(self, runtime) -> None:
-        self._runtime = runtime
-        sub = await runtime.js.subscribe(STREAM_VIEWERS_ALL, stream=VIEWERS_STREAM.name, cb=self.handle,
-                                         ordered_consumer=True, deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
-        self.ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            self.ready.clear()
-            try:
-                await sub.unsubscribe()
-            except Exception:  # connection already closing
-                pass
-
-    def stop(self) -> None:
-        self._stop.set()
+    async def subscribe(self, runtime):
+        return await runtime.js.subscribe(STREAM_VIEWERS_ALL, stream=VIEWERS_STREAM.name, cb=self.handle,
+                                          ordered_consumer=True, deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
 
     async def handle(self, msg) -> None:
         try:

@@ -4,7 +4,6 @@ or the key; replies and logs carry the outcome only."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from contracts.requests import IngestAuthorizeReply, IngestAuthorizeRequest
 from contracts.subjects import CHANNELS_INGEST_AUTHORIZE
-from servicekit.messaging import handling_span
+from servicekit.messaging import SubscriptionWorker, handling_span
 
 from channels_service.streamkeys import service
 
@@ -48,31 +47,11 @@ def parse_request(data: bytes) -> tuple[str | None, str | None]:
     return request.stream_key.get_secret_value(), None
 
 
-class IngestAuthorizer:
-    """A runtime worker: subscribes on start, unsubscribes on stop."""
-
+class IngestAuthorizer(SubscriptionWorker):
     __name__ = "ingest-authorizer"
 
-    def __init__(self) -> None:
-        self.ready = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._runtime = None
-
-    async def __call__(self, runtime) -> None:
-        self._runtime = runtime
-        sub = await runtime.nats.subscribe(CHANNELS_INGEST_AUTHORIZE, queue=QUEUE_GROUP, cb=self.handle)
-        self.ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            self.ready.clear()
-            try:
-                await sub.unsubscribe()
-            except Exception:  # connection already closing
-                pass
-
-    def stop(self) -> None:
-        self._stop.set()
+    async def subscribe(self, runtime):
+        return await runtime.nats.subscribe(CHANNELS_INGEST_AUTHORIZE, queue=QUEUE_GROUP, cb=self.handle)
 
     async def answer(self, data: bytes) -> IngestAuthorizeReply:
         key, problem = parse_request(data)

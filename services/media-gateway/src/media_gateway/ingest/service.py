@@ -300,16 +300,21 @@ async def resume_source_pulls(db: Database, pulls: SourcePulls) -> int:
     return resumed
 
 
+# event type -> (sessions opened before this time are revoked, the reason logged)
+REVOCATIONS = {
+    CHANNEL_STREAM_KEY_ROTATED: lambda event: (event.data.rotated_at, "stream key rotated"),
+    STREAM_END_REQUESTED: lambda event: (event.time, "stream ended by its creator"),
+}
+
+
 def make_revocation_handler(control: NginxControl):
-    """InboxConsumer handler for `channel.stream_key_rotated` and `stream.end_requested`."""
+    """InboxConsumer handler for the events in REVOCATIONS."""
 
     async def handle(session: AsyncSession, event: Envelope) -> None:
-        if event.type == CHANNEL_STREAM_KEY_ROTATED:
-            before, reason = event.data.rotated_at, "stream key rotated"
-        elif event.type == STREAM_END_REQUESTED:
-            before, reason = event.time, "stream ended by its creator"
-        else:
+        revocation = REVOCATIONS.get(event.type)
+        if revocation is None:
             return
+        before, reason = revocation(event)
         revoked = await revoke_channel_sessions(session, event.data.channel_id, before, reason)
         # the revocation is visible to on_update from the commit on; the active drop makes it
         # immediate (nginx's publish_done callback waits on the row lock until we commit)
