@@ -66,7 +66,7 @@ test-fast: python-deps
 # the multi-node rehearsal alone (make test runs it too): 3 clustered NATS nodes, 2 copies of every
 # service, 3 chat edges; kills a NATS node and an edge during a chat load
 cluster-test: setup
-	@$(VENV)/bin/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -q -m cluster tests/cluster tests/hosts $(PYTEST_ARGS)
 
 # every bench/<name>.py (files starting with _ are helpers) is a benchmark: `make bench` runs them one
 # after another (each starts and stops what it measures), `make bench-<name>` runs one; BENCH_ARGS are
