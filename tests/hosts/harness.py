@@ -308,6 +308,7 @@ class Rehearsal:
         argv = self.argv_for(container, env)
         image = image_of(container["image"])
         binds = [(src, dst, True) for dst, src in image.files.items()] + self.volumes_for(pod, container)
+        binds += self._keep_repo_visible(binds)
         log = self.root / "logs" / f"{pod.name}.{container['name']}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         spec = self.root / "pods" / pod.name / f"{container['name']}.launch"
@@ -325,6 +326,18 @@ class Rehearsal:
             if code != 0:
                 raise RuntimeError(f"{pod.name}/{container['name']} exited {code}:\n{log.read_text()[-3000:]}")
         return proc
+
+    @staticmethod
+    def _keep_repo_visible(binds: list[tuple[Path, str, bool]]) -> list[tuple[Path, str, bool]]:
+        """The "image" is this checkout and its .venv. A volume mounted over a folder holding the
+        checkout (every service's emptyDir at /tmp, when CI clones into /tmp) would hide the
+        programs the container runs, which a real image never has under /tmp: bind the checkout
+        back on top, at the same path."""
+        for source, target, _ro in binds:
+            if Path(target) != REPO and Path(target) in REPO.parents and Path(source).is_dir():
+                (Path(source) / REPO.relative_to(target)).mkdir(parents=True, exist_ok=True)
+                return [(REPO, str(REPO), False)]
+        return []
 
     def _mountpoint(self, path: Path, is_file: bool) -> None:
         """A bind mount needs its target to exist; what we create we remove in down(). Pods start
