@@ -308,7 +308,7 @@ class Rehearsal:
         argv = self.argv_for(container, env)
         image = image_of(container["image"])
         binds = [(src, dst, True) for dst, src in image.files.items()] + self.volumes_for(pod, container)
-        binds += self._keep_repo_visible(binds)
+        binds = self._keep_repo_visible(binds, self.root / "pods" / pod.name / "checkout")
         log = self.root / "logs" / f"{pod.name}.{container['name']}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         spec = self.root / "pods" / pod.name / f"{container['name']}.launch"
@@ -328,16 +328,17 @@ class Rehearsal:
         return proc
 
     @staticmethod
-    def _keep_repo_visible(binds: list[tuple[Path, str, bool]]) -> list[tuple[Path, str, bool]]:
+    def _keep_repo_visible(binds: list[tuple[Path, str, bool]], side: Path) -> list[tuple[Path, str, bool]]:
         """The "image" is this checkout and its .venv. A volume mounted over a folder holding the
         checkout (every service's emptyDir at /tmp, when CI clones into /tmp) would hide the
-        programs the container runs, which a real image never has under /tmp: bind the checkout
-        back on top, at the same path."""
+        programs the container runs, which a real image never has under /tmp. So the checkout is
+        first bound aside (before anything hides it), then back at its own path on top."""
         for source, target, _ro in binds:
             if Path(target) != REPO and Path(target) in REPO.parents and Path(source).is_dir():
                 (Path(source) / REPO.relative_to(target)).mkdir(parents=True, exist_ok=True)
-                return [(REPO, str(REPO), False)]
-        return []
+                side.mkdir(parents=True, exist_ok=True)
+                return [(REPO, str(side), False), *binds, (side, str(REPO), False)]
+        return binds
 
     def _mountpoint(self, path: Path, is_file: bool) -> None:
         """A bind mount needs its target to exist; what we create we remove in down(). Pods start
