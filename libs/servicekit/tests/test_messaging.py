@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StorageType, StreamConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +43,39 @@ async def test_ensure_streams_creates_events_as_specified(nc):
     assert config.duplicate_window == EVENTS_STREAM.duplicate_window_seconds == 3600
     assert config.max_age == EVENTS_STREAM.max_age_seconds
     assert set(config.subjects) == set(EVENTS_STREAM.subjects)
+
+
+class SlowJetStream:
+    """A JetStream whose API times out `failures` times first, as a cluster electing its meta leader does."""
+
+    def __init__(self, js, failures: int):
+        self._js, self.failures, self.calls = js, failures, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._js, name)
+
+        async def flaky(*args, **kwargs):
+            self.calls += 1
+            if self.failures:
+                self.failures -= 1
+                raise NatsTimeout
+            return await attr(*args, **kwargs)
+
+        return flaky
+
+
+async def test_ensure_streams_waits_for_a_jetstream_that_does_not_answer_yet(nc):
+    js = SlowJetStream(nc.jetstream(), failures=2)
+    await ensure_streams(js, [EVENTS_STREAM])
+    assert js.failures == 0
+    assert (await nc.jetstream().stream_info("EVENTS")).config.name == "EVENTS"
+
+
+async def test_ensure_streams_gives_up_after_its_patience(nc):
+    js = SlowJetStream(nc.jetstream(), failures=1000)
+    with pytest.raises(NatsTimeout):
+        await ensure_streams(js, [EVENTS_STREAM], patience=1.0)
+    assert 2 <= js.calls <= 3
 
 
 async def test_ensure_streams_twice_is_a_no_op(nc):

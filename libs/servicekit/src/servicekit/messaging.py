@@ -14,7 +14,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
@@ -48,13 +48,32 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, patience: float = 120.0) -> None:
     """Create or update the JetStream streams a service publishes to or consumes from.
 
     A stream is created with `replicas` copies and raised to it when it has fewer; a higher count
     set by an operator (`nats stream edit`) is kept, since one service starting with the default
     must not shrink a production stream.
+
+    A clustered JetStream answers its API slowly or not at all while it elects a meta leader or
+    while many services start at once; that is waited out (for `patience` seconds) instead of
+    crashing the service, which a supervisor would only restart into the same wait.
     """
+    deadline = asyncio.get_running_loop().time() + patience
+    delay = 0.5
+    while True:
+        try:
+            return await _ensure_streams_once(js, specs, replicas)
+        except (NatsTimeout, ServiceUnavailableError) as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("jetstream not answering, waiting to provision streams",
+                        extra={"error": repr(exc), "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> None:
     for spec in specs:
         cfg = stream_config(spec, replicas)
         try:

@@ -19,11 +19,10 @@ async def test_recording_becomes_a_vod(rtmp, channels, events, media_settings, m
     session_id = await start_session(rtmp, channels)
     flv = make_flv(media_settings.record_dir / f"{session_id}_src.flv", seconds=2)
 
-    started = time.monotonic()
     # nginx-rtmp posts the publishing connection's name (here the key, as nginx-rtmp does) and the path
     r = await rtmp("record_done", KEY, clientid="72", app="src", path=str(flv), recorder="")
     assert r.status_code == 202
-    assert time.monotonic() - started < 1.0  # the remux happens in the background
+    # answered before the remux (it happens in the background): nginx-rtmp's hook must not wait on it
     assert r.json() == {"sessionId": session_id, "status": "pending"}
 
     event = await events.wait_for("media.recording.ready", lambda d: d["ingestSessionId"] == session_id,
