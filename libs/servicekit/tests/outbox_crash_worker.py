@@ -2,8 +2,8 @@
 
 Modes:
   relay-dies-after-ack DB_URL NATS_URL
-      one relay pass whose `after_publish` hook kills the process with exit code 137: JetStream has
-      acknowledged the publish, the row's `published_at` is never committed.
+      one relay pass whose JetStream kills the process with exit code 137 as soon as it acknowledged
+      a publish: the row's `published_at` is never committed.
   commit-then-die DB_URL
       stage an event, commit, print its id and die with 137 before any relay ran.
 Exit code 3 means the process got past the point where it should have died.
@@ -22,10 +22,24 @@ from servicekit.db import Database
 from servicekit.outbox import OutboxRelay, stage_event
 
 
+class DiesAfterAck:
+    """JetStream as the relay sees it, except that the process dies right after the first ack."""
+
+    def __init__(self, js):
+        self._js = js
+
+    async def publish(self, *args, **kwargs):
+        await self._js.publish(*args, **kwargs)
+        os._exit(137)
+
+    def __getattr__(self, name):
+        return getattr(self._js, name)
+
+
 async def relay_dies_after_ack(db_url: str, nats_url: str) -> None:
     db = Database(db_url)
     nc = await nats.connect(nats_url)
-    relay = OutboxRelay(db, nc.jetstream(), after_publish=lambda row: os._exit(137))
+    relay = OutboxRelay(db, DiesAfterAck(nc.jetstream()))
     published = await relay.publish_pending()
     print(f"relay pass returned {published} without dying", file=sys.stderr, flush=True)
     sys.exit(3)

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -96,8 +95,7 @@ async def add_event(session: AsyncSession, event: Envelope, subject: str) -> Non
 class OutboxRelay:
     def __init__(self, db: Database, js: JetStreamContext, *, batch_size: int = 100,
                  poll_seconds: float = 1.0, retention_seconds: float = 86400, max_attempts: int = 10,
-                 max_backoff_seconds: float = 30.0, count_interval_seconds: float = 1.0,
-                 after_publish: Callable[[OutboxMessage], Awaitable[None] | None] | None = None):
+                 max_backoff_seconds: float = 30.0, count_interval_seconds: float = 1.0):
         self.db = db
         self.js = js
         self.batch_size = batch_size
@@ -111,8 +109,6 @@ class OutboxRelay:
         # set by a pass that stopped on a failure: the next one waits (backoff), commits' NOTIFYs
         # do not wake it, so attempts are spread over time rather than burnt in a burst
         self.failed = False
-        # test hook: lets a crash test die between JetStream's ack and the commit
-        self.after_publish = after_publish
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -152,10 +148,6 @@ class OutboxRelay:
                                                                 "attempts": row.attempts})
                     self.failed = True
                     break  # order kept: retried before anything behind it
-                if self.after_publish is not None:
-                    maybe = self.after_publish(row)
-                    if maybe is not None:
-                        await maybe
                 now = datetime.now(UTC)
                 row.published_at = now
                 published += 1
