@@ -3,7 +3,6 @@ service, three chat edges and the gateway balancing over them, all on loopback
 (`devstack.cluster.ClusterStack`). One stack for the whole suite; the test that kills parts of
 it is in the last file (test_node_and_edge_loss.py) and says what it leaves behind."""
 
-import asyncio
 import json
 import os
 import shutil
@@ -13,10 +12,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-import websockets
-
+from devstack.chatclient import ChatClient
 from devstack.cluster import ClusterStack
 from devstack.stack import StackConfig
 
@@ -101,73 +98,5 @@ def chat_room(gateway, register):
 
 @pytest.fixture
 def chat_client():
-    """The ChatClient class (tests import nothing from each other; see servicekit's conftest)."""
-    return ChatClient
-
-
-class ChatClient:
-    """One WebSocket, API.md's protocol: frames hold events separated by newlines."""
-
-    def __init__(self, port: int, token: str | None):
-        self.port = port
-        self.token = token
-        self.ws = None
-        self.events: asyncio.Queue = asyncio.Queue()
-        self.messages: dict[str, int] = {}  # chat:message id -> seq, as received live
-        self.contents: list[str] = []
-        self.last_seq = 0
-        self._reader: asyncio.Task | None = None
-
-    async def open(self, channel_id: str, since: int | None = None) -> dict:
-        self.events = asyncio.Queue()
-        self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10,
-                                           max_size=2**22, ping_interval=None)
-        self._reader = asyncio.create_task(self._read())
-        if self.token:
-            await self.send({"type": "auth", "token": self.token})
-        join = {"type": "chat:join", "channelId": channel_id}
-        if since is not None:
-            join["since"] = since
-        await self.send(join)
-        history = await self.expect("chat:history", timeout=15)
-        for m in history.get("messages", []):
-            self._saw(m)
-        return history
-
-    async def _read(self) -> None:
-        try:
-            async for frame in self.ws:
-                for line in (frame if isinstance(frame, str) else frame.decode()).split("\n"):
-                    if not line:
-                        continue
-                    event = orjson.loads(line)
-                    if event["type"] == "chat:message":
-                        self._saw(event["message"])
-                        self.contents.append(event["message"]["content"])
-                    await self.events.put(event)
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            await self.events.put({"type": "closed"})
-
-    def _saw(self, message: dict) -> None:
-        self.messages[message["id"]] = message["seq"]
-        self.last_seq = max(self.last_seq, message["seq"])
-
-    async def send(self, event: dict) -> None:
-        await self.ws.send(orjson.dumps(event).decode())
-
-    async def expect(self, kind: str, timeout: float, **match) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            event = await asyncio.wait_for(self.events.get(), max(0.01, deadline - time.monotonic()))
-            if event["type"] == "closed":
-                raise ConnectionError("socket closed")
-            if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
-                return event
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
+    """chat_client(port, token) -> a ChatClient on 127.0.0.1:port (a chat edge or the gateway)."""
+    return lambda port, token: ChatClient(f"ws://127.0.0.1:{port}/ws", token)

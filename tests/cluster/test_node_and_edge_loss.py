@@ -12,6 +12,7 @@ import nats
 import psycopg
 import pytest
 import websockets
+from devstack.chatclient import ack_or_error, open_retrying
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -53,7 +54,7 @@ def test_killing_a_nats_node_and_an_edge_loses_no_acknowledged_message(cluster, 
                 while True:  # a client resends its nonce until acked: at most once, by id
                     try:
                         await client.send({"type": "chat:send", "content": f"m {nonce}", "nonce": nonce})
-                        event = await _ack_or_error(client, nonce, timeout=8)
+                        event = await ack_or_error(client, nonce, timeout=8)
                     except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
                         # its edge died (or closed the socket): reconnect through the gateway,
                         # which skips the dead edge, and resend the same nonce
@@ -64,7 +65,7 @@ def test_killing_a_nats_node_and_an_edge_loses_no_acknowledged_message(cluster, 
                         # sockets with 1011 while JetStream elects a new leader)
                         await asyncio.sleep(min(0.1 * 2 ** min(attempt, 4), 1.0))
                         client = chat_client(gateway_port, token)
-                        await _open_retrying(client, channel_id)
+                        await open_retrying(client, channel_id)
                         outcome["resends"] += 1
                         continue
                     if event["type"] == "chat:ack":
@@ -141,23 +142,3 @@ def test_killing_a_nats_node_and_an_edge_loses_no_acknowledged_message(cluster, 
           f"error answers {outcome['errors']}; longest pause between acks "
           f"{max(b - a for a, b in zip(sorted(ack_times), sorted(ack_times)[1:], strict=False)):.2f}s")
 
-
-async def _ack_or_error(client, nonce: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        event = await asyncio.wait_for(client.events.get(), max(0.01, deadline - time.monotonic()))
-        if event["type"] == "closed":
-            raise ConnectionError("socket closed")
-        if event["type"] in ("chat:ack", "chat:error") and event.get("nonce") == nonce:
-            return event
-
-
-async def _open_retrying(client, channel_id: str) -> None:
-    for attempt in range(20):
-        try:
-            await client.open(channel_id)
-            return
-        except (OSError, ConnectionError, TimeoutError, websockets.WebSocketException):
-            await client.close()
-            await asyncio.sleep(0.5)
-    raise AssertionError("could not reconnect to a surviving edge")

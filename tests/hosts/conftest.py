@@ -1,6 +1,7 @@
 """The rehearsal on network namespaces (tests/hosts/harness.py): marked `cluster`, as the loopback
 rehearsal is; it needs root (ip netns, bind mounts), which the project's tests and CI have."""
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -24,6 +25,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def cluster_secrets() -> dict[str, dict[str, str]]:
+    return platform_secrets()
+
+
+def platform_secrets() -> dict[str, dict[str, str]]:
     """The Secrets docs/operations.md says to create, with throwaway values."""
     key_id, secret = secrets.token_hex(12), secrets.token_hex(24)
     s3_config = ('{"identities":[{"name":"anonymous","actions":["Read:streamplatform-media"]},'
@@ -39,8 +44,34 @@ def cluster_secrets() -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def rehearsal_root():
+    with _root() as root:
+        yield root
+
+
+@contextlib.contextmanager
+def _root():
     # not under /tmp: the containers get an emptyDir bound over their /tmp
     root = Path(tempfile.mkdtemp(prefix="sp-hosts-", dir="/var/tmp"))
     os.chmod(root, 0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+SERVICES = ["auth", "channels", "streams", "chat", "media-gateway"]
+
+
+@pytest.fixture(scope="package")
+def platform():
+    """The dev overlay's workloads at the scale issue 13 asks of the rehearsal: three NATS nodes,
+    two copies of every service, three chat edges; one for every test that needs it, and the fault
+    test (test_faults_on_hosts.py) runs after the others, since it breaks things."""
+    from harness import Rehearsal, render
+
+    replicas = {name: 2 for name in SERVICES} | {"chat-edge": 3}
+    with _root() as root, Rehearsal(render("dev"), platform_secrets(), root, replicas=replicas,
+                                    subnet=1) as rehearsal:
+        rehearsal.up([["nats", "valkey", "seaweedfs", "postgres"], SERVICES + ["chat-edge", "ingest"],
+                      ["gateway"]])
+        yield rehearsal

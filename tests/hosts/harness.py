@@ -127,6 +127,7 @@ class Pod:
     netns: str
     labels: dict
     processes: list[subprocess.Popen] = field(default_factory=list)
+    link: str = ""  # the bridge's end of the node's veth pair: down = the node is cut off
 
     @property
     def spec(self) -> dict:
@@ -182,6 +183,7 @@ class Rehearsal:
         self._ip("netns", "add", ns)
         self._ip("link", "add", host_end, "type", "veth", "peer", "name", node_end)
         self._ip("link", "set", node_end, "netns", ns)
+        pod.link = host_end
         self._ip("link", "set", host_end, "master", self.bridge)
         self._ip("link", "set", host_end, "up")
         self._ip("-n", ns, "addr", "add", f"{pod.ip}/24", "dev", node_end)
@@ -408,6 +410,31 @@ class Rehearsal:
                                  autocommit=True) as c:
                 for statement in filter(None, (s.strip() for s in sql.split(";"))):
                     c.execute(statement)
+
+    # ---- faults -------------------------------------------------------------------------------
+    def crash(self, pod: Pod) -> None:
+        """kill -9 of every process of the pod (its containers' whole process groups)."""
+        for proc in pod.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+        for proc in pod.processes:
+            proc.wait(timeout=20)
+        pod.processes.clear()
+
+    def restart(self, pod: Pod) -> None:
+        """What the kubelet does after a crash: the pod's containers again, on the same node."""
+        self.start_pod(pod)
+        self.wait_ready(pod)
+
+    def partition(self, pod: Pod) -> None:
+        """Link down between the node and the bridge: its processes run on, reaching nobody."""
+        self._ip("link", "set", pod.link, "down")
+
+    def heal(self, pod: Pod) -> None:
+        self._ip("link", "set", pod.link, "up")
+
+    def pod(self, name: str) -> Pod:
+        return next(p for p in self.pods if p.name == name)
 
     # ---- readiness ----------------------------------------------------------------------------
     def wait_tcp(self, ip: str, port: int, timeout: float, pod: Pod) -> None:

@@ -1,7 +1,7 @@
 """The dev overlay's manifests, each pod on its own network namespace (its own address), NATS as
-a three-node JetStream cluster: a user registers and uploads an avatar through the gateway, the
-events stream has three replicas, and every connection the run made is one the NetworkPolicies
-admit. The harness itself fails on a missing Secret key, a container that does not listen on its
+a three-node JetStream cluster, two copies of every service and three chat edges: a user registers
+and uploads an avatar through the gateway, the events stream has three replicas, and every
+connection the run made is one the NetworkPolicies admit. The harness itself fails on a missing Secret key, a container that does not listen on its
 declared port, and a connection a policy refuses."""
 
 import secrets
@@ -12,53 +12,49 @@ import pytest
 
 from harness import Rehearsal, render
 
-SERVICES = ["auth", "channels", "streams", "chat", "media-gateway"]
 
+def test_the_dev_overlay_runs_across_hosts(platform):
+    rehearsal = platform
+    gateway = next(p for p in rehearsal.pods if p.app == "gateway")
+    base = f"http://{gateway.ip}:{gateway.declared_ports()['http']}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        assert client.get("/healthz").status_code == 200
+        name = f"h{secrets.token_hex(5)}"
+        r = client.post("/api/auth/register", json={"email": f"{name}@example.com", "username": name,
+                                                    "password": "s3cret-passw0rd"})
+        assert r.status_code == 201, r.text
+        token = r.json()["accessToken"]
+        import io
 
-def test_the_dev_overlay_runs_across_hosts(cluster_secrets, rehearsal_root):
-    docs = render("dev")
-    with Rehearsal(docs, cluster_secrets, rehearsal_root, subnet=1) as rehearsal:
-        rehearsal.up([["nats", "valkey", "seaweedfs", "postgres"], SERVICES + ["chat-edge", "ingest"], ["gateway"]])
-        gateway = next(p for p in rehearsal.pods if p.app == "gateway")
-        base = f"http://{gateway.ip}:{gateway.declared_ports()['http']}"
-        with httpx.Client(base_url=base, timeout=30) as client:
-            assert client.get("/healthz").status_code == 200
-            name = f"h{secrets.token_hex(5)}"
-            r = client.post("/api/auth/register", json={"email": f"{name}@example.com", "username": name,
-                                                        "password": "s3cret-passw0rd"})
-            assert r.status_code == 201, r.text
-            token = r.json()["accessToken"]
-            import io
+        from PIL import Image
 
-            from PIL import Image
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, format="PNG")
+        r = client.post("/api/upload/avatar", files={"file": ("a.png", buf.getvalue(), "image/png")},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        avatar = client.get(r.json()["url"])
+        assert avatar.status_code == 200 and avatar.headers["content-type"] == "image/webp"
+        assert client.get("/api/channels/no-such-channel").status_code == 404
 
-            buf = io.BytesIO()
-            Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, format="PNG")
-            r = client.post("/api/upload/avatar", files={"file": ("a.png", buf.getvalue(), "image/png")},
-                            headers={"Authorization": f"Bearer {token}"})
-            assert r.status_code == 200, r.text
-            avatar = client.get(r.json()["url"])
-            assert avatar.status_code == 200 and avatar.headers["content-type"] == "image/webp"
-            assert client.get("/api/channels/no-such-channel").status_code == 404
+    # JetStream across the three nodes: the services' stream is replicated three times
+    nats0 = next(p for p in rehearsal.pods if p.name == "nats-0")
+    jsz = httpx.get(f"http://{nats0.ip}:8222/jsz?accounts=true&streams=true&config=true", timeout=5).json()
+    streams = [s for a in jsz.get("account_details", []) for s in a.get("stream_detail", [])]
+    assert streams, jsz
+    for stream in streams:
+        assert stream["config"]["num_replicas"] == 3, stream["name"]
+        assert len(stream["cluster"].get("replicas", [])) == 2, stream["cluster"]
 
-        # JetStream across the three nodes: the services' stream is replicated three times
-        nats0 = next(p for p in rehearsal.pods if p.name == "nats-0")
-        jsz = httpx.get(f"http://{nats0.ip}:8222/jsz?accounts=true&streams=true&config=true", timeout=5).json()
-        streams = [s for a in jsz.get("account_details", []) for s in a.get("stream_detail", [])]
-        assert streams, jsz
-        for stream in streams:
-            assert stream["config"]["num_replicas"] == 3, stream["name"]
-            assert len(stream["cluster"].get("replicas", [])) == 2, stream["cluster"]
-
-        for _ in range(3):
-            rehearsal.record_connections()
-            time.sleep(0.5)
-        assert {("host", gateway.name, 8080)} <= rehearsal.connections or rehearsal.connections
-        # the connections a real cluster would have needed: services -> NATS, PostgreSQL, Valkey,
-        # SeaweedFS; the gateway -> services and SeaweedFS
-        servers = {server.rsplit("-", 1)[0] for _client, server, _port in rehearsal.connections}
-        assert {"nats", "postgres", "valkey", "seaweedfs"} <= servers, rehearsal.connections
-        assert rehearsal.policy_violations() == []
+    for _ in range(3):
+        rehearsal.record_connections()
+        time.sleep(0.5)
+    assert {("host", gateway.name, 8080)} <= rehearsal.connections or rehearsal.connections
+    # the connections a real cluster would have needed: services -> NATS, PostgreSQL, Valkey,
+    # SeaweedFS; the gateway -> services and SeaweedFS
+    servers = {server.rsplit("-", 1)[0] for _client, server, _port in rehearsal.connections}
+    assert {"nats", "postgres", "valkey", "seaweedfs"} <= servers, rehearsal.connections
+    assert rehearsal.policy_violations() == []
 
 
 def test_a_missing_secret_key_fails_the_rehearsal(cluster_secrets, rehearsal_root):

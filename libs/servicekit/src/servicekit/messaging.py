@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -23,6 +24,7 @@ from contracts.subjects import StreamSpec
 
 log = logging.getLogger("servicekit.messaging")
 _tracer = trace.get_tracer("servicekit.messaging")
+T = TypeVar("T")
 
 
 async def connect(url: str, name: str) -> NATS:
@@ -48,29 +50,38 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
+# what a clustered JetStream answers (or fails to) while it elects a meta leader or while many
+# services start at once: worth waiting for, unlike a refusal
+JETSTREAM_NOT_READY = (NatsTimeout, ServiceUnavailableError, NoRespondersError)
+
+
+async def patiently(step: Callable[[], Awaitable[T]], what: str, *, patience: float = 120.0) -> T:
+    """Run a start-up step against JetStream, waiting out a JetStream that does not answer yet
+    (for `patience` seconds, backing off) instead of crashing the service: a supervisor would only
+    restart it into the same wait, and a dev stack or rehearsal would count it as failed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    delay = 0.5
+    while True:
+        try:
+            return await step()
+        except JETSTREAM_NOT_READY as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("jetstream not answering, waiting", extra={"step": what, "error": repr(exc),
+                                                                   "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, patience: float = 120.0) -> None:
     """Create or update the JetStream streams a service publishes to or consumes from.
 
     A stream is created with `replicas` copies and raised to it when it has fewer; a higher count
     set by an operator (`nats stream edit`) is kept, since one service starting with the default
     must not shrink a production stream.
-
-    A clustered JetStream answers its API slowly or not at all while it elects a meta leader or
-    while many services start at once; that is waited out (for `patience` seconds) instead of
-    crashing the service, which a supervisor would only restart into the same wait.
     """
-    deadline = asyncio.get_running_loop().time() + patience
-    delay = 0.5
-    while True:
-        try:
-            return await _ensure_streams_once(js, specs, replicas)
-        except (NatsTimeout, ServiceUnavailableError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise
-            log.warning("jetstream not answering, waiting to provision streams",
-                        extra={"error": repr(exc), "retry_in": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    await patiently(lambda: _ensure_streams_once(js, specs, replicas), "provision streams", patience=patience)
 
 
 async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> None:

@@ -155,12 +155,17 @@ async def open_bucket(js, replicas: int = 1):
     from nats.js.api import KeyValueConfig
     from nats.js.errors import BucketNotFoundError
 
-    try:
-        return await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(KeyValueConfig(
-            bucket=BUCKET, history=1, replicas=replicas,
-            description="chat moderation snapshots for the edges (written by the chat API's replica consumer)"))
+    from servicekit.messaging import patiently
+
+    async def open_or_create():
+        try:
+            return await js.key_value(BUCKET)
+        except BucketNotFoundError:
+            return await js.create_key_value(KeyValueConfig(
+                bucket=BUCKET, history=1, replicas=replicas,
+                description="chat moderation snapshots for the edges (written by the chat API's replica consumer)"))
+
+    return await patiently(open_or_create, f"open the {BUCKET} bucket")
 
 
 # ---- read-through for keys written before the bucket existed (the chat API answers) ------------
