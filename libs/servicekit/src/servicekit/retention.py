@@ -6,13 +6,16 @@ Every `retention_interval_seconds` it deletes, per rule, the rows matching its c
 batches of `retention_batch_size` (each batch its own short transaction: no long lock, no huge
 WAL burst). Replicas may run it at once: a row deleted twice is simply not there the second time.
 A rule whose table this service does not have is skipped, so the shared rules fit every service.
+
+What is not a row (files on disk, objects in the store) is removed by a `Sweep` the service adds
+with `runtime.add_sweep(Sweep(...))`: its own function, run in the same pass after the rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +39,15 @@ class Prune:
     params: Callable[[], Mapping[str, Any]] = field(default=lambda: {})
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """Remove what `run()` finds expired (files, stored objects); it returns how many it removed.
+    `name` labels the count in the metric and the log, like a table name."""
+
+    name: str
+    run: Callable[[], Awaitable[int]]
+
+
 def inbox_prune(days: float) -> Prune:
     # the inbox row is what makes a redelivery a duplicate: it must outlive every way the event
     # can come again (the EVENTS stream keeps messages 7 days), hence the setting's floor
@@ -50,9 +62,10 @@ def dead_letters_prune(days: float) -> Prune:
 
 class RetentionJob:
     def __init__(self, db: Database, prunes: list[Prune], *, interval_seconds: float = 3600,
-                 batch_size: int = 5000):
+                 batch_size: int = 5000, sweeps: list[Sweep] | None = None):
         self.db = db
         self.prunes = prunes
+        self.sweeps = sweeps if sweeps is not None else []
         self.interval = interval_seconds
         self.batch_size = batch_size
         self._stop = asyncio.Event()
@@ -73,6 +86,12 @@ class RetentionJob:
             if total:
                 PRUNED.labels(prune.table).inc(total)
                 log.info("retention pruned rows", extra={"table": prune.table, "rows": total})
+        for sweep in self.sweeps:
+            removed = await sweep.run()
+            deleted[sweep.name] = deleted.get(sweep.name, 0) + removed
+            if removed:
+                PRUNED.labels(sweep.name).inc(removed)
+                log.info("retention removed", extra={"table": sweep.name, "rows": removed})
         return deleted
 
     async def _exists(self, table: str) -> bool:
