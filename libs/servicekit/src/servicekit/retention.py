@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -120,3 +121,95 @@ class RetentionJob:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+# ---- stored objects nothing references ----------------------------------------------------------
+
+# the advisory lock space of object keys (pg_advisory_xact_lock(int, int): this, hashtext(key))
+_OBJECT_LOCKS = 0x6F626A73  # "objs"
+
+
+async def lock_object_key(session, key: str) -> None:
+    """Hold `key` until the session's transaction ends. An upload takes it before it stores the
+    object and keeps it through the commit that references it, so the sweep (which takes it before
+    it checks and deletes) never deletes an object a commit is about to reference: content-addressed
+    keys come back when a user uploads the same image again."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                          {"space": _OBJECT_LOCKS, "key": key})
+
+
+References = Callable[[Any, list[str]], Awaitable[set[str]]]
+
+
+class UnreferencedObjects:
+    """A sweep over the objects under `prefixes` that deletes those no row has referenced for
+    `grace_seconds`.
+
+    `references(session, keys)` answers which of `keys` a row of the service refers to. An object
+    first found unreferenced is noted in `unreferenced_objects` with the time; it is deleted once a
+    later pass finds it still unreferenced after the grace period, so the grace runs from when the
+    object was replaced (not from its upload: a year-old avatar replaced now still gets its days
+    for projections, caches and other services to let go of it). Objects younger than the grace
+    are not looked at (an upload not yet committed). Each deletion checks again under the key's
+    lock (`lock_object_key`)."""
+
+    def __init__(self, db_of: Callable[[], Database], store_of: Callable[[], Any], prefixes: list[str],
+                 references: References, *, grace_seconds: float, name: str = "objects"):
+        # the runtime's database and store exist only once it started
+        self.db_of = db_of
+        self.store_of = store_of
+        self.prefixes = prefixes
+        self.references = references
+        self.grace = grace_seconds
+        self.name = name
+
+    def sweep(self) -> Sweep:
+        return Sweep(self.name, self.run)
+
+    async def run(self) -> int:
+        store = self.store_of()
+        deleted = 0
+        for prefix in self.prefixes:
+            async for chunk in store.list(prefix):
+                deleted += await self._chunk(store, chunk)
+        async with self.db_of().session() as session:
+            # notes of objects that went some other way (an operator, another replica) stop counting
+            await session.execute(text("DELETE FROM unreferenced_objects "
+                                       "WHERE seen_at < now() - make_interval(secs => :secs)"),
+                                  {"secs": 3 * self.grace})
+            await session.commit()
+        return deleted
+
+    async def _chunk(self, store, chunk: list[tuple[str, Any]]) -> int:
+        settled = datetime.now(UTC) - timedelta(seconds=self.grace)
+        keys = [key for key, modified in chunk if modified < settled]
+        if not keys:
+            return 0
+        async with self.db_of().session() as session:
+            referenced = await self.references(session, keys)
+            unreferenced = [k for k in keys if k not in referenced]
+            if referenced:
+                await session.execute(text("DELETE FROM unreferenced_objects WHERE key = ANY(:keys)"),
+                                      {"keys": list(referenced)})
+            if unreferenced:
+                await session.execute(text("INSERT INTO unreferenced_objects (key, seen_at) "
+                                           "SELECT unnest(CAST(:keys AS text[])), now() ON CONFLICT DO NOTHING"),
+                                      {"keys": unreferenced})
+            due = (await session.execute(text(
+                "SELECT key FROM unreferenced_objects WHERE key = ANY(:keys) "
+                "AND seen_at < now() - make_interval(secs => :secs)"),
+                {"keys": unreferenced, "secs": self.grace})).scalars().all() if unreferenced else []
+            await session.commit()
+        deleted = 0
+        for key in due:
+            async with self.db_of().session() as session:
+                await lock_object_key(session, key)
+                if not await self.references(session, [key]):
+                    try:
+                        await store.delete(key)
+                    except FileNotFoundError:
+                        pass
+                    deleted += 1
+                await session.execute(text("DELETE FROM unreferenced_objects WHERE key = :key"), {"key": key})
+                await session.commit()
+        return deleted
