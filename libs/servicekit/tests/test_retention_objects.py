@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
-
 from servicekit.retention import RetentionJob, UnreferencedObjects, lock_object_key
 from servicekit.settings import ServiceSettings
 from servicekit.storage import ObjectStore
+from sqlalchemy import text
 
 GRACE = 0.3
 
@@ -96,5 +95,6 @@ async def test_a_copy_on_s3_is_served_with_its_type(object_store_env, seaweedfs)
     prefix = object_store_env["OBJECT_STORE_URL"].split("/", 3)[3]
     await store.put("a/x.webp", b"RIFF....WEBP", "image/webp")
     await store.copy("a/x.webp", "b/x.webp")
-    served = httpx.get(f"{seaweedfs.public_url}/{prefix}/b/x.webp")
+    async with httpx.AsyncClient() as http:
+        served = await http.get(f"{seaweedfs.public_url}/{prefix}/b/x.webp")
     assert served.status_code == 200 and served.headers["content-type"] == "image/webp"

@@ -6,10 +6,9 @@ import asyncio
 import io
 import uuid
 
+from channels_service.channels import media
 from PIL import Image
 from servicekit.retention import RetentionJob, Sweep
-
-from channels_service.channels import media
 
 
 def png(colour) -> bytes:
@@ -45,7 +44,7 @@ async def test_replaced_banners_go_after_the_grace_and_foreign_images_are_adopte
     grace = 0.3
     settings = channels_settings.model_copy(update={"unreferenced_uploads_grace_days": grace / 86400})
     job = RetentionJob(runtime.db, [], sweeps=[
-        Sweep("adopted", lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: store)),
+        Sweep("channel_images_adopted", lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: store)),
         media.image_sweep(settings, runtime).sweep()])
 
     async def stored() -> set[str]:
@@ -53,7 +52,7 @@ async def test_replaced_banners_go_after_the_grace_and_foreign_images_are_adopte
                 for key, _ in chunk}
 
     await asyncio.sleep(grace + 0.05)
-    assert await job.run_once() == {"adopted": 2, "channel images": 0}  # the grace starts now
+    assert await job.run_once() == {"channel_images_adopted": 2, "channel_images": 0}  # the grace starts now
     adopted = f"channel-avatars/{legacy['id']}/abcdefabcdefabcdefab.webp"
     assert (await client.get("/api/channels/legacy")).json()["avatar"] == store.url_for(adopted)
     assert await store.get(adopted) == b"RIFF..OWNER"
@@ -66,6 +65,6 @@ async def test_replaced_banners_go_after_the_grace_and_foreign_images_are_adopte
     assert await stored() == {replaced, current, stray, adopted}
 
     await sql("UPDATE unreferenced_objects SET seen_at = now() - interval '1 hour'")
-    assert await job.run_once() == {"adopted": 0, "channel images": 2}
+    assert await job.run_once() == {"channel_images_adopted": 0, "channel_images": 2}
     assert await stored() == {current, adopted}
     assert (await client.get("/api/channels/swept")).json()["banner"] == store.url_for(current)

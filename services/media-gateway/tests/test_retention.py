@@ -105,9 +105,9 @@ async def test_recording_files_go_once_nothing_will_make_a_vod_of_them(media_db_
         assert await prune_recording_files(db, kept) == 1
         assert files["ready"].exists() and not files["ready-mp4"].exists()
         # the service's own retention pass runs it
-        job = RetentionJob(db, [], sweeps=[Sweep("recording files",
+        job = RetentionJob(db, [], sweeps=[Sweep("recording_files",
                                                  lambda: prune_recording_files(db, media_settings))])
-        assert await job.run_once() == {"recording files": 1}
+        assert await job.run_once() == {"recording_files": 1}
         assert not files["ready"].exists()
     finally:
         await db.dispose()

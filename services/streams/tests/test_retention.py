@@ -5,7 +5,6 @@ import uuid
 import psycopg
 from servicekit.db import Database, libpq_dsn
 from servicekit.retention import RetentionJob
-
 from streams_service.config import Settings
 from streams_service.retention import prunes
 

@@ -23,7 +23,7 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_store=True, jwks=jwks)
     # copies first: an image a channel still shows from auth's prefix becomes its own
-    runtime.add_sweep(Sweep("channel images adopted",
+    runtime.add_sweep(Sweep("channel_images_adopted",
                             lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: runtime.store)))
     runtime.add_sweep(media.image_sweep(settings, runtime).sweep())
     for worker in consumers():

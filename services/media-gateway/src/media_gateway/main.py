@@ -69,7 +69,7 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     for prune in prunes(settings):
         runtime.add_prune(prune)
-    runtime.add_sweep(Sweep("recording files", lambda: prune_recording_files(runtime.db, settings)))
+    runtime.add_sweep(Sweep("recording_files", lambda: prune_recording_files(runtime.db, settings)))
     consumers: list[InboxConsumer] = []
 
     async def revocations(rt: ServiceRuntime) -> None:

@@ -128,4 +128,4 @@ async def image_references(session, keys: list[str]) -> set[str]:
 def image_sweep(settings: Settings, runtime) -> UnreferencedObjects:
     return UnreferencedObjects(lambda: runtime.db, lambda: runtime.store, list(OWN_PREFIX.values()),
                                image_references, grace_seconds=settings.unreferenced_uploads_grace_days * 86400,
-                               name="channel images")
+                               name="channel_images")
