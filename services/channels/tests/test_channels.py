@@ -90,7 +90,7 @@ async def test_get_by_slug_or_id_with_creator_and_caller_flags(client, make_user
     problem(await client.get("/api/channels/alice", headers={"Authorization": "Bearer garbage"}), 401)
 
 
-async def test_update(client, make_user, create_channel, problem, published, eventually):
+async def test_update(client, make_user, create_channel, problem, published, eventually, channels_app):
     alice, bob = make_user(), make_user()
     ch = await create_channel(alice, "Alice", description="old", category="music", tags=["a"])
     await create_channel(bob, "Bob", slug="bobs")
@@ -108,10 +108,14 @@ async def test_update(client, make_user, create_channel, problem, published, eve
     updated = await eventually(lambda: published("channel.updated"), message="channel.updated published")
     assert updated[-1].data.slug == "alice-two" and updated[-1].data.is_public is False
 
-    # own media URLs only for avatar/banner
+    # own media URLs only for avatar/banner; an image stored elsewhere (the owner's avatar) is copied
+    # under the channel's own prefix (auth deletes its avatars once no user shows them)
+    await channels_app.state.runtime.store.put("avatars/x/abc.webp", b"RIFF....WEBP", "image/webp")
     r = await client.put(url, headers=alice.headers, json={"avatar": "/media/avatars/x/abc.webp"})
-    assert r.status_code == 200 and r.json()["avatar"] == "/media/avatars/x/abc.webp"
-    for bad in ("https://evil.example/pixel.gif", "/media/../etc/passwd", "javascript:alert(1)"):
+    assert r.status_code == 200 and r.json()["avatar"] == f"/media/channel-avatars/{ch['id']}/abc.webp"
+    assert await channels_app.state.runtime.store.get(f"channel-avatars/{ch['id']}/abc.webp") == b"RIFF....WEBP"
+    for bad in ("https://evil.example/pixel.gif", "/media/../etc/passwd", "javascript:alert(1)",
+                "/media/avatars/x/missing.webp", f"/media/vod/{ch['id']}.mp4"):
         problem(await client.put(url, headers=alice.headers, json={"avatar": bad}), 422)
     assert (await client.put(url, headers=alice.headers, json={"avatar": None})).json()["avatar"] is None
 

@@ -1,14 +1,16 @@
-"""Provider events and ended ingest sessions are pruned (issue 14, item 10)."""
+"""Provider events, ended ingest sessions and recording files are pruned (issue 14, item 10)."""
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 import psycopg
 from servicekit.db import Database, libpq_dsn
-from servicekit.retention import RetentionJob
+from servicekit.retention import RetentionJob, Sweep
 
-from media_gateway.retention import prunes
+from media_gateway.retention import prune_recording_files, prunes
 
 
 def _session(conn, *, ended_days_ago: int | None, recording: str | None = None) -> str:
@@ -53,3 +55,59 @@ async def test_old_provider_events_and_ended_sessions_are_pruned_open_and_busy_o
     assert sessions == {old_busy, recent, live}
     assert old not in sessions and old_done not in sessions
     assert recordings == {old_busy}
+
+
+def _file(path, *, hours_old: float) -> None:
+    path.write_bytes(b"FLV\x01")
+    stamp = time.time() - hours_old * 3600
+    os.utime(path, (stamp, stamp))
+
+
+async def test_recording_files_go_once_nothing_will_make_a_vod_of_them(media_db_url, media_settings):
+    record, vod = media_settings.record_dir, media_settings.vod_dir
+    with psycopg.connect(libpq_dsn(media_db_url), autocommit=True) as conn:
+        live = _session(conn, ended_days_ago=None)
+        ready = _session(conn, ended_days_ago=2, recording="ready")
+        failed = _session(conn, ended_days_ago=2, recording="failed")
+        pending = _session(conn, ended_days_ago=2, recording="pending")
+        busy = _session(conn, ended_days_ago=2, recording="processing")
+        unqueued = _session(conn, ended_days_ago=2)  # on_record_done lost: the orphan sweep queues it
+        recent = _session(conn, ended_days_ago=0, recording="ready")
+    gone = uuid.uuid4().hex  # its session was pruned (or never ours)
+    old = 25
+    files = {
+        "live": record / f"{live}_src.flv",
+        "ready": record / f"{ready}_src.flv", "failed": record / f"{failed}_src.flv",
+        "pending": record / f"{pending}_src.flv", "busy": record / f"{busy}_src.flv",
+        "unqueued": record / f"{unqueued}_src.flv", "gone": record / f"{gone}_src.flv",
+        "not-a-session": record / "notes.flv",
+        "ready-mp4": vod / f"{ready}.1.mp4", "ready-partial": vod / f".{ready}.2.mp4.2-ab12cd34.partial",
+        "failed-mp4": vod / f"{failed}.3.mp4", "unqueued-mp4": vod / f"{unqueued}.1.mp4",
+        "gone-mp4": vod / f"{gone}.1.mp4",
+        "busy-mp4": vod / f"{busy}.1.mp4", "pending-partial": vod / f".{pending}.1.mp4.1-ab12cd34.partial",
+        "live-mp4": vod / f"{live}.1.mp4", "other-mp4": vod / f"{ready}.mp4",
+    }
+    for path in files.values():
+        _file(path, hours_old=old)
+    _file(young := record / f"{recent}_src.flv", hours_old=23)
+    files["young"] = young
+
+    db = Database(media_db_url)
+    try:
+        assert await prune_recording_files(db, media_settings) == 8
+        left = {name for name, path in files.items() if path.exists()}
+        assert left == {"live", "pending", "busy", "unqueued", "not-a-session", "young", "busy-mp4",
+                        "pending-partial", "live-mp4", "other-mp4"}
+        # an operator who keeps raw recordings keeps them; remux leftovers still go
+        _file(files["ready"], hours_old=old)
+        _file(files["ready-mp4"], hours_old=old)
+        kept = media_settings.model_copy(update={"keep_recordings": True})
+        assert await prune_recording_files(db, kept) == 1
+        assert files["ready"].exists() and not files["ready-mp4"].exists()
+        # the service's own retention pass runs it
+        job = RetentionJob(db, [], sweeps=[Sweep("recording_files",
+                                                 lambda: prune_recording_files(db, media_settings))])
+        assert await job.run_once() == {"recording_files": 1}
+        assert not files["ready"].exists()
+    finally:
+        await db.dispose()

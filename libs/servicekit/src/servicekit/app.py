@@ -22,7 +22,7 @@ from servicekit.messaging import connect, ensure_streams
 from servicekit.observability import NotReady, ReadinessCheck, health_router, instrument, setup_tracing
 from servicekit.outbox import OutboxRelay
 from servicekit.problems import PROBLEM_SCHEMA, install_problem_handlers
-from servicekit.retention import Prune, RetentionJob, dead_letters_prune, inbox_prune
+from servicekit.retention import Prune, RetentionJob, Sweep, dead_letters_prune, inbox_prune
 from servicekit.security import JwtVerifier, KeyFetcher, remote_jwks
 from servicekit.settings import ServiceSettings
 from servicekit.storage import ObjectStore
@@ -56,6 +56,7 @@ class ServiceRuntime:
         self.prunes: list[Prune] = ([inbox_prune(settings.inbox_retention_days),
                                      dead_letters_prune(settings.dead_letters_retention_days)]
                                     if uses_db else [])
+        self.sweeps: list[Sweep] = []
         self.retention: RetentionJob | None = None
         self._tasks: list[asyncio.Task] = []
         self.supervised: list[Supervised] = []
@@ -71,6 +72,10 @@ class ServiceRuntime:
     def add_prune(self, prune: Prune) -> None:
         """Delete old rows of one of this service's tables in the runtime's retention job."""
         self.prunes.append(prune)
+
+    def add_sweep(self, sweep: Sweep) -> None:
+        """Remove expired files or stored objects in the runtime's retention job (after the rows)."""
+        self.sweeps.append(sweep)
 
     def make_verifier(self) -> JwtVerifier:
         s = self.settings
@@ -98,9 +103,9 @@ class ServiceRuntime:
                                      poll_seconds=s.outbox_poll_seconds,
                                      max_attempts=s.outbox_max_attempts)
             self._supervise("outbox-relay", self.relay.run)
-        if self.uses_db and self.prunes:
+        if self.uses_db and (self.prunes or self.sweeps):
             self.retention = RetentionJob(self.db, self.prunes, interval_seconds=s.retention_interval_seconds,
-                                          batch_size=s.retention_batch_size)
+                                          batch_size=s.retention_batch_size, sweeps=self.sweeps)
             self._supervise("retention", self.retention.run)
         for worker in self._workers:
             self._supervise(getattr(worker, "__name__", "worker"), lambda w=worker: w(self))

@@ -64,6 +64,9 @@ class ServiceSettings(BaseSettings):
     dead_letters_retention_days: float = Field(30, gt=0)
     retention_interval_seconds: float = Field(3600, gt=0)
     retention_batch_size: int = Field(5000, ge=1)
+    # an upload (avatar, banner) no row has referred to for this long is deleted from the object
+    # store: time for projections, caches and the services that copy it to let go of it
+    unreferenced_uploads_grace_days: float = Field(7, gt=0)
 
     # background tasks (relay, consumers, periodic jobs) that raise are started again after a
     # backoff doubling from the first value up to the second; one counts as failing in /readyz

@@ -4,7 +4,8 @@ talking (SigV4, retries, multipart uploads of large files)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import obstore
@@ -85,8 +86,24 @@ class ObjectStore:
     async def delete(self, key: str) -> None:
         await obstore.delete_async(self._store, key)
 
+    async def copy(self, source: str, target: str) -> str:
+        """Copy an object inside the store (its content type with it); returns the copy's URL.
+        A missing source raises FileNotFoundError."""
+        await obstore.copy_async(self._store, source, target)
+        return self.url_for(target)
+
+    async def list(self, prefix: str, chunk_size: int = 1000) -> AsyncIterator[list[tuple[str, datetime]]]:
+        """The objects under `prefix` as (key, last modified), a chunk at a time."""
+        async for chunk in obstore.list(self._store, prefix.rstrip("/") + "/", chunk_size=chunk_size):
+            yield [(meta["path"], meta["last_modified"]) for meta in chunk]
+
     def url_for(self, key: str) -> str:
         return f"{self.public_base_url}/{key}"
+
+    def key_of(self, url: str) -> str | None:
+        """The key a URL of url_for names, or None when it is not one of this store's URLs."""
+        base = self.public_base_url + "/"
+        return url.removeprefix(base) if url.startswith(base) and len(url) > len(base) else None
 
 
 # S3 error codes (in the XML body obstore quotes) -> what the operator should do

@@ -8,7 +8,7 @@ from auth_service.config import Settings
 from auth_service.keys import service as keys
 from auth_service.keys.views import router as keys_router
 from auth_service.passwords import Passwords, hash_concurrency, memory_limit
-from auth_service.sessions.retention import prunes
+from auth_service.sessions.retention import avatar_sweep, prunes
 from auth_service.sessions.views import router as sessions_router
 from auth_service.uploads.views import router as uploads_router
 from auth_service.users.views import me_router, router as users_router
@@ -25,6 +25,7 @@ def build_runtime(settings: Settings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True, jwks=own_jwks)
     for prune in prunes(settings):
         runtime.add_prune(prune)
+    runtime.add_sweep(avatar_sweep(settings, runtime).sweep())
     return runtime
 
 

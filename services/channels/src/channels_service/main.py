@@ -2,8 +2,10 @@
 
 from contracts.subjects import EVENTS_STREAM, VIEWERS_STREAM
 from servicekit.app import ServiceRuntime, create_app as create_service_app
+from servicekit.retention import Sweep
 from servicekit.security import KeyFetcher
 
+from channels_service.channels import media
 from channels_service.channels.responder import ChannelLookup
 from channels_service.channels.views import router as channels_router
 from channels_service.config import Settings
@@ -20,6 +22,10 @@ from channels_service.vods.views import router as vods_router
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_store=True, jwks=jwks)
+    # copies first: an image a channel still shows from auth's prefix becomes its own
+    runtime.add_sweep(Sweep("channel_images_adopted",
+                            lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: runtime.store)))
+    runtime.add_sweep(media.image_sweep(settings, runtime).sweep())
     for worker in consumers():
         runtime.add_worker(worker, stop=worker.stop)
     authorizer = IngestAuthorizer()

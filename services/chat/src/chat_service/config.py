@@ -1,5 +1,8 @@
+from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
 from pydantic import Field
 from servicekit.settings import ServiceSettings
+
+_HOUR, _DAY = 3600, 86400
 
 
 class Settings(ServiceSettings):
@@ -25,6 +28,18 @@ class Settings(ServiceSettings):
     # a batch delivered to a persister that died unacked is redelivered after this long (a
     # batch commits in milliseconds; this bounds the pause in persistence after a crash)
     persister_ack_wait_seconds: float = Field(10.0, gt=0)
+
+    # retention (chat_service/retention.py). A deletion's tombstone must outlive every delivery
+    # of its message to the persister: the CHAT stream keeps a message one day (its max age, the
+    # floor), the default doubles it.
+    message_tombstones_retention_hours: float = Field(2 * CHAT_STREAM.max_age_seconds / _HOUR,
+                                                      gt=CHAT_STREAM.max_age_seconds / _HOUR)
+    # a removed moderator/ban/follow/block stays as a tombstone so that a late, older add changes
+    # nothing; events come again at most while EVENTS keeps them (7 days, the floor, as for the
+    # inbox). Expired timeouts go after the same time.
+    replica_tombstones_retention_days: float = Field(8, ge=EVENTS_STREAM.max_age_seconds / _DAY)
+    # chat history is kept (VOD chat replay reads it); set this to delete messages older than it
+    messages_retention_days: float | None = Field(None, gt=CHAT_STREAM.max_age_seconds / _DAY)
 
     # safety net behind the core-NATS cache updates: a cached moderation entry is reloaded from
     # the replicas after this long even if no update reached this process

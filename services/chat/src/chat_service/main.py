@@ -14,6 +14,7 @@ from chat_service.messages.service import ChatService
 from chat_service.messages.views import router as messages_router
 from chat_service.moderation.snapshots import ReplicaHandler
 from chat_service.reports.views import router as reports_router
+from chat_service.retention import prunes
 from chat_service.responders import serve_history, serve_state
 
 
@@ -41,6 +42,8 @@ class ChatRuntime(ServiceRuntime):
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ChatRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     runtime = ChatRuntime(settings, streams=[EVENTS_STREAM, CHAT_STREAM], jwks=jwks)
+    for prune in prunes(settings):
+        runtime.add_prune(prune)
     for worker in consumers(settings, ReplicaHandler(runtime)):
         runtime.add_worker(worker, stop=worker.stop)
     if settings.persister_enabled:

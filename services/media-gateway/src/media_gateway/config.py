@@ -15,6 +15,12 @@ class Settings(ServiceSettings):
     # finished recording jobs) for support questions about past broadcasts
     provider_events_retention_days: float = 30
     ingest_sessions_retention_days: float = 90
+    # raw recordings (record_dir) and remux leftovers (vod_dir) untouched this long are deleted
+    # once nothing can still make a VOD of them: the session ended and its job is ready or failed
+    # (a failed one's FLV waits this long for an operator to retry it), or the session is gone.
+    # Files of open sessions, of pending/processing jobs and of ended sessions without a job (the
+    # orphan sweep queues those) stay. KEEP_RECORDINGS keeps every raw FLV.
+    recording_files_retention_hours: float = Field(24, gt=0)
 
     # where the platform keeps its files; the media folders below default to sub-folders of it
     data_dir: Path = Path("./.data")

@@ -6,6 +6,7 @@ import logging
 from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.inbox import InboxConsumer
+from servicekit.retention import Sweep
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
@@ -14,7 +15,7 @@ from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.ingest.stats import IngestStatsWorker
 from media_gateway.ingest.views import router as ingest_router
 from media_gateway.recordings.service import RecordingWorker
-from media_gateway.retention import prunes
+from media_gateway.retention import prune_recording_files, prunes
 from media_gateway.recordings.views import router as recordings_router
 from media_gateway.thumbnails.service import ThumbnailWorker
 from media_gateway.webhooks.views import router as webhooks_router
@@ -68,6 +69,7 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     for prune in prunes(settings):
         runtime.add_prune(prune)
+    runtime.add_sweep(Sweep("recording_files", lambda: prune_recording_files(runtime.db, settings)))
     consumers: list[InboxConsumer] = []
 
     async def revocations(rt: ServiceRuntime) -> None:

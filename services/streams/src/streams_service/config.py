@@ -27,5 +27,9 @@ class Settings(ServiceSettings):
     # channels service for this long before the answer is 404
     channel_lookup_timeout_seconds: float = Field(1.0, gt=0)
 
+    # stream history (a channel's past broadcasts and their VODs) is kept; set this to delete
+    # archived streams that ended longer ago (streams_service/retention.py)
+    streams_retention_days: float | None = Field(None, gt=0)
+
     # title of a stream created by an ingest whose channel this service has not heard of yet
     fallback_stream_title: str = "Live stream"

@@ -12,6 +12,7 @@ from streams_service.consumers import consumers
 from streams_service.ingest.service import Sweeper
 from streams_service.streams.lifecycle import IllegalTransition
 from streams_service.streams.views import channel_router, router as streams_router
+from streams_service.retention import prunes
 from streams_service.viewers.service import ViewerCounter
 
 
@@ -19,6 +20,8 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
     # presence counts live in memory and nothing else needs Redis
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_redis=False, jwks=jwks)
+    for prune in prunes(settings):
+        runtime.add_prune(prune)
     for worker in consumers(settings):
         runtime.add_worker(worker, stop=worker.stop)
     sweeper = Sweeper(settings)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, UploadFile
 
 from servicekit.images import reencode_upload
 from servicekit.problems import Problem, problem_responses
+from servicekit.retention import lock_object_key
 
 from auth_service.deps import CurrentUser, Runtime, SessionDep, SettingsDep
 from auth_service.schemas import ApiModel
@@ -53,6 +54,8 @@ async def upload_avatar(request: Request, caller: CurrentUser, session: SessionD
     user = await users.get_or_raise(session, caller.id)
     # content-addressed: a new avatar gets a new URL, so caches never serve the old one
     key = f"avatars/{user.id}/{hashlib.sha256(image.data).hexdigest()[:20]}.{image.extension}"
+    # held through the commit: the sweep of replaced avatars never deletes this key in between
+    await lock_object_key(session, key)
     url = await runtime.store.put(key, image.data, image.content_type)
     await users.set_avatar(session, user, url)
     await session.commit()

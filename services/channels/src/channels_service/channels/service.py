@@ -16,7 +16,9 @@ from contracts.events import channels as events
 from servicekit.outbox import stage_event
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.problems import Problem
+from servicekit.storage import ObjectStore
 
+from channels_service.channels import media
 from channels_service.channels.models import Channel, ChannelCreate, ChannelPublic, ChannelUpdate
 from channels_service.config import Settings
 from channels_service.profiles import service as profiles
@@ -131,11 +133,12 @@ def _own_media_url(settings: Settings, url: str, field: str) -> str:
 
 
 async def update(session: AsyncSession, settings: Settings, channel: Channel,
-                 changes: ChannelUpdate) -> Channel:
+                 changes: ChannelUpdate, store: ObjectStore) -> Channel:
     values = changes.model_dump(exclude_unset=True)
     for field in ("avatar", "banner"):
-        if values.get(field) is not None:
-            values[field] = _own_media_url(settings, values[field], field)
+        if values.get(field) is not None and values[field] != getattr(channel, field):
+            values[field] = await media.take_image_or_422(
+                session, store, channel.id, field, _own_media_url(settings, values[field], field))
     if "tags" in values:
         values["tags"] = _tags(values["tags"])
     if "slug" in values and values["slug"] != channel.slug:

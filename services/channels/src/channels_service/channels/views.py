@@ -7,7 +7,7 @@ from servicekit.problems import problem_responses
 
 from channels_service.channels import service
 from channels_service.channels.models import ChannelCreate, ChannelDetail, ChannelPublic, ChannelUpdate
-from channels_service.deps import CallerId, CurrentUser, MaybeCallerId, SessionDep, SettingsDep
+from channels_service.deps import CallerId, CurrentUser, MaybeCallerId, Runtime, SessionDep, SettingsDep
 from channels_service.follows import service as follows
 from channels_service.moderation import service as moderation
 from channels_service.schemas import CATEGORY_RE, NO_CONTROL_RE
@@ -59,9 +59,9 @@ async def get_channel(session: SessionDep, viewer: MaybeCallerId,
             responses=problem_responses(401, 403, 404, 409, 422),
             summary="Edit the channel (owner only); fields left out keep their value")
 async def update_channel(channel_id: str, body: ChannelUpdate, caller: CallerId, session: SessionDep,
-                         settings: SettingsDep) -> ChannelPublic:
+                         settings: SettingsDep, runtime: Runtime) -> ChannelPublic:
     channel = await service.get_or_raise(session, channel_id, lock=True)
     service.require_owner(channel, caller, "edit it")
-    channel = await service.update(session, settings, channel, body)
+    channel = await service.update(session, settings, channel, body, runtime.store)
     await session.commit()
     return await service.to_public(session, channel)

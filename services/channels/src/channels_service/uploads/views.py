@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, UploadFile
 
 from servicekit.images import reencode_upload
 from servicekit.problems import Problem, problem_responses
+from servicekit.retention import lock_object_key
 
 from channels_service.channels import service as channels
 from channels_service.deps import CallerId, Runtime, SessionDep, SettingsDep
@@ -70,6 +71,8 @@ async def upload_banner(request: Request, caller: CallerId, session: SessionDep,
                                   fit_within=(settings.banner_width_px, settings.banner_height_px))
     # content-addressed: a new banner gets a new URL, so caches never serve the old one
     key = f"banners/{channel.id}/{hashlib.sha256(image.data).hexdigest()[:20]}.{image.extension}"
+    # held through the commit: the sweep of replaced banners never deletes this key in between
+    await lock_object_key(session, key)
     url = await runtime.store.put(key, image.data, image.content_type)
     await channels.set_banner(session, channel, url)
     await session.commit()
