@@ -56,10 +56,14 @@ async def live_channel(make_user, make_channel, ingest, live_stream_of):
 async def test_counts_are_summed_over_edges_and_a_silent_edge_expires(live_channel, presence, get_stream,
                                                                        eventually, viewers):
     channel_id, stream, _ = live_channel
-    await presence(channel_id, "edge-a", 3)
-    await presence(channel_id, "edge-b", 4)
-    counted = await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 7,
-                               what="7 viewers")
+
+    async def both_edges_report():
+        # edges report every tick; a slow machine must not let the 1 s TTL expire one meanwhile
+        await presence(channel_id, "edge-a", 3)
+        await presence(channel_id, "edge-b", 4)
+        return await get_stream(stream["id"])
+
+    counted = await eventually(both_edges_report, lambda s: s["viewerCount"] == 7, what="7 viewers")
     assert counted["peakViewers"] == 7
     # edge-a keeps reporting; edge-b goes quiet and drops out after the TTL (1 s)
     deadline = time.monotonic() + 5
