@@ -148,14 +148,16 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
         await asyncio.to_thread(rehearsal.partition, cut_nats)
         await asyncio.sleep(5)
         await asyncio.to_thread(rehearsal.heal, cut_nats)
-        for name in ("chat-r0", "streams-r0", killed_edge.name):
-            await asyncio.to_thread(rehearsal.crash, rehearsal.pod(name))
+        killed = [rehearsal.pod(name) for name in ("chat-r0", "streams-r0", killed_edge.name)]
+        for pod in killed:
+            await asyncio.to_thread(rehearsal.crash, pod)
         await asyncio.sleep(1)
-        for name in ("chat-r0", "streams-r0", killed_edge.name):
-            await asyncio.to_thread(rehearsal.restart, rehearsal.pod(name))
+        # the kubelet restarts them while the next fault, an edge cut off, goes on
+        restarts = asyncio.gather(*(asyncio.to_thread(rehearsal.restart, pod) for pod in killed))
         await asyncio.to_thread(rehearsal.partition, cut_edge)
         await asyncio.sleep(6)
         await asyncio.to_thread(rehearsal.heal, cut_edge)
+        await restarts
 
     async def run():
         before = ChatClient(edge_urls[0], None)
