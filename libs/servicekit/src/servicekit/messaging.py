@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -18,6 +19,7 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from contracts.access import inbox_prefix
 from contracts.requests import RequestSpec
 from contracts.subjects import StreamSpec
 
@@ -31,9 +33,33 @@ async def connect(url: str, name: str) -> NATS:
 
     # `NATS_URL` may list several servers of a cluster, comma-separated: the client starts with any
     # that answers and fails over to the others (and to those the cluster advertises)
-    servers = [u.strip() for u in url.split(",") if u.strip()]
+    servers, user, password = split_credentials(url)
+    options = {}
+    if user is not None:
+        # given as options, not left in the URLs: nats-py logs in to a server the cluster
+        # advertises (no user in its URL) only with these. Replies come under the user's own
+        # inbox prefix, the only one its permissions let it subscribe to (contracts.access).
+        options = {"user": user, "password": password or "", "inbox_prefix": inbox_prefix(user)}
     return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                              error_cb=on_error, connect_timeout=5)
+                              error_cb=on_error, connect_timeout=5, **options)
+
+
+def split_credentials(url: str) -> tuple[list[str], str | None, str | None]:
+    """`nats://user:pass@a:4222,nats://user:pass@b:4222` -> (["nats://a:4222", "nats://b:4222"],
+    "user", "pass"). Every server of one URL list shares one user."""
+    servers, user, password = [], None, None
+    for raw in (u.strip() for u in url.split(",")):
+        if not raw:
+            continue
+        parts = urlsplit(raw if "://" in raw else f"nats://{raw}")
+        if parts.username is not None:
+            user, password = unquote(parts.username), unquote(parts.password or "") or None
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        servers.append(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    return servers, user, password
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:

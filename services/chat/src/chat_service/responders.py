@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 
 import orjson
+from contracts.subjects import CHAT_API_HISTORY
 
 log = logging.getLogger("chat.responders")
 
-HISTORY_SUBJECT = "chat.api.history"
+HISTORY_SUBJECT = CHAT_API_HISTORY
 QUEUE = "chat-api"
 
 

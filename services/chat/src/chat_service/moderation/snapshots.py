@@ -37,7 +37,7 @@ from chat_service.moderation.service import ChannelState, Filters, Profile
 
 log = logging.getLogger("chat.moderation.snapshots")
 
-BUCKET = "chat-state"
+BUCKET = s.CHAT_STATE_BUCKET
 _KEY_TOKEN = re.compile(r"^[-_=a-zA-Z0-9]+$")
 
 
@@ -165,7 +165,7 @@ async def open_bucket(js, replicas: int = 1):
 
 # ---- read-through for keys written before the bucket existed (the chat API answers) ------------
 
-FILL_SUBJECT = "chat.api.state"
+FILL_SUBJECT = s.CHAT_API_STATE
 # only these: a missing channel or stream means "no such room" on the edge, and a deployment that
 # predates the bucket has every channel missing. A missing follow/block/profile means "none", and
 # asking for each would send a request per cold user to the API (its next change writes it).
