@@ -58,7 +58,8 @@ class ChatStack:
         self.valkey = Valkey(p["redis"], d / "valkey", durable=False).start(self.sup)
         self.postgres.create_database("chat")
         env = {
-            "HOST": "127.0.0.1", "NATS_URL": self.nats.url, "REDIS_URL": self.valkey.url,
+            # the chat API and the persister as NATS user chat, the edge as chat-edge (contracts.access)
+            "HOST": "127.0.0.1", "NATS_URL": self.nats.url_for("chat"), "REDIS_URL": self.valkey.url,
             "DATABASE_URL": self.postgres.url("chat"), "PYTHONUNBUFFERED": "1",
             # nobody signs in: the key set is never fetched (viewers are anonymous readers)
             "JWKS_URL": f"http://127.0.0.1:{p['api']}/.well-known/jwks.json",
@@ -76,6 +77,7 @@ class ChatStack:
         profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
         self.edge = self.sup.start("chat-edge-1", [sys.executable, *profiler, "-m", "chat_service", "edge"],
                                    env={**env, "SERVICE_NAME": "chat-edge-1", "EDGE_ID": "edge-1",
+                                        "NATS_URL": self.nats.url_for("chat-edge"),
                                         "PORT": str(p["edge"])})
         wait_http_ok(f"http://127.0.0.1:{p['edge']}/readyz", timeout=60)
         return self

@@ -171,3 +171,18 @@ class ChatClient:
             await self.ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+@pytest.fixture(autouse=True)
+def _nats_refused_nothing(request):
+    """A service that NATS refuses a subject fails the test during which it happened (its
+    permissions in contracts.access lack something it does), instead of a timeout somewhere later."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("cluster")
+    before = len(stack.nats_refusals())
+    yield
+    refused = stack.nats_refusals()[before:]
+    if refused:
+        pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)

@@ -362,6 +362,12 @@ class Stack:
         conf = self.render_gateway()
         self.nginx = Nginx(conf, conf.parent, self.config.gateway_port).start(self.sup)
 
+    def nats_refusals(self) -> list[str]:
+        """Every publish or subscription NATS refused a process of this stack so far (a subject
+        missing from contracts.access), as the servers logged them."""
+        nodes = getattr(self.nats, "nodes", [self.nats] if self.nats else [])
+        return [line for node in nodes for line in node.permission_violations()[0]]
+
     def watch(self) -> None:
         """Block until Ctrl-C or until a child dies (then say which and why)."""
         while True:
