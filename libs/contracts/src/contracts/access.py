@@ -18,7 +18,7 @@ right on every inbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from contracts import requests as r
@@ -73,7 +73,6 @@ class Access:
     """Request subjects it sends requests on."""
     answers: tuple[str, ...] = ()
     """Request subjects it answers (subscribes to; replies through allow_responses)."""
-    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def permissions(self, user: str) -> Permissions:
         publish: list[str] = []
@@ -186,12 +185,3 @@ need no database, outbox or replica consumer."""
 def permissions(user: str) -> Permissions:
     return USERS[user].permissions(user)
 
-
-def user_for(service_name: str) -> str:
-    """The NATS user of a process named ``service_name`` (``SERVICE_NAME``: chat-edge-2 -> chat-edge)."""
-    if service_name in USERS:
-        return service_name
-    for user in USERS:
-        if service_name.startswith(user + "-") and service_name[len(user) + 1:].isdigit():
-            return user
-    raise KeyError(f"no NATS user for the process {service_name!r}")
