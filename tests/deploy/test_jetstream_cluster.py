@@ -86,8 +86,8 @@ async def test_streams_get_three_replicas_on_the_cluster(cluster):
     creds, addresses = cluster
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         await nats.connect(f"nats://{addresses[0]}", allow_reconnect=False, connect_timeout=5)
-    # chat's user: it may manage EVENTS and CHAT and publish chat.report.created
-    nc = await connect(",".join(creds.nats_url(a, "chat") for a in addresses), "cluster-test")
+    # channels' user: the one that configures the streams (contracts.access)
+    nc = await connect(",".join(creds.nats_url(a, "channels") for a in addresses), "cluster-test")
     try:
         js = nc.jetstream(timeout=10)
         # EVENTS as a single-server deployment left it; CHAT not there yet
@@ -101,7 +101,7 @@ async def test_streams_get_three_replicas_on_the_cluster(cluster):
         await ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM], replicas=1)
         assert (await js.stream_info("CHAT")).config.num_replicas == 3
         # a publish is acknowledged by the replicated stream
-        ack = await js.publish("chat.report.created", b"{}", headers={"Nats-Msg-Id": "cluster-test-1"})
+        ack = await js.publish("channel.created", b"{}", headers={"Nats-Msg-Id": "cluster-test-1"})
         assert ack.stream == "EVENTS" and ack.seq == 1
     finally:
         await nc.close()

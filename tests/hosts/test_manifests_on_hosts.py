@@ -64,7 +64,7 @@ def test_the_dev_overlay_runs_across_hosts(cluster_secrets, rehearsal_root):
             asyncio.run(anonymous())
         valkey = next(p for p in rehearsal.pods if p.app == "valkey")
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(host=valkey.ip, port=6379, socket_timeout=5).ping()
+            redis.Redis(host=valkey.ip, port=6379, socket_timeout=5, retry=None).ping()
         assert redis.Redis(host=valkey.ip, port=6379, password=cluster_secrets["valkey"]["password"]).ping()
         refused = [line for log in (rehearsal_root / "logs").glob("nats-*.log")
                    for line in log.read_text(errors="replace").splitlines() if " Violation - " in line]

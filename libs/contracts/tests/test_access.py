@@ -64,3 +64,12 @@ def test_no_user_may_delete_streams_or_consumers_of_streams_it_does_not_use(user
     uses = {s.name for s in USERS[user].consumes}
     for stream in ("EVENTS", "CHAT", "VIEWERS"):
         assert _allowed(p.publish, f"$JS.API.CONSUMER.DELETE.{stream}.x") == (stream in uses), stream
+
+
+def test_only_channels_may_create_or_update_streams_and_buckets():
+    """A stream's subjects decide what it captures (stream keys included): one user configures them."""
+    for name in ("EVENTS", "CHAT", "VIEWERS", "KV_chat-state", "ANY"):
+        for action in ("CREATE", "UPDATE"):
+            subject = f"$JS.API.STREAM.{action}.{name}"
+            allowed = [u for u in USERS if _allowed(permissions(u).publish, subject)]
+            assert allowed == (["channels"] if name != "ANY" else []), subject

@@ -19,7 +19,9 @@ from contracts.requests import INGEST_AUTHORIZE, IngestAuthorizeReply, IngestAut
 from devstack.ports import free_port
 from devstack.processes import Supervisor
 from devstack.servers import NatsServer, Valkey
-from servicekit.messaging import ask, split_credentials
+from contracts.subjects import BUCKETS, EVENTS_STREAM, STREAMS
+from nats.js.api import StreamConfig
+from servicekit.messaging import ask, ensure_streams, split_credentials
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +92,9 @@ async def test_a_nats_client_without_valid_credentials_is_refused(servers, crede
 def test_valkey_without_the_password_is_refused(servers):
     _, valkey = servers
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=valkey.port).ping()
+        redis.Redis(host="127.0.0.1", port=valkey.port, retry=None).ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=valkey.port, password="not-the-password").ping()
+        redis.Redis(host="127.0.0.1", port=valkey.port, password="not-the-password", retry=None).ping()
     assert redis.Redis.from_url(valkey.url).ping()
 
 
@@ -151,19 +153,43 @@ async def test_a_service_cannot_publish_another_services_events_or_subscribe_out
         assert await client.refused('publish to "$JS.API.STREAM.DELETE.EVENTS"'), user
 
 
+async def test_only_channels_may_create_or_change_a_stream(connect, servers):
+    """A stream's subjects decide what it captures: one that captured channels.ingest.authorize
+    would hold every stream key asked about, readable by its consumers."""
+    import json
+
+    admin = await nats.connect(servers[0].url)
+    js = admin.jetstream()
+    await js.add_stream(StreamConfig(name="EVENTS", subjects=list(EVENTS_STREAM.subjects)))
+    capture = json.dumps({"name": "CAPTURE", "subjects": [INGEST_AUTHORIZE.subject]}).encode()
+    widen = json.dumps({"name": "EVENTS", "subjects": [*EVENTS_STREAM.subjects, INGEST_AUTHORIZE.subject]}).encode()
+    try:
+        for user in USERS:
+            if user == "channels":
+                continue
+            client = await connect(user)
+            await client.nc.publish("$JS.API.STREAM.CREATE.CAPTURE", capture, reply=f"{inbox_prefix(user)}.x")
+            assert await client.refused('publish to "$JS.API.STREAM.CREATE.CAPTURE"'), user
+            await client.nc.publish("$JS.API.STREAM.UPDATE.EVENTS", widen, reply=f"{inbox_prefix(user)}.x")
+            assert await client.refused('publish to "$JS.API.STREAM.UPDATE.EVENTS"'), user
+        assert [i.config.name for i in await js.streams_info()] == ["EVENTS"]
+        assert INGEST_AUTHORIZE.subject not in (await js.stream_info("EVENTS")).config.subjects
+    finally:
+        await js.delete_stream("EVENTS")
+        await admin.close()
+
+
 async def test_what_a_service_may_do_it_can(connect, servers):
     """The other side of the refusals above: the rights are enough for the work (the whole suite
-    runs every service as its own user; this is the quick witness)."""
-    nats_server, _ = servers
-    admin = await nats.connect(nats_server.url)
-    js = admin.jetstream()
-    from contracts.subjects import EVENTS_STREAM
-    from servicekit.messaging import ensure_streams
-
+    runs every service as its own user; this is the quick witness). channels creates the streams,
+    the media gateway waits for EVENTS, then publishes to it."""
     media = await connect("media-gateway")
-    await ensure_streams(media.nc.jetstream(), [EVENTS_STREAM])
+    channels = await connect("channels")
+    waiting = asyncio.ensure_future(ensure_streams(media.nc.jetstream(), [EVENTS_STREAM], configure=False))
+    await asyncio.sleep(1.0)
+    assert not waiting.done()
+    await ensure_streams(channels.nc.jetstream(), STREAMS, buckets=BUCKETS)
+    await asyncio.wait_for(waiting, 5)
     ack = await media.nc.jetstream().publish("media.ingest.connected", b"{}", timeout=5)
     assert ack.stream == "EVENTS"
-    assert (await js.stream_info("EVENTS")).state.messages >= 1
-    assert media.errors == []
-    await admin.close()
+    assert media.errors == [] and channels.errors == []

@@ -14,6 +14,12 @@ and asked only by media-gateway. Replies go to the asker's own inbox prefix
 (``_INBOX.<user>.>``), which no other user may subscribe to; responders answer through
 ``allow_responses`` (the reply subject of a request they received, once) instead of a publish
 right on every inbox.
+
+Creating or updating a stream sets the subjects it captures: a user allowed to could make a
+stream capture ``channels.ingest.authorize`` and read stream keys out of it. So one service user
+configures every stream and bucket (``configures``): channels, which holds the stream keys anyway.
+The others look their streams up and wait for them (servicekit.messaging.ensure_streams with
+``configure=False``); the admin may do anything.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from types import MappingProxyType
 from contracts import requests as r
 from contracts import subjects as s
 from contracts.catalog import CATALOG, EventType
-from contracts.subjects import CHAT_STREAM, EVENTS_STREAM, STREAMS, VIEWERS_STREAM, StreamSpec
+from contracts.subjects import BUCKETS, CHAT_STREAM, EVENTS_STREAM, STREAMS, VIEWERS_STREAM, StreamSpec
 
 ADMIN_USER = "admin"
 """The operator's and the test fixtures' user: every subject (stream edits, test publishers)."""
@@ -58,13 +64,15 @@ class Access:
     events: tuple[str, ...] = ()
     """Event types it publishes (outbox relay, or straight to JetStream / core NATS)."""
     streams: tuple[StreamSpec, ...] = ()
-    """Streams it creates or updates at start (servicekit.messaging.ensure_streams)."""
+    """Streams it looks up at start, waiting for them (servicekit.messaging.ensure_streams)."""
+    configures: bool = False
+    """Whether it creates and updates every stream and bucket of the platform (one user does)."""
     consumes: tuple[StreamSpec, ...] = ()
     """Streams it reads through consumers: durable pull (inbox), ordered push, ephemeral pull."""
     reads: tuple[StreamSpec, ...] = ()
     """Streams it reads single messages of, by sequence."""
     buckets: tuple[str, ...] = ()
-    """KV buckets it opens (creating when missing), reads and writes."""
+    """KV buckets it opens (waiting for them), reads and writes."""
     listens: tuple[str, ...] = ()
     """Core NATS subscriptions (subjects or wildcards)."""
     sends: tuple[str, ...] = ()
@@ -84,18 +92,21 @@ class Access:
         subscribe += self.listens
         subscribe += self.answers
         for stream in self.streams:
-            publish += _manage(stream.name)
+            publish.append(f"$JS.API.STREAM.INFO.{stream.name}")
+        if self.configures:
+            for name in [*(st.name for st in STREAMS), *(b.stream for b in BUCKETS)]:
+                publish += _configure(name)
         for stream in self.consumes:
             publish += _consume(stream.name)
         for stream in self.reads:
             publish += _read(stream.name)
         for bucket in self.buckets:
-            publish += [*_manage(kv_stream(bucket)), *_read(kv_stream(bucket)), f"$KV.{bucket}.>"]
+            publish += [*_read(kv_stream(bucket)), f"$KV.{bucket}.>"]
         return Permissions(tuple(dict.fromkeys(publish)), tuple(dict.fromkeys(subscribe)),
                            allow_responses=bool(self.answers))
 
 
-def _manage(stream: str) -> list[str]:
+def _configure(stream: str) -> list[str]:
     return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}",
             f"$JS.API.STREAM.UPDATE.{stream}"]
 
@@ -130,6 +141,7 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         service="channels",
         events=_published_by("channels"),
         streams=(EVENTS_STREAM, VIEWERS_STREAM),
+        configures=True,
         # inbox consumers of user.* and stream.*; the viewer counts through an ordered consumer
         consumes=(EVENTS_STREAM, VIEWERS_STREAM),
         answers=(r.INGEST_AUTHORIZE.subject, r.CHANNEL_GET.subject),
@@ -185,3 +197,8 @@ need no database, outbox or replica consumer."""
 def permissions(user: str) -> Permissions:
     return USERS[user].permissions(user)
 
+
+def configures_streams(user: str | None) -> bool:
+    """Whether a client logged in as `user` creates and updates streams and buckets (None: a
+    server without users, where every service configures its own as before)."""
+    return user is None or user not in USERS or USERS[user].configures

@@ -177,3 +177,25 @@ VIEWERS_STREAM = StreamSpec(
 )
 
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, CHAT_STREAM, VIEWERS_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """A JetStream key-value bucket, as data (JetStream keeps it as the stream ``KV_<name>``)."""
+
+    name: str
+    history: int = 1
+    """Values kept per key (1: the latest)."""
+    description: str = ""
+
+    @property
+    def stream(self) -> str:
+        return f"KV_{self.name}"
+
+
+CHAT_STATE = BucketSpec(
+    name=CHAT_STATE_BUCKET,
+    description="chat moderation snapshots for the edges (written by the chat API's replica consumer)",
+)
+
+BUCKETS: tuple[BucketSpec, ...] = (CHAT_STATE,)

@@ -14,12 +14,12 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from contracts.access import inbox_prefix
+from contracts.access import configures_streams, inbox_prefix
 from contracts.requests import RequestSpec
 from contracts.subjects import StreamSpec
 
@@ -74,12 +74,29 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, patience: float = 120.0) -> None:
-    """Create or update the JetStream streams a service publishes to or consumes from.
+def may_configure(url: str) -> bool:
+    """Whether the NATS user in `url` creates and updates the platform's streams and buckets
+    (contracts.access: one user does; the others wait for them)."""
+    return configures_streams(split_credentials(url)[1])
+
+
+class _NotThereYet(Exception):
+    """A stream or bucket this user may not create does not exist yet."""
+
+
+async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, buckets=(), configure: bool = True,
+                         patience: float = 120.0) -> None:
+    """Create or update the JetStream streams (and KV buckets) a service publishes to or consumes
+    from, or, with `configure=False`, wait until they exist.
 
     A stream is created with `replicas` copies and raised to it when it has fewer; a higher count
     set by an operator (`nats stream edit`) is kept, since one service starting with the default
     must not shrink a production stream.
+
+    Only one NATS user may configure streams (contracts.access: a stream's subjects decide what
+    it captures, stream keys included); a service logged in as another (`configure=False`) only
+    looks its streams up and waits for that one to create them. One that differs from the
+    contract is left as it is, with a warning: updating it is that user's job too.
 
     A clustered JetStream answers its API slowly or not at all while it elects a meta leader or
     while many services start at once; that is waited out (for `patience` seconds) instead of
@@ -87,9 +104,18 @@ async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, pati
     """
     deadline = asyncio.get_running_loop().time() + patience
     delay = 0.5
+    waiting_for = None
     while True:
         try:
-            return await _ensure_streams_once(js, specs, replicas)
+            return await _ensure_streams_once(js, specs, buckets, replicas, configure)
+        except _NotThereYet as exc:
+            if asyncio.get_running_loop().time() + 0.5 > deadline:
+                raise TimeoutError(f"stream {exc} was not created within {patience:.0f} s (this NATS user "
+                                   "may not create it; the channels service does)") from None
+            if waiting_for != str(exc):
+                waiting_for = str(exc)
+                log.info("waiting for a stream to be created", extra={"stream": waiting_for})
+            await asyncio.sleep(0.5)
         except (NatsTimeout, ServiceUnavailableError) as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise
@@ -99,12 +125,22 @@ async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, pati
             delay = min(delay * 2, 5.0)
 
 
-async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> None:
+async def _ensure_streams_once(js: JetStreamContext, specs, buckets, replicas: int, configure: bool) -> None:
+    for bucket in buckets:
+        try:
+            await js.stream_info(bucket.stream)
+        except NotFoundError:
+            if not configure:
+                raise _NotThereYet(bucket.stream) from None
+            await js.create_key_value(KeyValueConfig(bucket=bucket.name, history=bucket.history, replicas=replicas,
+                                                     description=bucket.description))
     for spec in specs:
         cfg = stream_config(spec, replicas)
         try:
             info = await js.stream_info(spec.name)
         except NotFoundError:
+            if not configure:
+                raise _NotThereYet(spec.name) from None
             await js.add_stream(cfg)
             continue
         cfg.num_replicas = max(info.config.num_replicas or 1, replicas)
@@ -113,7 +149,11 @@ async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> No
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
                 or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
-            await js.update_stream(cfg)
+            if configure:
+                await js.update_stream(cfg)
+            elif set(info.config.subjects or []) != set(cfg.subjects):
+                log.warning("stream differs from the contract; the service that configures streams "
+                            "updates it", extra={"stream": spec.name})
 
 
 @contextmanager

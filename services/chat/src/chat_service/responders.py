@@ -42,10 +42,10 @@ async def serve_history(nc, chat) -> object:
     return await nc.subscribe(HISTORY_SUBJECT, queue=QUEUE, cb=on_request)
 
 
-async def serve_state(nc, db, js, replicas: int = 1) -> object:
+async def serve_state(nc, db, js, replicas: int = 1, *, configure: bool = True) -> object:
     from chat_service.moderation.snapshots import FILL_SUBJECT, fill, open_bucket
 
-    kv = await open_bucket(js, replicas)
+    kv = await open_bucket(js, replicas, configure=configure)
 
     async def on_request(msg) -> None:
         try:

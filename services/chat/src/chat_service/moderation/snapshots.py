@@ -141,7 +141,8 @@ class ReplicaHandler:
         if reader is None or self.runtime is None:
             return
         if self.kv is None:
-            self.kv = await open_bucket(self.runtime.js, self.runtime.settings.jetstream_replicas)
+            self.kv = await open_bucket(self.runtime.js, self.runtime.settings.jetstream_replicas,
+                                        configure=self.runtime.configures_streams)
         for key in _LOCKS[reader](event.data):
             await session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"chat-state:{key}"))
         for key, value in await reader(session, event.data):
@@ -150,17 +151,13 @@ class ReplicaHandler:
             await self.kv.put(key, value)
 
 
-async def open_bucket(js, replicas: int = 1):
-    """The bucket, created when missing (the API and the edges may start in any order)."""
-    from nats.js.api import KeyValueConfig
-    from nats.js.errors import BucketNotFoundError
+async def open_bucket(js, replicas: int = 1, *, configure: bool = True):
+    """The bucket, created when missing and `configure` (the API and the edges may start in any
+    order), or waited for (their NATS users may not create it: contracts.access)."""
+    from servicekit.messaging import ensure_streams
 
-    try:
-        return await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(KeyValueConfig(
-            bucket=BUCKET, history=1, replicas=replicas,
-            description="chat moderation snapshots for the edges (written by the chat API's replica consumer)"))
+    await ensure_streams(js, [], replicas, buckets=[s.CHAT_STATE], configure=configure)
+    return await js.key_value(BUCKET)
 
 
 # ---- read-through for keys written before the bucket existed (the chat API answers) ------------
