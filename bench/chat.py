@@ -50,13 +50,15 @@ class ChatStack:
         self.ports = {name: free_port() for name in ("nats", "nats_monitor", "postgres", "redis", "api", "edge")}
 
     def start(self) -> ChatStack:
-        from devstack.servers import NatsServer, Postgres, Valkey, wait_http_ok
+        from devstack.servers import NatsServer, Postgres, Valkey, provision_streams, wait_http_ok
 
         p, d = self.ports, self.data_dir
         self.nats = NatsServer(p["nats"], p["nats_monitor"], d / "nats").start(self.sup)
         self.postgres = Postgres(p["postgres"], d / "postgres", durable=False).start(self.sup)
         self.valkey = Valkey(p["redis"], d / "valkey", durable=False).start(self.sup)
         self.postgres.create_database("chat")
+        # no channels service here: its part, creating the streams, done as the admin
+        provision_streams(self.nats.url)
         env = {
             # the chat API and the persister as NATS user chat, the edge as chat-edge (contracts.access)
             "HOST": "127.0.0.1", "NATS_URL": self.nats.url_for("chat"), "REDIS_URL": self.valkey.url,

@@ -36,7 +36,7 @@ import pytest
 
 from devstack.ports import free_port
 from devstack.processes import Supervisor
-from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey
+from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey, provision_streams
 
 
 @dataclass
@@ -177,25 +177,13 @@ def nats_url(test_servers: TestServers) -> Iterator[str]:
                         + "\n".join(refused), pytrace=False)
 
 
-async def _provision(url: str) -> None:
-    import nats
-    from contracts.subjects import BUCKETS, STREAMS
-    from servicekit.messaging import ensure_streams
-
-    nc = await nats.connect(url)
-    try:
-        await ensure_streams(nc.jetstream(), STREAMS, buckets=BUCKETS)
-    finally:
-        await nc.close()
-
-
 @pytest.fixture
 def nats_url_for(nats_url: str, test_servers: TestServers) -> Callable[[str], str]:
     """`nats_url_for("channels")`: the URL of a service's own NATS user. The streams (deleted by
     `nats_url`) are created again first, by the admin, as the channels service creates them in a
     deployment: a service logged in as any other user only waits for them (contracts.access)."""
     if test_servers.nats is not None:
-        asyncio.run(_provision(test_servers.nats_url))
+        provision_streams(test_servers.nats_url)
     return test_servers.nats_url_for
 
 

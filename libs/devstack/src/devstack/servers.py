@@ -121,6 +121,26 @@ class NatsServer:
         return lines, since + len(data)
 
 
+def provision_streams(url: str) -> None:
+    """Create the platform's JetStream streams and buckets as `url`'s user (the admin), as the
+    channels service does in a deployment: for servers whose services run without channels, since
+    the others' NATS users may only wait for them (contracts.access)."""
+    import asyncio
+
+    import nats
+    from contracts.subjects import BUCKETS, STREAMS
+    from servicekit.messaging import ensure_streams
+
+    async def run() -> None:
+        nc = await nats.connect(url)
+        try:
+            await ensure_streams(nc.jetstream(), STREAMS, buckets=BUCKETS)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
+
+
 @dataclass
 class Postgres:
     port: int
