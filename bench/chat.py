@@ -50,15 +50,18 @@ class ChatStack:
         self.ports = {name: free_port() for name in ("nats", "nats_monitor", "postgres", "redis", "api", "edge")}
 
     def start(self) -> ChatStack:
-        from devstack.servers import NatsServer, Postgres, Valkey, wait_http_ok
+        from devstack.servers import NatsServer, Postgres, Valkey, provision_streams, wait_http_ok
 
         p, d = self.ports, self.data_dir
         self.nats = NatsServer(p["nats"], p["nats_monitor"], d / "nats").start(self.sup)
         self.postgres = Postgres(p["postgres"], d / "postgres", durable=False).start(self.sup)
         self.valkey = Valkey(p["redis"], d / "valkey", durable=False).start(self.sup)
         self.postgres.create_database("chat")
+        # no channels service here: its part, creating the streams, done as the admin
+        provision_streams(self.nats.url)
         env = {
-            "HOST": "127.0.0.1", "NATS_URL": self.nats.url, "REDIS_URL": self.valkey.url,
+            # the chat API and the persister as NATS user chat, the edge as chat-edge (contracts.access)
+            "HOST": "127.0.0.1", "NATS_URL": self.nats.url_for("chat"), "REDIS_URL": self.valkey.url,
             "DATABASE_URL": self.postgres.url("chat"), "PYTHONUNBUFFERED": "1",
             # nobody signs in: the key set is never fetched (viewers are anonymous readers)
             "JWKS_URL": f"http://127.0.0.1:{p['api']}/.well-known/jwks.json",
@@ -76,6 +79,7 @@ class ChatStack:
         profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
         self.edge = self.sup.start("chat-edge-1", [sys.executable, *profiler, "-m", "chat_service", "edge"],
                                    env={**env, "SERVICE_NAME": "chat-edge-1", "EDGE_ID": "edge-1",
+                                        "NATS_URL": self.nats.url_for("chat-edge"),
                                         "PORT": str(p["edge"])})
         wait_http_ok(f"http://127.0.0.1:{p['edge']}/readyz", timeout=60)
         return self

@@ -100,3 +100,18 @@ def chat_room(gateway, register):
 def chat_client():
     """chat_client(port, token) -> a ChatClient on 127.0.0.1:port (a chat edge or the gateway)."""
     return lambda port, token: ChatClient(f"ws://127.0.0.1:{port}/ws", token)
+
+
+@pytest.fixture(autouse=True)
+def _nats_refused_nothing(request):
+    """A service that NATS refuses a subject fails the test during which it happened (its
+    permissions in contracts.access lack something it does), instead of a timeout somewhere later."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("cluster")
+    before = len(stack.nats_refusals())
+    yield
+    refused = stack.nats_refusals()[before:]
+    if refused:
+        pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)

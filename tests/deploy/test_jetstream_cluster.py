@@ -1,6 +1,7 @@
 """The NATS config of deploy/k8s, run as a real three-server cluster on loopback: JetStream forms
 a quorum, and servicekit creates the platform's streams with JETSTREAM_REPLICAS=3 (raising a
-stream that was created with one replica, as a cluster upgraded from a single server has)."""
+stream that was created with one replica, as a cluster upgraded from a single server has),
+logged in as a service's own user (the passwords from the environment, as the Secret gives them)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,20 @@ import nats
 import pytest
 import yaml
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
+from devstack.credentials import Credentials, password_variable
 from devstack.ports import free_port
-from servicekit.messaging import ensure_streams
+from servicekit.messaging import connect, ensure_streams
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cluster_config(index: int, client: int, monitor: int, routes: list[int], store: Path, pid: Path) -> str:
+def config_map() -> dict[str, str]:
     docs = yaml.safe_load_all((REPO / "deploy" / "k8s" / "base" / "nats.yaml").read_text())
-    conf = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["nats.conf"]
+    return next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+
+
+def cluster_config(index: int, client: int, monitor: int, routes: list[int], store: Path, pid: Path) -> str:
+    conf = config_map()["nats.conf"]
     conf = conf.replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{client}")
     conf = conf.replace("http: 0.0.0.0:8222", f"http: 127.0.0.1:{monitor}")
     conf = conf.replace("listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{routes[index]}")
@@ -41,12 +47,17 @@ def cluster(tmp_path):
     server = Path(sys.executable).with_name("nats-server")
     routes = [free_port() for _ in range(3)]
     clients, monitors, procs = [], [], []
+    creds = Credentials.generate()
+    # the StatefulSet's environment: one variable per user, from the Secret nats-users
+    passwords = {password_variable(user): password for user, password in creds.nats.items()}
+    (tmp_path / "authorization.conf").write_text(config_map()["authorization.conf"])
     try:
         for i in range(3):
             client, monitor = free_port(), free_port()
             conf = tmp_path / f"nats-{i}.conf"
             conf.write_text(cluster_config(i, client, monitor, routes, tmp_path / f"js-{i}", tmp_path / f"nats-{i}.pid"))
-            procs.append(subprocess.Popen([str(server), "-c", str(conf)], env={**os.environ, "POD_NAME": f"nats-{i}"},
+            procs.append(subprocess.Popen([str(server), "-c", str(conf)],
+                                          env={**os.environ, **passwords, "POD_NAME": f"nats-{i}"},
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             clients.append(client)
             monitors.append(monitor)
@@ -60,7 +71,7 @@ def cluster(tmp_path):
             assert time.monotonic() < deadline, "the three servers did not form a JetStream cluster in 30 s"
             assert all(p.poll() is None for p in procs), "a server exited"
             time.sleep(0.2)
-        yield [f"nats://127.0.0.1:{c}" for c in clients]
+        yield creds, [f"127.0.0.1:{c}" for c in clients]
     finally:
         for p in procs:
             p.terminate()
@@ -72,7 +83,11 @@ def cluster(tmp_path):
 
 
 async def test_streams_get_three_replicas_on_the_cluster(cluster):
-    nc = await nats.connect(servers=cluster, connect_timeout=5)
+    creds, addresses = cluster
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(f"nats://{addresses[0]}", allow_reconnect=False, connect_timeout=5)
+    # channels' user: the one that configures the streams (contracts.access)
+    nc = await connect(",".join(creds.nats_url(a, "channels") for a in addresses), "cluster-test")
     try:
         js = nc.jetstream(timeout=10)
         # EVENTS as a single-server deployment left it; CHAT not there yet
@@ -86,7 +101,7 @@ async def test_streams_get_three_replicas_on_the_cluster(cluster):
         await ensure_streams(js, [EVENTS_STREAM, CHAT_STREAM], replicas=1)
         assert (await js.stream_info("CHAT")).config.num_replicas == 3
         # a publish is acknowledged by the replicated stream
-        ack = await js.publish("user.registered", b"{}", headers={"Nats-Msg-Id": "cluster-test-1"})
+        ack = await js.publish("channel.created", b"{}", headers={"Nats-Msg-Id": "cluster-test-1"})
         assert ack.stream == "EVENTS" and ack.seq == 1
     finally:
         await nc.close()

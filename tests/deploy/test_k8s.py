@@ -227,13 +227,17 @@ def test_nats_is_a_three_node_jetstream_cluster_that_fsyncs_every_write(rendered
     assert routes == [f"nats-{i}" for i in range(3)]
     platform = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("platform-config"))
     assert platform["data"]["JETSTREAM_REPLICAS"] == "3"
-    assert platform["data"]["NATS_URL"] == "nats://nats:4222"
-    # the real server parses it (unknown fields and bad values are errors)
+    # the real server parses it (unknown fields and bad values are errors), users included
     local = conf.replace("/data", str(tmp_path / "js")).replace("/var/run/nats", str(tmp_path))
     (tmp_path / "nats.conf").write_text(local)
+    (tmp_path / "authorization.conf").write_text(config_map["data"]["authorization.conf"])
+    from contracts.access import ADMIN_USER, USERS
+    from devstack.credentials import password_variable
+
+    passwords = {password_variable(u): "x" for u in [ADMIN_USER, *USERS]}
     server = Path(sys.executable).with_name("nats-server")
     result = subprocess.run([str(server), "-t", "-c", str(tmp_path / "nats.conf")], capture_output=True, text=True,
-                            timeout=20, env={**os.environ, "POD_NAME": "nats-0"})
+                            timeout=20, env={**os.environ, **passwords, "POD_NAME": "nats-0"})
     assert result.returncode == 0, result.stderr
 
 

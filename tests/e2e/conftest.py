@@ -40,3 +40,18 @@ def stack(span_collector):
 def gateway(stack) -> httpx.Client:
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.config.gateway_port}", timeout=10) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _nats_refused_nothing(request):
+    """A service that NATS refuses a subject fails the test during which it happened (its
+    permissions in contracts.access lack something it does), instead of a timeout somewhere later."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("stack")
+    before = len(stack.nats_refusals())
+    yield
+    refused = stack.nats_refusals()[before:]
+    if refused:
+        pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)

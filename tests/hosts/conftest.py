@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from contracts.access import ADMIN_USER, USERS
 
 sys.path.insert(0, str(Path(__file__).parent))  # harness.py, launch.py
 
@@ -39,6 +40,9 @@ def platform_secrets() -> dict[str, dict[str, str]]:
         "auth-signing": {"passphrase": secrets.token_hex(32)},
         "object-store": {"access-key-id": key_id, "secret-access-key": secret},
         "seaweedfs-s3-config": {"s3.json": s3_config},
+        # one password per NATS user (contracts.access), Valkey's requirepass
+        "nats-users": {user: secrets.token_hex(24) for user in [ADMIN_USER, *USERS]},
+        "valkey": {"password": secrets.token_hex(24)},
     }
 
 

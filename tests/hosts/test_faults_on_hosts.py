@@ -22,6 +22,7 @@ import psycopg
 import pytest
 import websockets
 
+from contracts.access import ADMIN_USER
 from devstack.chatclient import ChatClient, ack_or_error, open_retrying
 
 pytestmark = pytest.mark.timeout(300)
@@ -138,7 +139,8 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
 
     async def faults() -> None:
         await asyncio.sleep(3)
-        nc = await nats.connect(nats_urls)
+        nc = await nats.connect(nats_urls, user=ADMIN_USER,
+                                password=rehearsal.secrets["nats-users"][ADMIN_USER])
         try:
             leader = (await nc.jetstream().stream_info("CHAT")).cluster.leader
         finally:
@@ -210,6 +212,10 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
     assert set(acked) <= stored, f"{len(set(acked) - stored)} acked messages not persisted"
     assert set(created) <= in_chat, f"chat never applied {set(created) - in_chat}"
     assert set(created) <= in_streams, f"streams never applied {set(created) - in_streams}"
+    # the services' own permissions held through the faults (reconnects, restarts, failovers)
+    refused = [line for log in (rehearsal.root / "logs").glob("nats-*.log")
+               for line in log.read_text(errors="replace").splitlines() if " Violation - " in line]
+    assert refused == []
     pauses = sorted(ack_times)
     print(f"\nhost faults: {len(acked)} acked, {len(acked)} delivered to the reader, {len(created)} channels "
           f"created, in {outcome['seconds']:.1f}s; cut {outcome['cut_nats']} and {cut_edge.name}, killed "

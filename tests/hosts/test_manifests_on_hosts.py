@@ -46,6 +46,26 @@ def test_the_dev_overlay_runs_across_hosts(platform):
         assert stream["config"]["num_replicas"] == 3, stream["name"]
         assert len(stream["cluster"].get("replicas", [])) == 2, stream["cluster"]
 
+    # NATS and Valkey let in only those with the Secrets' credentials, and refused nothing
+    # the services did (their users' permissions cover the run)
+    import asyncio
+
+    import nats
+    import redis
+
+    async def anonymous():
+        await nats.connect(f"nats://{nats0.ip}:4222", allow_reconnect=False, connect_timeout=5)
+
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        asyncio.run(anonymous())
+    valkey = next(p for p in rehearsal.pods if p.app == "valkey")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(host=valkey.ip, port=6379, socket_timeout=5, retry=None).ping()
+    assert redis.Redis(host=valkey.ip, port=6379, password=rehearsal.secrets["valkey"]["password"]).ping()
+    refused = [line for log in (rehearsal.root / "logs").glob("nats-*.log")
+               for line in log.read_text(errors="replace").splitlines() if " Violation - " in line]
+    assert refused == []
+
     for _ in range(3):
         rehearsal.record_connections()
         time.sleep(0.5)

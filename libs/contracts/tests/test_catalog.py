@@ -76,7 +76,9 @@ def test_subject_constants_are_the_catalog_subjects():
     requests = {request.subject for request in REQUESTS}
     # edge-to-edge room chatter (typing, joins): core NATS, no catalog event by design
     ephemeral = {s.CHAT_ROOM_TEMPLATE, s.CHAT_ROOM_ALL}
-    assert constants == catalog_subjects | wildcards | requests | ephemeral
+    # the chat API's answers to its own edges, and their KV bucket: named for contracts.access
+    chat_internal = {s.CHAT_API_HISTORY, s.CHAT_API_STATE, s.CHAT_STATE_BUCKET}
+    assert constants == catalog_subjects | wildcards | requests | ephemeral | chat_internal
 
 
 def test_subject_for_fixed_subjects():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def _accepts(url: str) -> bool:
-    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    host, port = url.removeprefix("nats://").rsplit("@", 1)[-1].rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             return True

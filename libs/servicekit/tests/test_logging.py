@@ -94,6 +94,15 @@ def test_bearer_credentials_are_redacted(emit, text):
     assert "Bearer [redacted]" in entry["note"]
 
 
+@pytest.mark.parametrize("url", ["nats://channels:pw-9f3a@nats:4222,nats://channels:pw-9f3a@nats-1:4222",
+                                 "redis://:pw-9f3a@valkey:6379/0", "postgresql+psycopg://platform:pw-9f3a@db/x"])
+def test_a_password_in_a_url_is_redacted(emit, url):
+    entry = emit(f"cannot reach {url}", extra={"server": url})
+    assert "pw-9f3a" not in json.dumps(entry)
+    # the rest stays readable: which server, which user
+    assert "[redacted]@" in entry["message"] and entry["server"].split("[redacted]@")[0] in url
+
+
 def test_exception_text_is_redacted(emit):
     try:
         raise ValueError(f"bad token {JWT}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -11,7 +12,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import StorageType, StreamConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from servicekit.messaging import ensure_streams, extract_trace_context, inject_trace_headers
+from servicekit.messaging import (ensure_streams, extract_trace_context, inject_trace_headers, may_configure,
+                                  split_credentials)
 
 
 class CountingJetStream:
@@ -31,6 +33,34 @@ class CountingJetStream:
             return await attr(*args, **kwargs)
 
         return recorded
+
+
+async def test_a_service_that_may_not_configure_streams_waits_for_them_and_changes_nothing(nc):
+    """Only one NATS user may create or update streams (contracts.access); another service waits
+    for its streams and leaves one that differs from the contract to that one."""
+    js = CountingJetStream(nc.jetstream())
+    waiting = asyncio.ensure_future(ensure_streams(js, [EVENTS_STREAM], configure=False))
+    await asyncio.sleep(1.2)
+    assert not waiting.done() and js.changes == []
+    # created by the configuring service, with another duplicate window than the contract's
+    await ensure_streams(nc.jetstream(), [dataclasses.replace(EVENTS_STREAM, duplicate_window_seconds=60)])
+    await asyncio.wait_for(waiting, 5)
+    assert js.changes == []
+    assert (await js.stream_info("EVENTS")).config.duplicate_window == 60
+
+
+def test_who_configures_streams_follows_the_user_in_the_url():
+    assert may_configure("nats://channels:pw@nats:4222,nats://channels:pw@nats-1:4222")
+    assert not may_configure("nats://chat:pw@nats:4222")
+    assert not may_configure("nats://chat-edge:pw@nats:4222")
+    assert may_configure("nats://admin:pw@nats:4222")  # the operator's user may do anything
+    assert may_configure("nats://127.0.0.1:4222")  # a server without users: every service as before
+
+
+def test_credentials_come_out_of_every_url_of_a_cluster():
+    servers, user, password = split_credentials("nats://chat-edge:p%40ss@a:4222, nats://chat-edge:p%40ss@b:4223")
+    assert servers == ["nats://a:4222", "nats://b:4223"] and (user, password) == ("chat-edge", "p@ss")
+    assert split_credentials("nats://127.0.0.1:4222") == (["nats://127.0.0.1:4222"], None, None)
 
 
 async def test_ensure_streams_creates_events_as_specified(nc):

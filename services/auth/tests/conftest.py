@@ -21,9 +21,9 @@ def auth_db_url(test_servers):
 
 
 @pytest.fixture
-def auth_settings(auth_db_url, nats_url, redis_url, object_store_env) -> Settings:
+def auth_settings(auth_db_url, nats_url_for, redis_url, object_store_env) -> Settings:
     return Settings(
-        database_url=auth_db_url, nats_url=nats_url, redis_url=redis_url,
+        database_url=auth_db_url, nats_url=nats_url_for("auth"), redis_url=redis_url,
         # avatars go to the real S3 server (SeaweedFS), as they go to R2 in production
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         # cheap hashing keeps the suite fast; production defaults are checked in test_passwords

@@ -40,9 +40,9 @@ def channels_db_url(test_servers):
 
 
 @pytest.fixture
-def channels_settings(channels_db_url, nats_url, redis_url, object_store_env) -> Settings:
+def channels_settings(channels_db_url, nats_url_for, redis_url, object_store_env) -> Settings:
     return Settings(
-        database_url=channels_db_url, nats_url=nats_url, redis_url=redis_url,
+        database_url=channels_db_url, nats_url=nats_url_for("channels"), redis_url=redis_url,
         # banners go to the real S3 server (SeaweedFS), as they go to R2 in production
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, rtmp_url="rtmp://ingest.test:1935/live",
@@ -111,8 +111,9 @@ def problem():
 # ---- NATS, events, database ------------------------------------------------------------------
 
 @pytest.fixture
-async def nc(channels_app, channels_settings):
-    client = await nats.connect(channels_settings.nats_url)
+async def nc(channels_app, nats_url):
+    # the admin: tests publish what other services would and read what channels published
+    client = await nats.connect(nats_url)
     yield client
     if not client.is_closed:
         await client.close()

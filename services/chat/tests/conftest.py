@@ -42,10 +42,10 @@ def chat_db_url(test_servers):
 
 
 @pytest.fixture
-def chat_settings(request, chat_db_url, nats_url, redis_url) -> Settings:
+def chat_settings(request, chat_db_url, nats_url_for, redis_url) -> Settings:
     marker = request.node.get_closest_marker("settings")
     values = {
-        "database_url": chat_db_url, "nats_url": nats_url, "redis_url": redis_url,
+        "database_url": chat_db_url, "nats_url": nats_url_for("chat"), "redis_url": redis_url,
         "outbox_poll_seconds": 0.2, "persister_fetch_timeout_seconds": 0.2,
     }
     return Settings(**{**values, **(marker.kwargs if marker else {})})

@@ -38,11 +38,11 @@ def media_db_url(test_servers):
 
 
 @pytest.fixture
-def media_settings(media_db_url, nats_url, redis_url, tmp_path, object_store_env) -> Settings:
+def media_settings(media_db_url, nats_url_for, redis_url, tmp_path, object_store_env) -> Settings:
     for sub in ("hls", "recordings", "vod"):
         (tmp_path / sub).mkdir()
     return Settings(
-        database_url=media_db_url, nats_url=nats_url, redis_url=redis_url, data_dir=tmp_path,
+        database_url=media_db_url, nats_url=nats_url_for("media-gateway"), redis_url=redis_url, data_dir=tmp_path,
         # VODs and thumbnails go to the real S3 server (SeaweedFS), as they go to R2 in production
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, ingest_control_url=None, authorize_timeout_seconds=1.0,

@@ -67,6 +67,12 @@ CHAT_ROOM_ALL = "chat.room.*"
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
 CHANNELS_GET = "channels.get"
+# the chat API answers the chat edges (which hold no database connection): chat-internal, so
+# not in contracts.requests, but named here for the NATS permission table (contracts.access)
+CHAT_API_HISTORY = "chat.api.history"
+CHAT_API_STATE = "chat.api.state"
+# JetStream KV bucket of moderation snapshots the chat API writes and the edges read
+CHAT_STATE_BUCKET = "chat-state"
 
 _FORBIDDEN_IN_TOKEN = re.compile(r"[.*>\s]")
 
@@ -171,3 +177,25 @@ VIEWERS_STREAM = StreamSpec(
 )
 
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, CHAT_STREAM, VIEWERS_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """A JetStream key-value bucket, as data (JetStream keeps it as the stream ``KV_<name>``)."""
+
+    name: str
+    history: int = 1
+    """Values kept per key (1: the latest)."""
+    description: str = ""
+
+    @property
+    def stream(self) -> str:
+        return f"KV_{self.name}"
+
+
+CHAT_STATE = BucketSpec(
+    name=CHAT_STATE_BUCKET,
+    description="chat moderation snapshots for the edges (written by the chat API's replica consumer)",
+)
+
+BUCKETS: tuple[BucketSpec, ...] = (CHAT_STATE,)

@@ -7,7 +7,7 @@ import sys
 
 from devstack.ports import PortInUse
 from devstack.processes import StartupFailed
-from devstack.stack import CHAT_EDGES, SERVICES, Stack, StackConfig
+from devstack.stack import CHAT_EDGES, CREDENTIALS_FILE, SERVICES, Stack, StackConfig
 
 
 def _banner(stack: Stack) -> str:
@@ -18,9 +18,11 @@ def _banner(stack: Stack) -> str:
         ("API docs", ", ".join(f"{c.gateway_url}/api/{s.name}/openapi.json" for s in SERVICES)),
         ("Chat socket", f"{c.gateway_url.replace('http', 'ws', 1)}/ws  ({len(CHAT_EDGES)} edges behind the gateway)"),
         ("RTMP ingest", f"rtmp://{c.public_host}:{c.rtmp_port}/live  (stream key from the dashboard)"),
-        ("NATS", f"nats://127.0.0.1:{c.nats_port}  (monitoring http://127.0.0.1:{c.nats_monitor_port})"),
+        ("NATS", f"nats://127.0.0.1:{c.nats_port}  (user admin; monitoring http://127.0.0.1:{c.nats_monitor_port})"),
         ("PostgreSQL", f"postgresql://postgres@127.0.0.1:{c.postgres_port}/<service>"),
         ("Valkey", f"redis://127.0.0.1:{c.redis_port}/0"),
+        # the passwords stay in the file: this banner ends up in terminals' scrollback and CI logs
+        ("Passwords", f"{c.data_dir / CREDENTIALS_FILE}  (NATS users, Valkey)"),
         ("Logs", str(c.data_dir / "logs")),
         ("Data", str(c.data_dir)),
     ]
@@ -34,7 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every server, service and the gateway; Ctrl-C stops them")
+    sub.add_parser("nats-authorization",
+                   help="print the nats-server users and permissions (contracts.access) with "
+                        "$NATS_PASSWORD_<USER> variables: deploy/k8s/base/nats.yaml's authorization.conf")
     args = parser.parse_args(argv)
+
+    if args.command == "nats-authorization":
+        from devstack.credentials import render_authorization
+
+        print(render_authorization(None), end="")
+        return 0
 
     if args.command == "run":
         stack = Stack(StackConfig.from_env(), log=lambda m: print(m, flush=True))

@@ -38,6 +38,9 @@ class NatsCluster:
     def url(self) -> str:
         return ",".join(node.url for node in self.nodes)
 
+    def url_for(self, user: str) -> str:
+        return ",".join(node.url_for(user) for node in self.nodes)
+
     def node_urls(self) -> list[str]:
         return [node.url for node in self.nodes]
 
@@ -77,7 +80,7 @@ class ClusterStack(Stack):
         for i, (port, monitor, route_port) in enumerate(ports):
             name = f"nats-{i + 1}"
             routes = ",".join(f"nats://127.0.0.1:{r}" for _, _, r in ports if r != route_port)
-            node = NatsServer(port, monitor, c.data_dir / name)
+            node = NatsServer(port, monitor, c.data_dir / name, self.load_credentials())
             node.start(self.sup, name, extra_args=[
                 "--server_name", name, "--cluster_name", CLUSTER_NAME,
                 "--cluster", f"nats://127.0.0.1:{route_port}", "--routes", routes])
@@ -93,7 +96,8 @@ class ClusterStack(Stack):
         self.log(f"[1/4] starting {self.nats_nodes} clustered NATS nodes, PostgreSQL and Valkey")
         self.nats = self.start_nats_cluster()
         self.postgres = Postgres(c.postgres_port, c.data_dir / "postgres", durable=c.durable).start(self.sup)
-        self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable).start(self.sup)
+        self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable,
+                             password=self.load_credentials().valkey).start(self.sup)
         if c.object_store == "s3":
             self.s3 = SeaweedFS(c.s3_port, c.data_dir / "seaweedfs").start(self.sup)
         self.log("[2/4] applying database migrations")

@@ -12,6 +12,11 @@ Where they come from, in order:
 
 Isolation: every test that asks for a database gets a fresh one cloned from a migrated template;
 `nats_url` deletes every JetStream stream before the test; `redis_url` flushes the database.
+
+Credentials: the local servers require them, as in production. `nats_url` and `redis_url` are the
+admin's (a test may publish and read anything); a service under test connects as its own NATS user
+with `nats_url_for("<user>")` (contracts.access), so a subject missing from its permissions fails
+its tests: a refused publish or subscription the server logs during a test fails that test.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import pytest
 
 from devstack.ports import free_port
 from devstack.processes import Supervisor
-from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey
+from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey, provision_streams
 
 
 @dataclass
@@ -39,7 +44,12 @@ class TestServers:
     nats_url: str
     postgres_dsn: str  # libpq DSN of a superuser on the server's `postgres` database
     redis_url: str
+    nats: NatsServer | None = None  # the local server (None: one someone else runs, no users)
     _templates: set[str] = field(default_factory=set)
+
+    def nats_url_for(self, user: str) -> str:
+        """The URL a service connects with: its own NATS user on the local server."""
+        return self.nats.url_for(user) if self.nats is not None else self.nats_url
 
     def _dsn_for(self, database: str) -> str:
         base, _, _ = self.postgres_dsn.rpartition("/")
@@ -137,7 +147,7 @@ def test_servers() -> Iterator[TestServers]:
         nats = NatsServer(free_port(), free_port(), root / "nats").start(sup, "test-nats")
         pg = Postgres(free_port(), root / "postgres", durable=False).start(sup, "test-postgres")
         valkey = Valkey(free_port(), root / "valkey", durable=False).start(sup, "test-valkey")
-        yield TestServers(nats.url, pg.dsn(), valkey.url)
+        yield TestServers(nats.url, pg.dsn(), valkey.url, nats=nats)
     finally:
         sup.stop_all()
         shutil.rmtree(root, ignore_errors=True)
@@ -156,9 +166,25 @@ async def _delete_all_streams(url: str) -> None:
 
 
 @pytest.fixture
-def nats_url(test_servers: TestServers) -> str:
+def nats_url(test_servers: TestServers) -> Iterator[str]:
     asyncio.run(_delete_all_streams(test_servers.nats_url))
-    return test_servers.nats_url
+    since = test_servers.nats.permission_violations(0)[1] if test_servers.nats else 0
+    yield test_servers.nats_url
+    if test_servers.nats is not None:
+        refused, _ = test_servers.nats.permission_violations(since)
+        if refused:
+            pytest.fail("NATS refused what a service did (add it to contracts.access if it is meant):\n"
+                        + "\n".join(refused), pytrace=False)
+
+
+@pytest.fixture
+def nats_url_for(nats_url: str, test_servers: TestServers) -> Callable[[str], str]:
+    """`nats_url_for("channels")`: the URL of a service's own NATS user. The streams (deleted by
+    `nats_url`) are created again first, by the admin, as the channels service creates them in a
+    deployment: a service logged in as any other user only waits for them (contracts.access)."""
+    if test_servers.nats is not None:
+        provision_streams(test_servers.nats_url)
+    return test_servers.nats_url_for
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psycopg
 
+from devstack.credentials import Credentials, render_authorization
 from devstack.ports import wait_for_port
 from devstack.processes import Child, Supervisor
 
@@ -62,19 +63,41 @@ def nginx_binary() -> str:
 
 @dataclass
 class NatsServer:
+    """nats-server with JetStream. With `credentials` (the default: fresh ones) clients must log
+    in, each service as its own user with the permissions of contracts.access; `url` is the
+    admin's (the test fixtures' and the operator's), `url_for(user)` a service's."""
+
     port: int
     monitor_port: int
     store_dir: Path
+    credentials: Credentials | None = field(default_factory=Credentials.generate)
     child: Child | None = None
 
     @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return self.credentials.nats_url(self.address) if self.credentials else f"nats://{self.address}"
+
+    def url_for(self, user: str) -> str:
+        return self.credentials.nats_url(self.address, user) if self.credentials else f"nats://{self.address}"
+
+    def write_config(self) -> Path:
+        """The authorization block, in a file only this user can read (it holds the passwords)."""
+        conf = self.store_dir.parent / f"{self.store_dir.name}.conf"
+        text = render_authorization(self.credentials.nats) if self.credentials else ""
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(conf, 0o600)
+        return conf
 
     def start(self, sup: Supervisor, name: str = "nats", extra_args: list[str] | None = None) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            nats_server_binary(), "-js", "-sd", str(self.store_dir),
+            nats_server_binary(), "-c", str(self.write_config()), "-js", "-sd", str(self.store_dir),
             "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
             *(extra_args or []),
         ]
@@ -85,6 +108,37 @@ class NatsServer:
 
         self.child = sup.start(name, argv, ready=ready, timeout=30)
         return self
+
+    def permission_violations(self, since: int = 0) -> tuple[list[str], int]:
+        """Lines the server logged for a refused publish or subscription after byte `since` of
+        its log, and the log's current end (to pass as `since` next time)."""
+        if self.child is None or not self.child.log_path.exists():
+            return [], since
+        with open(self.child.log_path, "rb") as f:
+            f.seek(since)
+            data = f.read()
+        lines = [line for line in data.decode(errors="replace").splitlines() if " Violation - " in line]
+        return lines, since + len(data)
+
+
+def provision_streams(url: str) -> None:
+    """Create the platform's JetStream streams and buckets as `url`'s user (the admin), as the
+    channels service does in a deployment: for servers whose services run without channels, since
+    the others' NATS users may only wait for them (contracts.access)."""
+    import asyncio
+
+    import nats
+    from contracts.subjects import BUCKETS, STREAMS
+    from servicekit.messaging import ensure_streams
+
+    async def run() -> None:
+        nc = await nats.connect(url)
+        try:
+            await ensure_streams(nc.jetstream(), STREAMS, buckets=BUCKETS)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
 
 
 @dataclass
@@ -175,19 +229,30 @@ class Postgres:
 
 @dataclass
 class Valkey:
+    """valkey-server; with `password` (the default: a fresh one) every client must AUTH first.
+    `url` carries the password."""
+
     port: int
     data_dir: Path
     durable: bool = True
+    password: str | None = field(default_factory=lambda: Credentials.generate().valkey)
     child: Child | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0" if self.password \
+            else f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, sup: Supervisor, name: str = "valkey") -> Valkey:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [valkey_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--save", "", "--protected-mode", "no"]
+        # the password goes in a file only this user reads, not on a command line `ps` shows
+        conf = self.data_dir / "valkey.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n" if self.password else "")
+        os.chmod(conf, 0o600)
+        argv = [valkey_server_binary(), str(conf), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir), "--save", ""]
         argv += ["--appendonly", "yes" if self.durable else "no"]
         self.child = sup.start(name, argv, ready=lambda: wait_for_port(self.port, 0.2), timeout=20)
         return self

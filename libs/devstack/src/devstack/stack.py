@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.credentials import Credentials
 from devstack.ports import PortInUse, ensure_free
 from devstack.processes import Supervisor
 from devstack.servers import Nginx, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
@@ -61,6 +62,10 @@ class EdgeDef:
     def port_env(self) -> str:
         return f"{self.name.upper().replace('-', '_')}_PORT"
 
+
+# every edge logs in to NATS as this user (contracts.access.USERS)
+EDGE_NATS_USER = "chat-edge"
+CREDENTIALS_FILE = "credentials.json"
 
 CHAT_EDGES: list[EdgeDef] = [EdgeDef("chat-edge-1", "edge-1", 8111), EdgeDef("chat-edge-2", "edge-2", 8112)]
 
@@ -170,6 +175,7 @@ class Stack:
         self.s3: SeaweedFS | None = None
         self.nginx: Nginx | None = None
         self.ingest: Nginx | None = None
+        self.credentials: Credentials | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def check_ports(self) -> None:
@@ -186,9 +192,11 @@ class Stack:
         c.data_dir.mkdir(parents=True, exist_ok=True)
         self.log(f"[1/4] starting NATS (JetStream) on :{c.nats_port}, PostgreSQL on :{c.postgres_port}, "
                  f"Valkey on :{c.redis_port}")
-        self.nats = NatsServer(c.nats_port, c.nats_monitor_port, c.data_dir / "nats").start(self.sup)
+        creds = self.load_credentials()
+        self.nats = NatsServer(c.nats_port, c.nats_monitor_port, c.data_dir / "nats", creds).start(self.sup)
         self.postgres = Postgres(c.postgres_port, c.data_dir / "postgres", durable=c.durable).start(self.sup)
-        self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable).start(self.sup)
+        self.valkey = Valkey(c.redis_port, c.data_dir / "valkey", durable=c.durable,
+                             password=creds.valkey).start(self.sup)
         if c.object_store == "s3":
             self.log(f"      and SeaweedFS (S3) on :{c.s3_port}")
             self.s3 = SeaweedFS(c.s3_port, c.data_dir / "seaweedfs").start(self.sup)
@@ -223,14 +231,21 @@ class Stack:
         self.stop()
 
     # ---- pieces ----------------------------------------------------------------------------
-    def service_env(self, svc: ServiceDef) -> dict[str, str]:
+    def load_credentials(self) -> Credentials:
+        """The NATS users' and Valkey's passwords of this data folder (made on its first start)."""
+        if self.credentials is None:
+            self.credentials = Credentials.load_or_create(self.config.data_dir / CREDENTIALS_FILE)
+        return self.credentials
+
+    def service_env(self, svc: ServiceDef, nats_user: str | None = None) -> dict[str, str]:
         c = self.config
         assert self.nats and self.postgres and self.valkey
         env = {
             "SERVICE_NAME": svc.name,
             "HOST": "127.0.0.1",
             "PORT": str(c.service_ports[svc.name]),
-            "NATS_URL": self.nats.url,
+            # each process kind logs in as its own NATS user (contracts.access)
+            "NATS_URL": self.nats.url_for(nats_user or svc.name),
             "REDIS_URL": self.valkey.url,
             "PUBLIC_BASE_URL": c.gateway_url,
             "JWKS_URL": f"http://127.0.0.1:{c.service_ports['auth']}/.well-known/jwks.json",
@@ -271,7 +286,7 @@ class Stack:
 
     def start_edge(self, edge: EdgeDef):
         chat = next(s for s in SERVICES if s.name == "chat")
-        env = {**self.service_env(chat), "SERVICE_NAME": edge.name, "EDGE_ID": edge.edge_id,
+        env = {**self.service_env(chat, nats_user=EDGE_NATS_USER), "SERVICE_NAME": edge.name, "EDGE_ID": edge.edge_id,
                "PORT": str(self.config.service_ports[edge.name])}
         # browsers on this stack's gateway (whatever its port) are the pages allowed to open /ws
         port = self.config.gateway_port
@@ -346,6 +361,12 @@ class Stack:
     def start_gateway(self) -> None:
         conf = self.render_gateway()
         self.nginx = Nginx(conf, conf.parent, self.config.gateway_port).start(self.sup)
+
+    def nats_refusals(self) -> list[str]:
+        """Every publish or subscription NATS refused a process of this stack so far (a subject
+        missing from contracts.access), as the servers logged them."""
+        nodes = getattr(self.nats, "nodes", [self.nats] if self.nats else [])
+        return [line for node in nodes for line in node.permission_violations()[0]]
 
     def watch(self) -> None:
         """Block until Ctrl-C or until a child dies (then say which and why)."""

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from servicekit.db import Database
 from servicekit.logging import configure_logging
-from servicekit.messaging import connect, ensure_streams
+from servicekit.messaging import connect, ensure_streams, may_configure
 from servicekit.observability import NotReady, ReadinessCheck, health_router, instrument, setup_tracing
 from servicekit.outbox import OutboxRelay
 from servicekit.problems import PROBLEM_SCHEMA, install_problem_handlers
@@ -34,11 +34,15 @@ Worker = Callable[["ServiceRuntime"], Awaitable[None]]
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, streams: Sequence = (), uses_db: bool = True,
-                 uses_redis: bool = True, uses_store: bool = False, jwks: KeyFetcher | None = None,
-                 relay_outbox: bool = True):
+    def __init__(self, settings: ServiceSettings, *, streams: Sequence = (), buckets: Sequence = (),
+                 uses_db: bool = True, uses_redis: bool = True, uses_store: bool = False,
+                 jwks: KeyFetcher | None = None, relay_outbox: bool = True):
         self.settings = settings
         self.streams = list(streams)
+        self.buckets = list(buckets)
+        # whether this process's NATS user creates and updates streams and buckets, or waits for
+        # them (contracts.access: one user does, since a stream's subjects decide what it captures)
+        self.configures_streams = may_configure(settings.nats_url)
         self.uses_db = uses_db
         self.uses_redis = uses_redis
         self.uses_store = uses_store
@@ -90,8 +94,9 @@ class ServiceRuntime:
             self.db = Database(s.database_url, pool_size=s.database_pool_size)
         self.nats = await connect(s.nats_url, name=s.service_name)
         self.js = self.nats.jetstream()
-        if self.streams:
-            await ensure_streams(self.js, self.streams, replicas=s.jetstream_replicas)
+        if self.streams or self.buckets:
+            await ensure_streams(self.js, self.streams, replicas=s.jetstream_replicas, buckets=self.buckets,
+                                 configure=self.configures_streams)
         if self.uses_redis:
             self.redis = Redis.from_url(s.redis_url, decode_responses=False)
         if self.uses_store:

@@ -1,7 +1,7 @@
 """Structured JSON logs on stdout that cannot carry secrets.
 
 Redaction works on two levels: keys whose name says "secret" are masked, and values that look like
-bearer tokens or JWTs are masked wherever they appear, so a careless `log.info(f"...{token}")`
+bearer tokens, JWTs or a URL's password are masked wherever they appear, so a careless `log.info(f"...{token}")`
 still does not leak.
 """
 
@@ -18,12 +18,15 @@ SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|strea
                            re.IGNORECASE)
 JWT_LIKE = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
 BEARER = re.compile(r"(?i)bearer\s+[\w\-.~+/=]+")
+# the password in a URL's userinfo (nats://user:pass@host, redis://:pass@host, postgresql://...)
+URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
 REDACTED = "[redacted]"
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 def redact_text(text: str) -> str:
+    text = URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
     return BEARER.sub("Bearer " + REDACTED, JWT_LIKE.sub(REDACTED, text))
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -14,11 +15,12 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from contracts.access import configures_streams, inbox_prefix
 from contracts.requests import RequestSpec
 from contracts.subjects import StreamSpec
 
@@ -33,9 +35,33 @@ async def connect(url: str, name: str) -> NATS:
 
     # `NATS_URL` may list several servers of a cluster, comma-separated: the client starts with any
     # that answers and fails over to the others (and to those the cluster advertises)
-    servers = [u.strip() for u in url.split(",") if u.strip()]
+    servers, user, password = split_credentials(url)
+    options = {}
+    if user is not None:
+        # given as options, not left in the URLs: nats-py logs in to a server the cluster
+        # advertises (no user in its URL) only with these. Replies come under the user's own
+        # inbox prefix, the only one its permissions let it subscribe to (contracts.access).
+        options = {"user": user, "password": password or "", "inbox_prefix": inbox_prefix(user)}
     return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                              error_cb=on_error, connect_timeout=5)
+                              error_cb=on_error, connect_timeout=5, **options)
+
+
+def split_credentials(url: str) -> tuple[list[str], str | None, str | None]:
+    """`nats://user:pass@a:4222,nats://user:pass@b:4222` -> (["nats://a:4222", "nats://b:4222"],
+    "user", "pass"). Every server of one URL list shares one user."""
+    servers, user, password = [], None, None
+    for raw in (u.strip() for u in url.split(",")):
+        if not raw:
+            continue
+        parts = urlsplit(raw if "://" in raw else f"nats://{raw}")
+        if parts.username is not None:
+            user, password = unquote(parts.username), unquote(parts.password or "") or None
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        servers.append(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    return servers, user, password
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
@@ -74,22 +100,73 @@ async def patiently(step: Callable[[], Awaitable[T]], what: str, *, patience: fl
             delay = min(delay * 2, 5.0)
 
 
-async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, patience: float = 120.0) -> None:
-    """Create or update the JetStream streams a service publishes to or consumes from.
+def may_configure(url: str) -> bool:
+    """Whether the NATS user in `url` creates and updates the platform's streams and buckets
+    (contracts.access: one user does; the others wait for them)."""
+    return configures_streams(split_credentials(url)[1])
+
+
+class _NotThereYet(Exception):
+    """A stream or bucket this user may not create does not exist yet."""
+
+
+async def ensure_streams(js: JetStreamContext, specs, replicas: int = 1, *, buckets=(), configure: bool = True,
+                         patience: float = 120.0) -> None:
+    """Create or update the JetStream streams (and KV buckets) a service publishes to or consumes
+    from, or, with `configure=False`, wait until they exist.
 
     A stream is created with `replicas` copies and raised to it when it has fewer; a higher count
     set by an operator (`nats stream edit`) is kept, since one service starting with the default
     must not shrink a production stream.
+
+    Only one NATS user may configure streams (contracts.access: a stream's subjects decide what
+    it captures, stream keys included); a service logged in as another (`configure=False`) only
+    looks its streams up and waits for that one to create them. One that differs from the
+    contract is left as it is, with a warning: updating it is that user's job too.
+
+    A clustered JetStream answers its API slowly or not at all while it elects a meta leader or
+    while many services start at once; that is waited out (for `patience` seconds) instead of
+    crashing the service, which a supervisor would only restart into the same wait.
     """
-    await patiently(lambda: _ensure_streams_once(js, specs, replicas), "provision streams", patience=patience)
+    deadline = asyncio.get_running_loop().time() + patience
+    delay = 0.5
+    waiting_for = None
+    while True:
+        try:
+            return await _ensure_streams_once(js, specs, buckets, replicas, configure)
+        except _NotThereYet as exc:
+            if asyncio.get_running_loop().time() + 0.5 > deadline:
+                raise TimeoutError(f"stream {exc} was not created within {patience:.0f} s (this NATS user "
+                                   "may not create it; the channels service does)") from None
+            if waiting_for != str(exc):
+                waiting_for = str(exc)
+                log.info("waiting for a stream to be created", extra={"stream": waiting_for})
+            await asyncio.sleep(0.5)
+        except JETSTREAM_NOT_READY as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("jetstream not answering, waiting to provision streams",
+                        extra={"error": repr(exc), "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
-async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> None:
+async def _ensure_streams_once(js: JetStreamContext, specs, buckets, replicas: int, configure: bool) -> None:
+    for bucket in buckets:
+        try:
+            await js.stream_info(bucket.stream)
+        except NotFoundError:
+            if not configure:
+                raise _NotThereYet(bucket.stream) from None
+            await js.create_key_value(KeyValueConfig(bucket=bucket.name, history=bucket.history, replicas=replicas,
+                                                     description=bucket.description))
     for spec in specs:
         cfg = stream_config(spec, replicas)
         try:
             info = await js.stream_info(spec.name)
         except NotFoundError:
+            if not configure:
+                raise _NotThereYet(spec.name) from None
             await js.add_stream(cfg)
             continue
         cfg.num_replicas = max(info.config.num_replicas or 1, replicas)
@@ -98,7 +175,11 @@ async def _ensure_streams_once(js: JetStreamContext, specs, replicas: int) -> No
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
                 or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
-            await js.update_stream(cfg)
+            if configure:
+                await js.update_stream(cfg)
+            elif set(info.config.subjects or []) != set(cfg.subjects):
+                log.warning("stream differs from the contract; the service that configures streams "
+                            "updates it", extra={"stream": spec.name})
 
 
 @contextmanager

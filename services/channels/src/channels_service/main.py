@@ -1,6 +1,6 @@
 """Bootstrap: wires settings, connections, routers, consumers and the NATS responders."""
 
-from contracts.subjects import EVENTS_STREAM, VIEWERS_STREAM
+from contracts.subjects import BUCKETS, STREAMS
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.retention import Sweep
 from servicekit.security import KeyFetcher
@@ -21,7 +21,9 @@ from channels_service.vods.views import router as vods_router
 
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
-    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_store=True, jwks=jwks)
+    # channels' NATS user is the one that configures every stream and bucket of the platform
+    # (contracts.access): the others wait for them at start
+    runtime = ServiceRuntime(settings, streams=STREAMS, buckets=BUCKETS, uses_store=True, jwks=jwks)
     # copies first: an image a channel still shows from auth's prefix becomes its own
     runtime.add_sweep(Sweep("channel_images_adopted",
                             lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: runtime.store)))

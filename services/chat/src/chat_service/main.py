@@ -28,7 +28,8 @@ class ChatRuntime(ServiceRuntime):
         self.chat = ChatService(self.db, self.js, self.nats, self.redis, self.settings)
         await self.chat.start()
         self._history_sub = await serve_history(self.nats, self.chat)
-        self._state_sub = await serve_state(self.nats, self.db, self.js, self.settings.jetstream_replicas)
+        self._state_sub = await serve_state(self.nats, self.db, self.js, self.settings.jetstream_replicas,
+                                            configure=self.configures_streams)
 
     async def stop(self) -> None:
         for sub in (getattr(self, "_history_sub", None), getattr(self, "_state_sub", None)):

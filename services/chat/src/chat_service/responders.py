@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 
 import orjson
+from contracts.subjects import CHAT_API_HISTORY
 
 log = logging.getLogger("chat.responders")
 
-HISTORY_SUBJECT = "chat.api.history"
+HISTORY_SUBJECT = CHAT_API_HISTORY
 QUEUE = "chat-api"
 
 
@@ -41,10 +42,10 @@ async def serve_history(nc, chat) -> object:
     return await nc.subscribe(HISTORY_SUBJECT, queue=QUEUE, cb=on_request)
 
 
-async def serve_state(nc, db, js, replicas: int = 1) -> object:
+async def serve_state(nc, db, js, replicas: int = 1, *, configure: bool = True) -> object:
     from chat_service.moderation.snapshots import FILL_SUBJECT, fill, open_bucket
 
-    kv = await open_bucket(js, replicas)
+    kv = await open_bucket(js, replicas, configure=configure)
 
     async def on_request(msg) -> None:
         try:

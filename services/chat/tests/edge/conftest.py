@@ -102,12 +102,12 @@ def fake_chat():
 
 
 @pytest.fixture
-async def start_edge(nats_url, redis_url, jwks):
+async def start_edge(nats_url_for, redis_url, jwks):
     """start_edge(chat, **settings) -> a running Edge on a free port; all are stopped at the end."""
     edges: list[Edge] = []
 
     async def start(chat, **overrides) -> Edge:
-        values = {"nats_url": nats_url, "redis_url": redis_url, "port": free_port(),
+        values = {"nats_url": nats_url_for("chat-edge"), "redis_url": redis_url, "port": free_port(),
                   "edge_id": f"edge-{len(edges) + 1}", "presence_interval_seconds": 0.2,
                   "online_ttl_seconds": 2.0, **overrides}
         edge = Edge(EdgeSettings(**values), chat=chat, jwks=jwks)

@@ -116,14 +116,14 @@ async def test_a_slow_consumer_is_closed_1013_and_counted(start_edge, fake_chat,
     await fast.expect("pong", timeout=10)  # the others are untouched
 
 
-async def test_a_ban_reaches_the_users_sockets_on_every_edge(start_edge, fake_chat, client, make_user):
+async def test_a_ban_reaches_the_users_sockets_on_every_edge(nats_url, start_edge, fake_chat, client, make_user):
     room = fake_chat.add_room()
     a, b = await start_edge(fake_chat), await start_edge(fake_chat)
     bob = make_user("bob")
     on_a, on_b = await client(a, bob.token), await client(b, bob.token)
     for c in (on_a, on_b):
         await _join(c, room.channel_id)
-    nc = await nats.connect(a.settings.nats_url)
+    nc = await nats.connect(nats_url)
     try:
         until = datetime.now(UTC) + timedelta(minutes=5)
         event = make_event("channel.user_banned", ChannelBan(channel_id=room.channel_id, user_id=bob.id,
@@ -138,7 +138,7 @@ async def test_a_ban_reaches_the_users_sockets_on_every_edge(start_edge, fake_ch
         await nc.close()
 
 
-async def test_a_viewer_who_blocked_an_author_does_not_get_their_lines(start_edge, fake_chat, client,
+async def test_a_viewer_who_blocked_an_author_does_not_get_their_lines(nats_url, start_edge, fake_chat, client,
                                                                        make_user):
     room = fake_chat.add_room()
     edge = await start_edge(fake_chat)
@@ -154,7 +154,7 @@ async def test_a_viewer_who_blocked_an_author_does_not_get_their_lines(start_edg
     assert [(await other.expect("chat:message"))["message"]["content"] for _ in range(2)] == ["bad", "good"]
     assert (await v.expect("chat:message"))["message"]["content"] == "good"
     # unblocking (user.unblocked on NATS) applies at once
-    nc = await nats.connect(edge.settings.nats_url)
+    nc = await nats.connect(nats_url)
     try:
         event = make_event("user.unblocked", UserBlock(blocker_id=viewer.id, blocked_id=troll.id), source="auth")
         await nc.publish("user.unblocked", event.to_json_bytes())
@@ -167,10 +167,10 @@ async def test_a_viewer_who_blocked_an_author_does_not_get_their_lines(start_edg
         await nc.close()
 
 
-async def test_presence_online_users_typing_and_leave(start_edge, fake_chat, client, make_user):
+async def test_presence_online_users_typing_and_leave(nats_url, start_edge, fake_chat, client, make_user):
     room = fake_chat.add_room()
     a, b = await start_edge(fake_chat), await start_edge(fake_chat)
-    nc = await nats.connect(a.settings.nats_url)
+    nc = await nats.connect(nats_url)
     snapshots = []
 
     async def on_presence(msg):
@@ -220,14 +220,14 @@ async def test_presence_online_users_typing_and_leave(start_edge, fake_chat, cli
         await nc.close()
 
 
-async def test_stream_status_and_viewers_are_pushed(start_edge, fake_chat, client):
+async def test_stream_status_and_viewers_are_pushed(nats_url, start_edge, fake_chat, client):
     from contracts.events.streams import StreamViewers
 
     room = fake_chat.add_room()
     edge = await start_edge(fake_chat)
     c = await client(edge)
     await _join(c, room.channel_id)
-    nc = await nats.connect(edge.settings.nats_url)
+    nc = await nats.connect(nats_url)
     try:
         event = make_event("stream.viewers", StreamViewers(stream_id="s1", channel_id=room.channel_id, count=7,
                                                            peak=9), source="streams")

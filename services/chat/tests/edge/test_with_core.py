@@ -144,7 +144,7 @@ async def jwks_url(jwks):
 
 
 @pytest.mark.timeout(150)
-async def test_kill_9_of_an_edge_loses_no_acked_message(chat_app, chat_settings, make_channel, start_edge,
+async def test_kill_9_of_an_edge_loses_no_acked_message(chat_app, chat_settings, nats_url_for, make_channel, start_edge,
                                                           make_user, jwks_url, tmp_path):
     owner = make_user("owner")
     channel_id = await make_channel(owner)
@@ -155,7 +155,7 @@ async def test_kill_9_of_an_edge_loses_no_acked_message(chat_app, chat_settings,
               "client_frames_burst": 1000, "client_backlog": 1000}
     survivor = await start_edge(None, database_url=chat_settings.database_url, **limits)
     port = free_port()
-    env = {**os.environ, "NATS_URL": chat_settings.nats_url, "REDIS_URL": chat_settings.redis_url,
+    env = {**os.environ, "NATS_URL": nats_url_for("chat-edge"), "REDIS_URL": chat_settings.redis_url,
            "DATABASE_URL": chat_settings.database_url, "JWKS_URL": jwks_url, "PORT": str(port),
            "EDGE_ID": "edge-doomed", "HOST": "127.0.0.1",
            **{name.upper(): str(value) for name, value in limits.items()}}

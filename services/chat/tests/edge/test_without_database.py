@@ -35,7 +35,7 @@ async def _join(c, channel_id):
 
 
 async def test_an_edge_serves_joins_history_sends_and_bans_with_postgres_stopped(
-        nats_url, redis_url, jwks, make_user, start_edge, client, eventually):
+        nats_url, nats_url_for, redis_url, jwks, make_user, start_edge, client, eventually):
     root = Path(tempfile.mkdtemp(prefix="chat-nodb-"))
     sup = Supervisor(root / "logs")
     for attempt in range(3):  # a free port can be taken by another process before postgres binds it
@@ -50,7 +50,7 @@ async def test_an_edge_serves_joins_history_sends_and_bans_with_postgres_stopped
     try:
         pg.create_database("chat")
         upgrade(MIGRATIONS, pg.url("chat"))
-        settings = Settings(database_url=pg.url("chat"), nats_url=nats_url, redis_url=redis_url,
+        settings = Settings(database_url=pg.url("chat"), nats_url=nats_url_for("chat"), redis_url=redis_url,
                             outbox_poll_seconds=0.2, persister_fetch_timeout_seconds=0.2)
         app = create_app(settings, configure_process=False, jwks=jwks)
         async with app.router.lifespan_context(app):

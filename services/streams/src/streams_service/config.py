@@ -1,9 +1,15 @@
+from typing import ClassVar
+
 from pydantic import Field
 
 from servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
+    # presence counts live in memory: streams never connects to Valkey, so a deployment gives it
+    # no REDIS_URL (nor the Valkey password)
+    required_in_prod: ClassVar[frozenset[str]] = ServiceSettings.required_in_prod - {"redis_url"}
+
     service_name: str = "streams"
     port: int = 8103
 

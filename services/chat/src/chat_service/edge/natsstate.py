@@ -33,11 +33,13 @@ class EdgeChat(ChatService):
         self.replicas = KvReplicas(None, runtime.nats)  # the bucket is opened in start()
         self.moderation = Moderation(self.replicas, ttl_seconds=settings.moderation_cache_ttl_seconds)
         self.jetstream_replicas = settings.jetstream_replicas
+        self.configures_streams = runtime.configures_streams
         self.history_timeout = getattr(settings, "history_request_timeout_seconds", 1.0)
 
     async def start(self) -> None:
         if self.replicas.kv is None:
-            self.replicas.kv = await open_bucket(self.js, self.jetstream_replicas)
+            self.replicas.kv = await open_bucket(self.js, self.jetstream_replicas,
+                                                 configure=self.configures_streams)
         await super().start()
 
     async def history(self, channel_id: str, *, limit: int = 50, before_seq: int | None = None,

@@ -9,7 +9,7 @@ import signal
 from contracts.subjects import CHAT_STREAM
 from servicekit.db import Database
 from servicekit.logging import configure_logging
-from servicekit.messaging import connect, ensure_streams
+from servicekit.messaging import connect, ensure_streams, may_configure
 from servicekit.observability import setup_tracing
 
 from chat_service.config import Settings
@@ -25,7 +25,8 @@ async def run_persister(settings: Settings) -> None:
     nc = await connect(settings.nats_url, name=f"{settings.service_name}-persister")
     try:
         js = nc.jetstream()
-        await ensure_streams(js, [CHAT_STREAM], replicas=settings.jetstream_replicas)
+        await ensure_streams(js, [CHAT_STREAM], replicas=settings.jetstream_replicas,
+                             configure=may_configure(settings.nats_url))
         persister = Persister(db, js, batch=settings.persister_batch,
                               fetch_timeout=settings.persister_fetch_timeout_seconds,
                               ack_wait=settings.persister_ack_wait_seconds)

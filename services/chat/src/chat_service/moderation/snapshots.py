@@ -37,7 +37,7 @@ from chat_service.moderation.service import ChannelState, Filters, Profile
 
 log = logging.getLogger("chat.moderation.snapshots")
 
-BUCKET = "chat-state"
+BUCKET = s.CHAT_STATE_BUCKET
 _KEY_TOKEN = re.compile(r"^[-_=a-zA-Z0-9]+$")
 
 
@@ -141,7 +141,8 @@ class ReplicaHandler:
         if reader is None or self.runtime is None:
             return
         if self.kv is None:
-            self.kv = await open_bucket(self.runtime.js, self.runtime.settings.jetstream_replicas)
+            self.kv = await open_bucket(self.runtime.js, self.runtime.settings.jetstream_replicas,
+                                        configure=self.runtime.configures_streams)
         for key in _LOCKS[reader](event.data):
             await session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"chat-state:{key}"))
         for key, value in await reader(session, event.data):
@@ -150,27 +151,18 @@ class ReplicaHandler:
             await self.kv.put(key, value)
 
 
-async def open_bucket(js, replicas: int = 1):
-    """The bucket, created when missing (the API and the edges may start in any order)."""
-    from nats.js.api import KeyValueConfig
-    from nats.js.errors import BucketNotFoundError
+async def open_bucket(js, replicas: int = 1, *, configure: bool = True):
+    """The bucket, created when missing and `configure` (the API and the edges may start in any
+    order), or waited for (their NATS users may not create it: contracts.access)."""
+    from servicekit.messaging import ensure_streams, patiently
 
-    from servicekit.messaging import patiently
-
-    async def open_or_create():
-        try:
-            return await js.key_value(BUCKET)
-        except BucketNotFoundError:
-            return await js.create_key_value(KeyValueConfig(
-                bucket=BUCKET, history=1, replicas=replicas,
-                description="chat moderation snapshots for the edges (written by the chat API's replica consumer)"))
-
-    return await patiently(open_or_create, f"open the {BUCKET} bucket")
+    await ensure_streams(js, [], replicas, buckets=[s.CHAT_STATE], configure=configure)
+    return await patiently(lambda: js.key_value(BUCKET), f"open the {BUCKET} bucket")
 
 
 # ---- read-through for keys written before the bucket existed (the chat API answers) ------------
 
-FILL_SUBJECT = "chat.api.state"
+FILL_SUBJECT = s.CHAT_API_STATE
 # only these: a missing channel or stream means "no such room" on the edge, and a deployment that
 # predates the bucket has every channel missing. A missing follow/block/profile means "none", and
 # asking for each would send a request per cold user to the API (its next change writes it).
