@@ -70,7 +70,7 @@ SERVICES = ["auth", "channels", "streams", "chat", "media-gateway"]
 def platform():
     """The dev overlay's workloads at the scale issue 13 asks of the rehearsal: three NATS nodes,
     two copies of every service, three chat edges; one for every test that needs it, and the fault
-    test (test_faults_on_hosts.py) runs after the others, since it breaks things."""
+    test (test_partitions_and_kills_on_hosts.py) runs after the others, since it breaks things."""
     from harness import Rehearsal, render
 
     replicas = {name: 2 for name in SERVICES} | {"chat-edge": 3}

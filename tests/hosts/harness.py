@@ -155,7 +155,8 @@ class Rehearsal:
         self.secrets = secrets
         self.root = root
         self.replicas = replicas or {}
-        tag = f"{os.getpid() % 100000}"
+        # the subnet too: a test's own small rehearsal runs while the package's big one is up
+        tag = f"{os.getpid() % 100000}s{subnet}"
         self.prefix = f"sp{tag}"
         self.bridge = f"spbr{tag}"
         self.net = f"10.{200 + subnet % 50}.{os.getpid() % 250}"

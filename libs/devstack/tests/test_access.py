@@ -193,3 +193,14 @@ async def test_what_a_service_may_do_it_can(connect, servers):
     ack = await media.nc.jetstream().publish("media.ingest.connected", b"{}", timeout=5)
     assert ack.stream == "EVENTS"
     assert media.errors == [] and channels.errors == []
+
+
+@pytest.mark.parametrize("user", [u for u in USERS if USERS[u].events])
+async def test_every_outbox_relay_can_ask_whether_jetstream_answers(connect, user):
+    """After a refused publish the relay asks JetStream for its account info to tell "this row"
+    from "JetStream is away": without the right, every refusal looked like an outage and a
+    poison row was never parked (seen in the host rehearsal as a publish violation)."""
+    client = await connect(user)
+    info = await client.nc.jetstream().account_info()
+    assert info is not None
+    assert client.errors == []

@@ -87,6 +87,10 @@ class Access:
         subscribe: list[str] = [f"{inbox_prefix(user)}.>"]
         for event_type in self.events:
             publish.append(CATALOG[event_type].wildcard_subject)
+        if self.events:
+            # account info (no stream's content): a publisher asks it after a refused publish to
+            # tell a bad message from JetStream being away (servicekit.outbox parks only the first)
+            publish.append("$JS.API.INFO")
         publish += self.sends
         publish += self.asks
         subscribe += self.listens

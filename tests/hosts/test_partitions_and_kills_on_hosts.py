@@ -8,7 +8,7 @@ resuming from before the load gets every one exactly once, each nonce is stored 
 it was resent, the persister wrote all of them to PostgreSQL, and every channel.created event of
 the run reached both consumers that keep a replica of channels (streams and chat).
 
-Runs after test_manifests_on_hosts.py (file order): it leaves the rehearsal degraded."""
+Runs after test_manifests_on_hosts.py (file order: keep this name sorting after it): it leaves the rehearsal degraded."""
 
 from __future__ import annotations
 
