@@ -96,9 +96,11 @@ class Origin:
         """A session goes live (again, after a restart of this service: it starts over)."""
         self._forget_old()
         media = SessionMedia(session_id, {
+            # PART-TARGET may not change during the stream and bounds every part: ffmpeg cuts parts
+            # on whole milliseconds of RTMP time (0.333 or 0.334 s for a third), so a hair above
             stream_name(session_id, r): RenditionMedia(r, MediaPlaylist(
-                part_target=self.part_seconds, segment_target=self.segment_seconds, window=self.window,
-                init_uri="init-0.mp4"))
+                part_target=round(self.part_seconds * 1.02, 3), segment_target=self.segment_seconds,
+                window=self.window, init_uri="init-0.mp4"))
             for r in self.ladder})
         self.sessions[session_id] = media
         return media
