@@ -146,10 +146,16 @@ export function createPlayer({ title }) {
     }
     hls = new Hls({
       workerPath: "/vendor/hls.worker.js",
-      // LL-HLS: parts and blocking playlist reloads; the target latency is the playlist's
-      // PART-HOLD-BACK (three parts, ~1 s), reached by playing up to 10 % faster, never by a jump
+      // LL-HLS: parts and blocking playlist reloads. The target latency is the origin's
+      // PART-HOLD-BACK (three parts of 1/3 s); hls.js only takes it from the playlist when no
+      // liveSyncDuration is set, and liveMaxLatencyDuration needs one. Up to 1 s past the target the
+      // player catches up by playing up to 25 % faster; hls.js counts anything further as watching
+      // behind on purpose, so past 5 s (a long stall) it jumps back to live, and in between the
+      // viewer gets the "Go to live" button.
       lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: 1.1,
+      liveSyncDuration: 1,
+      liveMaxLatencyDuration: 5,
+      maxLiveSyncPlaybackRate: 1.25,
       manifestLoadingMaxRetry: 6,
       manifestLoadingRetryDelay: 500,
       levelLoadingMaxRetry: 6,

@@ -109,12 +109,15 @@ class Origin:
         media = self.sessions.get(session_id)
         return media is not None and media.ended_at is None
 
-    def restart(self, session_id: str) -> None:
-        """The transcoder (re)starts: each rendition's next output begins with a new init section."""
+    def restart(self, session_id: str, names: list[str] | None = None) -> None:
+        """A transcoder (re)starts: the next output of each of its renditions (all by default)
+        begins with a new init section."""
         media = self.sessions.get(session_id)
         if media is None:
             return
-        for r in media.renditions.values():
+        for name, r in media.renditions.items():
+            if names is not None and name not in names:
+                continue
             r.generation += 1
             r.reader = FragmentReader()
             r.clock = None

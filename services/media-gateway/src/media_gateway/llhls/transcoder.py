@@ -1,5 +1,7 @@
-"""One ffmpeg per live session: it plays the session's source from the ingest and writes every
-rendition of the ladder, the source included (copied), as fragmented MP4 to a pipe of its own.
+"""Two ffmpeg per live session: each plays the session's source from the ingest; one copies the
+source, the other transcodes every lower rendition of the ladder (decoding once); each rendition is
+written as fragmented MP4 to a pipe of its own. Two, not one: ffmpeg runs its outputs in one loop,
+so a copied source sharing it with x264 arrives as late as the slowest encode on a busy machine.
 
 It plays `rtmp://<ingest>/src/<session>_src`, the live stream itself, so a transcoded rendition is
 as late as its encoder and no later (the transcoder nginx-rtmp used to start followed the recording
@@ -65,12 +67,14 @@ def ffmpeg_argv(ffmpeg: str, source_url: str, outputs: list[tuple[Rendition, int
 
 
 class Transcoder:
-    """The ffmpeg of one session, restarted while the session lasts; its output goes to the origin."""
+    """One ffmpeg of a session (its `renditions`), restarted while the session lasts; its output
+    goes to the origin."""
 
-    def __init__(self, settings: Settings, origin: Origin, session_id: str):
+    def __init__(self, settings: Settings, origin: Origin, session_id: str, renditions: list[Rendition]):
         self.settings = settings
         self.origin = origin
         self.session_id = session_id
+        self.renditions = renditions
         self.process: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._produced = False  # the running ffmpeg has written something (else there is nothing to finish)
@@ -104,7 +108,7 @@ class Transcoder:
             await asyncio.sleep(min(5.0, self.settings.transcoder_restart_seconds * (1 + restarts)))
 
     async def _once(self) -> int:
-        pipes = [(rendition, *os.pipe()) for rendition in self.origin.ladder]
+        pipes = [(rendition, *os.pipe()) for rendition in self.renditions]
         argv = ffmpeg_argv(self.settings.ffmpeg_binary, self.source_url(),
                            [(rendition, w) for rendition, _r, w in pipes], fps=self.settings.transcoder_fps,
                            part_seconds=self.settings.llhls_part_seconds,
@@ -117,7 +121,7 @@ class Transcoder:
             for _rendition, _r, w in pipes:
                 os.close(w)
         self._produced = False
-        self.origin.restart(self.session_id)
+        self.origin.restart(self.session_id, [stream_name(self.session_id, r) for r in self.renditions])
         self.started.set()
         readers = [asyncio.create_task(self._pump(r, stream_name(self.session_id, rendition)))
                    for rendition, r, _w in pipes]
@@ -180,7 +184,7 @@ class Transcoders:
     def __init__(self, settings: Settings, origin: Origin, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.origin = origin
-        self._running: dict[str, Transcoder] = {}
+        self._running: dict[str, list[Transcoder]] = {}
         self._http = httpx.AsyncClient(timeout=1.0, transport=transport) \
             if settings.live_transcode and settings.ingest_stat else None
 
@@ -201,14 +205,17 @@ class Transcoders:
             return False
         started = time.monotonic()
         self.origin.open(session_id)
-        transcoder = Transcoder(self.settings, self.origin, session_id)
-        self._running[session_id] = transcoder
-        transcoder.start()
+        groups = [[r for r in self.origin.ladder if r.height is None], [r for r in self.origin.ladder if r.height]]
+        transcoders = [Transcoder(self.settings, self.origin, session_id, group) for group in groups if group]
+        self._running[session_id] = transcoders
+        for transcoder in transcoders:
+            transcoder.start()
         if join:
             deadline = started + self.settings.transcoder_join_timeout_seconds
             try:
-                await asyncio.wait_for(transcoder.started.wait(), max(0.0, deadline - time.monotonic()))
-                await self._wait_until_playing(session_id, deadline)
+                for transcoder in transcoders:
+                    await asyncio.wait_for(transcoder.started.wait(), max(0.0, deadline - time.monotonic()))
+                await self._wait_until_playing(session_id, len(transcoders), deadline)
             except (TimeoutError, httpx.HTTPError, ET.ParseError) as exc:
                 log.warning("transcoder not confirmed playing src; going on", extra={"sessionId": session_id,
                                                                                    "error": repr(exc)})
@@ -216,15 +223,15 @@ class Transcoders:
                                               "ms": round((time.monotonic() - started) * 1000, 1)})
         return True
 
-    async def _wait_until_playing(self, session_id: str, deadline: float) -> None:
-        """Poll rtmp_stat until src lists ffmpeg among the players of the session's stream."""
+    async def _wait_until_playing(self, session_id: str, count: int, deadline: float) -> None:
+        """Poll rtmp_stat until src lists `count` ffmpeg among the players of the session's stream."""
         if self._http is None or self.settings.ingest_stat is None:
             return
         name = source_stream_name(session_id)
         while True:
             r = await self._http.get(self.settings.ingest_stat)
             r.raise_for_status()
-            if transcoder_plays(r.content, name):
+            if transcoders_playing(r.content, name) >= count:
                 return
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"the transcoder of {session_id} did not reach src")
@@ -232,23 +239,22 @@ class Transcoders:
 
     async def stop(self, session_id: str) -> None:
         """The session ended: stop its ffmpeg and end its playlists (idempotent)."""
-        transcoder = self._running.pop(session_id, None)
-        if transcoder is not None:
-            await transcoder.stop()
+        transcoders = self._running.pop(session_id, [])
+        await asyncio.gather(*(t.stop() for t in transcoders), return_exceptions=True)
         await self.origin.end(session_id)
 
     async def close(self) -> None:
-        running, self._running = list(self._running.values()), {}
+        running, self._running = [t for ts in self._running.values() for t in ts], {}
         await asyncio.gather(*(t.stop() for t in running), return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
 
-def transcoder_plays(stat_xml: bytes, stream: str) -> bool:
-    """ffmpeg's RTMP client (flashver `LNX 9,0,124,2`) is a player of src's `stream`."""
+def transcoders_playing(stat_xml: bytes, stream: str) -> int:
+    """How many of ffmpeg's RTMP clients (flashver `LNX 9,0,124,2`) play src's `stream`."""
     for element in app_streams(stat_xml, SOURCE_APP):
         if element.findtext("name") == stream:
-            return any(client.findtext("flashver", "").startswith("LNX") and client.find("publishing") is None
-                       for client in element.iter("client"))
-    return False
+            return sum(1 for client in element.iter("client")
+                       if client.findtext("flashver", "").startswith("LNX") and client.find("publishing") is None)
+    return 0

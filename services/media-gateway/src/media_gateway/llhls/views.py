@@ -117,7 +117,7 @@ async def media_file(request: Request, name: str, filename: str) -> Response:
     return _answer(data, MP4, IMMUTABLE, media.count(_uri(request)))
 
 
-@router.options("/{path:path}", status_code=204, response_class=Response, include_in_schema=False)
+@router.options("/{name}/{filename}", status_code=204, response_class=Response, include_in_schema=False)
 async def preflight() -> Response:
     return Response(status_code=204, headers={**CORS, "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
                                               "Access-Control-Allow-Headers": "Range",
