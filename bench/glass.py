@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -411,6 +412,25 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
                         "framesSent": len(encoder.stamps)}}
 
 
+def transcoder_events(log: Path) -> list[dict]:
+    """What the media gateway said about its transcoders (exits, restarts for lag): a rendition that
+    restarted mid-run shows as a discontinuity on the page."""
+    events = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return events
+    for line in lines:
+        if '"logger":"media_gateway.llhls' in line and ('"level":"warning"' in line or "exited" in line):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            events.append({k: record.get(k) for k in ("time", "message", "exitCode", "lagSeconds", "rendition",
+                                                      "stderr") if record.get(k) is not None})
+    return events
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip", type=float, default=10.0, help="seconds of playback not counted (default 10)")
@@ -430,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     with platform_stack() as stack:
         results = asyncio.run(bench(stack, modes, args.skip, args.window, args.screenshots))
+        results["transcoderEvents"] = transcoder_events(stack.config.data_dir / "logs" / "media-gateway.log")
     payload = {"ladder": ladder, "skipSeconds": args.skip, "windowSeconds": args.window,
                "player": "the stream page's default player (web/player.js: hls.js, lowLatencyMode)",
                "filePollSeconds": FILE_POLL,

@@ -111,6 +111,7 @@ export function createPlayer({ title }) {
   };
   goLive.addEventListener("click", () => {
     if (!hls) return;
+    hls.targetLatency = 1; // also forgets the stalls that pushed the target further back
     const edge = hls.liveSyncPosition;
     if (Number.isFinite(edge)) video.currentTime = edge;
     video.play().catch(() => {});
@@ -156,6 +157,10 @@ export function createPlayer({ title }) {
       liveSyncDuration: 1,
       liveMaxLatencyDuration: 5,
       maxLiveSyncPlaybackRate: 1.25,
+      // hls.js adds this to the target after every stall and never takes it back (up to one
+      // target duration): a part, not hls.js's whole second, so a stall at start-up or a quality
+      // switch does not double the latency for the rest of the session
+      liveSyncOnStallIncrease: 0.34,
       manifestLoadingMaxRetry: 6,
       manifestLoadingRetryDelay: 500,
       levelLoadingMaxRetry: 6,

@@ -59,6 +59,9 @@ class Settings(ServiceSettings):
     # encoder's first key frame); past this the answer goes out and the transcoder starts a key frame later
     transcoder_join_timeout_seconds: float = 1.5
     transcoder_restart_seconds: float = 1.0
+    # a transcoder whose output falls this far behind the wall clock (a machine too busy for the
+    # encode) is restarted at the live edge instead of staying late for the rest of the stream
+    transcoder_max_lag_seconds: float = 3.0
     # at the end of a session: how long ffmpeg may take to finish by itself before it is stopped
     transcoder_end_grace_seconds: float = 2.0
     llhls_part_seconds: float = Field(1 / 3, gt=0.1, le=1.0)
@@ -66,7 +69,6 @@ class Settings(ServiceSettings):
     # an ended session's playlists (with ENDLIST) stay this long for players finishing them
     llhls_linger_seconds: float = 60.0
 
-    hls_root: Path | None = None  # unused since the origin serves HLS from memory (kept for old configs)
     hls_base_url: str = "/hls"  # public path of the origin's playlists (the gateway proxies it here)
     record_root: Path | None = None  # default <data_dir>/recordings; nginx-rtmp's record_path
     # VODs go to the object store (OBJECT_STORE_URL: S3 or a folder) under this prefix; the gateway
@@ -117,10 +119,6 @@ class Settings(ServiceSettings):
         if self.ingest_control_url and self.ingest_control_url.rstrip("/").endswith("/control"):
             return self.ingest_control_url.rstrip("/").removesuffix("/control") + "/stat"
         return None
-
-    @property
-    def hls_dir(self) -> Path:
-        return (self.hls_root or self.data_dir / "hls").resolve()
 
     @property
     def record_dir(self) -> Path:

@@ -115,3 +115,18 @@ async def test_bad_requests_are_problems(client, live, path, params, status):
     r = await client.get(path, params=params)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_origin_knows_how_far_a_rendition_is_behind_the_wall_clock(client, pieces):
+    """What the transcoder's watchdog reads: parts coming slower than real time add up to lag."""
+    origin = client.app.state.origin
+    origin.open(SESSION)
+    origin.restart(SESSION)
+    await origin.feed(SESSION, SOURCE, pieces[0] + pieces[1])
+    assert origin.lag(SESSION, SOURCE) <= 0.05
+    await asyncio.sleep(1.0)  # a third of a second of media took a whole second to come
+    await origin.feed(SESSION, SOURCE, pieces[2])
+    assert origin.lag(SESSION, SOURCE) >= 0.6
+    origin.restart(SESSION)  # a new generation starts on time again
+    await origin.feed(SESSION, SOURCE, pieces[0] + pieces[1])
+    assert origin.lag(SESSION, SOURCE) <= 0.05

@@ -55,6 +55,7 @@ class RenditionMedia:
     generation: int = -1
     reader: FragmentReader | None = None
     clock: tuple[datetime, float] | None = None  # (wall clock of the generation's first frame, media seconds so far)
+    lag: float = 0.0  # seconds the transcoder's output is behind the wall clock since its first part
 
     def segment_bytes(self, msn: int) -> bytes | None:
         segment = next((s for s in self.playlist.segments if s.msn == msn), None)
@@ -151,11 +152,17 @@ class Origin:
         except ValueError:
             return False  # output that does not start on a key frame: nothing can play it
         r.clock = (start, offset + fragment.duration)
+        r.lag = (now - start).total_seconds() - (offset + fragment.duration)
         r.parts[(msn, index)] = fragment.data
         first = r.playlist.segments[0].msn
         for key in [k for k in r.parts if k[0] < first]:
             del r.parts[key]
         return True
+
+    def lag(self, session_id: str, name: str) -> float:
+        media = self.sessions.get(session_id)
+        r = media.renditions.get(name) if media else None
+        return r.lag if r is not None else 0.0
 
     async def end(self, session_id: str) -> None:
         """The stream ended: every playlist gets EXT-X-ENDLIST, waiting requests are answered."""

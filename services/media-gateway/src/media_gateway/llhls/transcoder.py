@@ -78,6 +78,7 @@ class Transcoder:
         self.process: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._produced = False  # the running ffmpeg has written something (else there is nothing to finish)
+        self._lagging = False
         self._task: asyncio.Task | None = None
         self.started = asyncio.Event()  # the first ffmpeg is running
 
@@ -101,6 +102,9 @@ class Transcoder:
                 self.started.set()
             if self._stopping:
                 break
+            if self._lagging:  # stopped for being late: back to the live edge at once
+                self._lagging = False
+                continue
             # the source ended (the publisher left) or ffmpeg died: try again while the session is
             # open, a little later each time it dies young
             restarts = restarts + 1 if time.monotonic() - began < 10 else 0
@@ -143,8 +147,22 @@ class Transcoder:
             while chunk := await reader.read(READ_CHUNK):
                 self._produced = True
                 await self.origin.feed(self.session_id, name, chunk)
+                self._check_lag(name)
         finally:
             transport.close()
+
+    def _check_lag(self, name: str) -> None:
+        """An encoder slower than real time (a starved machine) reads the source from nginx-rtmp's
+        queue ever later and never catches up; past `transcoder_max_lag_seconds` it is restarted,
+        which joins the source at its next key frame (players see a discontinuity, then live again)."""
+        lag = self.origin.lag(self.session_id, name)
+        process = self.process
+        if lag > self.settings.transcoder_max_lag_seconds and not self._lagging and process is not None \
+                and process.returncode is None:
+            log.warning("transcoder behind the live source; restarting it",
+                        extra={"sessionId": self.session_id, "rendition": name, "lagSeconds": round(lag, 2)})
+            self._lagging = True
+            process.kill()
 
     async def stop(self) -> None:
         self._stopping = True
