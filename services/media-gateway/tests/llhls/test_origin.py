@@ -127,6 +127,7 @@ async def test_the_origin_knows_how_far_a_rendition_is_behind_the_wall_clock(cli
     await asyncio.sleep(1.0)  # a third of a second of media took a whole second to come
     await origin.feed(SESSION, SOURCE, pieces[2])
     assert origin.lag(SESSION, SOURCE) >= 0.6
-    origin.restart(SESSION)  # a new generation starts on time again
+    origin.restart(SESSION)  # a new generation starts on time again, before its first part too
+    assert origin.lag(SESSION, SOURCE) == 0
     await origin.feed(SESSION, SOURCE, pieces[0] + pieces[1])
     assert origin.lag(SESSION, SOURCE) <= 0.05

@@ -121,7 +121,7 @@ class Origin:
                 continue
             r.generation += 1
             r.reader = FragmentReader()
-            r.clock = None
+            r.clock, r.lag = None, 0.0  # a new output is on time until its parts say otherwise
             if r.generation > 0:
                 r.playlist.restart(f"init-{r.generation}.mp4")
 
