@@ -149,13 +149,14 @@ export function createPlayer({ title }) {
       workerPath: "/vendor/hls.worker.js",
       // LL-HLS: parts and blocking playlist reloads. The target latency is the origin's
       // PART-HOLD-BACK (three parts of 1/3 s); hls.js only takes it from the playlist when no
-      // liveSyncDuration is set, and liveMaxLatencyDuration needs one. Up to 1 s past the target the
-      // player catches up by playing up to 25 % faster; hls.js counts anything further as watching
-      // behind on purpose, so past 5 s (a long stall) it jumps back to live, and in between the
-      // viewer gets the "Go to live" button.
+      // liveSyncDuration is set, and liveMaxLatencyDuration needs one. Up to 2 s past the target
+      // (one target duration, then liveMaxLatencyDuration) the player catches up by playing up to
+      // 25 % faster; further behind (a start or a stall that left it there) it jumps back to live:
+      // without that hls.js treats it as watching behind on purpose and stays there. A viewer who
+      // paused gets the "Go to live" button.
       lowLatencyMode: true,
       liveSyncDuration: 1,
-      liveMaxLatencyDuration: 5,
+      liveMaxLatencyDuration: 3,
       maxLiveSyncPlaybackRate: 1.25,
       // hls.js adds this to the target after every stall and never takes it back (up to one
       // target duration): a part, not hls.js's whole second, so a stall at start-up or a quality

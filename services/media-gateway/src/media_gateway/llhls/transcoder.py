@@ -121,6 +121,10 @@ class Transcoder:
             self.process = await asyncio.create_subprocess_exec(
                 *argv, pass_fds=[w for _rendition, _r, w in pipes], stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        except BaseException:
+            for _rendition, r, _w in pipes:
+                os.close(r)
+            raise
         finally:
             for _rendition, _r, w in pipes:
                 os.close(w)
