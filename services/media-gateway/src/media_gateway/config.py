@@ -54,7 +54,9 @@ class Settings(ServiceSettings):
     # the ABR ladder (the same INGEST_LADDER the ingest's config is rendered with), e.g. source,480p
     ingest_ladder: str | None = None
     transcoder_fps: int = Field(30, ge=1, le=120)
-    transcoder_x264_preset: str = Field("veryfast", pattern=r"^[a-z]+$")
+    # superfast, not veryfast: a live encode slower than real time is restarted (it cannot catch
+    # up), and on a shared 2-core machine veryfast 480p fell 3 s behind every ~15 s (docs/benchmarks.md)
+    transcoder_x264_preset: str = Field("superfast", pattern=r"^[a-z]+$")
     # how long on_publish waits for the transcoder to play src before it answers (it then gets the
     # encoder's first key frame); past this the answer goes out and the transcoder starts a key frame later
     transcoder_join_timeout_seconds: float = 1.5

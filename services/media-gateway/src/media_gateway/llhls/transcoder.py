@@ -42,7 +42,7 @@ MOVFLAGS = "empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets"
 
 
 def ffmpeg_argv(ffmpeg: str, source_url: str, outputs: list[tuple[Rendition, int]], *, fps: int = 30,
-                gop_seconds: int = 1, part_seconds: float = 1 / 3, x264_preset: str = "veryfast") -> list[str]:
+                gop_seconds: int = 1, part_seconds: float = 1 / 3, x264_preset: str = "superfast") -> list[str]:
     """`outputs`: (rendition, the file descriptor ffmpeg writes it to)."""
     gop = fps * gop_seconds
     fragment = ["-f", "mp4", "-movflags", MOVFLAGS, "-frag_duration", str(int(part_seconds * 1e6) - 3000),
