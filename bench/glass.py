@@ -372,7 +372,7 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
             session = stream["hlsUrl"].rstrip("/").split("/")[-2]
             origin = f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"
             deadline = time.monotonic() + 30
-            while httpx.get(f"{origin}/hls/{session}/index.m3u8").status_code != 200:
+            while (await api.get(f"{origin}/hls/{session}/index.m3u8")).status_code != 200:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the origin never served the master playlist")
                 await asyncio.sleep(0.1)

@@ -1,6 +1,7 @@
 """Live thumbnails from the newest complete segment in the LL-HLS origin -> object store ->
 media.thumbnail.updated. The origin is fed real ffmpeg fragmented MP4, as the transcoder feeds it."""
 
+import asyncio
 import re
 import secrets
 import subprocess
@@ -49,8 +50,9 @@ async def test_latest_segment_prefers_the_smallest_rendition_and_complete_segmen
     playlist = origin.sessions[session_id].renditions[f"{session_id}_src_360p"].playlist
     # segments 0 and 1 are complete (the third is still open: no key frame after it yet)
     assert [s.complete for s in playlist.segments] == [True, True, False]
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=height:format=duration",
-                            "-of", "default=nw=1", "-"], input=data, capture_output=True, check=True).stdout.decode()
+    probe = (await asyncio.to_thread(
+        subprocess.run, ["ffprobe", "-v", "error", "-show_entries", "stream=height:format=duration", "-of",
+                         "default=nw=1", "-"], input=data, capture_output=True, check=True)).stdout.decode()
     assert "height=90" in probe
 
 

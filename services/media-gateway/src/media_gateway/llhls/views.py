@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-
 from servicekit.problems import Problem, problem_responses
 
 from media_gateway.llhls.origin import FETCHES, Gone, Origin
