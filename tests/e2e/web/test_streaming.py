@@ -160,12 +160,12 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
         video.evaluate("v => v.pause()")
         expect(go_live).to_be_visible(timeout=5_000)
         viewer.wait_for_timeout(2_500)
-        paused_behind = float(behind.get_attribute("data-latency"))
         shot(viewer, "stream-live-behind", full_page=False)
         go_live.click()
+        # the button goes once the player plays within a second of its target latency again
         expect(go_live).to_be_hidden(timeout=10_000)
         _wait_playing(video, advance=1.0)
-        assert float(behind.get_attribute("data-latency")) < paused_behind
+        assert float(behind.get_attribute("data-latency")) <= 2.5
 
         # every rendition is offered; choosing one switches to it
         quality = viewer.get_by_label("Quality")
