@@ -125,8 +125,10 @@ def test_every_rendition_is_low_latency_hls_and_its_parts_decode(live, gateway):
 
 def test_a_blocking_reload_returns_once_the_next_part_exists(live, gateway):
     variant = live["variants"][-1]
-    before = gateway.get(variant).text
-    msn, part = hint(before)  # the part the origin will announce next: not listed yet
+    # the origin's own playlist (the gateway may hand out one up to a second old): its preload hint
+    # is the part the origin will announce next, not listed yet
+    before = httpx.get(live["origin"] + variant, timeout=WAIT).text
+    msn, part = hint(before)
     assert (msn, part) not in parts(before)
     r = gateway.get(f"{variant}?_HLS_msn={msn}&_HLS_part={part}", timeout=WAIT)
     assert r.status_code == 200, r.text
