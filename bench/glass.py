@@ -17,10 +17,10 @@ Quality control. An init script follows every frame the <video> presents
 (stamp, expected display time, frame height). The first `--skip` seconds after the page starts
 playing (or after the switch) are not counted; the next `--window` seconds are.
 
-The breakdown follows the first frame of every HLS segment (its stamp decoded from the segment
-file): the recording FLV (encoder -> ingest), the segment file appearing in HLS_ROOT (-> the
-packager starts the fragment; for a transcoded rendition this includes the transcoder), the segment
-listed in its playlist (playlist available), then presented by the page (player buffer).
+The breakdown follows the first frame of every HLS segment (its stamp decoded from the segment's
+first part): the recording FLV (encoder -> ingest), that part listed in its rendition's playlist at
+the LL-HLS origin (followed with blocking reloads, as a player does: the transcoder, the part's own
+length and the packager), then presented by the page (gateway, player fetch and buffer).
 Writes bench/results/glass.json.
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -171,30 +172,35 @@ class StampedEncoder:
 
 
 class FileWatcher:
-    """Polls the ingest's files: when each FLV video tag of the recording appeared, when each HLS
-    segment file appeared and when its playlist first listed it (and keeps the segment's bytes, to
-    decode the stamp of its first frame afterwards)."""
+    """Follows the recording file and the LL-HLS origin: when each FLV video tag of the recording
+    appeared, and when each part was first listed in its rendition's playlist (followed as a player
+    does, with blocking reloads for the next part, straight at the origin: the gateway's cache is
+    not in the way). The first part of every segment is kept (with its init section) to decode the
+    stamp of its first frame afterwards."""
 
-    def __init__(self, hls_root: Path, record_root: Path, session: str):
-        self.hls_root, self.record_root, self.session = hls_root, record_root, session
+    def __init__(self, origin_url: str, record_root: Path, session: str):
+        self.origin_url, self.record_root, self.session = origin_url.rstrip("/"), record_root, session
         self.flv_tags: list[tuple[int, float]] = []  # (timestamp ms, wall seconds first seen)
-        self.segments: dict[tuple[str, str], dict] = {}  # (rendition dir, segment name) -> facts
+        self.segments: dict[tuple[str, str], dict] = {}  # (rendition, first part's name) -> facts
         self._stop = threading.Event()
         self._flv_offset = 13  # FLV header + PreviousTagSize0
-        self._thread = threading.Thread(target=self._run, name="file-watcher", daemon=True)
+        self._threads = [threading.Thread(target=self._run_flv, name="flv-watcher", daemon=True)]
 
     def start(self) -> None:
-        self._thread.start()
+        master = httpx.get(f"{self.origin_url}/hls/{self.session}/index.m3u8", timeout=10).text
+        for uri in re.findall(r"^/hls/(\S+)/index\.m3u8$", master, re.MULTILINE):
+            self._threads.append(threading.Thread(target=self._follow, args=(uri,), name=f"follow-{uri}", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        for thread in self._threads:
+            thread.join(10)
 
-    def _run(self) -> None:
+    def _run_flv(self) -> None:
         while not self._stop.is_set():
-            now = time.time()
-            self._poll_flv(now)
-            self._poll_hls(now)
+            self._poll_flv(time.time())
             time.sleep(FILE_POLL)
 
     def _poll_flv(self, now: float) -> None:
@@ -217,27 +223,41 @@ class FileWatcher:
             pos += 11 + size + 4
         self._flv_offset += pos
 
-    def _poll_hls(self, now: float) -> None:
-        try:
-            dirs = [d for d in self.hls_root.iterdir() if d.name.startswith(f"{self.session}_src") and d.is_dir()]
-        except OSError:
-            return
-        for d in dirs:
-            try:
-                names = [p.name for p in d.iterdir() if p.suffix == ".ts"]
-                playlist = (d / "index.m3u8").read_text()
-            except OSError:
-                continue
-            for name in names:
-                self.segments.setdefault((d.name, name), {"created": now})
-            for name in re.findall(r"^(?:.*/)?(\d+\.ts)$", playlist, re.MULTILINE):
-                seg = self.segments.setdefault((d.name, name), {"created": None})
-                if "listed" not in seg:
-                    seg["listed"] = now
-                    try:
-                        seg["bytes"] = (d / name).read_bytes()
-                    except OSError:
-                        seg["bytes"] = b""
+    def _follow(self, rendition: str) -> None:
+        base = f"{self.origin_url}/hls/{rendition}"
+        seen: set[str] = set()
+        inits: dict[str, bytes] = {}
+        query = ""
+        with httpx.Client(timeout=10) as http:
+            while not self._stop.is_set():
+                try:
+                    r = http.get(f"{base}/index.m3u8{query}")
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+                    continue
+                now = time.time()
+                if r.status_code != 200:
+                    query = ""
+                    time.sleep(0.1)
+                    continue
+                text = r.text
+                init = None
+                for line in text.splitlines():
+                    if line.startswith("#EXT-X-MAP:"):
+                        init = re.search(r'URI="([^"]+)"', line)[1]
+                    m = re.match(r'#EXT-X-PART:.*URI="([^"]+)"(,INDEPENDENT=YES)?', line)
+                    if m is None or m[1] in seen:
+                        continue
+                    seen.add(m[1])
+                    if m[2] and init is not None:  # the first part of a segment: keep it to decode
+                        if init not in inits:
+                            inits[init] = http.get(f"{base}/{init}").content
+                        self.segments[(rendition, m[1])] = {
+                            "created": None, "listed": now, "bytes": inits[init] + http.get(f"{base}/{m[1]}").content}
+                hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"', text)
+                if hint is None:
+                    return  # the stream ended
+                query = f"?_HLS_msn={hint[1]}&_HLS_part={hint[2]}"
 
 
 def first_frame_stamp(segment: bytes) -> tuple[int | None, int | None]:
@@ -297,7 +317,7 @@ async def watch_page(browser, base_url: str, slug: str, mode: str, skip: float, 
 
 
 def stage_breakdown(watcher: FileWatcher, encoder: StampedEncoder, pages: list[dict]) -> dict:
-    """Per rendition: for each segment's first frame, how long each stage took (seconds)."""
+    """Per rendition: for the first frame of each segment, how long each stage took (seconds)."""
     epoch = encoder.epoch_ms / 1000
     flv = watcher.flv_tags
     # where each presented frame was shown, by (stamp, height)
@@ -309,10 +329,8 @@ def stage_breakdown(watcher: FileWatcher, encoder: StampedEncoder, pages: list[d
     # only segments a measured window could have shown (decoding each costs an ffmpeg run)
     windows = [(page["from"] - 10, page["until"]) for page in pages]
     per_rendition: dict[str, dict[str, list[float]]] = {}
-    for (rendition_dir, _name), seg in sorted(watcher.segments.items()):
-        if not seg.get("bytes") or seg.get("created") is None:
-            continue
-        if not any(start <= seg["listed"] <= end for start, end in windows):
+    for (rendition, _name), seg in sorted(watcher.segments.items()):
+        if not seg.get("bytes") or not any(start <= seg["listed"] <= end for start, end in windows):
             continue
         stamp, h = first_frame_stamp(seg["bytes"])
         if stamp is None or stamp not in stamp_index:
@@ -321,15 +339,14 @@ def stage_breakdown(watcher: FileWatcher, encoder: StampedEncoder, pages: list[d
         # the FLV tag of that frame: its timestamp is the frame's index at 30 fps
         ts = stamp_index[stamp] * 1000 / FPS
         arrived = min((wall for t, wall in flv if abs(t - ts) <= 17), default=None)
-        name = rendition_dir.split("_src", 1)[1].lstrip("_") or "source"
+        name = rendition.split("_src", 1)[1].lstrip("_") or "source"
         stages = per_rendition.setdefault(name, {k: [] for k in (
-            "encoderToIngest", "ingestToPackager", "packagerToPlaylist", "playlistToDisplay", "total")})
+            "encoderToIngest", "ingestToPartListed", "partListedToDisplay", "total")})
         if arrived is not None:
             stages["encoderToIngest"].append(arrived - captured)
-            stages["ingestToPackager"].append(seg["created"] - arrived)
-        stages["packagerToPlaylist"].append(seg["listed"] - seg["created"])
+            stages["ingestToPartListed"].append(seg["listed"] - arrived)
         if (stamp, h) in shown:
-            stages["playlistToDisplay"].append(shown[(stamp, h)] - seg["listed"])
+            stages["partListedToDisplay"].append(shown[(stamp, h)] - seg["listed"])
             stages["total"].append(shown[(stamp, h)] - captured)
     return {name: {stage: percentiles(values) for stage, values in stages.items()}
             for name, stages in per_rendition.items()}
@@ -353,7 +370,13 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
                     raise RuntimeError(f"the stream never got an HLS URL: {stream}")
                 await asyncio.sleep(0.1)
             session = stream["hlsUrl"].rstrip("/").split("/")[-2]
-            watcher = FileWatcher(stack.config.data_dir / "hls", stack.config.data_dir / "recordings", session)
+            origin = f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"
+            deadline = time.monotonic() + 30
+            while (await api.get(f"{origin}/hls/{session}/index.m3u8")).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the origin never served the master playlist")
+                await asyncio.sleep(0.1)
+            watcher = FileWatcher(origin, stack.config.data_dir / "recordings", session)
             watcher.start()
             pages = []
             async with async_playwright() as p:
@@ -389,6 +412,25 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
                         "framesSent": len(encoder.stamps)}}
 
 
+def transcoder_events(log: Path) -> list[dict]:
+    """What the media gateway said about its transcoders (exits, restarts for lag): a rendition that
+    restarted mid-run shows as a discontinuity on the page."""
+    events = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return events
+    for line in lines:
+        if '"logger":"media_gateway.llhls' in line and ('"level":"warning"' in line or "exited" in line):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            events.append({k: record.get(k) for k in ("time", "message", "exitCode", "lagSeconds", "rendition",
+                                                      "stderr") if record.get(k) is not None})
+    return events
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip", type=float, default=10.0, help="seconds of playback not counted (default 10)")
@@ -408,8 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     with platform_stack() as stack:
         results = asyncio.run(bench(stack, modes, args.skip, args.window, args.screenshots))
+        results["transcoderEvents"] = transcoder_events(stack.config.data_dir / "logs" / "media-gateway.log")
     payload = {"ladder": ladder, "skipSeconds": args.skip, "windowSeconds": args.window,
-               "player": "the stream page's default player (web/player.js)", "filePollSeconds": FILE_POLL,
+               "player": "the stream page's default player (web/player.js: hls.js, lowLatencyMode)",
+               "filePollSeconds": FILE_POLL,
                **results}
     path = write_results(args.output, machine, payload)
     progress(f"wrote {path}")

@@ -1,6 +1,6 @@
-// The video player: hls.js (npm, served at /vendor/) for live HLS with a quality selector
-// (Auto + every rendition), recovery from network and media errors, and full screen; a plain
-// <video src> for VOD recordings (MP4).
+// The video player: hls.js (npm, served at /vendor/) for live Low-Latency HLS with a quality
+// selector (Auto + every rendition), how far behind live the picture is and a "Go to live" button,
+// recovery from network and media errors, and full screen; a plain <video src> for VOD recordings (MP4).
 
 import { h, uid } from "./ui.js";
 
@@ -32,14 +32,19 @@ export function createPlayer({ title }) {
   const qualityId = uid("quality");
   const quality = h("select", { id: qualityId, class: "quality-select", disabled: true }, h("option", { value: "-1" }, "Auto"));
   const fullscreen = h("button", { type: "button", class: "btn btn-small btn-ghost player-fs", "aria-pressed": "false" }, "Full screen");
+  // hls.latency: seconds between the live edge and what is on screen (read every half second; the
+  // text changes at most that often, so screen readers are not flooded: aria-live off)
+  const behind = h("span", { class: "behind-live", hidden: true, "aria-live": "off" });
+  const goLive = h("button", { type: "button", class: "btn btn-small btn-ghost go-live", hidden: true }, "Go to live");
   const overlay = h("div", { class: "player-overlay", hidden: true, role: "status", "aria-live": "polite" });
   const stage = h("div", { class: "player-stage" }, video, overlay);
-  const bar = h("div", { class: "player-bar" },
+  const bar = h("div", { class: "player-bar" }, behind, goLive,
     h("label", { for: qualityId, class: "quality-label" }, "Quality"), quality, fullscreen);
   const root = h("div", { class: "player" }, stage, bar);
 
   let hls = null;
   let retryTimer = null;
+  let latencyTimer = null;
   let mediaErrors = 0;
   let destroyed = false;
 
@@ -89,8 +94,36 @@ export function createPlayer({ title }) {
     showAutoLevel();
   });
 
+  // more than this beyond the target latency (PART-HOLD-BACK, ~1 s) and the viewer is offered a jump
+  const FAR_BEHIND_SECONDS = 1;
+  const showLatency = () => {
+    const latency = hls ? hls.latency : NaN;
+    if (!hls || !Number.isFinite(latency) || latency <= 0 || video.readyState < 2) {
+      behind.hidden = true;
+      goLive.hidden = true;
+      return;
+    }
+    behind.hidden = false;
+    behind.textContent = `${latency.toFixed(1)} s behind live`;
+    behind.dataset.latency = latency.toFixed(3);
+    const target = Number.isFinite(hls.targetLatency) ? hls.targetLatency : 0;
+    goLive.hidden = !(video.paused || latency - target > FAR_BEHIND_SECONDS);
+  };
+  goLive.addEventListener("click", () => {
+    if (!hls) return;
+    hls.targetLatency = 1; // also forgets the stalls that pushed the target further back
+    const edge = hls.liveSyncPosition;
+    if (Number.isFinite(edge)) video.currentTime = edge;
+    video.play().catch(() => {});
+    showLatency();
+  });
+
   const stopHls = () => {
     clearTimeout(retryTimer);
+    clearInterval(latencyTimer);
+    latencyTimer = null;
+    behind.hidden = true;
+    goLive.hidden = true;
     if (hls) {
       hls.destroy();
       hls = null;
@@ -114,8 +147,21 @@ export function createPlayer({ title }) {
     }
     hls = new Hls({
       workerPath: "/vendor/hls.worker.js",
-      lowLatencyMode: false,
-      liveSyncDurationCount: 3,
+      // LL-HLS: parts and blocking playlist reloads. The target latency is the origin's
+      // PART-HOLD-BACK (three parts of 1/3 s); hls.js only takes it from the playlist when no
+      // liveSyncDuration is set, and liveMaxLatencyDuration needs one. Up to 2 s past the target
+      // (one target duration, then liveMaxLatencyDuration) the player catches up by playing up to
+      // 25 % faster; further behind (a start or a stall that left it there) it jumps back to live:
+      // without that hls.js treats it as watching behind on purpose and stays there. A viewer who
+      // paused gets the "Go to live" button.
+      lowLatencyMode: true,
+      liveSyncDuration: 1,
+      liveMaxLatencyDuration: 3,
+      maxLiveSyncPlaybackRate: 1.25,
+      // hls.js adds this to the target after every stall and never takes it back (up to one
+      // target duration): a part, not hls.js's whole second, so a stall at start-up or a quality
+      // switch does not double the latency for the rest of the session
+      liveSyncOnStallIncrease: 0.34,
       manifestLoadingMaxRetry: 6,
       manifestLoadingRetryDelay: 500,
       levelLoadingMaxRetry: 6,
@@ -153,6 +199,7 @@ export function createPlayer({ title }) {
     });
     hls.loadSource(url);
     hls.attachMedia(video);
+    latencyTimer = setInterval(showLatency, 500);
   }
 
   function playVod(url) {

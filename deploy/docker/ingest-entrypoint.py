@@ -2,7 +2,7 @@
 `make run` uses, then become nginx (logs on stdout/stderr, so `kubectl logs` shows them).
 
 Environment (defaults fit deploy/k8s): INGEST_PREFIX, RTMP_LISTEN, MEDIA_GATEWAY_UPSTREAM,
-HLS_ROOT, RECORD_ROOT, HLS_LISTEN, CONTROL_LISTEN, SOURCE_PLAY_ALLOW, INGEST_LADDER; RENDER_ONLY=1 prints the config
+RECORD_ROOT, CONTROL_LISTEN, SOURCE_PLAY_ALLOW, INGEST_LADDER (only checked); RENDER_ONLY=1 prints the config
 and exits (used by the tests). The error log stays at `warn`: nginx-rtmp logs stream keys at `info`.
 """
 
@@ -23,9 +23,7 @@ def values_from_env(env: dict[str, str]) -> dict[str, str]:
         "PREFIX": env.get("INGEST_PREFIX", "/tmp/ingest"),
         "RTMP_LISTEN": env.get("RTMP_LISTEN", "0.0.0.0:1935"),
         "MEDIA_GATEWAY_UPSTREAM": env.get("MEDIA_GATEWAY_UPSTREAM", "media-gateway:8105"),
-        "HLS_ROOT": env.get("HLS_ROOT", "/data/hls"),
         "RECORD_ROOT": env.get("RECORD_ROOT", "/data/recordings"),
-        "HLS_LISTEN": env.get("HLS_LISTEN", "0.0.0.0:8187"),
         "CONTROL_LISTEN": env.get("CONTROL_LISTEN", "0.0.0.0:8186"),
         "SOURCE_PLAY_ALLOW": env.get("SOURCE_PLAY_ALLOW", ""),
     }
@@ -38,10 +36,9 @@ def main() -> None:
         sys.stdout.write(text)
         return
     prefix = Path(values["PREFIX"])
-    for folder in (prefix / "logs", prefix / "tmp", Path(values["HLS_ROOT"]), Path(values["RECORD_ROOT"])):
+    for folder in (prefix / "logs", prefix / "tmp", Path(values["RECORD_ROOT"])):
         folder.mkdir(parents=True, exist_ok=True)
-    for name, stream in (("error.log", "/dev/stderr"), ("rtmp-access.log", "/dev/stdout"),
-                         ("hls-access.log", "/dev/stdout")):
+    for name, stream in (("error.log", "/dev/stderr"), ("rtmp-access.log", "/dev/stdout")):
         link = prefix / "logs" / name
         link.unlink(missing_ok=True)
         link.symlink_to(stream)

@@ -65,6 +65,12 @@ def test_the_breakdown_reads_the_first_frame_of_a_segment():
     import glass
 
     assert glass.first_frame_stamp(_encode([5_000, 5_033, 5_067], "mpegts", "scale=854:480")) == (5_000, 480)
+    # as the origin serves it: an init section and the segment's first part (fragmented MP4, from a pipe)
+    fragmented = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-c", "copy", "-f", "mp4", "-movflags",
+                                 "empty_moov+default_base_moof+frag_keyframe", "-frag_duration", "100000", "pipe:1"],
+                                input=_encode([7_000, 7_033, 7_067, 7_100, 7_133, 7_167], "mpegts"),
+                                capture_output=True, check=True).stdout
+    assert glass.first_frame_stamp(fragmented) == (7_000, 720)
 
 
 @needs_ffmpeg
@@ -75,7 +81,7 @@ def test_the_recording_tail_yields_every_video_tag_once(tmp_path):
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     path = recordings / "sess_src.flv"
-    watcher = glass.FileWatcher(tmp_path / "hls", recordings, "sess")
+    watcher = glass.FileWatcher("http://127.0.0.1:9", recordings, "sess")
     path.write_bytes(flv[: len(flv) // 2])  # a tag cut in the middle waits for the rest
     watcher._poll_flv(1.0)
     half = len(watcher.flv_tags)

@@ -274,7 +274,7 @@ def test_ingest_renders_its_config_with_the_cluster_addresses(rendered):
     assert result.returncode == 0, result.stderr
     conf = result.stdout
     assert "on_publish http://media-gateway:8105/hooks/rtmp/publish;" in conf
-    assert "hls_path /data/hls;" in conf and "record_path /data/recordings;" in conf
+    assert "record_path /data/recordings;" in conf and "hls_path" not in conf  # HLS is the media gateway's
     assert "{{" not in conf
     # the media gateway drops publishers through the ingest's control port
     platform = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("platform-config"))
@@ -283,7 +283,9 @@ def test_ingest_renders_its_config_with_the_cluster_addresses(rendered):
     assert env["CONTROL_LISTEN"].endswith(f":{ports['control']}")
     gateway = by_kind(docs, "Deployment")["gateway"]
     gateway_env = {e["name"]: e["value"] for e in pod_spec(gateway)["containers"][0]["env"]}
-    assert gateway_env["INGEST_HLS_UPSTREAM"] == f"ingest:{ports['hls']}"
+    # /hls/ is the media gateway's LL-HLS origin, where nginx-rtmp's callbacks (and so the sessions) go
+    media = {p["name"]: p["port"] for p in by_kind(docs, "Service")["media-gateway"]["spec"]["ports"]}
+    assert gateway_env["HLS_ORIGIN_UPSTREAM"] == f"media-gateway:{media['http']}"
 
 
 def test_base_and_overlays_are_plain_yaml_without_tabs():

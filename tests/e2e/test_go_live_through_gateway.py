@@ -1,9 +1,10 @@
 """Go live: ffmpeg publishes with a channel's key to the nginx-rtmp ingest; the media gateway
 authorizes it through channels over NATS, renames it to an opaque id and announces
-`media.ingest.connected`; the master playlist and a segment of every rendition play through the
-gateway; the key appears in no HLS path and no log."""
+`media.ingest.connected`; the master playlist and a segment of every rendition (fragmented MP4
+after its init section) play through the gateway; the key appears in no HLS path and no log."""
 
 import asyncio
+import re
 import shutil
 import subprocess
 import time
@@ -80,8 +81,11 @@ def test_publish_with_key_plays_through_gateway(gateway, stack):
             assert segments, playlist.text
             seg_url = segments[0] if segments[0].startswith("/") else f"{url.rsplit('/', 1)[0]}/{segments[0]}"
             segment = _wait_ok(gateway, seg_url, 10)
+            # fragmented MP4 (LL-HLS): a segment plays after its init section (EXT-X-MAP)
+            init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist.text)[1]
+            init = _wait_ok(gateway, f"{url.rsplit('/', 1)[0]}/{init_uri}", 10)
             probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
-                                    "-"], input=segment.content, capture_output=True, timeout=20)
+                                    "-"], input=init.content + segment.content, capture_output=True, timeout=20)
             assert b"video" in probe.stdout, probe.stderr
     finally:
         encoder.kill()

@@ -47,7 +47,7 @@ def media_settings(media_db_url, nats_url_for, redis_url, tmp_path, object_store
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, ingest_control_url=None, authorize_timeout_seconds=1.0,
         # no nginx-rtmp here; test_real_ingest and tests/ingest/test_source_pull turn the pull on
-        ingest_source_pull=False, ingest_stats_interval_seconds=0,
+        ingest_source_pull=False, ingest_stats_interval_seconds=0, live_transcode=False,
         recording_poll_seconds=0.5, thumbnail_poll_seconds=0.2, thumbnail_retry_seconds=0.3,
         thumbnail_interval_seconds=60, mux_webhook_secret=MUX_SECRET, cloudflare_webhook_auth=CF_AUTH,
         cloudflare_webhook_secret=CF_SECRET,

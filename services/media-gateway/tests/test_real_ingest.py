@@ -1,6 +1,7 @@
 """The real thing: nginx-rtmp rendered from deploy/ingest, the app served by uvicorn, ffmpeg as the
-encoder. A valid key plays as adaptive HLS within seconds and ends as a VOD; a wrong key is
-refused; a key rotation drops the live publish; the key is in no file name and no log line."""
+encoder. A valid key plays as adaptive LL-HLS from the app's origin within seconds (the transcoder
+plays the live source) and ends as a VOD with ENDLIST on every playlist; a wrong key is refused; a
+key rotation drops the live publish; the key is in no file name and no log line."""
 
 import asyncio
 import logging
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 def ingest_root():
     # nginx workers run as nobody when we are root: the folders must be reachable and writable
     root = Path(tempfile.mkdtemp(prefix="mg-ingest-"))
-    for sub in ("logs", "tmp", "hls", "recordings", "vod", "objects"):
+    for sub in ("logs", "tmp", "recordings", "vod", "objects"):
         (root / sub).mkdir()
     for path in [root, *root.iterdir()]:
         os.chmod(path, 0o777)
@@ -51,13 +52,12 @@ def ingest_root():
 @pytest.fixture
 async def stack(media_settings, ingest_root):
     """uvicorn serving the app + nginx-rtmp calling it back."""
-    ports = {name: free_port() for name in ("app", "rtmp", "hls", "control")}
+    ports = {name: free_port() for name in ("app", "rtmp", "control")}
     settings = media_settings.model_copy(update={
         "port": ports["app"], "rtmp_internal_url": f"rtmp://127.0.0.1:{ports['rtmp']}",
         "ingest_control_url": f"http://127.0.0.1:{ports['control']}/control",
-        "hls_root": ingest_root / "hls", "record_root": ingest_root / "recordings",
-        "vod_root": ingest_root / "vod",
-        "thumbnail_retry_seconds": 0.5, "ingest_source_pull": True,
+        "record_root": ingest_root / "recordings", "vod_root": ingest_root / "vod",
+        "thumbnail_retry_seconds": 0.5, "ingest_source_pull": True, "live_transcode": True,
     })
     app = create_app(settings, configure_process=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=ports["app"], log_config=None,
@@ -71,9 +71,8 @@ async def stack(media_settings, ingest_root):
     conf.write_text(render_ingest_config({
         "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
         "PREFIX": str(ingest_root), "RTMP_LISTEN": f"127.0.0.1:{ports['rtmp']}",
-        "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{ports['app']}", "HLS_ROOT": str(ingest_root / "hls"),
-        "RECORD_ROOT": str(ingest_root / "recordings"), "HLS_LISTEN": f"127.0.0.1:{ports['hls']}",
-        "CONTROL_LISTEN": f"127.0.0.1:{ports['control']}",
+        "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{ports['app']}",
+        "RECORD_ROOT": str(ingest_root / "recordings"), "CONTROL_LISTEN": f"127.0.0.1:{ports['control']}",
     }))
     sup = Supervisor(ingest_root / "logs")
     try:
@@ -114,7 +113,7 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     caplog.set_level(logging.DEBUG)
     ports, root = stack["ports"], stack["root"]
     channels.keys[KEY] = "chan-real"
-    hls = f"http://127.0.0.1:{ports['hls']}"
+    hls = f"http://127.0.0.1:{ports['app']}"
 
     # ---- a valid key: live, adaptive HLS, thumbnail ----------------------------------------
     loop = asyncio.get_running_loop()
@@ -127,23 +126,26 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     async with httpx.AsyncClient(base_url=hls, timeout=5) as http:
         master = await fetch_until(http, connected["data"]["hlsUrl"])
         assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
-        assert master.headers["cache-control"] == "no-cache"
         assert master.headers["access-control-allow-origin"] == "*"
         variants = re.findall(r"^(/hls/\S+/index\.m3u8)$", master.text, re.MULTILINE)
         assert variants == [f"/hls/{session_id}_src/index.m3u8", f"/hls/{session_id}_src_480p/index.m3u8"]
         assert "BANDWIDTH=" in master.text and "RESOLUTION=854x480" in master.text
         first_segment_after = None
         for variant in variants:
-            playlist = await fetch_until(http, variant, lambda r: ".ts" in r.text)
+            playlist = await fetch_until(http, variant, lambda r: "#EXTINF" in r.text)
             first_segment_after = first_segment_after or loop.time() - started
-            segment_url = re.findall(r"^(/hls/\S+\.ts)$", playlist.text, re.MULTILINE)[-1]
-            segment = await http.get(segment_url)
-            assert segment.status_code == 200
-            assert segment.headers["content-type"] == "video/mp2t"
-            assert "max-age" in segment.headers["cache-control"]
-            local = tmp_path / f"{len(variants)}-{variant.count('_')}.ts"
-            local.write_bytes(segment.content)
-            assert "video" in probe(local), variant
+            assert "#EXT-X-PART:" in playlist.text and "#EXT-X-PRELOAD-HINT:TYPE=PART" in playlist.text
+            base = variant.rsplit("/", 1)[0]
+            init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist.text)[1]
+            segment_uri = re.findall(r"^(seg-\d+\.m4s)$", playlist.text, re.MULTILINE)[-1]
+            init = await http.get(f"{base}/{init_uri}")
+            segment = await http.get(f"{base}/{segment_uri}")
+            assert init.status_code == segment.status_code == 200
+            assert segment.headers["content-type"] == "video/mp4"
+            assert "immutable" in segment.headers["cache-control"]
+            local = tmp_path / f"{variant.count('_')}.mp4"
+            local.write_bytes(init.content + segment.content)
+            assert "video" in probe(local) and "audio" in probe(local), variant
         preflight = await http.options(connected["data"]["hlsUrl"])
         assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
         assert (await http.get("/hls/../nginx.conf")).status_code in (400, 404)
@@ -162,6 +164,9 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     # ---- the end of the broadcast: disconnected, then the VOD ---------------------------------
     assert await asyncio.wait_for(publisher.wait(), 20) == 0
     await events.wait_for("media.ingest.disconnected", lambda d: d["ingestSessionId"] == session_id)
+    async with httpx.AsyncClient(base_url=hls, timeout=5) as http:
+        for variant in variants:  # the stream's end reaches every playlist
+            await fetch_until(http, variant, lambda r: r.text.rstrip().endswith("#EXT-X-ENDLIST"))
     ready = await events.wait_for("media.recording.ready", lambda d: d["ingestSessionId"] == session_id, timeout=30)
     # the whole broadcast from its first key frame: src's pull waited in `live` before the encoder
     # was let in (a push joining late started a key frame, one second, later)

@@ -3,7 +3,8 @@ makes a channel, reveals and copies the stream key, ffmpeg publishes with it, a 
 browser context watches (video time advances, a rendition can be chosen), the creator ends the
 stream, the viewer's page goes offline by itself and the recording plays. Chat between two
 browsers runs once the chat service is part of the devstack; the chat drawer on a phone-sized
-screen and the creator's channel and moderation pages run in any case."""
+screen and the creator's channel and moderation pages run in any case. The live player uses LL-HLS
+(blocking reloads, parts), shows how far behind live it is and takes a paused viewer back to live."""
 
 from __future__ import annotations
 
@@ -128,6 +129,8 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
 
     # a viewer waits on the offline page: it switches to the player by itself
     viewer = new_page()
+    requested: list[str] = []
+    viewer.on("request", lambda request: requested.append(request.url))
     viewer.goto(f"/streams/{slug}")
     expect(viewer.get_by_text("Synth Jams is offline")).to_be_visible()
     shot(viewer, "stream-offline-before")
@@ -143,6 +146,26 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
         expect(viewer.locator(".stream-meta .live-pill")).to_be_visible()
         video = viewer.locator("video")
         _wait_playing(video)
+
+        # Low-Latency HLS: blocking playlist reloads for the next part, parts fetched as they come,
+        # and how far behind live the picture is
+        behind = viewer.locator(".behind-live")
+        expect(behind).to_have_text(re.compile(r"^\d+\.\d s behind live$"), timeout=15_000)
+        assert any("_HLS_msn=" in url and "_HLS_part=" in url for url in requested), requested[-10:]
+        assert any(re.search(r"/part-\d+\.\d+\.m4s$", url) for url in requested), requested[-10:]
+        shot(viewer, "stream-live-ll", full_page=False)
+        # paused, the viewer falls behind and is offered the live edge; taking it plays from there
+        go_live = viewer.get_by_role("button", name="Go to live")
+        expect(go_live).to_be_hidden()
+        video.evaluate("v => v.pause()")
+        expect(go_live).to_be_visible(timeout=5_000)
+        viewer.wait_for_timeout(2_500)
+        shot(viewer, "stream-live-behind", full_page=False)
+        go_live.click()
+        # the button goes once the player plays within a second of its target latency again
+        expect(go_live).to_be_hidden(timeout=10_000)
+        _wait_playing(video, advance=1.0)
+        assert float(behind.get_attribute("data-latency")) <= 2.5
 
         # every rendition is offered; choosing one switches to it
         quality = viewer.get_by_label("Quality")

@@ -89,7 +89,6 @@ class StackConfig:
     nats_monitor_port: int = 8222
     postgres_port: int = 5433
     redis_port: int = 6380
-    ingest_hls_port: int = 8187
     ingest_control_port: int = 8186
     s3_port: int = 8333
     # "s3": uploads and VODs go to SeaweedFS's S3 gateway (started here, as R2 in production);
@@ -112,7 +111,6 @@ class StackConfig:
             nats_monitor_port=_env_int("NATS_MONITOR_PORT", 8222),
             postgres_port=_env_int("POSTGRES_PORT", 5433),
             redis_port=_env_int("REDIS_PORT", 6380),
-            ingest_hls_port=_env_int("INGEST_HLS_PORT", 8187),
             ingest_control_port=_env_int("INGEST_CONTROL_PORT", 8186),
             s3_port=_env_int("S3_PORT", 8333),
             object_store=_object_store_kind(),
@@ -125,7 +123,7 @@ class StackConfig:
         from devstack.ports import free_ports
 
         services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
-        ports = iter(free_ports(9 + len(services)))
+        ports = iter(free_ports(8 + len(services)))
         return cls(
             data_dir=data_dir,
             gateway_port=next(ports),
@@ -134,7 +132,6 @@ class StackConfig:
             nats_monitor_port=next(ports),
             postgres_port=next(ports),
             redis_port=next(ports),
-            ingest_hls_port=next(ports),
             ingest_control_port=next(ports),
             s3_port=next(ports),
             object_store=_object_store_kind(),
@@ -154,7 +151,6 @@ class StackConfig:
             (self.postgres_port, "PostgreSQL", "POSTGRES_PORT"),
             (self.redis_port, "Valkey", "REDIS_PORT"),
             (self.rtmp_port, "RTMP ingest", "RTMP_PORT"),
-            (self.ingest_hls_port, "the ingest's HLS server", "INGEST_HLS_PORT"),
             (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
         ]
         if self.object_store == "s3":
@@ -318,7 +314,8 @@ class Stack:
             **self.object_sources(),
             "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
-            "INGEST_HLS_UPSTREAM": f"127.0.0.1:{c.ingest_hls_port}",
+            # nginx-rtmp's callbacks go to this one, so it holds the sessions' transcoders
+            "HLS_ORIGIN_UPSTREAM": f"127.0.0.1:{c.service_ports['media-gateway']}",
         }
         for svc in SERVICES:
             values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
@@ -334,21 +331,18 @@ class Stack:
         from media_gateway.ingest.nginx_conf import render_ingest_config
 
         c = self.config
-        prefix, hls, rec, vod = (c.data_dir / "ingest", c.data_dir / "hls", c.data_dir / "recordings",
-                                 c.data_dir / "vod")
-        for d in (prefix / "logs", prefix / "tmp", hls, rec, vod):
+        prefix, rec, vod = c.data_dir / "ingest", c.data_dir / "recordings", c.data_dir / "vod"
+        for d in (prefix / "logs", prefix / "tmp", rec, vod):
             d.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # workers and the ffmpeg they start run as nobody
-            for d in (prefix / "logs", prefix / "tmp", hls, rec):
+        if os.geteuid() == 0:  # workers run as nobody
+            for d in (prefix / "logs", prefix / "tmp", rec):
                 os.chmod(d, 0o777)
         values = {
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
             "PREFIX": str(prefix),
             "RTMP_LISTEN": f"0.0.0.0:{c.rtmp_port}",
             "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{c.service_ports['media-gateway']}",
-            "HLS_ROOT": str(hls),
             "RECORD_ROOT": str(rec),
-            "HLS_LISTEN": f"127.0.0.1:{c.ingest_hls_port}",
             "CONTROL_LISTEN": f"127.0.0.1:{c.ingest_control_port}",
         }
         template = (REPO_ROOT / "deploy" / "ingest" / "nginx-rtmp.conf.template").read_text()

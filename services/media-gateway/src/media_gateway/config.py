@@ -53,8 +53,31 @@ class Settings(ServiceSettings):
     publish_failures_per_ip: int = 30
     publish_failure_window_seconds: int = 60
 
-    hls_root: Path | None = None  # default <data_dir>/hls; nginx-rtmp's hls_path
-    hls_base_url: str = "/hls"  # public path the gateway serves hls_root under
+    # ---- live transcoding and the LL-HLS origin (media_gateway/llhls, docs/ll-hls.md) -----------
+    # one ffmpeg per session plays src/<session>_src and writes every rendition of the ladder as
+    # fragmented MP4; this process packages and serves them (GET /hls/...). Off: nothing is served.
+    live_transcode: bool = True
+    # the ABR ladder (the same INGEST_LADDER the ingest's config is rendered with), e.g. source,480p
+    ingest_ladder: str | None = None
+    transcoder_fps: int = Field(30, ge=1, le=120)
+    # superfast, not veryfast: a live encode slower than real time is restarted (it cannot catch
+    # up), and on a shared 2-core machine veryfast 480p fell 3 s behind every ~15 s (docs/benchmarks.md)
+    transcoder_x264_preset: str = Field("superfast", pattern=r"^[a-z]+$")
+    # how long on_publish waits for the transcoder to play src before it answers (it then gets the
+    # encoder's first key frame); past this the answer goes out and the transcoder starts a key frame later
+    transcoder_join_timeout_seconds: float = 1.5
+    transcoder_restart_seconds: float = 1.0
+    # a transcoder whose output falls this far behind the wall clock (a machine too busy for the
+    # encode) is restarted at the live edge instead of staying late for the rest of the stream
+    transcoder_max_lag_seconds: float = 3.0
+    # at the end of a session: how long ffmpeg may take to finish by itself before it is stopped
+    transcoder_end_grace_seconds: float = 2.0
+    llhls_part_seconds: float = Field(1 / 3, gt=0.1, le=1.0)
+    llhls_window_segments: int = Field(6, ge=3, le=600)
+    # an ended session's playlists (with ENDLIST) stay this long for players finishing them
+    llhls_linger_seconds: float = 60.0
+
+    hls_base_url: str = "/hls"  # public path of the origin's playlists (the gateway proxies it here)
     record_root: Path | None = None  # default <data_dir>/recordings; nginx-rtmp's record_path
     # VODs go to the object store (OBJECT_STORE_URL: S3 or a folder) under this prefix; the gateway
     # serves vod_base_url from it. vod_root only holds each MP4 while it is remuxed and uploaded.
@@ -104,10 +127,6 @@ class Settings(ServiceSettings):
         if self.ingest_control_url and self.ingest_control_url.rstrip("/").endswith("/control"):
             return self.ingest_control_url.rstrip("/").removesuffix("/control") + "/stat"
         return None
-
-    @property
-    def hls_dir(self) -> Path:
-        return (self.hls_root or self.data_dir / "hls").resolve()
 
     @property
     def record_dir(self) -> Path:

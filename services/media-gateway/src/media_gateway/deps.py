@@ -10,6 +10,7 @@ from servicekit.ratelimit import RateLimiter
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.source_pull import SourcePulls
+from media_gateway.llhls.transcoder import Transcoders
 from media_gateway.recordings.service import RecordingWorker
 
 
@@ -23,6 +24,10 @@ def get_control(request: Request) -> NginxControl:
 
 def get_pulls(request: Request) -> SourcePulls:
     return request.app.state.pulls
+
+
+def get_transcoders(request: Request) -> Transcoders:
+    return request.app.state.transcoders
 
 
 def get_recordings(request: Request) -> RecordingWorker:
@@ -47,4 +52,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 ControlDep = Annotated[NginxControl, Depends(get_control)]
 PullsDep = Annotated[SourcePulls, Depends(get_pulls)]
+TranscodersDep = Annotated[Transcoders, Depends(get_transcoders)]
 RecordingsDep = Annotated[RecordingWorker, Depends(get_recordings)]

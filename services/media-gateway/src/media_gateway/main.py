@@ -10,10 +10,19 @@ from servicekit.retention import Sweep
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
-from media_gateway.ingest.service import LivenessWorker, make_revocation_handler, resume_source_pulls
+from media_gateway.ingest.service import (
+    LivenessWorker,
+    make_revocation_handler,
+    open_local_sessions,
+    resume_source_pulls,
+)
 from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.ingest.stats import IngestStatsWorker
 from media_gateway.ingest.views import router as ingest_router
+from media_gateway.ingest.nginx_conf import parse_ladder
+from media_gateway.llhls.origin import Origin
+from media_gateway.llhls.transcoder import Transcoders
+from media_gateway.llhls.views import router as llhls_router
 from media_gateway.recordings.service import RecordingWorker
 from media_gateway.retention import prune_recording_files, prunes
 from media_gateway.recordings.views import router as recordings_router
@@ -65,7 +74,8 @@ class _RevocationConsumer(InboxConsumer):
 
 
 def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
-                  thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls) -> ServiceRuntime:
+                  thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls,
+                  transcoders: Transcoders) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     for prune in prunes(settings):
         runtime.add_prune(prune)
@@ -97,8 +107,14 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
                 resumed = await resume_source_pulls(rt.db, pulls)
                 if resumed:
                     log.info("source pulls resumed", extra={"count": resumed})
+            if transcoders.enabled:
+                # after a restart the open sessions' playlists start over (a new msn 0): the players'
+                # old playlists fail and they load the stream again
+                for session_id in await open_local_sessions(rt.db):
+                    await transcoders.start(session_id, join=False)
             await stopping.wait()
         finally:
+            await transcoders.close()
             await pulls.close()
 
     runtime.add_worker(revocations, stop=lambda: [c.stop() for c in consumers])
@@ -120,17 +136,25 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     settings = settings or Settings()
     control = NginxControl(settings.ingest_control_url, settings.ingest_app)
     recordings = RecordingWorker(settings)
-    thumbnails = ThumbnailWorker(settings)
     pulls = SourcePulls(settings, control)
+    origin = Origin(parse_ladder(settings.ingest_ladder), part_seconds=settings.llhls_part_seconds,
+                    window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds)
+    transcoders = Transcoders(settings, origin)
+    pulls.on_release.append(transcoders.stop)
+    thumbnails = ThumbnailWorker(settings, origin)
     liveness = LivenessWorker(settings, control, pulls)
     app = create_service_app(
-        build_runtime(settings, control, recordings, thumbnails, liveness, pulls), title="Media gateway",
-        description="Local ingest callbacks (nginx-rtmp), recordings to VOD, live thumbnails, and Mux / "
-                    "Cloudflare Stream webhooks, all translated into media.* events.",
-        routers=[ingest_router, recordings_router, webhooks_router],
+        build_runtime(settings, control, recordings, thumbnails, liveness, pulls, transcoders),
+        title="Media gateway",
+        description="Local ingest callbacks (nginx-rtmp), live transcoding and the LL-HLS origin, recordings "
+                    "to VOD, live thumbnails, and Mux / Cloudflare Stream webhooks, all translated into media.* "
+                    "events.",
+        routers=[ingest_router, llhls_router, recordings_router, webhooks_router],
         configure_process=configure_process,
     )
     app.state.control = control
     app.state.pulls = pulls
+    app.state.origin = origin
+    app.state.transcoders = transcoders
     app.state.recordings = recordings
     return app

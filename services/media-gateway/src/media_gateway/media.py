@@ -18,12 +18,13 @@ class MediaError(RuntimeError):
     """ffmpeg or ffprobe failed; the message holds the tail of its stderr."""
 
 
-async def _run(argv: list[str], timeout: float) -> bytes:
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+async def _run(argv: list[str], timeout: float, stdin: bytes | None = None) -> bytes:
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL if stdin is None
+                                                else asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()
@@ -69,11 +70,12 @@ async def remux_to_mp4(ffmpeg: str, source: Path, target: Path, timeout: float =
         partial.unlink(missing_ok=True)
 
 
-async def grab_frame(ffmpeg: str, source: Path, height: int, timeout: float = 20) -> bytes:
-    """One JPEG frame from the start of `source` (an HLS segment), scaled to `height` pixels."""
-    out = await _run([ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(source),
+async def grab_frame(ffmpeg: str, source: bytes, height: int, timeout: float = 20) -> bytes:
+    """One JPEG frame from the start of `source` (an fMP4 segment with its init section), scaled to
+    `height` pixels."""
+    out = await _run([ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0",
                       "-frames:v", "1", "-vf", f"scale=-2:{height}", "-q:v", "4", "-f", "image2",
-                      "-c:v", "mjpeg", "pipe:1"], timeout)
+                      "-c:v", "mjpeg", "pipe:1"], timeout, stdin=source)
     if not out.startswith(b"\xff\xd8"):
         raise MediaError("ffmpeg produced no JPEG")
     return out

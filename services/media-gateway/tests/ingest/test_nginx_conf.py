@@ -1,4 +1,5 @@
-"""The ingest nginx config renders for any ladder and nginx itself accepts it (`nginx -t`)."""
+"""The ingest nginx config renders for any ladder and nginx itself accepts it (`nginx -t`); it no
+longer writes HLS or transcodes (the media gateway does: media_gateway.llhls)."""
 
 import os
 import re
@@ -22,13 +23,12 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
 
 def values(root: Path) -> dict[str, str]:
-    for sub in ("logs", "tmp", "hls", "recordings"):
+    for sub in ("logs", "tmp", "recordings"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     return {
         "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
         "PREFIX": str(root), "RTMP_LISTEN": "127.0.0.1:19935", "MEDIA_GATEWAY_UPSTREAM": "127.0.0.1:18105",
-        "HLS_ROOT": str(root / "hls"), "RECORD_ROOT": str(root / "recordings"),
-        "HLS_LISTEN": "127.0.0.1:18187", "CONTROL_LISTEN": "127.0.0.1:18186",
+        "RECORD_ROOT": str(root / "recordings"), "CONTROL_LISTEN": "127.0.0.1:18186",
     }
 
 
@@ -43,34 +43,24 @@ def test_rendered_config_passes_nginx_t(tmp_path, ladder):
     assert result.returncode == 0, result.stderr
 
 
-def test_default_ladder_shape(tmp_path):
-    text = render_ingest_config(values(tmp_path), ffmpeg="/usr/bin/ffmpeg")
+def test_default_config_shape(tmp_path):
+    text = render_ingest_config(values(tmp_path))
     assert text.startswith("# Local ingest") and "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;" in text
     assert "{{" not in text
-    # two HLS applications, each listing the whole ladder (hls_variant is not inherited)
-    assert text.count("hls_variant _src BANDWIDTH=") == 2
-    assert text.count("hls_variant _src_480p BANDWIDTH=1680800,RESOLUTION=854x480;") == 2
-    assert "hls_fragment 1s;" in text and "hls_playlist_length 6s;" in text and "hls_nested on;" in text
-    # aligned key frames on the transcoded rendition, pushed back under <session>_src_480p
-    assert "-g 30 -keyint_min 30 -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*1)" in text
-    # the transcoder reads the recording src writes, from its first frame (a respawn: from its end)
-    assert f"-follow 1 -sseof -1\n                -i {tmp_path}/recordings/$name.flv" in text
+    # nginx-rtmp records src; it neither transcodes (exec_push) nor writes HLS any more
     assert "record_path " + str(tmp_path / "recordings") + ";" in text and "record_suffix .flv;" in text
-    assert "nobuffer" not in text
-    assert "rtmp://127.0.0.1:19935/abr/${name}_480p" in text
+    assert not re.search(r"^\s*(exec_push|hls|hls_variant|hls_path)\b", text, re.MULTILINE)
+    assert "application abr" not in text
     # the key must not reach a log: no $name/$args in the RTMP access log, error log at warn
     log_format = re.search(r"log_format ingest (.*?);", text, re.DOTALL).group(1)
     assert "$name" not in log_format and "$args" not in log_format
     assert re.search(r"error_log \S+ warn;", text)
     assert "notify_relay_redirect on;" in text and "notify_method post;" in text
-    assert 'add_header Cache-Control "no-cache" always;' in text
-    assert "application/vnd.apple.mpegurl m3u8;" in text and "video/mp2t ts;" in text
 
 
-def test_source_only_ladder_has_no_transcoder(tmp_path):
-    text = render_ingest_config(values(tmp_path), ladder="source")
-    assert not re.search(r"^\s*exec_push ", text, re.MULTILINE)
-    assert text.count("hls_variant _src ") == 2 and "_src_" not in text
+def test_a_bad_ladder_stops_the_ingest_too(tmp_path):
+    with pytest.raises(LadderError):
+        render_ingest_config(values(tmp_path), ladder="480")
 
 
 def test_ladder_parsing():
@@ -121,7 +111,7 @@ async def test_update_relay_fails_open_but_passes_refusals(tmp_path):
             v = values(root)
             rtmp_port, control_port = free_port(), free_port()
             v.update(RTMP_LISTEN=f"127.0.0.1:{rtmp_port}", MEDIA_GATEWAY_UPSTREAM=upstream,
-                     HLS_LISTEN=f"127.0.0.1:{free_port()}", CONTROL_LISTEN=f"127.0.0.1:{control_port}")
+                     CONTROL_LISTEN=f"127.0.0.1:{control_port}")
             if os.geteuid() == 0:
                 for sub in ("logs", "tmp"):
                     os.chmod(root / sub, 0o777)

@@ -113,3 +113,25 @@ def test_an_ended_playlist_lists_every_segment_whole_and_answers_at_once():
     assert playlist.wants(2, 0) is Reload.READY
     with pytest.raises(RuntimeError):
         playlist.add_part(PART, True, T0)
+
+
+def test_a_restarted_encoder_opens_a_segment_after_a_discontinuity_with_its_own_init_section():
+    playlist = MediaPlaylist(window=3)
+    feed(playlist, 4)  # segment 0 complete, segment 1 open with one part
+    playlist.restart("init-1.mp4")
+    assert playlist.next_part() == (2, 0)
+    with pytest.raises(ValueError):
+        playlist.add_part(PART, False, T0)  # the new output starts on a key frame or not at all
+    assert playlist.add_part(PART, True, T0 + timedelta(seconds=5)) == (2, 0)
+    text = playlist.render()
+    body = text.split("#EXT-X-PROGRAM-DATE-TIME", 1)[1]
+    assert tags(text, "EXT-X-MAP")[0] == 'URI="init.mp4"'
+    # the discontinuity and the new map come before the new segment's first part
+    assert re.search(r'seg-1\.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-1\.mp4"\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n'
+                     r'#EXT-X-PART:DURATION=0\.33333,URI="part-2\.0\.m4s",INDEPENDENT=YES', body), text
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE" not in text
+    # once the segment with the discontinuity leaves the window, the sequence counts it
+    feed(playlist, 3 * 5, start=3)
+    text = playlist.render()
+    assert tags(text, "EXT-X-DISCONTINUITY-SEQUENCE") == ["1"] and "#EXT-X-DISCONTINUITY\n" not in text
+    assert tags(text, "EXT-X-MAP") == ['URI="init-1.mp4"']

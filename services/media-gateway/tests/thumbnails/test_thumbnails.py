@@ -1,41 +1,39 @@
-"""Live thumbnails from the newest complete HLS segment -> object store -> media.thumbnail.updated."""
+"""Live thumbnails from the newest complete segment in the LL-HLS origin -> object store ->
+media.thumbnail.updated. The origin is fed real ffmpeg fragmented MP4, as the transcoder feeds it."""
 
+import asyncio
 import re
 import secrets
 import subprocess
-from pathlib import Path
 
+from media_gateway.ingest.nginx_conf import parse_ladder
+from media_gateway.llhls.origin import Origin
 from media_gateway.thumbnails.service import latest_segment
 
 KEY = "sk_" + secrets.token_urlsafe(24)
 
 
-def write_hls(hls_dir: Path, session_id: str, renditions: dict[str, int], segments: int = 2) -> None:
-    """HLS as nginx-rtmp writes it (nested, absolute /hls/ URIs, master named <session>.m3u8)."""
-    master = ["#EXTM3U", "#EXT-X-VERSION:3"]
-    for suffix, bandwidth in renditions.items():
-        name = f"{session_id}{suffix}"
-        master += [f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={bandwidth}", f"/hls/{name}/index.m3u8"]
-    (hls_dir / f"{session_id}.m3u8").write_text("\n".join(master) + "\n")
-    for suffix in renditions:
-        folder = hls_dir / f"{session_id}{suffix}"
-        folder.mkdir()
-        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-TARGETDURATION:1"]
-        for n in range(segments):
-            subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                            "testsrc=size=320x240:rate=25", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
-                            "-f", "mpegts", str(folder / f"{n}.ts")], check=True)
-            lines += ["#EXTINF:1.000,", f"/hls/{folder.name}/{n}.ts"]
-        # a segment being written is not listed yet: it must never be picked
-        (folder / f"{segments}.ts").write_bytes(b"partial")
-        (folder / "index.m3u8").write_text("\n".join(lines) + "\n")
+def fragmented(height: int, seconds: int = 3) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={height * 16 // 9}x{height}:rate=30",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-keyint_min", "30",
+         "-sc_threshold", "0", "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe",
+         "-frag_duration", "330000", "pipe:1"], capture_output=True, check=True).stdout
 
 
-async def test_live_session_gets_a_thumbnail(rtmp, channels, events, media_settings, ffmpeg_tools, stored):
+async def transcode_into(origin: Origin, session_id: str, heights: dict[str, int]) -> None:
+    """What the transcoder does: open the session, start a generation, feed each rendition."""
+    origin.open(session_id)
+    origin.restart(session_id)
+    for suffix, height in heights.items():
+        await origin.feed(session_id, f"{session_id}{suffix}", fragmented(height))
+
+
+async def test_live_session_gets_a_thumbnail(client, rtmp, channels, events, ffmpeg_tools, stored):
     channels.keys[KEY] = "chan-thumb"
     location = (await rtmp("publish", KEY, clientid="81")).headers["location"]
     session_id = re.search(r"/src/([0-9a-f]{32})_src$", location).group(1)
-    write_hls(media_settings.hls_dir, session_id, {"_src": 6_000_000, "_src_480p": 1_500_000})
+    await transcode_into(client.app.state.origin, session_id, {"_src": 360, "_src_480p": 180})
 
     event = await events.wait_for("media.thumbnail.updated", lambda d: d["channelId"] == "chan-thumb", timeout=20)
     url = event["data"]["url"]
@@ -44,16 +42,22 @@ async def test_live_session_gets_a_thumbnail(rtmp, channels, events, media_setti
     assert KEY not in url
 
 
-def test_latest_segment_prefers_the_smallest_rendition_and_complete_segments(tmp_path, ffmpeg_tools):
+async def test_latest_segment_prefers_the_smallest_rendition_and_complete_segments(ffmpeg_tools):
+    origin = Origin(parse_ladder("source,720p,360p"))
     session_id = "0123456789abcdef0123456789abcdef"
-    write_hls(tmp_path, session_id, {"_src": 6_000_000, "_src_360p": 900_000}, segments=2)
-    assert latest_segment(tmp_path, session_id) == tmp_path / f"{session_id}_src_360p" / "1.ts"
+    await transcode_into(origin, session_id, {"_src": 360, "_src_720p": 180, "_src_360p": 90})
+    data = latest_segment(origin, session_id)
+    playlist = origin.sessions[session_id].renditions[f"{session_id}_src_360p"].playlist
+    # segments 0 and 1 are complete (the third is still open: no key frame after it yet)
+    assert [s.complete for s in playlist.segments] == [True, True, False]
+    probe = (await asyncio.to_thread(
+        subprocess.run, ["ffprobe", "-v", "error", "-show_entries", "stream=height:format=duration", "-of",
+                         "default=nw=1", "-"], input=data, capture_output=True, check=True)).stdout.decode()
+    assert "height=90" in probe
 
 
-def test_latest_segment_without_hls_yet(tmp_path):
-    assert latest_segment(tmp_path, "0123456789abcdef0123456789abcdef") is None
-    # a master listing foreign or malformed names is ignored
-    (tmp_path / "0123456789abcdef0123456789abcdef.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n/hls/../../etc/index.m3u8\n"
-        "#EXT-X-STREAM-INF:BANDWIDTH=2\n/hls/othersession_src/index.m3u8\n")
-    assert latest_segment(tmp_path, "0123456789abcdef0123456789abcdef") is None
+def test_latest_segment_without_media_yet():
+    origin = Origin(parse_ladder(None))
+    assert latest_segment(origin, "0123456789abcdef0123456789abcdef") is None
+    origin.open("0123456789abcdef0123456789abcdef")
+    assert latest_segment(origin, "0123456789abcdef0123456789abcdef") is None

@@ -1,21 +1,20 @@
-"""Render deploy/ingest/nginx-rtmp.conf.template, including the ABR ladder.
+"""Render deploy/ingest/nginx-rtmp.conf.template, and the ABR ladder.
 
 The ladder is a comma-separated list (INGEST_LADDER), e.g. the default `source,480p` or
 `source:8000k,720p,480p:1200k,360p`: `source` is the encoder's stream copied as is (always first),
-every `<height>p[:<video kbps>k]` is an H.264 rendition ffmpeg makes from it. Each rendition is
-pushed to nginx-rtmp's internal `abr` application as `<session>_src_<name>`, and listed in the
-master playlist with its BANDWIDTH (and RESOLUTION, assuming 16:9).
+every `<height>p[:<video kbps>k]` is an H.264 rendition the media gateway's transcoder makes from it
+(media_gateway.llhls.transcoder), served as `<session>_src_<name>` and listed in the master playlist
+with its BANDWIDTH (and RESOLUTION, assuming 16:9).
 
-Key frames of the transcoded renditions are aligned on fragment boundaries (`-force_key_frames`
-every fragment, `-g` = fps x fragment, `-sc_threshold 0`), so their segments line up; the copied
-source keeps the encoder's key frames (set the encoder's key-frame interval to the fragment length,
-e.g. 1 s in OBS, for 1-second segments there too).
+Key frames of the transcoded renditions are aligned on segment boundaries (`-force_key_frames`
+every second, `-g` = fps, `-sc_threshold 0`), so their segments line up; the copied source keeps the
+encoder's key frames (set the encoder's key-frame interval to 1 s, e.g. in OBS, for 1-second
+segments there too).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ class Rendition:
 
     @property
     def bandwidth(self) -> int:
-        # bits per second of the stream plus ~10% MPEG-TS overhead
+        # bits per second of the stream plus ~10% container overhead
         return (self.video_kbps + self.audio_kbps) * 1100
 
 
@@ -77,50 +76,6 @@ def parse_ladder(spec: str | None) -> list[Rendition]:
         raise LadderError("each rendition height may appear only once in the ladder")
     renditions.sort(key=lambda r: r.height or 0, reverse=True)
     return [source, *renditions]
-
-
-def hls_variants(ladder: list[Rendition]) -> str:
-    lines = []
-    for r in ladder:
-        attributes = f"BANDWIDTH={r.bandwidth}"
-        if r.height is not None:
-            width = round(r.height * 16 / 9 / 2) * 2
-            attributes += f",RESOLUTION={width}x{r.height}"
-        lines.append(f"hls_variant {r.suffix} {attributes};")
-    return "\n            ".join(lines)
-
-
-def transcode(ladder: list[Rendition], *, ffmpeg: str, rtmp_local: str, record_root: str, log_path: str,
-              fps: int = 30, fragment_seconds: int = 1, x264_preset: str = "veryfast") -> str:
-    """The exec_push line: one ffmpeg per live session, decoding once, encoding every rendition.
-
-    It reads the recording src is writing (`-follow 1`: a growing file), not src's live stream:
-    nginx-rtmp starts it as src's pull publishes, and its start-up loses the race against the
-    encoder's first key frame, so a live player would start one key-frame interval later. The file
-    has every frame from the first. `-sseof -1`: a transcoder respawned mid-broadcast starts a
-    second before the end of the file (the live edge), not at its start; the first one, started
-    with the file still empty, starts at the beginning.
-    """
-    encoded = [r for r in ladder if r.height is not None]
-    if not encoded:
-        return "# source only: no transcoding"
-    gop = fps * fragment_seconds
-    lines = [f"exec_push {ffmpeg} -hide_banner -nostdin -nostats -loglevel error",
-             # no `-fflags nobuffer`: it discards what the probe read, i.e. the first key frame
-             "-analyzeduration 500000 -probesize 500000 -follow 1 -sseof -1",
-             f"-i {record_root}/$name.flv"]
-    for r in encoded:
-        lines += [
-            (f"-map 0:v:0 -map 0:a:0? -c:v libx264 -preset {x264_preset} -tune zerolatency -profile:v main "
-             "-pix_fmt yuv420p"),
-            (f"-vf scale=-2:{r.height} -fpsmax {fps} -g {gop} -keyint_min {gop} -sc_threshold 0 "
-             f"-force_key_frames expr:gte(t,n_forced*{fragment_seconds})"),
-            (f"-b:v {r.video_kbps}k -maxrate {r.video_kbps}k -bufsize {2 * r.video_kbps}k "
-             f"-c:a aac -b:a {r.audio_kbps}k -ar 44100"),
-            f"-f flv rtmp://{rtmp_local}/abr/${{name}}_{r.name}",
-        ]
-    lines.append(f"2>>{log_path};")
-    return "\n                ".join(lines)
 
 
 def local_rtmp_address(listen: str) -> str:
@@ -165,25 +120,14 @@ def rtmp_socket_path(prefix: str) -> str:
     return path
 
 
-def render_ingest_config(values: Mapping[str, str], *, template: str | None = None, ladder: str | None = None,
-                         ffmpeg: str | None = None, fps: int = 30, fragment_seconds: int = 1,
-                         playlist_fragments: int = 6, x264_preset: str = "veryfast") -> str:
+def render_ingest_config(values: Mapping[str, str], *, template: str | None = None, ladder: str | None = None) -> str:
     """The nginx.conf of the ingest. `values` gives USER_DIRECTIVE, PREFIX, RTMP_LISTEN,
-    MEDIA_GATEWAY_UPSTREAM, HLS_ROOT, RECORD_ROOT, HLS_LISTEN and CONTROL_LISTEN (optionally
-    SOURCE_PLAY_ALLOW: the media gateway's addresses, when it is not on loopback); the ladder,
-    socket and allow placeholders are computed here unless `values` already has them."""
-    renditions = parse_ladder(ladder)
-    ffmpeg = ffmpeg or shutil.which("ffmpeg") or "/usr/bin/ffmpeg"  # nginx's children get no PATH
-    computed = {
-        "HLS_FRAGMENT": f"{fragment_seconds}s",
-        "HLS_PLAYLIST_LENGTH": f"{fragment_seconds * playlist_fragments}s",
-        "HLS_VARIANTS": hls_variants(renditions),
-        "TRANSCODE": transcode(renditions, ffmpeg=ffmpeg, rtmp_local=local_rtmp_address(values["RTMP_LISTEN"]),
-                               record_root=values["RECORD_ROOT"],
-                               log_path=f"{values['PREFIX']}/logs/transcode.log", fps=fps,
-                               fragment_seconds=fragment_seconds, x264_preset=x264_preset),
-        "RTMP_SOCKET": values.get("RTMP_SOCKET") or rtmp_socket_path(values["PREFIX"]),
-    }
+    MEDIA_GATEWAY_UPSTREAM, RECORD_ROOT and CONTROL_LISTEN (optionally SOURCE_PLAY_ALLOW: the media
+    gateway's addresses, when it is not on loopback, and RTMP_SOCKET). `ladder` is only checked
+    (a bad INGEST_LADDER stops the ingest as it stops the media gateway): the ingest no longer
+    transcodes or writes HLS."""
+    parse_ladder(ladder)
+    computed = {"RTMP_SOCKET": values.get("RTMP_SOCKET") or rtmp_socket_path(values["PREFIX"])}
     values = {**values, "SOURCE_PLAY_ALLOW": source_play_allow(values.get("SOURCE_PLAY_ALLOW"))}
     text = template if template is not None else TEMPLATE.read_text()
     return render_template(text, {**computed, **values})

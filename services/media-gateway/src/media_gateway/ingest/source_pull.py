@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -40,6 +41,8 @@ class SourcePulls:
         self.settings = settings
         self.control = control
         self._players: dict[str, RtmpPlayer] = {}
+        # called with the session id whenever a session is let go (its transcoder stops there)
+        self.on_release: list[Callable[[str], Awaitable[None]]] = []
         # one client for the process, made now: a new httpx client loads the CA bundle (~30 ms)
         self._http = httpx.AsyncClient(timeout=1.0, transport=transport) \
             if settings.ingest_source_pull and settings.ingest_stat else None
@@ -106,12 +109,18 @@ class SourcePulls:
             await asyncio.sleep(STAT_POLL_SECONDS)
 
     async def release(self, session_id: str, stream_name: str) -> None:
-        """The session ended: let go of the pull and drop src's publisher (idempotent)."""
+        """The session ended: let go of the pull, drop src's publisher (its transcoder then reads the
+        end of the stream) and run the release hooks (idempotent)."""
         player = self._players.pop(session_id, None)
         if player is not None:
             await player.close()
         if self.enabled:
             await self.control.drop_publisher(stream_name, session_id, app=SOURCE_APP)
+        for hook in self.on_release:
+            try:
+                await hook(session_id)
+            except Exception as exc:  # noqa: BLE001  one hook's failure must not keep the others from running
+                log.warning("release hook failed", extra={"sessionId": session_id, "error": repr(exc)})
 
     async def close(self) -> None:
         """Shutting down: close the plays without dropping anything (the transcoder holds the pulls

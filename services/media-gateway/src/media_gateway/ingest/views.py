@@ -11,7 +11,16 @@ from starlette.background import BackgroundTask
 
 from servicekit.problems import Problem, problem_responses
 
-from media_gateway.deps import ControlDep, LimiterDep, PullsDep, Runtime, SessionDep, SettingsDep, read_limited_body
+from media_gateway.deps import (
+    ControlDep,
+    LimiterDep,
+    PullsDep,
+    Runtime,
+    SessionDep,
+    SettingsDep,
+    TranscodersDep,
+    read_limited_body,
+)
 from media_gateway.ingest import service
 from media_gateway.ingest.models import RtmpCallback
 from media_gateway.ingest.service import Refused
@@ -43,7 +52,8 @@ async def _callback(request: Request) -> RtmpCallback:
                                              "key never reaches HLS or recordings"},
                         **problem_responses(403, 413, 429)})
 async def on_publish(request: Request, session: SessionDep, settings: SettingsDep, runtime: Runtime,
-                     limiter: LimiterDep, control: ControlDep, pulls: PullsDep) -> Response:
+                     limiter: LimiterDep, control: ControlDep, pulls: PullsDep,
+                     transcoders: TranscodersDep) -> Response:
     cb = await _callback(request)
     addr = cb.addr or None
     failure_key = f"publish-fail:ip:{addr or 'unknown'}"
@@ -68,6 +78,11 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
     session_id = service.new_session_id()
     stream_name = service.source_stream_name(session_id)
     pulled = await pulls.start(session_id, stream_name)
+    # the transcoder plays src before the encoder is let in, for the same reason as the pull: it
+    # starts at the encoder's first key frame (media_gateway.llhls.transcoder). Before the session
+    # is recorded: media.ingest.connected goes out with that commit, and a revocation acting on it
+    # must find the publisher already renamed.
+    transcoding = await transcoders.start(session_id)
     try:
         row, superseded = await service.open_session(session, settings, session_id=session_id,
                                                      channel_id=channel_id, key=cb.name, app=cb.app,
@@ -80,7 +95,7 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
         await pulls.release(session_id, stream_name)
         raise
     log.info("publish authorized", extra={"sessionId": row.id, "channelId": channel_id, "clientId": cb.client_id,
-                                          "sourcePulled": pulled})
+                                          "sourcePulled": pulled, "transcoding": transcoding})
 
     async def drop_superseded() -> None:  # after the answer: nginx-rtmp is waiting for it
         for old in superseded:

@@ -7,7 +7,7 @@ durations) and whether it starts with a key frame (its first video sample is a s
 only those boxes are read: `moov/trak/{tkhd,mdia/{mdhd,hdlr}}`, `moov/mvex/trex` and
 `moof/traf/{tfhd,trun}` (ISO/IEC 14496-12).
 
-Not wired to a packager yet: see docs/ll-hls.md.
+Used by `media_gateway.llhls.origin` on every rendition the transcoder writes; see docs/ll-hls.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ that LL-HLS players read (`EXT-X-PART`, `EXT-X-PRELOAD-HINT`, blocking reload in
 and play the whole segments after `EXTINF`). `wants` answers a blocking reload
 (`_HLS_msn`/`_HLS_part`): ready, wait, or too far ahead (400).
 
-Not wired to a packager or an origin yet: see docs/ll-hls.md.
+A transcoder that restarts mid-session (new init section, timestamps from zero) is announced with
+`restart`: the next part opens a segment after `EXT-X-DISCONTINUITY` with its own `EXT-X-MAP`.
+Wired by `media_gateway.llhls.origin`; see docs/ll-hls.md.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Segment:
     program_date_time: datetime  # wall clock of the segment's first frame
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
+    init_uri: str = "init.mp4"
+    discontinuity: bool = False  # the encoder restarted before this segment
 
     @property
     def duration(self) -> float:
@@ -67,6 +71,14 @@ class MediaPlaylist:
         self.window, self.part_segments, self.init_uri = window, part_segments, init_uri
         self.segments: deque[Segment] = deque()
         self.ended = False
+        self.discontinuity_sequence = 0  # discontinuities trimmed off the top (EXT-X-DISCONTINUITY-SEQUENCE)
+        self._restarted = False
+
+    def restart(self, init_uri: str) -> None:
+        """The encoder's output starts over with a new init section: the next part opens a segment
+        after a discontinuity (players reset their decoder and timeline there)."""
+        self.init_uri = init_uri
+        self._restarted = bool(self.segments)
 
     # ---- building -----------------------------------------------------------------------------
     def add_part(self, duration: float, independent: bool, at: datetime) -> tuple[int, int]:
@@ -80,10 +92,14 @@ class MediaPlaylist:
             raise ValueError("a segment starts with an independent part (a key frame)")
         # a segment is cut on a key frame, once it holds about its target duration (a 10 % margin:
         # fragment durations are whole frames, so 3 x 1/3 s may add up to a hair under 1 s)
-        if current is None or (independent and current.duration >= self.segment_target * 0.9):
+        if self._restarted and not independent:
+            raise ValueError("a segment starts with an independent part (a key frame)")
+        if current is None or self._restarted or (independent and current.duration >= self.segment_target * 0.9):
             if current is not None:
                 current.complete = True
-            current = Segment(msn=current.msn + 1 if current else 0, program_date_time=at.astimezone(UTC))
+            current = Segment(msn=current.msn + 1 if current else 0, program_date_time=at.astimezone(UTC),
+                              init_uri=self.init_uri, discontinuity=self._restarted)
+            self._restarted = False
             self.segments.append(current)
             self._trim()
         part = Part(index=len(current.parts), duration=duration, independent=independent)
@@ -99,7 +115,8 @@ class MediaPlaylist:
     def _trim(self) -> None:
         complete = [s for s in self.segments if s.complete]
         while len(complete) > self.window:
-            self.segments.popleft()
+            if self.segments.popleft().discontinuity:
+                self.discontinuity_sequence += 1
             complete.pop(0)
 
     # ---- reading ------------------------------------------------------------------------------
@@ -108,7 +125,7 @@ class MediaPlaylist:
         if self.ended or not self.segments:
             return None
         last = self.segments[-1]
-        return last.msn, len(last.parts)
+        return (last.msn + 1, 0) if self._restarted else (last.msn, len(last.parts))
 
     def find_part(self, msn: int, index: int) -> Part | None:
         for segment in self.segments:
@@ -150,12 +167,20 @@ class MediaPlaylist:
                  # three parts behind the live edge: the RFC's minimum is two part targets
                  f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={3 * part_target:.3f}",
                  f"#EXT-X-PART-INF:PART-TARGET={part_target:.5f}",
-                 f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else 0}",
-                 f'#EXT-X-MAP:URI="{self.init_uri}"']
+                 f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else 0}"]
+        if self.discontinuity_sequence:
+            lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}")
+        init_uri = self.segments[0].init_uri if self.segments else self.init_uri
+        lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
         with_parts = {s.msn for s in list(self.segments)[-(self.part_segments + 1):]}
         for segment in self.segments:
             if not segment.parts:
                 continue
+            if segment.discontinuity:
+                lines.append("#EXT-X-DISCONTINUITY")
+            if segment.init_uri != init_uri:
+                init_uri = segment.init_uri
+                lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}")
             if segment.msn in with_parts and not self.ended:
                 for p in segment.parts:

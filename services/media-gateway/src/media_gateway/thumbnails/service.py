@@ -1,19 +1,18 @@
 """Live thumbnails: a worker grabs a frame of every live local session from its newest complete HLS
-segment, stores the JPEG in the object store and publishes `media.thumbnail.updated`.
+segment (in the LL-HLS origin's memory), stores the JPEG in the object store and publishes
+`media.thumbnail.updated`.
 
 The first grab is attempted a few seconds after the publish (as soon as a segment exists), then
-every `thumbnail_interval_seconds`. Sessions are claimed with SKIP LOCKED, so replicas share the work.
+every `thumbnail_interval_seconds`. A replica claims (SKIP LOCKED) only the sessions whose media it
+holds: the one that transcodes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import re
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import text
 
@@ -25,53 +24,30 @@ from servicekit.outbox import stage_event
 from media_gateway import media
 from media_gateway.config import Settings
 from media_gateway.ingest.models import IngestSession
-from media_gateway.ingest.service import SOURCE, source_stream_name
+from media_gateway.ingest.service import SOURCE
+from media_gateway.llhls.origin import Origin
 
 log = logging.getLogger("media_gateway.thumbnails")
 
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_BANDWIDTH = re.compile(r"BANDWIDTH=(\d+)")
-
-
-def _variant_names(master: Path, session_id: str) -> list[str]:
-    """Rendition folder names listed in a master playlist, lowest bandwidth first."""
-    try:
-        lines = master.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    found: list[tuple[int, str]] = []
-    for info, uri in itertools.pairwise(lines):
-        if not info.startswith("#EXT-X-STREAM-INF"):
-            continue
-        parts = uri.strip().split("/")
-        name = parts[-2] if len(parts) >= 2 else ""
-        if _NAME.fullmatch(name) and name.startswith(session_id):
-            bandwidth = _BANDWIDTH.search(info)
-            found.append((int(bandwidth.group(1)) if bandwidth else 0, name))
-    return [name for _, name in sorted(found)]
-
-
-def latest_segment(hls_dir: Path, session_id: str) -> Path | None:
-    """The newest segment a playlist of this session lists (so it is complete), smallest rendition first."""
-    names = _variant_names(hls_dir / f"{session_id}.m3u8", session_id) or [source_stream_name(session_id)]
-    for name in names:
-        try:
-            lines = (hls_dir / name / "index.m3u8").read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        segments = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-        if not segments:
-            continue
-        filename = segments[-1].rsplit("/", 1)[-1]
-        candidate = hls_dir / name / filename
-        if re.fullmatch(r"[0-9]+\.ts", filename) and candidate.is_file():
-            return candidate
+def latest_segment(origin: Origin, session_id: str) -> bytes | None:
+    """The newest complete segment of the session's smallest rendition, with its init section in
+    front (a file ffmpeg can open), from the LL-HLS origin's memory; None before the first one."""
+    media = origin.sessions.get(session_id)
+    if media is None:
+        return None
+    for r in sorted(media.renditions.values(), key=lambda r: r.rendition.bandwidth):
+        for segment in reversed(r.playlist.segments):
+            data = r.segment_bytes(segment.msn)
+            init = r.inits.get(int(segment.init_uri.split("-")[1].split(".")[0]))
+            if data is not None and init is not None:
+                return init + data
     return None
 
 
 class ThumbnailWorker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, origin: Origin):
         self.settings = settings
+        self.origin = origin
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -91,13 +67,17 @@ class ThumbnailWorker:
     async def tick(self, runtime: ServiceRuntime) -> int:
         """Refresh the thumbnails that are due; returns how many were published."""
         s = self.settings
+        held = [session_id for session_id in self.origin.sessions if self.origin.holds(session_id)]
+        if not held:
+            return 0
         async with runtime.db.session() as session:
             due = (await session.exec(text(
                 "UPDATE ingest_sessions SET next_thumbnail_at = now() + make_interval(secs => :interval) "
                 "WHERE id IN (SELECT id FROM ingest_sessions WHERE ended_at IS NULL AND revoked_at IS NULL "
-                "  AND next_thumbnail_at <= now() ORDER BY next_thumbnail_at LIMIT 10 FOR UPDATE SKIP LOCKED) "
+                "  AND next_thumbnail_at <= now() AND id = ANY(:held) "
+                "  ORDER BY next_thumbnail_at LIMIT 10 FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, channel_id"
-            ).bindparams(interval=s.thumbnail_interval_seconds))).all()
+            ).bindparams(interval=s.thumbnail_interval_seconds, held=held))).all()
             await session.commit()
         published = 0
         for session_id, channel_id in due:
@@ -106,7 +86,7 @@ class ThumbnailWorker:
 
     async def _refresh(self, runtime: ServiceRuntime, session_id: str, channel_id: str) -> int:
         s = self.settings
-        segment = latest_segment(s.hls_dir, session_id)
+        segment = latest_segment(self.origin, session_id)
         image = None
         if segment is not None:
             try:

@@ -1,0 +1,184 @@
+"""Low-Latency HLS through the gateway, with ffmpeg publishing into the real nginx-rtmp ingest: the
+media gateway's transcoder plays the live source, its origin packages every rendition, the gateway
+caches in front of it.
+
+One stream serves every test here (the module's `live` fixture): the playlists carry the LL-HLS
+tags and their parts decode; a blocking reload for the next part comes back once that part exists
+(and not parts later); N viewers asking the same blocking reload or part at once cause one origin
+fetch; a player without LL-HLS support (ffmpeg's HLS demuxer) plays the whole segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                                  reason="needs ffmpeg and ffprobe")]
+
+WAIT = 30.0
+VIEWERS = 25
+
+
+def _poll(what: str, probe, timeout: float = WAIT, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def live(stack):
+    """A channel live with a 640x360 30 fps test pattern and a tone, a key frame every second."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.config.gateway_port}", timeout=10) as gateway:
+        name = f"ll_{uuid.uuid4().hex[:8]}"
+        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
+                                                     "username": name})
+        assert r.status_code == 201, r.text
+        auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+        channel = gateway.post("/api/channels", json={"name": f"LL {name}"}, headers=auth).json()
+        key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=auth).json()["streamKey"]
+        stream = _poll("Go live answering 200", lambda: (r := gateway.post(
+            f"/api/streams/{channel['id']}/start", json={"title": "LL-HLS"}, headers=auth)).status_code == 200 and r.json())
+        encoder = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+             "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+             "-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv",
+             f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            hls_url = _poll("the stream LIVE with an hlsUrl", lambda: (
+                s := gateway.get(f"/api/streams/{stream['id']}").json())["status"] == "LIVE" and s["hlsUrl"])
+            master = _poll("the master playlist", lambda: (r := gateway.get(hls_url)).status_code == 200 and r)
+            variants = [line for line in master.text.splitlines() if line.startswith("/hls/")]
+            for variant in variants:  # every rendition has a whole segment
+                _poll(f"a segment in {variant}", lambda v=variant: "#EXTINF" in gateway.get(v).text)
+            yield {"hlsUrl": hls_url, "master": master, "variants": variants,
+                   "origin": f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"}
+        finally:
+            encoder.kill()
+            encoder.wait(10)
+
+
+def tags(text: str, name: str) -> list[str]:
+    return [line.split(":", 1)[1] for line in text.splitlines() if line.startswith(f"#{name}:")]
+
+
+def parts(text: str) -> list[tuple[int, int]]:
+    return [(int(m), int(p)) for m, p in re.findall(r'#EXT-X-PART:[^\n]*URI="part-(\d+)\.(\d+)\.m4s"', text)]
+
+
+def hint(text: str) -> tuple[int, int]:
+    m, p = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"', text).groups()
+    return int(m), int(p)
+
+
+def decoded_frames(data: bytes) -> int:
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                            "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", "-"],
+                           input=data, capture_output=True, timeout=30, check=False)
+    assert probe.returncode == 0, probe.stderr
+    return int(probe.stdout.decode().strip().split(",")[0] or 0)
+
+
+def test_every_rendition_is_low_latency_hls_and_its_parts_decode(live, gateway):
+    master = live["master"]
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert len(live["variants"]) >= 2 and "RESOLUTION=854x480" in master.text
+    for variant in live["variants"]:
+        r = gateway.get(variant)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+        text = r.text
+        control = dict(a.split("=") for a in tags(text, "EXT-X-SERVER-CONTROL")[0].split(","))
+        part_target = float(tags(text, "EXT-X-PART-INF")[0].split("=")[1])
+        assert control["CAN-BLOCK-RELOAD"] == "YES" and 0.2 <= part_target <= 0.4, text
+        assert float(control["PART-HOLD-BACK"]) >= 3 * part_target  # the RFC's minimum is 2
+        assert all(float(d) <= part_target for d in re.findall(r"#EXT-X-PART:DURATION=([\d.]+)", text))
+        assert tags(text, "EXT-X-PROGRAM-DATE-TIME") and tags(text, "EXT-X-PART") and hint(text)
+        assert tags(text, "EXT-X-TARGETDURATION") == ["1"]
+        base = variant.rsplit("/", 1)[0]
+        init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)[1]
+        init = gateway.get(f"{base}/{init_uri}")
+        assert init.status_code == 200 and init.headers["content-type"] == "video/mp4"
+        # a part that starts with a key frame decodes on its own (with the init section); every part
+        # is a CMAF fragment of about a third of a second
+        independent = re.findall(r'#EXT-X-PART:DURATION=([\d.]+),URI="(part-\d+\.\d+\.m4s)",INDEPENDENT=YES', text)
+        duration, name = independent[-1]
+        part = gateway.get(f"{base}/{name}")
+        assert part.status_code == 200 and "immutable" in part.headers["cache-control"]
+        assert part.content[4:8] == b"moof"
+        assert 0.25 <= float(duration) <= 0.4
+        assert decoded_frames(init.content + part.content) >= 9, variant
+
+
+def test_a_blocking_reload_returns_once_the_next_part_exists(live, gateway):
+    variant = live["variants"][-1]
+    # the origin's own playlist (the gateway may hand out one up to a second old): its preload hint
+    # is the part the origin will announce next, not listed yet
+    before = httpx.get(live["origin"] + variant, timeout=WAIT).text
+    msn, part = hint(before)
+    assert (msn, part) not in parts(before)
+    r = gateway.get(f"{variant}?_HLS_msn={msn}&_HLS_part={part}", timeout=WAIT)
+    assert r.status_code == 200, r.text
+    after = parts(r.text)
+    assert (msn, part) in after
+    # held until that part existed, and answered then: at most one more part came meanwhile
+    assert after.index((msn, part)) >= len(after) - 2, (msn, part, after[-4:])
+    assert "public" in r.headers["cache-control"]
+
+    # asking too far ahead, or in words, is the client's error (problem+json), never a 5xx
+    for query in (f"_HLS_msn={msn + 50}", "_HLS_msn=soon", f"_HLS_part={part}", "_HLS_msn=-1"):
+        bad = gateway.get(f"{variant}?{query}")
+        assert bad.status_code == 400, (query, bad.status_code, bad.text)
+        assert bad.headers["content-type"] == "application/problem+json"
+    gone = gateway.get(f"/hls/{uuid.uuid4().hex}_src/index.m3u8")
+    assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
+
+
+def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway):
+    variant = live["variants"][0]
+    base = variant.rsplit("/", 1)[0]
+    msn, part = hint(gateway.get(variant).text)
+    # the next part, and a blocking reload for the one after it (a part past the end of a segment is
+    # the first of the next, RFC 8216bis 6.2.5.2), each asked by every viewer before it exists
+    urls = [f"{variant}?_HLS_msn={msn}&_HLS_part={part + 1}", f"{base}/part-{msn}.{part}.m4s"]
+
+    async def viewers() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=2 * VIEWERS)
+        async with httpx.AsyncClient(base_url=str(gateway.base_url), timeout=WAIT, limits=limits) as http:
+            return await asyncio.gather(*(http.get(url) for url in urls for _ in range(VIEWERS)))
+
+    answers = asyncio.run(viewers())
+    assert [r.status_code for r in answers] == [200] * (2 * VIEWERS)
+    for url in urls:
+        mine = [r for r in answers if str(r.url).endswith(url)]
+        assert len(mine) == VIEWERS
+        # the origin numbers its fetches of each URI: every viewer got the answer to the first one
+        assert {r.headers["x-origin-fetch"] for r in mine} == {"1"}, url
+        assert len({r.content for r in mine}) == 1
+        assert sorted(r.headers["x-cache"] for r in mine).count("MISS") == 1, [r.headers["x-cache"] for r in mine]
+        # asked at the origin itself (no cache), the same URI is its second fetch: the count is real
+        direct = httpx.get(live["origin"] + url, timeout=WAIT)
+        assert direct.status_code == 200 and direct.headers["x-origin-fetch"] == "2"
+
+
+def test_a_player_without_ll_hls_plays_the_whole_segments(live, stack):
+    """ffmpeg's HLS demuxer knows nothing of EXT-X-PART: it must find whole segments and play them."""
+    url = f"http://127.0.0.1:{stack.config.gateway_port}{live['variants'][0]}"
+    played = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-t", "2",
+                             "-map", "0:v:0", "-f", "framemd5", "-"], capture_output=True, timeout=60, check=False)
+    assert played.returncode == 0, played.stderr.decode()[-500:]
+    frames = [line for line in played.stdout.decode().splitlines() if line and not line.startswith("#")]
+    assert len(frames) >= 45, len(frames)  # 2 s at 30 fps, give or take the edges
