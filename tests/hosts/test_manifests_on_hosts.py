@@ -4,6 +4,7 @@ and uploads an avatar through the gateway, the events stream has three replicas,
 connection the run made is one the NetworkPolicies admit. The harness itself fails on a missing Secret key, a container that does not listen on its
 declared port, and a connection a policy refuses."""
 
+import asyncio
 import secrets
 import time
 
@@ -48,8 +49,6 @@ def test_the_dev_overlay_runs_across_hosts(platform):
 
     # NATS and Valkey let in only those with the Secrets' credentials, and refused nothing
     # the services did (their users' permissions cover the run)
-    import asyncio
-
     import nats
     import redis
 
@@ -57,7 +56,7 @@ def test_the_dev_overlay_runs_across_hosts(platform):
         await nats.connect(f"nats://{nats0.ip}:4222", allow_reconnect=False, connect_timeout=5)
 
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
-        asyncio.run(anonymous())
+        _in_own_loop(anonymous())
     valkey = next(p for p in rehearsal.pods if p.app == "valkey")
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(host=valkey.ip, port=6379, socket_timeout=5, retry=None).ping()
@@ -116,3 +115,12 @@ def test_a_connection_a_policy_refuses_is_reported(cluster_secrets, rehearsal_ro
         assert rehearsal.policy_violations() == [
             f"{by['chat-edge']} -> {by['media-gateway']}:8105 is refused by ['default-deny-ingress', "
             "'media-gateway-hooks-from-ingest']"]
+
+
+def _in_own_loop(coro):
+    """asyncio.run in a thread of its own: in the whole suite an event loop (pytest-asyncio's
+    session loop) may already be running in this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -183,7 +183,7 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
         await resumed.close()
         return missing_live, history
 
-    missing_live, history = asyncio.run(run())
+    missing_live, history = _in_own_loop(run())
     http.close()
     assert acked and "cut_nats" in outcome
     assert not missing_live, f"{len(missing_live)} of {len(acked)} acked messages never reached the reader"
@@ -222,3 +222,12 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
           f"chat-r0, streams-r0, {killed_edge.name}; reconnects {outcome['reconnects']}, error answers "
           f"{outcome['errors']}, channel create retries {outcome['create_retries']}; longest pause between "
           f"acks {max(b - a for a, b in zip(pauses, pauses[1:], strict=False)):.2f}s")
+
+
+def _in_own_loop(coro):
+    """asyncio.run in a thread of its own: in the whole suite an event loop (pytest-asyncio's
+    session loop) may already be running in this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
