@@ -135,3 +135,25 @@ def test_a_restarted_encoder_opens_a_segment_after_a_discontinuity_with_its_own_
     text = playlist.render()
     assert tags(text, "EXT-X-DISCONTINUITY-SEQUENCE") == ["1"] and "#EXT-X-DISCONTINUITY\n" not in text
     assert tags(text, "EXT-X-MAP") == ['URI="init-1.mp4"']
+
+
+def test_a_full_segment_hints_the_first_part_of_the_next():
+    """After a segment's worth of parts the next one starts a segment (on the next key frame):
+    hinting `part-0.3` would name a part that never exists, and a player (or the cache) asking
+    for it gets a 404; `part-1.0` comes."""
+    playlist = MediaPlaylist()
+    feed(playlist, 3)
+    assert playlist.next_part() == (1, 0)
+    assert feed(playlist, 1, start=3) == [(1, 0)]
+    assert playlist.next_part() == (1, 1)
+
+
+def test_a_late_key_frame_still_arrives_as_the_hinted_part():
+    """A key frame later than the segment target: the hinted first part of the next segment still
+    comes, only after one more part of the open one."""
+    playlist = MediaPlaylist()
+    feed(playlist, 3)
+    assert playlist.next_part() == (1, 0)
+    assert playlist.add_part(PART, False, T0 + timedelta(seconds=1)) == (0, 3)
+    assert playlist.next_part() == (1, 0)
+    assert playlist.add_part(PART, True, T0 + timedelta(seconds=4 / 3)) == (1, 0)

@@ -94,7 +94,7 @@ class MediaPlaylist:
         # fragment durations are whole frames, so 3 x 1/3 s may add up to a hair under 1 s)
         if self._restarted and not independent:
             raise ValueError("a segment starts with an independent part (a key frame)")
-        if current is None or self._restarted or (independent and current.duration >= self.segment_target * 0.9):
+        if current is None or self._restarted or (independent and self._full(current)):
             if current is not None:
                 current.complete = True
             current = Segment(msn=current.msn + 1 if current else 0, program_date_time=at.astimezone(UTC),
@@ -105,6 +105,9 @@ class MediaPlaylist:
         part = Part(index=len(current.parts), duration=duration, independent=independent)
         current.parts.append(part)
         return current.msn, part.index
+
+    def _full(self, segment: Segment) -> bool:
+        return segment.duration >= self.segment_target * 0.9
 
     def end(self) -> None:
         """The stream ended: the open segment is complete and EXT-X-ENDLIST is written."""
@@ -125,7 +128,12 @@ class MediaPlaylist:
         if self.ended or not self.segments:
             return None
         last = self.segments[-1]
-        return (last.msn + 1, 0) if self._restarted else (last.msn, len(last.parts))
+        # a full segment is cut at the next key frame: hint the next segment's first part, which
+        # comes (after one more part of this one if the key frame is late), rather than a part of
+        # this one that would never exist once the key frame arrives on time
+        if self._restarted or self._full(last):
+            return last.msn + 1, 0
+        return last.msn, len(last.parts)
 
     def find_part(self, msn: int, index: int) -> Part | None:
         for segment in self.segments:
