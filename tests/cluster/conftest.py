@@ -15,6 +15,7 @@ import httpx
 import pytest
 from devstack.chatclient import ChatClient
 from devstack.cluster import ClusterStack
+from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import StackConfig
 
 
@@ -102,16 +103,4 @@ def chat_client():
     return lambda port, token: ChatClient(f"ws://127.0.0.1:{port}/ws", token)
 
 
-@pytest.fixture(autouse=True)
-def _nats_refused_nothing(request):
-    """A service that NATS refuses a subject fails the test during which it happened (its
-    permissions in contracts.access lack something it does), instead of a timeout somewhere later."""
-    if "cluster" not in request.fixturenames:
-        yield
-        return
-    stack = request.getfixturevalue("cluster")
-    before = len(stack.nats_refusals())
-    yield
-    refused = stack.nats_refusals()[before:]
-    if refused:
-        pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)
+_nats_refused_nothing = fail_on_nats_refusals("cluster")

@@ -11,8 +11,7 @@ import time
 import nats
 import psycopg
 import pytest
-import websockets
-from devstack.chatclient import ack_or_error, open_retrying
+from devstack.chatclient import open_retrying, send_until_acked
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -37,7 +36,7 @@ def test_killing_a_nats_node_and_an_edge_loses_no_acknowledged_message(cluster, 
     load_seconds, rate_per_sender = 12.0, 4.0
     acked: dict[str, int] = {}  # id -> seq, from chat:ack
     sent_nonces: set[str] = set()
-    outcome = {"reconnects": 0, "errors": 0, "resends": 0}
+    outcome = {"reconnects": 0, "errors": 0}
     ack_times: list[float] = []
 
     async def sender(index: int, token: str) -> None:
@@ -50,32 +49,16 @@ def test_killing_a_nats_node_and_an_edge_loses_no_acknowledged_message(cluster, 
             while time.monotonic() < stop_at:
                 nonce = f"{index}-{n}"
                 sent_nonces.add(nonce)
-                attempt = 0
-                while True:  # a client resends its nonce until acked: at most once, by id
-                    try:
-                        await client.send({"type": "chat:send", "content": f"m {nonce}", "nonce": nonce})
-                        event = await ack_or_error(client, nonce, timeout=8)
-                    except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
-                        # its edge died (or closed the socket): reconnect through the gateway,
-                        # which skips the dead edge, and resend the same nonce
-                        outcome["reconnects"] += 1
-                        await client.close()
-                        attempt += 1
-                        # like a real client: back off before reconnecting (the edge closes
-                        # sockets with 1011 while JetStream elects a new leader)
-                        await asyncio.sleep(min(0.1 * 2 ** min(attempt, 4), 1.0))
-                        client = chat_client(gateway_port, token)
-                        await open_retrying(client, channel_id)
-                        outcome["resends"] += 1
-                        continue
-                    if event["type"] == "chat:ack":
-                        acked[event["id"]] = event["seq"]
-                        ack_times.append(time.monotonic())
-                        break
-                    outcome["errors"] += 1  # e.g. unavailable while NATS elects a leader
-                    attempt += 1
-                    assert attempt < 50, f"nonce {nonce} never accepted: {event}"
-                    await asyncio.sleep(min(0.2 * attempt, 1.0))
+                async def through_the_gateway():
+                    # the gateway skips the dead edge
+                    fresh = chat_client(gateway_port, token)
+                    await open_retrying(fresh, channel_id)
+                    return fresh
+
+                client, ack = await send_until_acked(client, nonce, reconnect=through_the_gateway, counts=outcome,
+                                                     ack_timeout=8, max_attempts=50)
+                acked[ack["id"]] = ack["seq"]
+                ack_times.append(time.monotonic())
                 n += 1
                 await asyncio.sleep(1 / rate_per_sender)
         finally:

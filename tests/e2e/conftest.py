@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from devstack.otlp import SpanCollector
+from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
 
 
@@ -42,16 +42,4 @@ def gateway(stack) -> httpx.Client:
         yield client
 
 
-@pytest.fixture(autouse=True)
-def _nats_refused_nothing(request):
-    """A service that NATS refuses a subject fails the test during which it happened (its
-    permissions in contracts.access lack something it does), instead of a timeout somewhere later."""
-    if "stack" not in request.fixturenames:
-        yield
-        return
-    stack = request.getfixturevalue("stack")
-    before = len(stack.nats_refusals())
-    yield
-    refused = stack.nats_refusals()[before:]
-    if refused:
-        pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)
+_nats_refused_nothing = fail_on_nats_refusals("stack")

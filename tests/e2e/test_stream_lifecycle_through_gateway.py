@@ -10,27 +10,15 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 
 import httpx
 import pytest
+from servicekit.testing import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                                   reason="needs ffmpeg and ffprobe")]
 
 WAIT = 30.0  # upper bound for anything that normally takes a second or two
-
-
-def _poll(what: str, probe: Callable[[], object], timeout: float = WAIT, every: float = 0.25):
-    """`probe()` until it returns something truthy; fails naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
 
 
 class Creator:
@@ -60,7 +48,7 @@ class Creator:
             r = self.gateway.post(f"/api/streams/{self.channel['id']}/start", json={"title": "Lifecycle"},
                                   headers=self.auth)
             return r if r.status_code == 200 else None
-        return _poll("Go live answering 200", start, 15).json()["id"]
+        return poll("Go live answering 200", start, 15).json()["id"]
 
     def rotate_key(self) -> str:
         self.key = self._remember(self.gateway.post(f"/api/channels/{self.channel['id']}/stream-key/rotate",
@@ -90,8 +78,8 @@ class Creator:
     def wait_live(self, stream_id: str | None = None) -> dict:
         """The channel's LIVE stream (the given one, if any) once the encoder is connected."""
         if stream_id:
-            return _poll("the stream going LIVE", lambda: (s := self.stream(stream_id))["status"] == "LIVE" and s)
-        return _poll("a LIVE stream on the channel", lambda: (items := self.live_streams()) and items[0])
+            return poll("the stream going LIVE", lambda: (s := self.stream(stream_id))["status"] == "LIVE" and s)
+        return poll("a LIVE stream on the channel", lambda: (items := self.live_streams()) and items[0])
 
     def assert_keys_never_logged(self) -> None:
         data = self.stack.config.data_dir
@@ -157,7 +145,7 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
     encoder = creator.encoder()
     try:
         live = creator.wait_live(stream_id)
-        _poll("a first segment of the source rendition", lambda: _first_variant_has_a_segment(gateway, live["hlsUrl"]))
+        poll("a first segment of the source rendition", lambda: _first_variant_has_a_segment(gateway, live["hlsUrl"]))
         time.sleep(3)  # a few seconds on air, so the recording has something in it
         r = gateway.post(f"/api/streams/{stream_id}/end", headers=creator.auth)
         assert r.status_code == 202, r.text
@@ -167,7 +155,7 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
     finally:
         _stop(encoder)
 
-    archived = _poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
+    archived = poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
                      timeout=60, every=0.5)
     assert archived["isArchived"] is True and archived["vodUrl"], archived
     assert archived["endTime"] and archived["duration"] >= 3, archived
@@ -184,7 +172,7 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
 
     page = gateway.get(f"/api/channels/{creator.channel['slug']}").json()
     assert page["isLive"] is False
-    vods = _poll("the VOD in the channel's list", lambda: [
+    vods = poll("the VOD in the channel's list", lambda: [
         v for v in gateway.get(f"/api/channels/{creator.channel['id']}/vod").json()["items"] if v["id"] == stream_id])
     assert vods[0]["vodUrl"] == archived["vodUrl"]
     creator.assert_keys_never_logged()
@@ -211,7 +199,7 @@ def test_a_reconnect_inside_the_window_keeps_the_stream(gateway, stack):
     second = creator.encoder()
     try:
         # the new connection is a new ingest session with its own playlist; the stream carries on
-        after = _poll("the stream switching to the new connection's playlist",
+        after = poll("the stream switching to the new connection's playlist",
                       lambda: (s := creator.stream(stream_id))["hlsUrl"] != before["hlsUrl"] and s)
         assert after["status"] == "LIVE"
         assert after["startTime"] == before["startTime"]
@@ -234,7 +222,7 @@ def test_a_reconnect_after_the_window_starts_a_new_stream(gateway, stack):
         first.kill()
         first.wait(10)
     # the window (5 s) passes without the encoder: the stream ends
-    ended = _poll("the stream ending after the window", lambda: (s := creator.stream(first_id))["status"]
+    ended = poll("the stream ending after the window", lambda: (s := creator.stream(first_id))["status"]
                   in ("ENDING", "ARCHIVED") and s, timeout=WAIT)
     assert ended["endTime"]
     second = creator.encoder()

@@ -13,6 +13,7 @@ Runs after test_manifests_on_hosts.py (file order: keep this name sorting after 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 
@@ -21,9 +22,8 @@ import nats
 import psycopg
 import pytest
 import websockets
-
 from contracts.access import ADMIN_USER
-from devstack.chatclient import ChatClient, ack_or_error, open_retrying
+from devstack.chatclient import ChatClient, open_retrying, send_until_acked
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -87,34 +87,16 @@ def test_faults_lose_no_acknowledged_message_and_no_domain_event(platform):
         client = ChatClient(edge_urls[home], token)
         await open_retrying(client, channel_id)
         stop_at = time.monotonic() + LOAD_SECONDS
-        n, hop = 0, 0
+        n = 0
+        hops = itertools.count(1)  # after a loss, a load balancer hands the next connection to another edge
         try:
             while time.monotonic() < stop_at:
                 nonce = f"{index}-{n}"
                 sent_nonces.add(nonce)
-                attempt = 0
-                while True:  # resend the same nonce until acked: stored at most once
-                    try:
-                        await client.send({"type": "chat:send", "content": f"m {nonce}", "nonce": nonce})
-                        event = await ack_or_error(client, nonce, timeout=6)
-                    except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
-                        # its edge died or was cut off: a load balancer would hand the next
-                        # connection to another edge
-                        outcome["reconnects"] += 1
-                        await client.close()
-                        attempt += 1
-                        await asyncio.sleep(min(0.1 * 2 ** min(attempt, 4), 1.0))
-                        hop += 1
-                        client = await join_any(token, home + hop)
-                        continue
-                    if event["type"] == "chat:ack":
-                        acked[event["id"]] = event["seq"]
-                        ack_times.append(time.monotonic())
-                        break
-                    outcome["errors"] += 1  # unavailable/unknown while NATS elects a leader
-                    attempt += 1
-                    assert attempt < 60, f"nonce {nonce} never accepted: {event}"
-                    await asyncio.sleep(min(0.2 * attempt, 1.0))
+                client, ack = await send_until_acked(client, nonce, reconnect=lambda: join_any(token, home + next(hops)),
+                                                     counts=outcome, ack_timeout=6, max_attempts=60)
+                acked[ack["id"]] = ack["seq"]
+                ack_times.append(time.monotonic())
                 n += 1
                 await asyncio.sleep(1 / RATE_PER_SENDER)
         finally:

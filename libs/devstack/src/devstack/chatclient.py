@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 import websockets
@@ -99,3 +100,30 @@ async def open_retrying(client: ChatClient, channel_id: str, attempts: int = 20)
             await client.close()
             await asyncio.sleep(0.5)
     raise AssertionError(f"could not join {channel_id} at {client.url}")
+
+
+async def send_until_acked(client: ChatClient, nonce: str, *, reconnect: Callable[[], Awaitable[ChatClient]],
+                           counts: dict[str, int], ack_timeout: float, max_attempts: int) -> tuple[ChatClient, dict]:
+    """Send `m <nonce>` until it is acked, as a client must: the same nonce every time, so the
+    message is stored at most once however often an ack was lost. A dead or silent socket is
+    closed and replaced by `reconnect()` (after a back-off: edges close sockets while JetStream
+    elects a leader); an error answer (unavailable, unknown) is retried after a pause. Returns
+    the client in use and the ack; `counts` gets "reconnects" and "errors"."""
+    attempt = 0
+    while True:
+        try:
+            await client.send({"type": "chat:send", "content": f"m {nonce}", "nonce": nonce})
+            event = await ack_or_error(client, nonce, timeout=ack_timeout)
+        except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
+            counts["reconnects"] += 1
+            await client.close()
+            attempt += 1
+            await asyncio.sleep(min(0.1 * 2 ** min(attempt, 4), 1.0))
+            client = await reconnect()
+            continue
+        if event["type"] == "chat:ack":
+            return client, event
+        counts["errors"] += 1
+        attempt += 1
+        assert attempt < max_attempts, f"nonce {nonce} never accepted: {event}"
+        await asyncio.sleep(min(0.2 * attempt, 1.0))

@@ -214,3 +214,24 @@ def object_store_env(seaweedfs: SeaweedFS) -> dict[str, str]:
     """OBJECT_STORE_URL and S3_* for a fresh prefix of the test bucket (tests do not see each
     other's objects); lower-case them for Settings(**...)."""
     return seaweedfs.settings_env(prefix=f"t-{uuid.uuid4().hex[:12]}")
+
+
+def fail_on_nats_refusals(stack_fixture: str):
+    """An autouse fixture for a conftest: a service NATS refuses a subject (its permissions in
+    contracts.access lack something it does) fails the test during which it happened, instead of
+    a timeout somewhere later. `stack_fixture` names the fixture holding the stack
+    (anything with `nats_refusals()`); tests that do not use it are left alone."""
+
+    @pytest.fixture(autouse=True)
+    def _nats_refused_nothing(request):
+        if stack_fixture not in request.fixturenames:
+            yield
+            return
+        stack = request.getfixturevalue(stack_fixture)
+        before = len(stack.nats_refusals())
+        yield
+        refused = stack.nats_refusals()[before:]
+        if refused:
+            pytest.fail("NATS refused a service:\n" + "\n".join(refused), pytrace=False)
+
+    return _nats_refused_nothing

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,19 @@ class RetentionJob:
 
 # the advisory lock space of object keys (pg_advisory_xact_lock(int, int): this, hashtext(key))
 _OBJECT_LOCKS = 0x6F626A73  # "objs"
+
+
+def keys_by_owner(keys: list[str]) -> dict[str, list[str]]:
+    """`<prefix>/<owner uuid>/...` keys grouped by owner id, for a sweep's `references`: the row
+    to ask is the owner's. A key without a uuid there is none an upload makes: nothing refers to it."""
+    owners: dict[str, list[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        try:
+            owners.setdefault(str(uuid.UUID(parts[1])), []).append(key)
+        except (IndexError, ValueError):
+            continue
+    return owners
 
 
 async def lock_object_key(session, key: str) -> None:

@@ -85,6 +85,19 @@ def make_user(mint):
     return _make
 
 
+def poll(what: str, probe: Callable[[], object], timeout: float = 30.0, every: float = 0.25):
+    """`probe()` until it returns something truthy (for sync tests that drive a whole stack);
+    fails naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
+
+
 @pytest.fixture
 def eventually():
     """await eventually(async_fn, predicate, timeout): poll until predicate(result) holds."""

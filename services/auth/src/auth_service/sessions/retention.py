@@ -2,7 +2,7 @@
 
 import uuid
 
-from servicekit.retention import Prune, UnreferencedObjects
+from servicekit.retention import Prune, UnreferencedObjects, keys_by_owner
 from sqlalchemy import text
 
 from auth_service.config import Settings
@@ -21,13 +21,7 @@ def prunes(settings: Settings) -> list[Prune]:
 async def avatar_references(session, keys: list[str]) -> set[str]:
     """Which of the `avatars/<user id>/<digest>.<ext>` keys their user's row shows. The URL's
     base is not compared: a changed MEDIA_BASE_URL must not make every avatar look unreferenced."""
-    owners: dict[str, list[str]] = {}
-    for key in keys:
-        parts = key.split("/")
-        try:
-            owners.setdefault(str(uuid.UUID(parts[1])), []).append(key)
-        except (IndexError, ValueError):
-            continue  # not a key uploads make: nothing refers to it
+    owners = keys_by_owner(keys)
     if not owners:
         return set()
     rows = (await session.execute(text("SELECT CAST(id AS text), avatar FROM users WHERE id = ANY(:ids)"),

@@ -14,7 +14,7 @@ import logging
 import uuid
 
 from servicekit.problems import Problem
-from servicekit.retention import UnreferencedObjects, lock_object_key
+from servicekit.retention import UnreferencedObjects, keys_by_owner, lock_object_key
 from servicekit.storage import ObjectStore
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -110,13 +110,7 @@ async def adopt_foreign_images(db_of, store_of) -> int:
 async def image_references(session, keys: list[str]) -> set[str]:
     """Which of the `<prefix>/<channel id>/...` keys their channel's row shows (by key, not by the
     URL's base: a changed MEDIA_BASE_URL must not make every image look unreferenced)."""
-    owners: dict[str, list[str]] = {}
-    for key in keys:
-        parts = key.split("/")
-        try:
-            owners.setdefault(str(uuid.UUID(parts[1])), []).append(key)
-        except (IndexError, ValueError):
-            continue
+    owners = keys_by_owner(keys)
     if not owners:
         return set()
     rows = (await session.execute(text("SELECT CAST(id AS text), avatar, banner FROM channels WHERE id = ANY(:ids)"),
