@@ -173,6 +173,7 @@ def measure_cpu(groups: dict[str, list[int]], window: float) -> dict[str, float]
 def write_results(name: str, machine: dict, payload: dict) -> Path:
     """`machine` is machine_info() taken before the stack started (its load average means something)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    name = name.removesuffix(".json")  # `--output x.json` means x.json, not x.json.json
     path = RESULTS_DIR / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"),
