@@ -55,7 +55,10 @@ PLATFORM_TARGETS = ("P-direct", "P-gw", "P-gw-tuned")
 TUNED_WS = {
     "events": "worker_connections 16384;\n    multi_accept on;",
     # the upgraded connection's read buffer (default one page): a coalesced frame in fewer reads/writes
-    "location = /ws {": "location = /ws {\n            proxy_buffer_size 16k;",
+    # (nginx refuses a 16k buffer_size with the default 8 x 4k proxy_buffers: busy buffers, which
+    # default to twice it, must fit in them minus one)
+    "location = /ws {": "location = /ws {\n            proxy_buffer_size 16k;\n            proxy_buffers 8 16k;"
+                        "\n            proxy_busy_buffers_size 32k;",
 }
 PEERS = ("A", "B")
 # the edge closes a socket above 10 frames/s, and a moderator may send 100 messages per 30 s:

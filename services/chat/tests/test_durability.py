@@ -88,6 +88,38 @@ async def test_a_redelivered_fetch_is_harmless(chat, make_user, make_channel, nc
         assert (await session.exec(text("SELECT count(*) FROM chat_messages"))).one()[0] == 4
 
 
+def _batches_written() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("chat_persister_batch_size_count") or 0.0
+
+
+@pytest.mark.settings(persister_enabled=False)
+async def test_a_slow_room_is_persisted_in_batches_not_one_transaction_per_message(chat, make_user, make_channel,
+                                                                                     nc, db):
+    user = make_user()
+    room = await make_channel(make_user())
+    persister = Persister(chat.db, nc.jetstream(), batch=500, fetch_timeout=0.5, linger=0.3)
+    before = _batches_written()
+    running = asyncio.create_task(persister.run())
+    try:
+        for n in range(12):  # 20 msg/s: every fetch would find one message
+            await chat.send(user_id=user.id, username=user.username, channel_id=room, content=f"m{n}")
+            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            async with db() as session:
+                if (await session.exec(text("SELECT count(*) FROM chat_messages"))).one()[0] == 12:
+                    break
+            await asyncio.sleep(0.05)
+    finally:
+        persister.stop()
+        await asyncio.wait_for(running, 5)
+    async with db() as session:
+        assert (await session.exec(text("SELECT count(*) FROM chat_messages"))).one()[0] == 12
+    assert _batches_written() - before <= 6, "the persister wrote almost a transaction per message"
+
+
 @pytest.mark.settings(persister_enabled=False)
 async def test_a_deletion_persisted_before_its_message_still_deletes_it(chat, make_user, make_channel, nc, db):
     """Issue 14 item 3: two persisters (or a redelivered batch) can commit the batch holding a

@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     # a batch delivered to a persister that died unacked is redelivered after this long (a
     # batch commits in milliseconds; this bounds the pause in persistence after a crash)
     persister_ack_wait_seconds: float = Field(10.0, gt=0)
+    # after a partial batch, wait this long for more before the next transaction (only the
+    # PostgreSQL copy waits; acks and history do not: messages/persister.py)
+    persister_linger_seconds: float = Field(0.1, ge=0, le=5)
 
     # retention (chat_service/retention.py). A deletion's tombstone must outlive every delivery
     # of its message to the persister: the CHAT stream keeps a message one day (its max age, the

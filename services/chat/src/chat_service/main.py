@@ -48,9 +48,7 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ChatRun
     for worker in consumers(settings, ReplicaHandler(runtime)):
         runtime.add_worker(worker, stop=worker.stop)
     if settings.persister_enabled:
-        persister = Persister(None, None, batch=settings.persister_batch,
-                              fetch_timeout=settings.persister_fetch_timeout_seconds,
-                              ack_wait=settings.persister_ack_wait_seconds)
+        persister = Persister.from_settings(settings, None, None)
 
         async def persist(rt: ServiceRuntime) -> None:
             persister.db, persister.js = rt.db, rt.js

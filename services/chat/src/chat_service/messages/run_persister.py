@@ -27,9 +27,7 @@ async def run_persister(settings: Settings) -> None:
         js = nc.jetstream()
         await ensure_streams(js, [CHAT_STREAM], replicas=settings.jetstream_replicas,
                              configure=may_configure(settings.nats_url))
-        persister = Persister(db, js, batch=settings.persister_batch,
-                              fetch_timeout=settings.persister_fetch_timeout_seconds,
-                              ack_wait=settings.persister_ack_wait_seconds)
+        persister = Persister.from_settings(settings, db, js)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, persister.stop)

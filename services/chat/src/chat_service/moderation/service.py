@@ -228,6 +228,10 @@ class _Ttl:
             return None
         return hit
 
+    def get_even_expired(self, key):
+        """(expires at, value) while the entry is still held, fresh or not."""
+        return self._data.get(key)
+
     def put(self, key, value, ttl: float | None = None) -> None:
         if len(self._data) >= self.max_entries:
             now = time.monotonic()
@@ -373,6 +377,7 @@ class Moderation:
         self._subs: list = []
         self._listeners: list[EventListener] = []
         self._loading: dict[str, asyncio.Future] = {}
+        self._refreshing: set[asyncio.Task] = set()
 
     # -- lifecycle
     async def start(self, nc: NATS) -> None:
@@ -382,6 +387,8 @@ class Moderation:
             self._subs.append(await nc.subscribe(subject, cb=self._on_core_message))
 
     async def stop(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
         for sub in self._subs:
             try:
                 await sub.unsubscribe()
@@ -401,10 +408,33 @@ class Moderation:
 
     # -- reads
     async def channel(self, channel_id: str) -> ChannelState | None:
-        """The room's state, or None for a channel chat has not heard of."""
-        hit = self._channels.get(channel_id)
+        """The room's state, or None for a channel chat has not heard of.
+
+        A known room whose entry expired is answered from the entry while it reloads in the
+        background (stale-while-revalidate): events keep the entry current, the reload is only the
+        net under a lost core event, and no send of a busy room waits for it every TTL."""
+        hit = self._channels.get_even_expired(channel_id)
         if hit is not None:
-            return hit[1]
+            if hit[0] >= time.monotonic():
+                return hit[1]
+            if hit[1] is not None:
+                if channel_id not in self._loading:
+                    self._refresh(channel_id)
+                return hit[1]
+        return await self._load_channel(channel_id)
+
+    def _refresh(self, channel_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._load_channel(channel_id))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # the stale entry stays; the next read past its expiry tries again
+            log.warning("channel state reload failed", extra={"error": repr(task.exception())})
+
+    async def _load_channel(self, channel_id: str) -> ChannelState | None:
         # one load per channel at a time: a burst of joins to a cold room hits the database once
         pending = self._loading.get(channel_id)
         if pending is not None:
