@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,12 +56,15 @@ class Creator:
                                                     headers=self.auth))
         return self.key
 
-    def encoder(self, key: str | None = None, seconds: int = 60) -> subprocess.Popen:
-        """ffmpeg publishing a small test pattern with a tone, a key frame every second (as OBS is told to)."""
+    def encoder(self, key: str | None = None, seconds: int = 60, picture: str = "testsrc") -> subprocess.Popen:
+        """ffmpeg publishing a small test pattern (`picture`: a lavfi source such as `color=c=red`) with
+        a tone, a key frame every second (as OBS is told to)."""
         rtmp = f"rtmp://127.0.0.1:{self.stack.config.rtmp_port}/live/{key or self.key}"
+        size = "size=426x240:rate=15"
         return subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-             "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
+             "-f", "lavfi", "-i", f"{picture}:{size}" if "=" in picture else f"{picture}={size}",
+             "-f", "lavfi", "-i", "sine=frequency=440",
              "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
              "-c:a", "aac", "-f", "flv", rtmp],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -209,6 +213,54 @@ def test_a_reconnect_inside_the_window_keeps_the_stream(gateway, stack):
         assert creator.stream(stream_id)["status"] == "LIVE"
     finally:
         _stop(second)
+    creator.assert_keys_never_logged()
+
+
+def _colour_at(vod: Path, seconds: float) -> tuple[int, int, int]:
+    """The mean colour of the VOD's frame at `seconds` (scaled to one pixel)."""
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-ss", str(seconds), "-i", str(vod),
+                          "-frames:v", "1", "-vf", "scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, timeout=30, check=True).stdout
+    return out[0], out[1], out[2]
+
+
+def test_a_reconnected_stream_is_archived_with_one_vod_of_both_parts(gateway, stack, tmp_path):
+    """Two encoder connections inside the window (red for 6 s, then blue for 6 s): the VOD plays
+    both, the first one first."""
+    part_seconds = 6
+    creator = Creator(gateway, stack)
+    stream_id = creator.go_live()
+    first = creator.encoder(seconds=part_seconds, picture="color=c=red")
+    try:
+        before = creator.wait_live(stream_id)
+        assert _exits_within(first, WAIT) == 0, "the first part's encoder did not finish"
+    finally:
+        _stop(first)
+    second = creator.encoder(seconds=part_seconds, picture="color=c=blue")
+    try:
+        poll("the stream switching to the second connection",
+             lambda: creator.stream(stream_id)["hlsUrl"] not in (None, before["hlsUrl"]))
+        assert _exits_within(second, WAIT) == 0, "the second part's encoder did not finish"
+    finally:
+        _stop(second)
+
+    # the window (5 s) closes, both recordings come in, the media gateway joins them
+    archived = poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
+                    timeout=90, every=0.5)
+    assert archived["vodUrl"] and archived["isArchived"] is True, archived
+    vod = gateway.get(archived["vodUrl"])
+    assert vod.status_code == 200 and vod.headers["content-type"].startswith("video/mp4")
+    path = tmp_path / "vod.mp4"
+    path.write_bytes(vod.content)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1",
+                            str(path)], capture_output=True, timeout=30, check=True)
+    duration = float(probe.stdout)
+    # about the sum of both parts (each recording may lose a fraction of a second at its edges);
+    # one part alone would be half of it
+    assert abs(duration - 2 * part_seconds) <= 1.5, duration
+    red, blue = _colour_at(path, 0.3), _colour_at(path, duration - 0.5)
+    assert red[0] > 150 and red[2] < 100, f"the VOD does not start with the first part: {red}"
+    assert blue[2] > 150 and blue[0] < 100, f"the VOD does not end with the second part: {blue}"
     creator.assert_keys_never_logged()
 
 

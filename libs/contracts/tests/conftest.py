@@ -25,9 +25,11 @@ from contracts.events import (
     StreamStatus,
     StreamStatusChanged,
     StreamViewers,
+    StreamVodRequested,
     ThumbnailUpdated,
     UserBlock,
     UserProfile,
+    VodJoined,
 )
 
 AT = datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=UTC)
@@ -98,6 +100,10 @@ def _samples() -> dict[str, WireModel]:
             channel_id="c1", ingest_session_id="i1", vod_url="/vod/abc.mp4", duration_seconds=3600.5
         ),
         "media.thumbnail.updated": ThumbnailUpdated(channel_id="c1", url="/thumbs/abc.jpg"),
+        "media.vod.joined": VodJoined(
+            stream_id="s1", channel_id="c1", ingest_session_ids=["i1", "i2"], vod_url="/vod/s1.mp4",
+            duration_seconds=7200.25, reencoded=False,
+        ),
         "stream.created": stream.model_copy(update={"status": StreamStatus.OFFLINE, "start_time": None}),
         "stream.started": stream,
         "stream.status_changed": StreamStatusChanged(**_STREAM_FIELDS, previous_status=StreamStatus.OFFLINE),
@@ -109,6 +115,7 @@ def _samples() -> dict[str, WireModel]:
         ),
         "stream.viewers": StreamViewers(stream_id="s1", channel_id="c1", count=12, peak=40),
         "stream.end_requested": StreamEndRequested(stream_id="s1", channel_id="c1"),
+        "stream.vod_requested": StreamVodRequested(stream_id="s1", channel_id="c1", ingest_session_ids=["i1", "i2"]),
         "chat.message": ChatMessage(
             id="m1",
             seq=7,

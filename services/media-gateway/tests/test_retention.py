@@ -39,11 +39,16 @@ async def test_old_provider_events_and_ended_sessions_are_pruned_open_and_busy_o
         old_busy = _session(conn, ended_days_ago=100, recording="processing")
         recent = _session(conn, ended_days_ago=10)
         live = _session(conn, ended_days_ago=None)
+        for stream, status, days in (("joined-old", "ready", 100), ("failed-old", "failed", 100),
+                                     ("busy-old", "processing", 100), ("joined-recent", "ready", 10)):
+            conn.execute("INSERT INTO vod_joins (stream_id, channel_id, parts, status, attempts, updated_at) "
+                         "VALUES (%s, 'ch', ARRAY['a', 'b'], %s, 1, now() - make_interval(days => %s))",
+                         (stream, status, days))
 
     db = Database(media_db_url)
     try:
         assert await RetentionJob(db, prunes(media_settings)).run_once() == {
-            "provider_events": 2, "ingest_sessions": 2}
+            "provider_events": 2, "ingest_sessions": 2, "vod_joins": 2}
     finally:
         await db.dispose()
 
@@ -51,6 +56,8 @@ async def test_old_provider_events_and_ended_sessions_are_pruned_open_and_busy_o
         events = sorted(r[0] for r in conn.execute("SELECT event_id FROM provider_events"))
         sessions = {r[0] for r in conn.execute("SELECT id FROM ingest_sessions")}
         recordings = {r[0] for r in conn.execute("SELECT session_id FROM recordings")}
+        joins = {r[0] for r in conn.execute("SELECT stream_id FROM vod_joins")}
+    assert joins == {"busy-old", "joined-recent"}
     assert events == ["e0", "e29"]
     assert sessions == {old_busy, recent, live}
     assert old not in sessions and old_done not in sessions

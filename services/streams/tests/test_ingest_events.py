@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from contracts.events.channels import Channel
-from contracts.events.media import IngestConnected, MediaProvider
+from contracts.events.media import IngestConnected, MediaProvider, VodJoined
 
 
 def now() -> datetime:
@@ -172,21 +172,94 @@ async def test_a_recording_that_arrives_inside_the_window_archives_when_the_stre
     assert archived["vodUrl"] == f"http://localhost:8080/vod/{session_id}.mp4"
 
 
-async def test_a_reconnected_stream_keeps_its_longest_recording(
-        make_user, make_channel, ingest, live_stream_of, wait_status, settled):
+async def _two_parts(make_user, make_channel, ingest, live_stream_of, settled, *,
+                     provider: MediaProvider = MediaProvider.LOCAL):
+    """A stream whose encoder reconnected inside the window: (media, stream, first, second)."""
     owner = make_user()
     channel_id = await make_channel(owner)
     media = ingest(channel_id)
-    first = await media.connect()
+    first = await media.connect(provider=provider)
     stream = await live_stream_of(channel_id)
     await media.disconnect(first)
-    second = await media.connect()
+    second = await media.connect(provider=provider)
     await settled()
+    return media, stream, first, second
+
+
+async def test_a_reconnected_stream_asks_for_its_parts_joined_in_order_then_archives_with_that(
+        make_user, make_channel, ingest, live_stream_of, wait_status, settled, get_stream, events, publish,
+        outbox_drained):
+    media, stream, first, second = await _two_parts(make_user, make_channel, ingest, live_stream_of, settled)
+    await media.disconnect(second)
+    # the last part's recording comes first: still nothing to join without the first part
+    await wait_status(stream["id"], "ENDING", timeout=5)
+    await media.recording(second, duration=5)
+    await settled()
+    await outbox_drained()
+    assert await events.of_type("stream.vod_requested") == []
+    await media.recording(first, duration=3600)
+    request = (await events.wait_for(lambda ps: any(p.subject == "stream.vod_requested" for p in ps)))
+    [asked] = [p.event.data for p in request if p.subject == "stream.vod_requested"]
+    assert asked.stream_id == stream["id"] and asked.ingest_session_ids == [first, second]
+    assert (await get_stream(stream["id"]))["status"] == "ENDING"
+
+    await publish("media.vod.joined", VodJoined(
+        stream_id=stream["id"], channel_id=media.channel_id, ingest_session_ids=[first, second],
+        vod_url=f"/vod/{stream['id']}.mp4", duration_seconds=3605.0, reencoded=False), source="media-gateway")
+    archived = await wait_status(stream["id"], "ARCHIVED", timeout=5)
+    assert archived["vodUrl"] == f"/vod/{stream['id']}.mp4" and archived["isArchived"] is True
+    await outbox_drained()
+    assert len(await events.of_type("stream.vod_requested")) == 1
+
+
+async def test_parts_recorded_by_a_provider_cannot_be_joined_so_the_longest_is_the_vod(
+        make_user, make_channel, ingest, live_stream_of, wait_status, settled, events):
+    media, stream, first, second = await _two_parts(make_user, make_channel, ingest, live_stream_of, settled,
+                                                    provider=MediaProvider.MUX)
     await media.recording(first, vod_url="http://vod/long.mp4", duration=3600)
     await media.disconnect(second)
     await media.recording(second, vod_url="http://vod/short.mp4", duration=5)
     archived = await wait_status(stream["id"], "ARCHIVED", timeout=5)
     assert archived["vodUrl"] == "http://vod/long.mp4"
+    assert await events.of_type("stream.vod_requested") == []
+
+
+@pytest.mark.settings(recording_wait_seconds=1.0)
+async def test_a_part_whose_recording_never_comes_is_left_out_after_the_wait(
+        make_user, make_channel, ingest, live_stream_of, wait_status, settled, events, caplog):
+    media, stream, first, second = await _two_parts(make_user, make_channel, ingest, live_stream_of, settled)
+    third = await media.connect()  # a third connection replaces the second (which never says it left)
+    await settled()
+    await media.disconnect(third)
+    await media.recording(first)
+    await media.recording(third)
+    await wait_status(stream["id"], "ENDING", timeout=5)
+    request = await events.wait_for(lambda ps: any(p.subject == "stream.vod_requested" for p in ps), timeout=10)
+    [asked] = [p.event.data for p in request if p.subject == "stream.vod_requested"]
+    assert asked.ingest_session_ids == [first, third]
+    assert any("never came" in r.getMessage() and second in str(getattr(r, "missingParts", ""))
+               for r in caplog.records)
+
+
+@pytest.mark.settings(vod_join_wait_seconds=0.5)
+async def test_a_join_that_never_comes_back_archives_the_longest_part_and_the_late_join_replaces_it(
+        make_user, make_channel, ingest, live_stream_of, wait_status, settled, events, publish, eventually,
+        get_stream):
+    media, stream, first, second = await _two_parts(make_user, make_channel, ingest, live_stream_of, settled)
+    await media.recording(first, duration=3600)
+    await media.disconnect(second)
+    await media.recording(second, duration=5)
+    archived = await wait_status(stream["id"], "ARCHIVED", timeout=10)
+    assert archived["vodUrl"] == f"http://localhost:8080/vod/{first}.mp4"
+    assert len(await events.of_type("stream.vod_requested")) == 1
+
+    await publish("media.vod.joined", VodJoined(
+        stream_id=stream["id"], channel_id=media.channel_id, ingest_session_ids=[first, second],
+        vod_url=f"/vod/{stream['id']}.mp4", duration_seconds=3605.0, reencoded=False), source="media-gateway")
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["vodUrl"] == f"/vod/{stream['id']}.mp4",
+                     what="the joined VOD replacing the longest part")
+    again = await events.wait_for(lambda ps: sum(p.subject == "stream.archived" for p in ps) == 2)
+    assert [p.event.data.vod_url for p in again if p.subject == "stream.archived"][-1] == f"/vod/{stream['id']}.mp4"
 
 
 @pytest.mark.settings(recording_wait_seconds=0.5)
@@ -242,7 +315,7 @@ async def test_out_of_order_events_never_move_a_stream_backwards(
     newer = await media.connect(at=t0)
     stream = await live_stream_of(channel_id)
     # a connect that happened before the current one arrives late: it changes nothing
-    await media.connect(at=t0 - timedelta(seconds=5))
+    older = await media.connect(at=t0 - timedelta(seconds=5))
     await settled()
     assert (await get_stream(stream["id"]))["hlsUrl"].endswith(f"/{newer}/index.m3u8")
     # thumbnails: the newer one wins whatever the order of arrival
@@ -252,8 +325,12 @@ async def test_out_of_order_events_never_move_a_stream_backwards(
     assert (await get_stream(stream["id"]))["thumbnailUrl"] == "http://thumbs/new.jpg"
 
     await client.post(f"/api/streams/{stream['id']}/end", headers=owner.headers)
+    # the older connection is a part of the stream too (the VOD waits for its recording): it
+    # recorded nothing, so the newer one's recording is the VOD
+    await media.recording(older, vod_url="")
     await media.recording(newer)
     archived = await wait_status(stream["id"], "ARCHIVED")
+    assert archived["vodUrl"] == f"http://localhost:8080/vod/{newer}.mp4"
     # late news about the archived stream's connection: a connect and a disconnect
     await media.connect(newer, at=t0)
     await media.disconnect(newer, at=t0 + timedelta(seconds=1))

@@ -43,6 +43,7 @@ class EventType(StrEnum):
     MEDIA_INGEST_ERRORED = "media.ingest.errored"
     MEDIA_RECORDING_READY = "media.recording.ready"
     MEDIA_THUMBNAIL_UPDATED = "media.thumbnail.updated"
+    MEDIA_VOD_JOINED = "media.vod.joined"
     STREAM_CREATED = "stream.created"
     STREAM_STARTED = "stream.started"
     STREAM_STATUS_CHANGED = "stream.status_changed"
@@ -50,6 +51,7 @@ class EventType(StrEnum):
     STREAM_ARCHIVED = "stream.archived"
     STREAM_VIEWERS = "stream.viewers"
     STREAM_END_REQUESTED = "stream.end_requested"
+    STREAM_VOD_REQUESTED = "stream.vod_requested"
     CHAT_MESSAGE = "chat.message"
     CHAT_DELETED = "chat.deleted"
     CHAT_REPORT_CREATED = "chat.report.created"
@@ -222,6 +224,13 @@ _ENTRIES = (
         "A new thumbnail of a live broadcast is available.",
     ),
     _entry(
+        E.MEDIA_VOD_JOINED,
+        media.VodJoined,
+        "media-gateway",
+        s.MEDIA_VOD_JOINED,
+        "The recorded parts of a stream were joined into one VOD, as stream.vod_requested asked.",
+    ),
+    _entry(
         E.STREAM_CREATED,
         streams.Stream,
         "streams",
@@ -261,6 +270,14 @@ _ENTRIES = (
         "streams",
         s.STREAM_END_REQUESTED,
         "The creator ended a stream; the media gateway drops its ingest.",
+    ),
+    _entry(
+        E.STREAM_VOD_REQUESTED,
+        streams.StreamVodRequested,
+        "streams",
+        s.STREAM_VOD_REQUESTED,
+        "A stream that ran over several encoder connections ended; the media gateway joins their "
+        "recordings, in order, into one VOD.",
     ),
     _entry(
         E.CHAT_MESSAGE,

@@ -34,6 +34,7 @@ MEDIA_INGEST_DISCONNECTED = "media.ingest.disconnected"
 MEDIA_INGEST_ERRORED = "media.ingest.errored"
 MEDIA_RECORDING_READY = "media.recording.ready"
 MEDIA_THUMBNAIL_UPDATED = "media.thumbnail.updated"
+MEDIA_VOD_JOINED = "media.vod.joined"
 
 # streams
 STREAM_CREATED = "stream.created"
@@ -46,6 +47,7 @@ STREAM_ARCHIVED = "stream.archived"
 STREAM_VIEWERS_TEMPLATE = "stream.viewers.{streamId}"
 STREAM_VIEWERS_ALL = "stream.viewers.*"
 STREAM_END_REQUESTED = "stream.end_requested"
+STREAM_VOD_REQUESTED = "stream.vod_requested"
 
 # chat: templates take the channel id (use ``contracts.subject_for``), *_ALL subscribe to every room.
 # The templates are deliberately not valid subjects to publish to as they are: NATS would accept
@@ -137,7 +139,7 @@ EVENTS_STREAM = StreamSpec(
     name="EVENTS",
     # stream.* one by one, not "stream.>": the viewer counts (stream.viewers.<id>) are VIEWERS'
     subjects=("user.>", "channel.>", "media.>", STREAM_CREATED, STREAM_STARTED, STREAM_STATUS_CHANGED,
-              STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, "chat.report.>"),
+              STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED, "chat.report.>"),
     # The outbox relay publishes a row, then marks it sent. A crash between the two makes it
     # publish the row again on restart, possibly after a slow restart or a NATS outage; the
     # window must outlast that, not just a network retry (the 2-minute default). Dedup ids are

@@ -4,6 +4,7 @@ talking (SigV4, retries, multipart uploads of large files)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,17 @@ class ObjectStore:
     async def get(self, key: str) -> bytes:
         result = await obstore.get_async(self._store, key)
         return bytes(await result.bytes_async())
+
+    async def get_file(self, key: str, path: Path) -> None:
+        """Copy an object into a local file a chunk at a time (a VOD need not fit in memory). A
+        missing object raises FileNotFoundError."""
+        result = await obstore.get_async(self._store, key)
+        out = await asyncio.to_thread(Path(path).open, "wb")
+        try:
+            async for chunk in result.stream():
+                await asyncio.to_thread(out.write, chunk)
+        finally:
+            await asyncio.to_thread(out.close)
 
     async def delete(self, key: str) -> None:
         await obstore.delete_async(self._store, key)

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED
+from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.inbox import InboxConsumer
 from servicekit.retention import Sweep
@@ -20,6 +20,7 @@ from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.ingest.stats import IngestStatsWorker
 from media_gateway.ingest.views import router as ingest_router
 from media_gateway.ingest.nginx_conf import parse_ladder
+from media_gateway.joins.service import JoinWorker, make_join_handler
 from media_gateway.llhls.origin import Origin
 from media_gateway.llhls.transcoder import Transcoders
 from media_gateway.llhls.views import router as llhls_router
@@ -31,9 +32,10 @@ from media_gateway.webhooks.views import router as webhooks_router
 
 log = logging.getLogger("media_gateway")
 REVOCATIONS_CONSUMER = "media-gateway-ingest-revocations"
+VOD_JOINS_CONSUMER = "media-gateway-vod-joins"
 
 
-class _RevocationConsumer(InboxConsumer):
+class _QuickStopConsumer(InboxConsumer):
     """An InboxConsumer that stops at once when idle, instead of finishing its 1-second fetch.
 
     An event being handled is never interrupted; unhandled fetched ones are simply redelivered.
@@ -75,7 +77,7 @@ class _RevocationConsumer(InboxConsumer):
 
 def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
                   thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls,
-                  transcoders: Transcoders) -> ServiceRuntime:
+                  transcoders: Transcoders, joins: JoinWorker) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     for prune in prunes(settings):
         runtime.add_prune(prune)
@@ -84,7 +86,7 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
 
     async def revocations(rt: ServiceRuntime) -> None:
         # a rotated key or an ended stream drops the live publish (on_update refuses it too)
-        consumer = _RevocationConsumer(rt.db, rt.js, name=REVOCATIONS_CONSUMER, stream=EVENTS_STREAM.name,
+        consumer = _QuickStopConsumer(rt.db, rt.js, name=REVOCATIONS_CONSUMER, stream=EVENTS_STREAM.name,
                                        subjects=[CHANNEL_STREAM_KEY_ROTATED, STREAM_END_REQUESTED],
                                        handler=make_revocation_handler(control))
         consumers.append(consumer)
@@ -92,6 +94,15 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
 
     async def vods(rt: ServiceRuntime) -> None:
         await recordings.run(rt.db, rt.store)
+
+    async def vod_requests(rt: ServiceRuntime) -> None:
+        consumer = _QuickStopConsumer(rt.db, rt.js, name=VOD_JOINS_CONSUMER, stream=EVENTS_STREAM.name,
+                                       subjects=[STREAM_VOD_REQUESTED], handler=make_join_handler(joins))
+        consumers.append(consumer)
+        await consumer.run()
+
+    async def vod_joins(rt: ServiceRuntime) -> None:
+        await joins.run(rt.db, rt.store)
 
     async def live_thumbnails(rt: ServiceRuntime) -> None:
         await thumbnails.run(rt)
@@ -117,8 +128,11 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
             await transcoders.close()
             await pulls.close()
 
+    # one stopper for every consumer (the revocations' and the vod requests')
     runtime.add_worker(revocations, stop=lambda: [c.stop() for c in consumers])
     runtime.add_worker(vods, stop=recordings.stop)
+    runtime.add_worker(vod_requests)
+    runtime.add_worker(vod_joins, stop=joins.stop)
     runtime.add_worker(live_thumbnails, stop=thumbnails.stop)
     runtime.add_worker(silent_sessions, stop=liveness.stop)
     runtime.add_worker(source_pulls, stop=stopping.set)
@@ -136,6 +150,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     settings = settings or Settings()
     control = NginxControl(settings.ingest_control_url, settings.ingest_app)
     recordings = RecordingWorker(settings)
+    joins = JoinWorker(settings)
     pulls = SourcePulls(settings, control)
     origin = Origin(parse_ladder(settings.ingest_ladder), part_seconds=settings.llhls_part_seconds,
                     window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds)
@@ -144,7 +159,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     thumbnails = ThumbnailWorker(settings, origin)
     liveness = LivenessWorker(settings, control, pulls)
     app = create_service_app(
-        build_runtime(settings, control, recordings, thumbnails, liveness, pulls, transcoders),
+        build_runtime(settings, control, recordings, thumbnails, liveness, pulls, transcoders, joins),
         title="Media gateway",
         description="Local ingest callbacks (nginx-rtmp), live transcoding and the LL-HLS origin, recordings "
                     "to VOD, live thumbnails, and Mux / Cloudflare Stream webhooks, all translated into media.* "
@@ -157,4 +172,5 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app.state.origin = origin
     app.state.transcoders = transcoders
     app.state.recordings = recordings
+    app.state.joins = joins
     return app

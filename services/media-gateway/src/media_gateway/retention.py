@@ -34,6 +34,10 @@ def prunes(settings: Settings) -> list[Prune]:
               "SELECT 1 FROM recordings r WHERE r.session_id = ingest_sessions.id "
               "AND r.status IN ('pending', 'processing'))",
               lambda: {"secs": settings.ingest_sessions_retention_days * 86400}),
+        # a finished join's row is only its record (the VOD lives in the store): kept as long as
+        # the sessions it joined
+        Prune("vod_joins", "status IN ('ready', 'failed') AND updated_at < now() - make_interval(secs => :secs)",
+              lambda: {"secs": settings.ingest_sessions_retention_days * 86400}),
     ]
 
 

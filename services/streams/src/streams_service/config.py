@@ -20,7 +20,13 @@ class Settings(ServiceSettings):
     sweep_interval_seconds: float = Field(1.0, gt=0)
     # an ENDING stream whose recording never arrives (recording off, provider without one, a
     # failed remux) is archived without a VOD after this long
+    # (the same wait holds for each part of a stream fed by several connections: after it, the
+    # VOD is made of the parts that came, and the missing ones are logged)
     recording_wait_seconds: float = Field(1800.0, ge=0)
+    # a stream whose parts the media gateway is joining (stream.vod_requested) is archived with
+    # its longest part if media.vod.joined has not come after this long (a re-encode of hours of
+    # video, or a gateway outage); the joined VOD replaces it whenever it comes
+    vod_join_wait_seconds: float = Field(7200.0, ge=0)
 
     # a chat edge not heard from for this long no longer counts towards viewer totals
     presence_ttl_seconds: float = Field(15.0, gt=0)

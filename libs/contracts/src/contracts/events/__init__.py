@@ -17,6 +17,7 @@ from contracts.events.media import (
     MediaProvider,
     RecordingReady,
     ThumbnailUpdated,
+    VodJoined,
 )
 from contracts.events.streams import (
     Stream,
@@ -24,6 +25,7 @@ from contracts.events.streams import (
     StreamStatus,
     StreamStatusChanged,
     StreamViewers,
+    StreamVodRequested,
 )
 from contracts.events.users import UserBlock, UserProfile
 
@@ -50,7 +52,9 @@ __all__ = [
     "StreamStatus",
     "StreamStatusChanged",
     "StreamViewers",
+    "StreamVodRequested",
     "ThumbnailUpdated",
     "UserBlock",
     "UserProfile",
+    "VodJoined",
 ]

@@ -68,3 +68,22 @@ class ThumbnailUpdated(WireModel):
     """The channel that is broadcasting."""
     url: str
     """URL of the thumbnail image."""
+
+
+class VodJoined(WireModel):
+    """A stream's recorded parts were joined into one VOD (``media.vod.joined``), the answer to
+    ``stream.vod_requested``."""
+
+    stream_id: Id
+    """The stream whose VOD this is."""
+    channel_id: Id
+    """Its channel."""
+    ingest_session_ids: list[Id]
+    """The parts joined, in the order they play (as the request listed them)."""
+    vod_url: str
+    """Playback URL of the joined recording."""
+    duration_seconds: NonNegativeFloat
+    """Length of the joined recording."""
+    reencoded: bool
+    """Whether the parts had to be re-encoded to one format (their encoder settings differed);
+    false when they were joined as they were."""

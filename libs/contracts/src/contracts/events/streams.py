@@ -78,3 +78,15 @@ class StreamEndRequested(WireModel):
     """The stream being ended."""
     channel_id: Id
     """Its channel, whose ingest session is to be dropped."""
+
+
+class StreamVodRequested(WireModel):
+    """A stream fed by several encoder connections ended and their recordings are in: the media
+    gateway joins them into one VOD and answers with ``media.vod.joined`` (``stream.vod_requested``)."""
+
+    stream_id: Id
+    """The stream the VOD is for."""
+    channel_id: Id
+    """Its channel."""
+    ingest_session_ids: list[Id]
+    """The recorded parts (ingest sessions), in broadcast order: the VOD plays them in this order."""

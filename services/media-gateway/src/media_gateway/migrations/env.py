@@ -1,4 +1,5 @@
 import media_gateway.ingest.models
+import media_gateway.joins.models
 import media_gateway.recordings.models
 import media_gateway.webhooks.models  # noqa: F401
 import servicekit.inbox

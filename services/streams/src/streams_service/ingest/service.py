@@ -5,8 +5,10 @@
   one titled from the channel name, goes LIVE.
 - `media.ingest.disconnected` / `media.ingest.errored`: the stream stays LIVE and remembers when
   its encoder left; the sweeper ends it (ENDING) once that is older than the window.
-- `media.recording.ready`: an ENDING stream fed by that connection becomes ARCHIVED with its VOD;
-  a recording that arrives earlier waits on its ingest session row for the stream to end.
+- `media.recording.ready`: the recording waits on its ingest session row; an ENDING stream that
+  connection fed is settled (streams/vod.py): ARCHIVED with it when it is the one part, a join of
+  every part asked of the media gateway once they are all in (`stream.vod_requested`).
+- `media.vod.joined`: the stream is ARCHIVED with the joined VOD.
 - `media.thumbnail.updated`: the LIVE (else the ENDING) stream's thumbnail, newest wins.
 
 Events can come twice (the inbox drops a repeated id; a repeated fact under a new id finds its
@@ -19,15 +21,15 @@ import logging
 from datetime import datetime, timedelta
 
 from prometheus_client import Gauge
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import Envelope
 from contracts.events.media import (IngestConnected, IngestDisconnected, IngestErrored, RecordingReady,
-                                    ThumbnailUpdated)
+                                    ThumbnailUpdated, VodJoined)
 from contracts.subjects import (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
-                                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED)
+                                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED, MEDIA_VOD_JOINED)
 from servicekit.db import Database
 
 from streams_service.channels import service as channels
@@ -45,22 +47,24 @@ log = logging.getLogger("streams.ingest")
 STREAMS_LIVE = Gauge("streams_live", "Streams LIVE now (reconnect window included)")
 
 MEDIA_EVENTS = (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
-                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED)
+                MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED, MEDIA_VOD_JOINED)
 
 
 def make_media_handler(settings: Settings):
-    """InboxConsumer handler for the `media.*` events."""
+    """InboxConsumer handler for the `media.*` events (MEDIA_EVENTS)."""
+    handlers = {
+        MEDIA_INGEST_CONNECTED: lambda session, event: on_connected(session, settings, event.data),
+        MEDIA_INGEST_DISCONNECTED: lambda session, event: on_disconnected(session, event.data),
+        MEDIA_INGEST_ERRORED: lambda session, event: on_disconnected(session, event.data),
+        MEDIA_RECORDING_READY: lambda session, event: on_recording_ready(session, event.data, event.time),
+        MEDIA_THUMBNAIL_UPDATED: lambda session, event: on_thumbnail(session, event.data, event.time),
+        MEDIA_VOD_JOINED: lambda session, event: on_vod_joined(session, event.data),
+    }
 
     async def handle(session: AsyncSession, event: Envelope) -> None:
-        data = event.data
-        if isinstance(data, IngestConnected):
-            await on_connected(session, settings, data)
-        elif isinstance(data, IngestDisconnected | IngestErrored):
-            await on_disconnected(session, data)
-        elif isinstance(data, RecordingReady):
-            await on_recording_ready(session, data, event.time)
-        elif isinstance(data, ThumbnailUpdated):
-            await on_thumbnail(session, data, event.time)
+        handler = handlers.get(event.type)
+        if handler is not None:
+            await handler(session, event)
 
     return handle
 
@@ -155,11 +159,30 @@ async def on_recording_ready(session: AsyncSession, data: RecordingReady, at: da
     row.vod_duration_seconds = data.duration_seconds
     session.add(row)
     await session.flush()
+    fed = [col(Stream.ingest_session_id) == session_id]
+    if row.stream_id is not None:
+        fed.append(col(Stream.id) == row.stream_id)
     ending = (await session.exec(select(Stream).where(
-        Stream.ingest_session_id == session_id, Stream.status == StreamStatus.ENDING.value)
-        .with_for_update())).all()
+        or_(*fed), Stream.status == StreamStatus.ENDING.value).with_for_update())).all()
     for stream in ending:
-        await streams.archive(session, stream)
+        if stream.vod_requested_at is not None:
+            # its VOD is being joined from the parts that were in when the wait ran out
+            log.warning("a part's recording came after its stream's parts were sent to be joined; left out",
+                        extra={"streamId": str(stream.id), "sessionId": session_id})
+            continue
+        await streams.settle(session, stream)
+
+
+async def on_vod_joined(session: AsyncSession, data: VodJoined) -> None:
+    channel_id = clean_id(data.channel_id)
+    if channel_id is None:
+        return
+    await streams.lock_channel(session, channel_id)
+    stream = await streams.get(session, data.stream_id, for_update=True)
+    if stream is None or stream.channel_id != channel_id:
+        log.warning("joined VOD of an unknown stream ignored", extra={"streamId": data.stream_id})
+        return
+    await streams.joined(session, stream, data.vod_url)
 
 
 async def on_thumbnail(session: AsyncSession, data: ThumbnailUpdated, at: datetime) -> None:
@@ -185,13 +208,16 @@ async def sweep(db: Database, settings: Settings) -> int:
     now = streams.now()
     window_start = now - timedelta(seconds=settings.reconnect_window_seconds)
     give_up = now - timedelta(seconds=settings.recording_wait_seconds)
+    join_give_up = now - timedelta(seconds=settings.vod_join_wait_seconds)
     async with db.session() as session:
         STREAMS_LIVE.set((await session.exec(select(func.count()).select_from(Stream).where(
             Stream.status == StreamStatus.LIVE.value))).one())
         expired = (await session.exec(select(Stream.id, Stream.channel_id).where(
             Stream.status == StreamStatus.LIVE.value, col(Stream.disconnected_at) < window_start))).all()
         waiting = (await session.exec(select(Stream.id, Stream.channel_id).where(
-            Stream.status == StreamStatus.ENDING.value, col(Stream.end_time) < give_up))).all()
+            Stream.status == StreamStatus.ENDING.value,
+            or_(col(Stream.vod_requested_at).is_(None) & (col(Stream.end_time) < give_up),
+                col(Stream.vod_requested_at) < join_give_up)))).all()
     for stream_id, channel_id in expired:
         async with db.session() as session:
             await streams.lock_channel(session, channel_id)
@@ -207,10 +233,12 @@ async def sweep(db: Database, settings: Settings) -> int:
             await streams.lock_channel(session, channel_id)
             stream = await streams.get(session, stream_id, for_update=True)
             if stream is not None and stream.status == StreamStatus.ENDING.value:
-                log.warning("no recording arrived; archiving without a VOD",
-                            extra={"streamId": str(stream_id)})
-                await streams.archive(session, stream)
-                moved += 1
+                joining = stream.vod_requested_at is not None
+                if joining:
+                    log.warning("the joined VOD did not come; archiving with the longest part",
+                                extra={"streamId": str(stream_id)})
+                await streams.settle(session, stream, waited_out=True, force=joining)
+                moved += int(stream.status == StreamStatus.ARCHIVED.value)
             await session.commit()
     return moved
 

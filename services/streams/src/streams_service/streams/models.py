@@ -53,6 +53,8 @@ class Stream(SQLModel, table=True):
     provider: str | None = None
     # when the current encoder left; the stream stays LIVE for the reconnect window
     disconnected_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # when the media gateway was asked to join its parts into one VOD (stream.vod_requested), once
+    vod_requested_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                   server_default=func.now()))
 

@@ -6,16 +6,18 @@ changes a channel's streams (API calls, media events, the sweeper) first takes t
 advisory lock, so two writers never decide on the same channel at once.
 """
 
+import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.events.streams import StreamEndRequested, StreamStatusChanged
+from contracts.events.media import MediaProvider
+from contracts.events.streams import StreamEndRequested, StreamStatusChanged, StreamVodRequested
 from contracts.subjects import (STREAM_ARCHIVED, STREAM_CREATED, STREAM_END_REQUESTED, STREAM_ENDED,
-                                STREAM_STARTED, STREAM_STATUS_CHANGED)
+                                STREAM_STARTED, STREAM_STATUS_CHANGED, STREAM_VOD_REQUESTED)
 from servicekit.outbox import stage_event
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.problems import Problem
@@ -24,10 +26,12 @@ from streams_service.channels import service as channels
 from streams_service.channels.models import Channel
 from streams_service.ingest.models import IngestSession
 from streams_service.schemas import clean_id
+from streams_service.streams import vod
 from streams_service.streams.lifecycle import StreamStatus, check_transition, duration_seconds
 from streams_service.streams.models import Stream, StreamCreate, StreamStart
 
 SOURCE = "streams"
+log = logging.getLogger("streams.streams")
 
 OFFLINE, LIVE, ENDING, ARCHIVED = (StreamStatus.OFFLINE, StreamStatus.LIVE, StreamStatus.ENDING,
                                    StreamStatus.ARCHIVED)
@@ -205,7 +209,7 @@ async def end(session: AsyncSession, stream: Stream, *, end_time: datetime | Non
     """-> ENDING. `requested`: the creator ended it, so the media gateway must drop the ingest.
 
     A session that never went live has no recording to wait for and is archived at once; one
-    whose recording is already in goes on to ARCHIVED too."""
+    whose recordings are already in goes on as `settle` decides."""
     previous = StreamStatus(stream.status)
     stream.status = check_transition(previous, ENDING).value
     stream.end_time = max(end_time or now(), stream.start_time) if stream.start_time else (end_time or now())
@@ -222,33 +226,84 @@ async def end(session: AsyncSession, stream: Stream, *, end_time: datetime | Non
                               StreamEndRequested(stream_id=str(stream.id), channel_id=stream.channel_id),
                               source=SOURCE, key=str(stream.id))
     if stream.start_time is None:
-        return await archive(session, stream)
-    if stream.ingest_session_id is not None:
-        current = await session.get(IngestSession, stream.ingest_session_id)
-        if current is not None and current.recording_ready_at is not None:
-            return await archive(session, stream)
-    return stream
+        return await archive(session, stream, None)
+    return await settle(session, stream)
 
 
-async def best_recording(session: AsyncSession, stream: Stream) -> IngestSession | None:
-    """The stream's longest ready recording (a reconnect leaves one recording per connection)."""
+# ---- the VOD: every part of the broadcast, in order (streams/vod.py) ---------------------------
+
+async def parts_of(session: AsyncSession, stream: Stream) -> list[vod.Part]:
+    """The encoder connections that fed the stream (a reconnect adds one), with their recordings."""
     fed = [col(IngestSession.stream_id) == stream.id]
     if stream.ingest_session_id is not None:
         fed.append(col(IngestSession.id) == stream.ingest_session_id)
-    return (await session.exec(
-        select(IngestSession).where(or_(*fed), col(IngestSession.recording_ready_at).is_not(None),
-                                    func.coalesce(IngestSession.vod_url, "") != "")
-        .order_by(col(IngestSession.vod_duration_seconds).desc().nulls_last(),
-                  col(IngestSession.recording_ready_at).desc()).limit(1))).first()
+    rows = (await session.exec(select(IngestSession).where(or_(*fed)))).all()
+    return [vod.Part(session_id=row.id, connected_at=row.connected_at, arrived=row.recording_ready_at is not None,
+                     vod_url=row.vod_url, duration_seconds=row.vod_duration_seconds,
+                     joinable=row.provider in (None, MediaProvider.LOCAL.value)) for row in rows]
 
 
-async def archive(session: AsyncSession, stream: Stream) -> Stream:
-    """-> ARCHIVED with the best recording as the VOD (none if there is no recording)."""
+async def settle(session: AsyncSession, stream: Stream, *, waited_out: bool = False,
+                 force: bool = False) -> Stream:
+    """Archive an ENDING stream once its VOD is decided (vod.plan_vod); leave it ENDING while a
+    part's recording is due or its parts are being joined.
+
+    `waited_out`: recording_wait_seconds have passed, so the parts that came are all there is.
+    `force`: ARCHIVED now whatever comes (the creator archives, or the join never came back):
+    the longest part is the VOD meanwhile, and a joined VOD that arrives later replaces it."""
+    parts = await parts_of(session, stream)
+    plan = vod.plan_vod(parts, waited_out=waited_out or force)
+    if plan.action == vod.VodAction.WAIT:
+        return stream
+    if plan.missing:
+        log.warning("archiving without the parts whose recording never came",
+                    extra={"streamId": str(stream.id), "missingParts": list(plan.missing)})
+    if plan.action == vod.VodAction.JOIN:
+        await request_join(session, stream, plan.parts)
+        if not force:
+            return stream
+        plan = vod.longest([p for p in parts if p.session_id in plan.parts])
+        log.warning("archived with its longest part until the joined VOD comes", extra={"streamId": str(stream.id)})
+    elif plan.fallback:
+        log.warning("parts recorded by a provider cannot be joined; the longest is the VOD",
+                    extra={"streamId": str(stream.id)})
+    return await archive(session, stream, plan.vod_url)
+
+
+async def request_join(session: AsyncSession, stream: Stream, parts: tuple[str, ...]) -> None:
+    """`stream.vod_requested`, once per stream: the media gateway answers with `media.vod.joined`."""
+    if stream.vod_requested_at is not None:
+        return
+    stream.vod_requested_at = now()
+    session.add(stream)
+    await session.flush()
+    await stage_event(session, STREAM_VOD_REQUESTED, StreamVodRequested(
+        stream_id=str(stream.id), channel_id=stream.channel_id, ingest_session_ids=list(parts)),
+        source=SOURCE, key=str(stream.id))
+    log.info("joining the stream's parts into one VOD", extra={"streamId": str(stream.id), "parts": len(parts)})
+
+
+async def joined(session: AsyncSession, stream: Stream, vod_url: str) -> Stream:
+    """The media gateway joined the parts: an ENDING stream is ARCHIVED with that VOD; one archived
+    meanwhile with its longest part (`settle(force=True)`) gets the whole VOD instead, announced
+    again (stream.archived consumers upsert by stream id)."""
+    if stream.status == ENDING.value:
+        return await archive(session, stream, vod_url)
+    if stream.status == ARCHIVED.value and stream.vod_url != vod_url:
+        stream.vod_url, stream.is_archived = vod_url, True
+        session.add(stream)
+        await session.flush()
+        await _announce(session, STREAM_ARCHIVED, stream)
+        log.info("the joined VOD replaces the longest part", extra={"streamId": str(stream.id)})
+    return stream
+
+
+async def archive(session: AsyncSession, stream: Stream, vod_url: str | None) -> Stream:
+    """-> ARCHIVED with `vod_url` as the VOD (None: there is no recording)."""
     previous = StreamStatus(stream.status)
     stream.status = check_transition(previous, ARCHIVED).value
-    recording = await best_recording(session, stream)
-    if recording is not None:
-        stream.vod_url = recording.vod_url
+    if vod_url:
+        stream.vod_url = vod_url
         stream.is_archived = True
     session.add(stream)
     await session.flush()
@@ -326,7 +381,7 @@ async def set_status(session: AsyncSession, stream: Stream, target: StreamStatus
         return await go_live(session, stream, at=now(), ingest=ingest)
     if target == ENDING:
         return await end(session, stream, requested=True)
-    return await archive(session, stream)
+    return await settle(session, stream, force=True)
 
 
 async def hls_url(session: AsyncSession, stream_id: str) -> str:
