@@ -1,6 +1,6 @@
 // /streams/<slug>: the player (live HLS or a past broadcast with ?vod=<streamId>), stream info,
 // the creator card with follow and share, past broadcasts, and the chat (beside the player on
-// wide screens, in a drawer on narrow ones).
+// wide screens, in a drawer on narrow ones; a past broadcast shows its chat replayed in step).
 //
 // Going live and ending are noticed from the chat socket's stream:status when chat runs, and by
 // polling the channel (every 3 s while offline, 10 s while live) in any case.
@@ -9,6 +9,7 @@ import { api, ApiError } from "../api.js";
 import * as auth from "../auth.js";
 import { createChat } from "../chat.js";
 import { createPlayer } from "../player.js";
+import { createReplayChat } from "../replay.js";
 import { announce, avatar, copyText, formatDate, formatDuration, h } from "../ui.js";
 import { vodList } from "./dashboard.js";
 import { formatCount, viewersText } from "./home.js";
@@ -129,8 +130,8 @@ export default async function stream(view, ctx) {
     h("h2", { id: "about-title" }, `About ${channel.name}`),
     channel.description ? h("p", { class: "bio" }, channel.description) : h("p", { class: "muted" }, "No description yet."));
 
-  // ---- chat (beside the player, or a drawer) ----
-  const chat = createChat({
+  // ---- chat (beside the player, or a drawer): a recording gets its stream's chat replayed ----
+  const chat = vodId ? createReplayChat({ streamId: vodId }) : createChat({
     channel,
     onViewers(count) {
       if (mode === "live") setViewers(count);
@@ -239,7 +240,9 @@ export default async function stream(view, ctx) {
         h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, channel.isLive ? "Watch live" : "Back to the channel"));
       offline.hidden = true;
       player.playVod(s.vodUrl);
+      chat.attach(player.video);
     } catch {
+      chat.unavailable();
       vodNote.hidden = false;
       vodNote.textContent = "That recording is not available.";
       player.root.hidden = true;

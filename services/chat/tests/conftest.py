@@ -175,14 +175,17 @@ def moderation_events(publish, settled):
             await settled()
 
         async def stream(self, channel_id: str, status: StreamStatus = StreamStatus.LIVE,
-                         stream_id: str | None = None) -> str:
+                         stream_id: str | None = None, start_time: datetime | None = None) -> str:
+            """A stream event as the streams service publishes it; a stream that went LIVE
+            carries its start (`start_time`, default now), one still OFFLINE none."""
             sid = stream_id or str(uuid.uuid4())
             now = datetime.now(UTC)
+            started = None if status == StreamStatus.OFFLINE else (start_time or now)
             event = {StreamStatus.OFFLINE: "stream.created", StreamStatus.LIVE: "stream.started",
                      StreamStatus.ENDING: "stream.ended", StreamStatus.ARCHIVED: "stream.archived"}[status]
             await publish(event, Stream(
                 id=sid, channel_id=channel_id, title="t", description=None, status=status,
-                start_time=now, end_time=None, viewer_count=0, peak_viewers=0, duration=None, hls_url=None,
+                start_time=started, end_time=None, viewer_count=0, peak_viewers=0, duration=None, hls_url=None,
                 thumbnail_url=None, vod_url=None, is_archived=False, created_at=now), source="streams")
             await settled()
             return sid

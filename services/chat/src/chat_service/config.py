@@ -44,6 +44,11 @@ class Settings(ServiceSettings):
     # chat history is kept (VOD chat replay reads it); set this to delete messages older than it
     messages_retention_days: float | None = Field(None, gt=CHAT_STREAM.max_age_seconds / _DAY)
 
+    # chat replay (GET /api/streams/{id}/messages?fromOffset=&toOffset=): a longer window is
+    # refused (422) rather than cut short, so an answer always covers the window asked for; its
+    # messages come in pages of `limit` (nextCursor) however busy the chat was
+    replay_max_window_seconds: float = Field(600.0, gt=0)
+
     # safety net behind the core-NATS cache updates: a cached moderation entry is reloaded from
     # the replicas after this long even if no update reached this process
     moderation_cache_ttl_seconds: float = Field(5.0, gt=0)

@@ -20,6 +20,8 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_chat_messages_channel_seq", "channel_id", "seq"),
         Index("ix_chat_messages_stream_seq", "stream_id", "seq"),
+        # replay windows: a stream's messages by time since its start
+        Index("ix_chat_messages_stream_created", "stream_id", "created_at"),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -80,6 +82,9 @@ class MessagePublic(ApiModel):
     content: str
     created_at: UtcDateTime
     deleted_at: UtcDateTime | None
+    offset_seconds: float | None = PydField(
+        None, description="Seconds from the start of the message's stream (chat replay on its VOD); given "
+                          "where a stream's messages are read (GET /api/streams/{id}/messages), null elsewhere")
 
 
 # length and blank checks belong to the send pipeline (they are chat:error codes on the socket);

@@ -25,7 +25,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from sqlmodel import col, select
 from chat_service.config import Settings
 from chat_service.messages.batching import TickBatch, redis_pipeline, script_sha
 from chat_service.messages.models import MessageRow
+from chat_service.moderation.models import StreamReplica
 from chat_service.moderation.service import ChannelState, Moderation
 
 log = logging.getLogger("chat.messages")
@@ -612,6 +613,58 @@ class ChatService:
                          key=lambda m: m["seq"])
         return visible[-limit:] if limit > 0 else []
 
+    async def stream_start(self, stream_id: str) -> datetime | None:
+        """When the stream went LIVE, from chat's replica of the streams service's events (None:
+        not started, or replicated before chat kept the start)."""
+        async with self.db.session() as session:
+            row = await session.get(StreamReplica, stream_id)
+        return row.started_at if row is not None else None
+
+    async def replay(self, channel_id: str, stream_id: str, started_at: datetime, from_offset: float,
+                     to_offset: float, *, limit: int, after_seq: int | None = None) -> tuple[list[dict], bool]:
+        """The stream's visible messages sent `from_offset` up to (not including) `to_offset`
+        seconds after `started_at`, oldest first, only those after `after_seq` when given: at most
+        `limit` of them (each with `offsetSeconds`), and whether more of the window follows.
+
+        Read like `history`: PostgreSQL plus the not-yet-persisted tail from JetStream, deleted
+        messages left out (also those whose deletion is only in the tail)."""
+        # window 0 takes a message stamped a moment before the start too (another process's clock)
+        low = started_at + timedelta(seconds=from_offset) if from_offset > 0 else None
+        high = started_at + timedelta(seconds=to_offset)
+
+        def inside(created: datetime) -> bool:
+            return (low is None or created >= low) and created < high
+
+        floor, caught_up = await self._persisted_floor()
+        tail: list[tuple[int, str, dict]] = []
+        if not caught_up and _usable_id(channel_id):
+            # a message after `after_seq` has its deletion after it too
+            tail, _ = await self._read_room(channel_id, max(floor, after_seq or 0) + 1, max_events=10_000,
+                                            keep_last=True)
+        tail_messages: dict[str, dict] = {}
+        deleted: set[str] = set()
+        for seq, kind, body in tail:
+            if kind == "chat:deleted":
+                deleted.add(body["messageId"])
+            elif body.get("streamId") == stream_id and (after_seq is None or seq > after_seq) \
+                    and inside(datetime.fromisoformat(body["createdAt"])):
+                tail_messages[body["id"]] = body
+
+        query = select(MessageRow).where(col(MessageRow.stream_id) == stream_id,
+                                         col(MessageRow.deleted_at).is_(None), col(MessageRow.created_at) < high)
+        if low is not None:
+            query = query.where(col(MessageRow.created_at) >= low)
+        if after_seq is not None:
+            query = query.where(col(MessageRow.seq) > after_seq)
+        async with self.db.session() as session:
+            # one more than a page (plus what the tail deletes) tells whether the window goes on
+            rows = (await session.exec(query.order_by(col(MessageRow.seq)).limit(limit + len(deleted) + 1))).all()
+        merged = {str(r.id): r.to_api() for r in rows}
+        merged.update(tail_messages)
+        visible = sorted((m for mid, m in merged.items() if mid not in deleted and not m.get("deletedAt")),
+                         key=lambda m: m["seq"])
+        return [with_offset(m, started_at) for m in visible[:limit]], len(visible) > limit
+
     async def events_since(self, channel_id: str, since: int, *, limit: int | None = None
                            ) -> tuple[list[tuple[int, str, dict]], bool]:
         """Every chat event of the room after `since` (a seq the client saw), oldest first, as
@@ -685,6 +738,13 @@ class ChatService:
                 await self.js.delete_consumer(CHAT_STREAM.name, sub._consumer)
             except Exception:
                 pass  # the server drops it after inactive_threshold anyway
+
+
+def with_offset(message: dict, started_at: datetime) -> dict:
+    """The message with `offsetSeconds`: seconds from the stream's start to its createdAt (never
+    below 0: the two instants come from different processes' clocks), to the millisecond."""
+    created = datetime.fromisoformat(message["createdAt"])
+    return {**message, "offsetSeconds": round(max(0.0, (created - started_at).total_seconds()), 3)}
 
 
 def _usable_id(value) -> bool:

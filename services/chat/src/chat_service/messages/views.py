@@ -8,7 +8,7 @@ from servicekit.problems import Problem, problem_responses
 
 from chat_service.deps import ChatDep, CurrentUser
 from chat_service.messages.models import MessageCreate, MessagePage, MessagePublic, StreamMessageCreate
-from chat_service.messages.service import ChatRejected, ChatService, ChatUnavailable
+from chat_service.messages.service import ChatRejected, ChatService, ChatUnavailable, with_offset
 
 router = APIRouter(tags=["messages"])
 
@@ -115,16 +115,73 @@ async def delete_message(message_id: str, caller: CurrentUser, chat: ChatDep) ->
     return Response(status_code=204)
 
 
+def _offset(alias: str, meaning: str):
+    # the bound is far beyond any stream (115 days) and keeps start + offset a valid datetime
+    return Annotated[float | None, Query(alias=alias, ge=0, le=10_000_000, allow_inf_nan=False,
+                                         description=f"Chat replay: {meaning}, in seconds from the stream's "
+                                                     "start; give fromOffset and toOffset together")]
+
+
+FromOffset = _offset("fromOffset", "the window's start (included)")
+ToOffset = _offset("toOffset", "the window's end (excluded)")
+
+
+def _window(from_offset: float | None, to_offset: float | None, before: int | None, max_seconds: float
+            ) -> tuple[float, float]:
+    """The replay window [from, to) asked for, or a 422 saying what is wrong with it."""
+    def refuse(field: str, message: str, type_: str) -> Problem:
+        return Problem(422, message, errors=[{"field": field, "message": message, "type": type_}])
+
+    if from_offset is None or to_offset is None:
+        missing = "fromOffset" if from_offset is None else "toOffset"
+        raise refuse(missing, "A replay window needs both fromOffset and toOffset.", "missing")
+    if to_offset <= from_offset:
+        raise refuse("toOffset", "toOffset must be greater than fromOffset.", "greater_than")
+    if to_offset - from_offset > max_seconds:
+        raise refuse("toOffset", f"A replay window is at most {max_seconds:g} seconds; ask for the next "
+                                 "window when the playhead gets there.", "window_too_large")
+    if before is not None:
+        raise refuse("before", "`before` pages back through history; a replay window pages forward "
+                               "with cursor=<nextCursor>.", "conflict")
+    return from_offset, to_offset
+
+
+def _after(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    if not cursor.isdigit() or not 0 < int(cursor) <= 2**62:
+        raise Problem(400, "The cursor is not valid; start the window again without it.")
+    return int(cursor)
+
+
 @router.get("/api/streams/{stream_id}/messages", response_model=MessagePage,
-            responses=problem_responses(400, 404, 422))
+            responses=problem_responses(400, 404, 409, 422))
 async def stream_history(stream_id: str, chat: ChatDep, limit: Limit = 50, before: Before = None,
-                         cursor: Cursor = None) -> MessagePage:
-    """Chat history of one stream (messages sent while it was live), oldest first. Page back
-    with `before=<nextCursor>` (or `cursor=`)."""
+                         cursor: Cursor = None, from_offset: FromOffset = None,
+                         to_offset: ToOffset = None) -> MessagePage:
+    """Chat history of one stream (messages sent while it was live), oldest first, each with
+    `offsetSeconds` (seconds from the stream's start). Page back with `before=<nextCursor>` (or
+    `cursor=`).
+
+    Chat replay: with `fromOffset` and `toOffset` (seconds, `fromOffset <= offsetSeconds <
+    toOffset`, at most REPLAY_MAX_WINDOW_SECONDS (600) apart: a longer window is 422, never cut
+    short), the messages of that window, oldest first, deleted ones left out; a busy window comes
+    in pages of `limit`, `nextCursor` (pass it as `cursor=`) continues it. 409 when the stream
+    has not gone live (it has no start to count from)."""
     room = await _room(chat, stream_id=stream_id)
     n = clamp_limit(limit)
-    return _page(await chat.history(room.channel_id, limit=n, before_seq=_before(before, cursor),
-                                    stream_id=stream_id), n)
+    window = None
+    if from_offset is not None or to_offset is not None:
+        window = _window(from_offset, to_offset, before, chat.settings.replay_max_window_seconds)
+    started_at = await chat.stream_start(stream_id)
+    if window is None:
+        items = await chat.history(room.channel_id, limit=n, before_seq=_before(before, cursor), stream_id=stream_id)
+        return _page([with_offset(m, started_at) for m in items] if started_at else items, n)
+    if started_at is None:
+        raise Problem(409, "This stream has not gone live, so it has no chat to replay.")
+    items, more = await chat.replay(room.channel_id, stream_id, started_at, *window, limit=n, after_seq=_after(cursor))
+    return MessagePage(items=[MessagePublic.model_validate(m) for m in items],
+                       next_cursor=str(items[-1]["seq"]) if more and items else None)
 
 
 @router.post("/api/streams/{stream_id}/messages", status_code=201, response_model=MessagePublic,

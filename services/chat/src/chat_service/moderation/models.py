@@ -103,7 +103,8 @@ class BlockReplica(Membership, table=True):
 
 
 class StreamReplica(SQLModel, table=True):
-    """`stream.*`: which stream a channel is live with (messages carry it), and stream -> channel."""
+    """`stream.*`: which stream a channel is live with (messages carry it), stream -> channel, and
+    when it started (replay offsets)."""
 
     __tablename__ = "chat_streams"
     __table_args__ = (Index("ix_chat_streams_channel_status", "channel_id", "status"),)
@@ -111,4 +112,6 @@ class StreamReplica(SQLModel, table=True):
     id: str = Field(primary_key=True)
     channel_id: str
     status: str
+    # the stream's startTime (when it went LIVE): chat replay's offsetSeconds count from it
+    started_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
     synced_at: datetime = Field(sa_column=_time())

@@ -31,7 +31,7 @@ from contracts.requests import CHANNEL_GET, ChannelGetRequest
 from nats.aio.client import Client as NATS
 from servicekit.db import Database
 from servicekit.messaging import NoAnswer, ask
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -122,9 +122,13 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
     elif t in STREAM_EVENTS:
         status = str(data.status)
         values = {"channel_id": data.channel_id, "status": status, "synced_at": event.time}
+        stmt = insert(StreamReplica).values(id=data.id, started_at=data.start_time, **values)
+        # every event from going LIVE on carries the same start; one without it (a late
+        # stream.created) must not erase it
+        started = func.coalesce(stmt.excluded.started_at, StreamReplica.started_at)
         # forward only: keep the row when it already holds a later status
-        await session.exec(insert(StreamReplica).values(id=data.id, **values).on_conflict_do_update(
-            index_elements=["id"], set_=values,
+        await session.exec(stmt.on_conflict_do_update(
+            index_elements=["id"], set_={**values, "started_at": started},
             where=text("(CASE chat_streams.status WHEN 'OFFLINE' THEN 0 WHEN 'LIVE' THEN 1 "
                        "WHEN 'ENDING' THEN 2 ELSE 3 END) <= :rank").bindparams(rank=_STATUS_RANK.get(status, 3))))
 
