@@ -7,7 +7,7 @@ import home from "./pages/home.js";
 import register from "./pages/register.js";
 import login from "./pages/login.js";
 import onboarding from "./pages/onboarding.js";
-import dashboard from "./pages/dashboard.js";
+import dashboard, { newChannel } from "./pages/dashboard.js";
 import profile from "./pages/profile.js";
 import channelEditor from "./pages/channel-editor.js";
 import moderation from "./pages/moderation.js";
@@ -23,6 +23,7 @@ const ROUTES = [
   { pattern: /^\/auth\/login$/, page: login, title: "Log in", access: "guest" },
   { pattern: /^\/onboarding$/, page: onboarding, title: "Set up your profile", access: "user" },
   { pattern: /^\/dashboard$/, page: dashboard, title: "Creator dashboard", access: "user" },
+  { pattern: /^\/dashboard\/new-channel$/, page: newChannel, title: "New channel", access: "user" },
   { pattern: /^\/dashboard\/profile$/, page: profile, title: "Edit profile", access: "user" },
   { pattern: /^\/dashboard\/channel$/, page: channelEditor, title: "Channel", access: "user" },
   { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "Moderation", access: "user" },
@@ -226,8 +227,14 @@ document.addEventListener("focusin", (e) => {
 
 function markCurrentLinks() {
   for (const a of document.querySelectorAll("a[href]")) {
-    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
-    else a.removeAttribute("aria-current");
+    // by path: the dashboard's links carry ?channel=, which names the channel, not another page
+    const href = a.getAttribute("href");
+    const url = href.startsWith("/") && !href.startsWith("//") ? new URL(href, location.origin) : null;
+    if (url && url.pathname === location.pathname && (url.search === "" || url.search === location.search)) {
+      a.setAttribute("aria-current", "page");
+    } else {
+      a.removeAttribute("aria-current");
+    }
   }
 }
 

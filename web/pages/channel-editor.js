@@ -1,4 +1,4 @@
-// /dashboard/channel: the channel's name, address, description, category, tags, visibility,
+// /dashboard/channel: for the channel chosen with the switcher (?channel=), its name, address, description, category, tags, visibility,
 // avatar (the profile picture) and banner upload (preview at once; size and type errors shown).
 
 import { api } from "../api.js";
@@ -7,7 +7,7 @@ import {
   AVATAR_MAX_BYTES, avatar, checkbox, clearErrors, field, focusFirstInvalid, formStatus, h, humanize, setBusy,
   showFieldErrors, uid,
 } from "../ui.js";
-import { dashShell, myChannel, noChannelNotice } from "./dashboard.js";
+import { channelShell, dashShell, noChannelNotice, pickChannel } from "./dashboard.js";
 
 const IMAGE_TYPES = "image/jpeg,image/png,image/webp,image/gif";
 const UPLOAD_WORDS = {
@@ -94,8 +94,9 @@ function bannerUploader(channel, onUploaded) {
 export default async function channelEditor(view, ctx) {
   const user = await auth.loadUser();
   if (!ctx.isCurrent()) return;
-  const channel = await myChannel(user);
+  const pick = await pickChannel(user, ctx);
   if (!ctx.isCurrent()) return;
+  const { channel } = pick;
   if (!channel) {
     dashShell(view, "Channel", noChannelNotice());
     return;
@@ -161,6 +162,8 @@ export default async function channelEditor(view, ctx) {
         isPublic: isPublic.input.checked,
       });
       Object.assign(channel, updated);
+      const option = view.querySelector(`.channel-select option[value="${CSS.escape(channel.id)}"]`);
+      if (option) option.textContent = channel.isLive ? `${channel.name} (live)` : channel.name;
       status.set("Your channel is saved.", "success");
     } catch (err) {
       if (err.status === 409) fields.slug.setError("This address is taken. Choose another one.");
@@ -174,7 +177,7 @@ export default async function channelEditor(view, ctx) {
     }
   });
 
-  dashShell(view, "Channel",
+  channelShell(view, "Channel", pick, ctx,
     h("div", { class: "card form-card" },
       bannerUploader(channel, (url) => { channel.banner = url; }),
       h("div", { class: "field avatar-field" },

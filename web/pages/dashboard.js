@@ -1,7 +1,9 @@
-// /dashboard: the creator's overview. Without a channel: create one. With one: stream status and
-// viewer count (polled every 2 s: a chat socket here would count the creator as a viewer), Go live
-// and End stream, the encoder settings (RTMP URL, stream key hidden by default, copy, rotate), the
-// past broadcasts and the profile summary.
+// /dashboard: the creator's overview of one of their channels (chosen with the channel switcher and
+// kept in the URL as ?channel=<id>, so a reload or a shared link keeps it). Without a channel:
+// create one; /dashboard/new-channel adds another. With one: stream status and viewer count
+// (polled every 2 s: a chat socket here would count the creator as a viewer), Go live and End
+// stream, the encoder settings (RTMP URL, stream key hidden by default, copy, rotate), the past
+// broadcasts, follower and view counts and the profile summary.
 
 import { api } from "../api.js";
 import * as auth from "../auth.js";
@@ -13,29 +15,103 @@ import { viewersText } from "./home.js";
 
 const POLL_MS = 2000;
 
-/** Side navigation shared by the dashboard pages. */
-export function dashboardNav() {
+/** Side navigation shared by the dashboard pages; the channel pages keep the chosen channel. */
+export function dashboardNav(channel = null) {
+  const q = channel ? `?channel=${encodeURIComponent(channel.id)}` : "";
   return h("nav", { class: "dash-nav", "aria-label": "Dashboard" },
     h("ul", { role: "list" },
-      h("li", {}, h("a", { href: "/dashboard" }, "Overview")),
-      h("li", {}, h("a", { href: "/dashboard/channel" }, "Channel")),
-      h("li", {}, h("a", { href: "/dashboard/moderation" }, "Moderation")),
+      h("li", {}, h("a", { href: `/dashboard${q}` }, "Overview")),
+      h("li", {}, h("a", { href: `/dashboard/channel${q}` }, "Channel")),
+      h("li", {}, h("a", { href: `/dashboard/moderation${q}` }, "Moderation")),
       h("li", {}, h("a", { href: "/dashboard/profile" }, "Profile"))));
 }
 
-/** The caller's channel, or null when they have none yet. */
-export async function myChannel(user) {
-  const page = await api.get(`/api/channels?owner=${encodeURIComponent(user.id)}&limit=1`);
-  const mine = page.items[0];
-  // the detail view has the owner-only flags (canModerate) and is what the other pages use
-  return mine ? api.get(`/api/channels/${encodeURIComponent(mine.id)}`) : null;
+/** All of the caller's channels, oldest first: a stable order for the switcher (the directory's
+ * order moves whenever one goes live). */
+export async function myChannels() {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api.get(`/api/channels?owner=me&limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items.sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.id.localeCompare(b.id));
+}
+
+// the last channel chosen in this browser, per user: the pages reached without ?channel= (the
+// account menu, the profile page) open on it rather than on the oldest
+const CHOSEN_KEY = "sp.dashboardChannel";
+
+function remembered(user) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(CHOSEN_KEY) || "null");
+    return saved && saved.user === user.id ? saved.channel : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(user, channelId) {
+  try {
+    localStorage.setItem(CHOSEN_KEY, JSON.stringify({ user: user.id, channel: channelId }));
+  } catch {
+    /* private mode or full: the URL still carries the choice */
+  }
+}
+
+/** The channel a dashboard page works on: ?channel= (an id or a slug) when it is one of the
+ * caller's, else the one chosen last, else the oldest. The URL is set to it, so a reload keeps it.
+ * -> { channels, channel (the detail view, with canModerate), unknown (?channel= named none of
+ * them) }; channel is null when the caller has none yet. */
+export async function pickChannel(user, ctx) {
+  const channels = await myChannels();
+  const asked = ctx.query.get("channel");
+  const find = (ref) => (ref ? channels.find((c) => c.id === ref || c.slug === ref) : null);
+  const chosen = find(asked) || find(remembered(user)) || channels[0] || null;
+  if (!chosen) return { channels, channel: null, unknown: Boolean(asked) };
+  remember(user, chosen.id);
+  if (asked !== chosen.id && ctx.isCurrent()) {
+    const query = new URLSearchParams(location.search);
+    query.set("channel", chosen.id);
+    history.replaceState(null, "", `${location.pathname}?${query}${location.hash}`);
+  }
+  const channel = await api.get(`/api/channels/${encodeURIComponent(chosen.id)}`);
+  return { channels, channel, unknown: Boolean(asked) && find(asked) == null };
+}
+
+/** The switcher: a labelled select of the caller's channels (changing it opens the same page for
+ * the other channel) and the way to add one. */
+export function channelSwitcher(pick, ctx) {
+  const id = uid("channel-switch");
+  const select = h("select", { id, name: "channel", class: "channel-select" },
+    pick.channels.map((c) => h("option", { value: c.id, selected: c.id === pick.channel.id },
+      c.isLive ? `${c.name} (live)` : c.name)));
+  select.addEventListener("change", () => {
+    const query = new URLSearchParams(location.search);
+    query.set("channel", select.value);
+    ctx.navigate(`${location.pathname}?${query}`);
+  });
+  return h("div", { class: "channel-switcher" },
+    h("label", { for: id }, "Your channel"), select,
+    h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/new-channel" }, "New channel"),
+    pick.unknown ? h("p", { class: "notice", role: "status" },
+      "The channel in the address is not one of yours; showing ", h("strong", {}, pick.channel.name), " instead.") : null);
 }
 
 export function dashShell(view, title, ...content) {
+  channelShell(view, title, null, null, ...content);
+}
+
+/** dashShell with the channel switcher above the page (when the caller has a channel). */
+export function channelShell(view, title, pick, ctx, ...content) {
+  const channel = pick && pick.channel;
   view.append(
     h("div", { class: "container dash" },
-      dashboardNav(),
-      h("div", { class: "dash-main" }, h("h1", {}, title), ...content)));
+      dashboardNav(channel),
+      h("div", { class: "dash-main" },
+        h("div", { class: "dash-head" }, h("h1", {}, title), channel ? channelSwitcher(pick, ctx) : null),
+        ...content)));
 }
 
 export function noChannelNotice() {
@@ -70,7 +146,8 @@ function profileSummary(user) {
 // ---- create a channel ----------------------------------------------------------------------
 
 const CHANNEL_WORDS = {
-  slug: { string_pattern_mismatch: "Use 3-40 lower-case letters, digits and “-”, starting and ending with a letter or digit.", "*": null },
+  slug: { string_pattern_mismatch: "Use 3-40 lower-case letters, digits and “-”, starting and ending with a letter or digit.",
+    conflict: "This address is taken. Choose another one.", "*": null },
   category: { string_pattern_mismatch: "Use lower-case letters, digits and “-”, like “just-chatting”." },
 };
 
@@ -80,10 +157,10 @@ function suggestedSlug(username) {
   return /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/.test(slug) ? slug : "";
 }
 
-function createChannelCard(user, onCreated) {
+function createChannelCard(user, onCreated, { first = true } = {}) {
   const fields = {
-    name: field({ name: "name", label: "Channel name", required: true, maxLength: 80, value: user.displayName || user.username }),
-    slug: field({ name: "slug", label: "Address", optional: true, maxLength: 40, value: suggestedSlug(user.username),
+    name: field({ name: "name", label: "Channel name", required: true, maxLength: 80, value: first ? user.displayName || user.username : "" }),
+    slug: field({ name: "slug", label: "Address", optional: true, maxLength: 40, value: first ? suggestedSlug(user.username) : "",
       hint: "Your page will be /streams/<address>. Left empty, it is made from the name." }),
     category: field({ name: "category", label: "Category", optional: true, maxLength: 40, hint: "For example gaming, music or just-chatting." }),
     description: field({ name: "description", label: "Description", optional: true, multiline: true, rows: 3, maxLength: 2000 }),
@@ -113,15 +190,17 @@ function createChannelCard(user, onCreated) {
       onCreated(channel);
     } catch (err) {
       setBusy(form, false);
-      if (err.status === 409) fields.slug.setError("This address is taken. Choose another one.");
+      // a 409 is a taken address (on the slug field) or the channel limit (no field: its detail says so)
       const { shown } = showFieldErrors(fields, err, CHANNEL_WORDS);
-      status.set(shown || err.status === 409 ? "Please fix the highlighted fields." : err.detail, "error");
+      status.set(shown ? "Please fix the highlighted fields." : err.detail, "error");
       focusFirstInvalid(form);
     }
   });
   return h("section", { class: "card", "aria-labelledby": "create-title" },
-    h("h2", { id: "create-title" }, "Create your channel"),
-    h("p", { class: "muted" }, "One channel per account. You can change all of this later."),
+    h("h2", { id: "create-title" }, first ? "Create your channel" : "Create another channel"),
+    h("p", { class: "muted" }, first
+      ? "You can change all of this later, and add more channels from the dashboard."
+      : "Each channel has its own stream key, chat settings, moderators and past broadcasts."),
     form);
 }
 
@@ -360,17 +439,19 @@ export function vodList(channel, { linkTo = (vod) => `/streams/${encodeURICompon
 export default async function dashboard(view, ctx) {
   const user = await auth.loadUser();
   if (!ctx.isCurrent()) return;
-  let channel = await myChannel(user);
+  const pick = await pickChannel(user, ctx);
   if (!ctx.isCurrent()) return;
+  const { channel } = pick;
 
   const stops = [];
   const main = h("div", { class: "dash-grid" });
-  const renderChannel = () => {
+  if (channel) {
     const streamPanel = streamCard(channel);
     stops.push(streamPanel.stop);
     const vods = vodList(channel);
     const vodTimer = setInterval(vods.reload, 10_000);
     stops.push(() => clearInterval(vodTimer));
+    const q = `?channel=${encodeURIComponent(channel.id)}`;
     main.replaceChildren(
       h("div", { class: "dash-col" },
         streamPanel.root,
@@ -380,33 +461,21 @@ export default async function dashboard(view, ctx) {
         h("section", { class: "card channel-summary", "aria-labelledby": "channel-title" },
           h("h2", { id: "channel-title" }, "Channel"),
           h("p", {}, h("strong", {}, channel.name), h("span", { class: "muted" }, ` · /streams/${channel.slug}`)),
-          h("p", { class: "muted" }, `${channel.followerCount} followers`),
+          h("p", { class: "muted channel-stats" }, `${channel.followerCount} followers · ${channel.viewCount} total views`),
           h("p", { class: "form-actions" },
-            h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/channel" }, "Edit channel"),
-            h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/moderation" }, "Moderation"))),
+            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/channel${q}` }, "Edit channel"),
+            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/moderation${q}` }, "Moderation"))),
         profileSummary(user)));
-  };
-  if (channel) renderChannel();
-  else {
+  } else {
     main.replaceChildren(createChannelCard(user, (created) => {
-      channel = created;
-      renderChannel();
-      const heading = main.querySelector("#stream-title");
-      if (heading) {
-        heading.setAttribute("tabindex", "-1");
-        heading.focus();
-      }
+      ctx.navigate(`/dashboard?channel=${encodeURIComponent(created.id)}`);
     }), profileSummary(user));
   }
 
-  view.append(
-    h("div", { class: "container dash" },
-      dashboardNav(),
-      h("div", { class: "dash-main" },
-        h("h1", {}, "Creator dashboard"),
-        user.onboarded ? null : h("p", { class: "notice" }, "Your profile is not finished yet. ",
-          h("a", { href: "/onboarding" }, "Finish setting it up")),
-        main)));
+  channelShell(view, "Creator dashboard", pick, ctx,
+    user.onboarded ? null : h("p", { class: "notice" }, "Your profile is not finished yet. ",
+      h("a", { href: "/onboarding" }, "Finish setting it up")),
+    main);
 
   // keep the summary in step with edits made from the header menu's pages or another tab
   const off = auth.onChange((fresh, reason) => {
@@ -418,4 +487,17 @@ export default async function dashboard(view, ctx) {
     off();
     for (const stop of stops) stop();
   };
+}
+
+/** /dashboard/new-channel: another channel (up to the server's limit); then its overview. */
+export async function newChannel(view, ctx) {
+  const user = await auth.loadUser();
+  if (!ctx.isCurrent()) return;
+  const channels = await myChannels();
+  if (!ctx.isCurrent()) return;
+  const card = createChannelCard(user, (created) => {
+    ctx.navigate(`/dashboard?channel=${encodeURIComponent(created.id)}`);
+  }, { first: channels.length === 0 });
+  dashShell(view, "New channel", h("div", { class: "dash-grid" }, h("div", { class: "dash-col" }, card)),
+    channels.length ? h("p", { class: "dash-back" }, h("a", { href: "/dashboard" }, "Back to the dashboard")) : null);
 }

@@ -1,12 +1,12 @@
-// /dashboard/moderation: chat filters (banned words, profanity filter, slow mode, followers-only),
-// moderators, bans and timeouts, and viewers' reports with actions.
+// /dashboard/moderation: for the channel chosen with the switcher (?channel=): chat filters (banned words,
+// profanity filter, slow mode, followers-only), moderators, bans and timeouts, and viewers' reports with actions.
 
 import { api } from "../api.js";
 import * as auth from "../auth.js";
 import {
   avatar, checkbox, clearErrors, confirmDialog, field, formatDate, formStatus, h, humanize, setBusy, showFieldErrors,
 } from "../ui.js";
-import { dashShell, myChannel, noChannelNotice } from "./dashboard.js";
+import { channelShell, dashShell, noChannelNotice, pickChannel } from "./dashboard.js";
 
 const SLOW_MODE = [
   { value: "0", label: "Off" }, { value: "3", label: "3 seconds" }, { value: "5", label: "5 seconds" },
@@ -257,8 +257,9 @@ function reportsCard(channel) {
 export default async function moderation(view, ctx) {
   const user = await auth.loadUser();
   if (!ctx.isCurrent()) return;
-  const channel = await myChannel(user);
+  const pick = await pickChannel(user, ctx);
   if (!ctx.isCurrent()) return;
+  const { channel } = pick;
   if (!channel) {
     dashShell(view, "Moderation", noChannelNotice());
     return;
@@ -266,7 +267,7 @@ export default async function moderation(view, ctx) {
   const filters = await api.get(`/api/channels/${encodeURIComponent(channel.id)}/filters`);
   if (!ctx.isCurrent()) return;
   const reports = reportsCard(channel);
-  dashShell(view, "Moderation",
+  channelShell(view, "Moderation", pick, ctx,
     h("div", { class: "dash-grid" },
       h("div", { class: "dash-col" }, filtersCard(channel, filters), reports.root),
       h("div", { class: "dash-col" }, moderatorsCard(channel), bansCard(channel))));

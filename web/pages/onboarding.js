@@ -23,7 +23,7 @@ export default async function onboarding(view, ctx) {
   const uploader = avatarUploader({ user, upload: (file) => auth.uploadAvatar(file) });
   const fields = {
     displayName: field({ name: "displayName", label: "Display name", value: user.displayName, required: true,
-      maxLength: 50, autocomplete: "nickname", hint: "How viewers see you: on your channel, in chat and in the directory." }),
+      maxLength: 50, autocomplete: "nickname", hint: "How viewers see you: on your channels, in chat and in the directory." }),
     bio: field({ name: "bio", label: "Bio", value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
       hint: "A few words about you and what you stream." }),
   };

@@ -40,7 +40,7 @@ export default async function profile(view, ctx) {
   const uploader = avatarUploader({ user, upload: (file) => auth.uploadAvatar(file) });
   const fields = {
     displayName: field({ name: "displayName", label: "Display name", value: user.displayName, required: true,
-      maxLength: 50, autocomplete: "nickname", hint: "Shown on your channel and in chat." }),
+      maxLength: 50, autocomplete: "nickname", hint: "Shown on your channels and in chat." }),
     bio: field({ name: "bio", label: "Bio", value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
       hint: "A few words about you and what you stream." }),
     theme: field({ name: "theme", label: "Theme", value: prefs.theme || "dark", options: THEMES }),

@@ -44,6 +44,17 @@ async def test_owner_and_moderator_badges_and_the_live_stream(client, make_user,
     assert r.status_code == 201 and r.json()["channelId"] == channel_id
 
 
+async def test_a_creator_with_two_channels_owns_both_rooms(client, make_user, make_channel, moderation_events):
+    """API.md Extensions: several channels per creator; chat's replica keys ownership by channel."""
+    owner, mod = make_user(), make_user()
+    first, second = await make_channel(owner), await make_channel(owner)
+    await moderation_events.moderator(second, mod.id)
+    for channel_id in (first, second):
+        assert (await send(client, owner, channel_id)).json()["user"]["badges"] == ["owner"]
+    # a moderator of one of them is nobody special in the other
+    assert (await send(client, mod, second)).json()["user"]["badges"] == ["moderator"]
+    assert (await send(client, mod, first)).json()["user"]["badges"] == []
+
 async def test_without_a_token_401(client, make_channel, make_user, assert_problem):
     channel_id = await make_channel(make_user())
     r = await client.post("/api/messages", json={"channelId": channel_id, "content": "x"})

@@ -315,3 +315,30 @@ async def test_openapi_documents_the_routes(client):
     assert "Problem" in spec["components"]["schemas"]
     r = await client.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "tasks"]
+
+
+# ---- several channels of one creator (API.md Extensions) -------------------------------------------
+
+async def test_one_creator_goes_live_on_two_channels_independently(client, make_user, make_channel, live,
+                                                                    get_stream, wait_status):
+    owner = make_user()
+    first, second = await make_channel(owner, "First of two"), await make_channel(owner, "Second of two")
+    a = (await client.post(f"/api/streams/{first}/start", headers=owner.headers)).json()
+    b = (await client.post(f"/api/streams/{second}/start", headers=owner.headers, json={"title": "B side"})).json()
+    # each channel gets its own session, titled from its own channel
+    assert a["id"] != b["id"] and (a["channelId"], b["channelId"]) == (first, second)
+    assert (a["title"], b["title"]) == ("First of two", "B side")
+    live_a, _ = await live(first)
+    live_b, _ = await live(second)
+    assert (live_a["id"], live_b["id"]) == (a["id"], b["id"])
+    # ending one leaves the other live
+    assert (await client.post(f"/api/streams/{a['id']}/end", headers=owner.headers)).status_code == 202
+    await wait_status(a["id"], "ENDING")
+    assert (await get_stream(b["id"]))["status"] == "LIVE"
+    listed = (await client.get(f"/api/channels/{second}/streams")).json()["items"]
+    assert [s["id"] for s in listed] == [b["id"]]
+    # and nobody else may start either
+    stranger = make_user()
+    for channel_id in (first, second):
+        r = await client.post(f"/api/streams/{channel_id}/start", headers=stranger.headers)
+        assert r.status_code == 403, r.text

@@ -1,3 +1,4 @@
+from pydantic import Field
 from servicekit.settings import ServiceSettings
 
 
@@ -7,6 +8,9 @@ class Settings(ServiceSettings):
 
     # what creators paste into OBS/ffmpeg as the server URL (the stream key is the other half)
     rtmp_url: str = "rtmp://localhost:1935/live"
+
+    # API.md Extensions: a creator may own several channels, up to this many (then 409)
+    max_channels_per_user: int = Field(10, ge=1)
 
     # banner uploads (API.md: at most 5 MiB and 4096x4096 in; stored fitted within 1920x480)
     banner_max_bytes: int = 5 * 1024 * 1024

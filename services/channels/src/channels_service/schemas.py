@@ -21,6 +21,8 @@ def _not_a_uuid(value: str) -> str:
 
 SLUG_RE = r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$"
 CATEGORY_RE = r"^[a-z0-9][a-z0-9-]*$"
+# `?owner=`: a user id, or `me` (the caller)
+OWNER_RE = r"^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 # PostgreSQL refuses NUL in text (it would answer 500): free-text query parameters exclude controls
 NO_CONTROL_RE = r"^[^\x00-\x1f\x7f]*$"
 Slug = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=SLUG_RE),

@@ -11,8 +11,9 @@ from channels_service.schemas import (ApiModel, Category, ChannelName, Descripti
 
 
 class Channel(SQLModel, table=True):
-    """A creator's channel. One per owner. The stream key lives in its own table
-    (`channel_stream_keys`) so that nothing that serialises a channel can ever carry it."""
+    """A creator's channel; a creator may own several (up to `MAX_CHANNELS_PER_USER`). The stream
+    key lives in its own table (`channel_stream_keys`) so that nothing that serialises a channel can
+    ever carry it."""
 
     __tablename__ = "channels"
     __table_args__ = (
@@ -21,7 +22,7 @@ class Channel(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    owner_id: uuid.UUID = Field(unique=True)
+    owner_id: uuid.UUID = Field(index=True)
     slug: str = Field(unique=True)
     name: str
     description: str | None = None

@@ -7,7 +7,7 @@ import unicodedata
 import uuid
 from datetime import datetime
 
-from sqlalchemy import tuple_
+from sqlalchemy import func, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +26,8 @@ from channels_service.profiles.models import CachedProfile
 from channels_service.schemas import SLUG_RE, dedupe, escape_like, parse_uuid
 
 SOURCE = "channels"
+# the advisory lock space of channel owners (pg_advisory_xact_lock(int, int): this, hashtext(owner))
+OWNER_LOCK_SPACE = 0x6F776E72  # "ownr"
 
 
 def derive_slug(name: str) -> str:
@@ -94,13 +96,32 @@ async def _slug_owner(session: AsyncSession, slug: str) -> uuid.UUID | None:
     return (await session.exec(select(Channel.id).where(Channel.slug == slug))).first()
 
 
+async def _lock_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:
+    """Serialise one owner's channel creations until the transaction ends, so two concurrent
+    creates cannot both pass the limit check (the unique index no longer does it)."""
+    await session.exec(text("SELECT pg_advisory_xact_lock(:space, hashtext(:owner))")
+                       .bindparams(space=OWNER_LOCK_SPACE, owner=str(owner_id)))
+
+
+async def count_owned(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    return (await session.exec(select(func.count()).select_from(Channel)
+                               .where(Channel.owner_id == owner_id))).one()
+
+
+def _limit_reached(limit: int) -> Problem:
+    return Problem(409, f"You already have {limit} channels, the most one account may own.",
+                   errors=[{"field": None, "message": f"at most {limit} channels per user",
+                            "type": "channel_limit"}])
+
+
 async def create(session: AsyncSession, owner_id: uuid.UUID, owner_username: str | None,
-                 data: ChannelCreate) -> Channel:
-    """Insert a channel and stage `channel.created`; 409 if the owner already has one or the slug
-    is taken. The caller adds the stream key and filters in the same transaction."""
-    if (await session.exec(select(Channel.id).where(Channel.owner_id == owner_id))).first():
-        raise Problem(409, "You already have a channel; edit it instead.",
-                      errors=[{"field": None, "message": "one channel per user", "type": "conflict"}])
+                 data: ChannelCreate, *, max_per_owner: int) -> Channel:
+    """Insert a channel and stage `channel.created`; 409 if the owner already has `max_per_owner`
+    channels or the slug is taken. The caller adds the stream key and filters in the same
+    transaction."""
+    await _lock_owner(session, owner_id)
+    if await count_owned(session, owner_id) >= max_per_owner:
+        raise _limit_reached(max_per_owner)
     slug = data.slug or derive_slug(data.name)
     if await _slug_owner(session, slug):
         raise _slug_taken()
@@ -109,9 +130,9 @@ async def create(session: AsyncSession, owner_id: uuid.UUID, owner_username: str
     session.add(channel)
     try:
         await session.flush()
-    except IntegrityError:  # lost a race with a concurrent create
+    except IntegrityError:  # lost a race with a concurrent create of the same slug
         await session.rollback()
-        raise Problem(409, "That slug is taken or you already have a channel.") from None
+        raise _slug_taken() from None
     await session.refresh(channel)
     await profiles.seed_from_token(session, owner_id, owner_username)
     await stage_channel_event(session, "channel.created", channel)
@@ -170,6 +191,18 @@ async def set_banner(session: AsyncSession, channel: Channel, url: str) -> Chann
     return channel
 
 
+def owner_filter(owner: str | None, viewer_id: uuid.UUID | None) -> uuid.UUID | None:
+    """`?owner=` as a user id: `me` is the caller, who must then be signed in."""
+    if owner is None:
+        return None
+    if owner == "me":
+        if viewer_id is None:
+            raise Problem(401, "Sign in to list your own channels.",
+                          headers={"WWW-Authenticate": "Bearer"})
+        return viewer_id
+    return uuid.UUID(owner)  # the route's pattern admits nothing else
+
+
 def _bad_cursor() -> Problem:
     return Problem(400, "The cursor is not valid; start again without it.")
 
@@ -177,7 +210,7 @@ def _bad_cursor() -> Problem:
 async def directory(session: AsyncSession, *, viewer_id: uuid.UUID | None, live: bool | None,
                     category: str | None, q: str | None, owner_id: uuid.UUID | None, limit: int,
                     cursor: str | None) -> tuple[list[ChannelPublic], str | None]:
-    """Public channels (plus the caller's own unlisted one), live first by viewer count, then
+    """Public channels (plus the caller's own unlisted ones), live first by viewer count, then
     newest; keyset-paginated on (is_live, viewer_count, created_at, id), all descending."""
     stmt = select(Channel, CachedProfile).outerjoin(CachedProfile,
                                                     col(CachedProfile.user_id) == Channel.owner_id)

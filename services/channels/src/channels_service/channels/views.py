@@ -1,5 +1,3 @@
-import uuid
-
 from fastapi import APIRouter, Path, Query
 
 from servicekit.pagination import Limit, Page, clamp_limit
@@ -10,17 +8,18 @@ from channels_service.channels.models import ChannelCreate, ChannelDetail, Chann
 from channels_service.deps import CallerId, CurrentUser, MaybeCallerId, Runtime, SessionDep, SettingsDep
 from channels_service.follows import service as follows
 from channels_service.moderation import service as moderation
-from channels_service.schemas import CATEGORY_RE, NO_CONTROL_RE
+from channels_service.schemas import CATEGORY_RE, NO_CONTROL_RE, OWNER_RE
 from channels_service.streamkeys import service as stream_keys
 
 router = APIRouter(prefix="/api/channels", tags=["channels"])
 
 
 @router.post("", status_code=201, response_model=ChannelPublic, responses=problem_responses(401, 409, 422),
-             summary="Create the caller's channel (one per user)")
+             summary="Create a channel for the caller (up to MAX_CHANNELS_PER_USER, then 409)")
 async def create_channel(body: ChannelCreate, caller: CurrentUser, caller_id: CallerId,
-                         session: SessionDep) -> ChannelPublic:
-    channel = await service.create(session, caller_id, caller.username, body)
+                         session: SessionDep, settings: SettingsDep) -> ChannelPublic:
+    channel = await service.create(session, caller_id, caller.username, body,
+                                   max_per_owner=settings.max_channels_per_user)
     await stream_keys.issue(session, channel.id)
     await moderation.create_default_filters(session, channel.id)
     await session.commit()
@@ -35,11 +34,14 @@ async def list_channels(
     category: str | None = Query(None, max_length=40, pattern=CATEGORY_RE, description="Exact category slug"),
     q: str | None = Query(None, max_length=100, pattern=NO_CONTROL_RE,
                           description="Case-insensitive search in name, slug and description"),
-    owner: uuid.UUID | None = Query(None, description="Only this user's channel (e.g. the caller's own)"),
+    owner: str | None = Query(None, pattern=OWNER_RE, description=(
+        "Only this user's channels: a user id, or `me` for the caller's own (401 without a token); "
+        "the caller's own include their unlisted ones")),
     limit: Limit = 50, cursor: str | None = None,
 ) -> Page[ChannelPublic]:
     items, next_cursor = await service.directory(session, viewer_id=viewer, live=live, category=category, q=q,
-                                                 owner_id=owner, limit=clamp_limit(limit), cursor=cursor)
+                                                 owner_id=service.owner_filter(owner, viewer),
+                                                 limit=clamp_limit(limit), cursor=cursor)
     return Page[ChannelPublic](items=items, next_cursor=next_cursor)
 
 
