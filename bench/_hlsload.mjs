@@ -314,8 +314,8 @@ async function main() {
     })),
   };
   for (const p of players) p.agent.destroy();
-  process.stdout.write(`RESULT ${JSON.stringify(out)}\n`);
-  process.exit(0);
+  // a pipe is written asynchronously: exit only once all of it is out (a result is megabytes)
+  process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
 }
 
 main().catch((e) => { process.stderr.write(`${e.stack}\n`); process.exit(2); });

@@ -80,7 +80,8 @@ def platform_groups(stack) -> dict[str, list[int]]:
         if child.name == "media-gateway":
             out["transcoders"] = [p for p in pids if _comm(p) == "ffmpeg"]
             pids = [p for p in pids if p not in out["transcoders"]]
-        out.setdefault("gateway-nginx" if child.name == "nginx" else child.name, []).extend(pids)
+        out.setdefault({"nginx": "gateway-nginx", "nginx-before": "gateway-nginx-before"}.get(child.name, child.name),
+                       []).extend(pids)
     return out
 
 
@@ -150,6 +151,33 @@ def origin_counter(text: str) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in re.finditer(r'^llhls_origin_fetches_total\{kind="([^"]+)"\} (\S+)$', text, re.MULTILINE)}
 
 
+# what `--compare` takes out of the gateway's /hls/ location for its second gateway: the
+# configuration before stale-while-updating (an expired playlist went to the origin for every viewer)
+BEFORE = "proxy_cache_use_stale updating;"
+
+
+def start_before_gateway(stack) -> tuple[int, Path]:
+    """A second gateway over the same services, its /hls/ location as it was before (BEFORE taken
+    out), with its own cache and log. -> (port, access log)"""
+    from devstack.ports import free_port
+    from devstack.servers import Nginx
+
+    conf = (stack.config.data_dir / "nginx" / "nginx.conf").read_text()
+    if BEFORE not in conf:
+        raise RuntimeError(f"the gateway's configuration has no `{BEFORE}` to take out")
+    prefix = stack.config.data_dir / "nginx-before"
+    for sub in ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "tmp/hls_cache"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(prefix / sub, 0o777)
+    port = free_port()
+    conf = conf.replace(f"listen 127.0.0.1:{stack.config.gateway_port};", f"listen 127.0.0.1:{port};")
+    conf = conf.replace(str(stack.config.data_dir / "nginx") + "/", str(prefix) + "/").replace(BEFORE, "")
+    path = prefix / "nginx.conf"
+    path.write_text(conf)
+    Nginx(path, prefix, port).start(stack.sup, "nginx-before")
+    return port, prefix / "logs" / "access.log"
+
+
 async def wait_playable(api: httpx.AsyncClient, stream_id: str, timeout: float = 60) -> str:
     """The master playlist's URL as the API gives it (absolute), once the gateway serves it."""
     deadline = time.monotonic() + timeout
@@ -163,10 +191,9 @@ async def wait_playable(api: httpx.AsyncClient, stream_id: str, timeout: float =
     raise RuntimeError("the stream never became playable")
 
 
-def run_step(stack, args, master_url: str, origin_url: str, players: int, encoder_pid: int) -> dict:
+def run_step(stack, args, master_url: str, origin_url: str, players: int, encoder_pid: int, log: Path) -> dict:
     processes = args.processes or max(1, math.ceil(players / PLAYERS_PER_PROCESS))
     total = args.warmup + args.seconds + 2
-    log = stack.config.data_dir / "nginx" / "logs" / "access.log"
     offset = log.stat().st_size
     metrics_url = f"{origin_url}/metrics"
     before = origin_counter(httpx.get(metrics_url, timeout=10).text)
@@ -284,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="spread: players round-robin over the renditions; first: all on the first")
     parser.add_argument("--preload-hint", action="store_true",
                         help="players also request the preload-hinted part at once (hls.js does not)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run every step on a second gateway without stale-while-updating (before/after)")
     parser.add_argument("--ladder", default=None, help="INGEST_LADDER (default: the platform's)")
     parser.add_argument("--output", default="hls_load", help="results file name under bench/results/")
     args = parser.parse_args(argv)
@@ -306,21 +335,28 @@ def main(argv: list[str] | None = None) -> int:
             master_url = loop.run_until_complete(wait_playable(api, stream_id))
             progress(f"playable at {master_url}; letting the stream settle")
             time.sleep(5)
+            gateways = [("after", master_url, stack.config.data_dir / "nginx" / "logs" / "access.log")]
+            if args.compare:
+                port, before_log = start_before_gateway(stack)
+                before_url = master_url.replace(f":{stack.config.gateway_port}/", f":{port}/", 1)
+                gateways.insert(0, ("before", before_url, before_log))
             for players in steps:
-                progress(f"{players} players ...")
-                step = run_step(stack, args, master_url, origin_url, players, encoder.pid)
-                results.append(step)
-                s = step["stalls"]["window"]
-                lat = step["latencySeconds"]
-                progress(f"  {players} players: {step['playersPlaying']} playing, {s['playersWithStall']} with a stall "
-                         f"({s['stallSeconds']} s stalled); blocking p50/p99 from part "
-                         f"{lat.get('blockingFromPart', {}).get('p50')}/{lat.get('blockingFromPart', {}).get('p99')} s; "
-                         f"part {lat.get('part', {}).get('p50')}/{lat.get('part', {}).get('p99')} s; origin fetches per part "
-                         f"{step['originFetches']['perPart']}; {step['requestsPerSecond']} req/s; "
-                         f"generator {step['generatorCpu']['cores']} cores; reference players at the origin "
-                         f"stalled {sum(r['windowStalls'] for r in step['referencePlayersAtOrigin'])} times; "
-                         f"load {step['loadAverage']}")
-                time.sleep(3)
+                for label, url, log in gateways:
+                    progress(f"{players} players on the gateway {label if args.compare else ''} ...")
+                    step = {"gateway": label if args.compare else "as committed",
+                            **run_step(stack, args, url, origin_url, players, encoder.pid, log)}
+                    results.append(step)
+                    s = step["stalls"]["window"]
+                    lat = step["latencySeconds"]
+                    progress(f"  {players} players: {step['playersPlaying']} playing, {s['playersWithStall']} with a stall "
+                             f"({s['stallSeconds']} s stalled); blocking p50/p99 from part "
+                             f"{lat.get('blockingFromPart', {}).get('p50')}/{lat.get('blockingFromPart', {}).get('p99')} s; "
+                             f"part {lat.get('part', {}).get('p50')}/{lat.get('part', {}).get('p99')} s; origin fetches per part "
+                             f"{step['originFetches']['perPart']}; {step['requestsPerSecond']} req/s; "
+                             f"generator {step['generatorCpu']['cores']} cores; reference players at the origin "
+                             f"stalled {sum(r['windowStalls'] for r in step['referencePlayersAtOrigin'])} times; "
+                             f"load {step['loadAverage']}")
+                    time.sleep(3)
             loop.run_until_complete(creator.end(stream_id))
         finally:
             loop.run_until_complete(stop(encoder))
@@ -332,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             if transcoder_log.exists() else None
     payload = {"ladder": ladder, "steps": steps, "seconds": args.seconds, "warmupSeconds": args.warmup,
                "rampSeconds": args.ramp, "legacyShare": args.legacy_share, "rendition": args.rendition,
-               "preloadHint": args.preload_hint, "targets": TARGETS, "cacheNodes": 1,
+               "preloadHint": args.preload_hint, "targets": TARGETS, "cacheNodes": 1, "compare": args.compare,
+               "beforeTakesOut": BEFORE if args.compare else None,
                "player": "hls.js 1.7 lowLatencyMode as in web/player.js (bench/_hlsplayer.mjs)",
                "encoder": {"argv": encoder_argv("rtmp://<ingest>/live/<key>", 1.0, 0)},
                "transcoderWarnings": restarts, "results": results}

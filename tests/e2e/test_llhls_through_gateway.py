@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -171,6 +172,29 @@ def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway, sta
         assert len(lines) == VIEWERS
         assert [r["cache"] for r in lines].count("MISS") == 1, [r["cache"] for r in lines]
         assert len([r for r in lines if r["upstream"]]) == 1
+
+
+def test_concurrent_viewers_of_an_expired_playlist_reach_the_origin_once(live, gateway):
+    variant = live["variants"][0]
+
+    def origin_count() -> int:  # a direct fetch counts itself too
+        return int(httpx.get(live["origin"] + variant, timeout=WAIT).headers["x-origin-fetch"])
+
+    before = origin_count()
+    assert gateway.get(variant).status_code == 200  # in the cache now (fetched, or already there)
+    time.sleep(1.5)  # a plain playlist is cached for its max-age, 1 s: expired now
+
+    async def viewers() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(gateway.base_url), timeout=WAIT,
+                                     limits=httpx.Limits(max_connections=VIEWERS)) as http:
+            return await asyncio.gather(*(http.get(variant) for _ in range(VIEWERS)))
+
+    answers = asyncio.run(viewers())
+    assert [r.status_code for r in answers] == [200] * VIEWERS
+    # one refresh for everyone (the others got the copy being refreshed), at most one more fetch
+    # for the first request above
+    through_gateway = origin_count() - before - 1
+    assert through_gateway <= 2, (through_gateway, [r.headers["x-cache"] for r in answers])
 
 
 def test_a_player_without_ll_hls_plays_the_whole_segments(live, stack):
