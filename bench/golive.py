@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ RUN_TIMEOUT = 30.0
 METRICS = {
     "liveInApi": "(a) encoder start -> GET /api/streams/{id} says LIVE",
     "playable": "(b) encoder start -> master playlist and the first segment of its first rendition fetched",
+    "firstPartPlayable": "encoder start -> master playlist and the first LL-HLS part of its first rendition fetched",
     "streamStartedEvent": "(c) encoder start -> stream.started received by a JetStream subscriber",
     "ingestAuthorized": "encoder start -> media.ingest.connected received (on_publish answered)",
     "masterPlaylist": "encoder start -> master playlist fetched",
@@ -124,11 +126,25 @@ async def _fetch_ok(api: httpx.AsyncClient, url: str) -> httpx.Response:
 
 
 async def _first_segment(api: httpx.AsyncClient, variant_url: str, t0: float) -> float:
+    # a blocking reload for the first whole segment, as a player does: through the gateway's cache a
+    # plain playlist may be up to its max-age (1 s) old
     while True:
-        playlist = await _fetch_ok(api, variant_url)
+        playlist = await _fetch_ok(api, f"{variant_url}?_HLS_msn=0")
         segments = _uris(playlist.text)
         if segments:
             await _fetch_ok(api, _resolve(variant_url, segments[0]))
+            return time.perf_counter() - t0
+        await asyncio.sleep(POLL)
+
+
+async def _first_part(api: httpx.AsyncClient, variant_url: str, t0: float) -> float:
+    # the origin holds a rendition's first playlist request until it has a part, so the first answer
+    # lists one; a low-latency player starts from that part
+    while True:
+        playlist = await _fetch_ok(api, variant_url)
+        parts = re.findall(r'^#EXT-X-PART:.*URI="([^"]+)"', playlist.text, re.MULTILINE)
+        if parts:
+            await _fetch_ok(api, _resolve(variant_url, parts[0]))
             return time.perf_counter() - t0
         await asyncio.sleep(POLL)
 
@@ -168,7 +184,9 @@ async def one_run(api: httpx.AsyncClient, nc, rtmp_base: str, keyint: float) -> 
         sample["masterPlaylist"] = time.perf_counter() - t0
         variants = [_resolve(master_url, uri) for uri in _uris(master.text)]
         others = [asyncio.create_task(_first_segment(api, v, t0)) for v in variants[1:]]
+        first_part = asyncio.create_task(_first_part(api, variants[0], t0))
         sample["playable"] = await _first_segment(api, variants[0], t0)
+        sample["firstPartPlayable"] = await first_part
         sample["everyRendition"] = max([sample["playable"], *await asyncio.gather(*others)])
 
     async def stream_started() -> None:
@@ -195,8 +213,10 @@ async def one_run(api: httpx.AsyncClient, nc, rtmp_base: str, keyint: float) -> 
 
 
 async def ladder_cpu(api: httpx.AsyncClient, stack, rtmp_base: str, keyint: float, window: float) -> dict:
-    """CPU of the ingest while exactly one stream is live: nginx-rtmp (relay, HLS, recording) and
-    the transcoder ffmpeg it starts; the test encoder separately (it is the streamer's cost)."""
+    """CPU while exactly one stream is live and nobody watches: the ingest (nginx-rtmp: the pull and
+    the recording), the media gateway's transcoders (ffmpeg, two per session: the copied source and
+    the ladder) and its Python process (which packages their output into LL-HLS parts); the test
+    encoder separately (it is the streamer's cost)."""
     creator = await Creator(api).setup()
     stream_id = await creator.go_live()
     encoder = await start_encoder(f"{rtmp_base}/{creator.key}", keyint, int(window) + 60)
@@ -206,18 +226,21 @@ async def ladder_cpu(api: httpx.AsyncClient, stack, rtmp_base: str, keyint: floa
             if time.monotonic() > deadline:
                 raise RuntimeError("the CPU run never went LIVE")
             await asyncio.sleep(POLL)
-        await asyncio.sleep(3)  # past the transcoder's start-up
-        ingest_pids = process_tree(stack.ingest.child.popen.pid)
-        transcoder = [pid for pid in ingest_pids if "ffmpeg" in Path(f"/proc/{pid}/comm").read_text()]
-        nginx = [pid for pid in ingest_pids if pid not in transcoder]
+        await asyncio.sleep(3)  # past the transcoders' start-up
+        nginx = process_tree(stack.ingest.child.popen.pid)
+        gateway = next(c for c in stack.sup.children if c.name == "media-gateway")
+        gateway_pids = process_tree(gateway.popen.pid)
+        transcoder = [pid for pid in gateway_pids if Path(f"/proc/{pid}/comm").read_text().strip() == "ffmpeg"]
         if not transcoder:
-            progress("  no transcoder process found under the ingest (source-only ladder?)")
-        cores = await asyncio.to_thread(measure_cpu, {"nginx": nginx, "transcoder": transcoder,
-                                                      "encoder": [encoder.pid]}, window)
+            progress("  no transcoder process found under the media gateway")
+        cores = await asyncio.to_thread(measure_cpu, {
+            "nginx": nginx, "transcoder": transcoder, "packager": [gateway.popen.pid], "encoder": [encoder.pid]}, window)
         await creator.end(stream_id)
     finally:
         await stop(encoder)
-    return {"windowSeconds": window, "cores": {**cores, "ingestTotal": round(cores["nginx"] + cores["transcoder"], 3)},
+    total = round(cores["nginx"] + cores["transcoder"], 3)
+    return {"windowSeconds": window, "loadAverage": [round(x, 2) for x in os.getloadavg()],
+            "cores": {**cores, "ingestTotal": total, "withPackager": round(total + cores["packager"], 3)},
             "transcoderProcesses": len(transcoder)}
 
 

@@ -11,9 +11,11 @@ fetch; a player without LL-HLS support (ffmpeg's HLS demuxer) plays the whole se
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -136,7 +138,7 @@ def test_a_blocking_reload_returns_once_the_next_part_exists(live, gateway):
     assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
 
 
-def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway):
+def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway, stack):
     variant = live["variants"][0]
     base = variant.rsplit("/", 1)[0]
     msn, part = hint(gateway.get(variant).text)
@@ -161,6 +163,38 @@ def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway):
         # asked at the origin itself (no cache), the same URI is its second fetch: the count is real
         direct = httpx.get(live["origin"] + url, timeout=WAIT)
         assert direct.status_code == 200 and direct.headers["x-origin-fetch"] == "2"
+    # the gateway's access log tells the same per request (bench/hls_load.py counts origin fetches
+    # from it): the blocking reload's numbers, and one request of each that reached the origin
+    log = [json.loads(line) for line in (stack.config.data_dir / "nginx" / "logs" / "access.log").read_text().splitlines()]
+    blocking = [r for r in log if r["path"] == variant and (r["hlsMsn"], r["hlsPart"]) == (str(msn), str(part + 1))]
+    fetched = [r for r in log if r["path"] == urls[1]]
+    for lines in (blocking, fetched):
+        assert len(lines) == VIEWERS
+        assert [r["cache"] for r in lines].count("MISS") == 1, [r["cache"] for r in lines]
+        assert len([r for r in lines if r["upstream"]]) == 1
+
+
+def test_concurrent_viewers_of_an_expired_playlist_reach_the_origin_once(live, gateway):
+    variant = live["variants"][0]
+
+    def origin_count() -> int:  # a direct fetch counts itself too
+        return int(httpx.get(live["origin"] + variant, timeout=WAIT).headers["x-origin-fetch"])
+
+    before = origin_count()
+    assert gateway.get(variant).status_code == 200  # in the cache now (fetched, or already there)
+    time.sleep(1.5)  # a plain playlist is cached for its max-age, 1 s: expired now
+
+    async def viewers() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(gateway.base_url), timeout=WAIT,
+                                     limits=httpx.Limits(max_connections=VIEWERS)) as http:
+            return await asyncio.gather(*(http.get(variant) for _ in range(VIEWERS)))
+
+    answers = asyncio.run(viewers())
+    assert [r.status_code for r in answers] == [200] * VIEWERS
+    # one refresh for everyone (the others got the copy being refreshed), at most one more fetch
+    # for the first request above
+    through_gateway = origin_count() - before - 1
+    assert through_gateway <= 2, (through_gateway, [r.headers["x-cache"] for r in answers])
 
 
 def test_a_player_without_ll_hls_plays_the_whole_segments(live, stack):
