@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -178,8 +179,9 @@ class FileWatcher:
     not in the way). The first part of every segment is kept (with its init section) to decode the
     stamp of its first frame afterwards."""
 
-    def __init__(self, origin_url: str, record_root: Path, session: str):
+    def __init__(self, origin_url: str, record_root: Path, session: str, master_path: str):
         self.origin_url, self.record_root, self.session = origin_url.rstrip("/"), record_root, session
+        self.master_path = master_path  # /hls/<node>/<session>/index.m3u8
         self.flv_tags: list[tuple[int, float]] = []  # (timestamp ms, wall seconds first seen)
         self.segments: dict[tuple[str, str], dict] = {}  # (rendition, first part's name) -> facts
         self._stop = threading.Event()
@@ -187,9 +189,11 @@ class FileWatcher:
         self._threads = [threading.Thread(target=self._run_flv, name="flv-watcher", daemon=True)]
 
     def start(self) -> None:
-        master = httpx.get(f"{self.origin_url}/hls/{self.session}/index.m3u8", timeout=10).text
-        for uri in re.findall(r"^/hls/(\S+)/index\.m3u8$", master, re.MULTILINE):
-            self._threads.append(threading.Thread(target=self._follow, args=(uri,), name=f"follow-{uri}", daemon=True))
+        master = httpx.get(f"{self.origin_url}{self.master_path}", timeout=10).text
+        for path in re.findall(r"^(/hls/\S+)/index\.m3u8$", master, re.MULTILINE):
+            rendition = path.rsplit("/", 1)[1]
+            self._threads.append(threading.Thread(target=self._follow, args=(rendition, path),
+                                                  name=f"follow-{rendition}", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -223,8 +227,8 @@ class FileWatcher:
             pos += 11 + size + 4
         self._flv_offset += pos
 
-    def _follow(self, rendition: str) -> None:
-        base = f"{self.origin_url}/hls/{rendition}"
+    def _follow(self, rendition: str, path: str) -> None:
+        base = f"{self.origin_url}{path}"
         seen: set[str] = set()
         inits: dict[str, bytes] = {}
         query = ""
@@ -370,13 +374,14 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
                     raise RuntimeError(f"the stream never got an HLS URL: {stream}")
                 await asyncio.sleep(0.1)
             session = stream["hlsUrl"].rstrip("/").split("/")[-2]
+            master_path = urlsplit(stream["hlsUrl"]).path
             origin = f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"
             deadline = time.monotonic() + 30
-            while (await api.get(f"{origin}/hls/{session}/index.m3u8")).status_code != 200:
+            while (await api.get(f"{origin}{master_path}")).status_code != 200:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the origin never served the master playlist")
                 await asyncio.sleep(0.1)
-            watcher = FileWatcher(origin, stack.config.data_dir / "recordings", session)
+            watcher = FileWatcher(origin, stack.config.data_dir / "recordings", session, master_path)
             watcher.start()
             pages = []
             async with async_playwright() as p:

@@ -12,6 +12,33 @@ done
 # `kubectl logs` shows what nginx writes to its log files
 ln -sf /dev/stdout "$PREFIX/logs/access.log"
 
+# HLS_ORIGINS=<node>=<host:port>,...: one upstream per ingest node and the map from /hls/<node>/
+# to it (the same text as devstack.stack.hls_origin_values)
+: "${HLS_ORIGINS:?HLS_ORIGINS (<node>=<host:port>,... for every ingest node) must be set}"
+HLS_ORIGIN_UPSTREAMS=""
+HLS_ORIGIN_MAP=""
+old_ifs=$IFS
+IFS=,
+for item in $HLS_ORIGINS; do
+    [ -n "$item" ] || continue
+    node=${item%%=*}
+    address=${item#*=}
+    case $node in
+        ''|-*|*-|*[!a-z0-9-]*) echo "HLS_ORIGINS: $node is not a node name (a DNS label)" >&2; exit 1 ;;
+    esac
+    case $address in
+        ''|*[!A-Za-z0-9.:_-]*|"$item") echo "HLS_ORIGINS: $item is not <node>=<host:port>" >&2; exit 1 ;;
+    esac
+    name=hls_origin_$(printf %s "$node" | tr - _)
+    HLS_ORIGIN_UPSTREAMS="$HLS_ORIGIN_UPSTREAMS${HLS_ORIGIN_UPSTREAMS:+
+    }upstream $name { server $address; keepalive 64; }"
+    HLS_ORIGIN_MAP="$HLS_ORIGIN_MAP${HLS_ORIGIN_MAP:+
+        }~^/hls/$node/ $name;"
+done
+IFS=$old_ifs
+[ -n "$HLS_ORIGIN_MAP" ] || { echo "HLS_ORIGINS names no ingest node" >&2; exit 1; }
+export HLS_ORIGIN_UPSTREAMS HLS_ORIGIN_MAP
+
 # POSIX awk (busybox's too): replace each {{NAME}} with ENVIRON[NAME]; a missing one stops the start
 awk '
 {

@@ -14,6 +14,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from devstack.stack import hls_origin_values, parse_hls_origins
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.31.0"  # the oldest Kubernetes the manifests support (preStop `sleep` is GA-track since 1.30)
@@ -61,9 +62,25 @@ def selects(selector: dict, labels: dict) -> bool:
     return True
 
 
+def service_workload(docs: list[dict], service: str) -> tuple[dict, dict]:
+    """The workload running a service and its container: the service's Deployment, or the
+    StatefulSet whose pods have a container named after it (the media gateway: each ingest node)."""
+    deployment = by_kind(docs, "Deployment").get(service)
+    if deployment is not None:
+        return deployment, pod_spec(deployment)["containers"][0]
+    for workload in workloads(docs):
+        for c in pod_spec(workload)["containers"]:
+            if c["name"] == service:
+                return workload, c
+    raise AssertionError(f"services/{service} runs in no workload")
+
+
 def assert_probed_and_resourced(workload: dict) -> None:
     name = workload["metadata"]["name"]
     for c in pod_spec(workload)["containers"]:
+        if re.search(r"streamplatform[-/]ingest(:|$)", c["image"]):
+            assert c["livenessProbe"]["tcpSocket"] and c["readinessProbe"]["tcpSocket"], f"{name}/{c['name']}"
+            continue  # nginx-rtmp speaks no HTTP: probed on its RTMP port
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{name}/{c['name']}: liveness on /healthz"
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{name}/{c['name']}: readiness on /readyz"
     for c in all_containers(workload):
@@ -92,12 +109,9 @@ def test_every_object_validates_against_the_kubernetes_schemas(rendered, overlay
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_has_a_deployment_with_migrations_probes_and_resources(rendered, services, overlay):
-    deployments = by_kind(rendered[overlay], "Deployment")
     k8s_services = by_kind(rendered[overlay], "Service")
     for svc in services:
-        assert svc.name in deployments, f"services/{svc.name} has no Deployment in overlays/{overlay}"
-        deployment = deployments[svc.name]
-        main = pod_spec(deployment)["containers"][0]
+        deployment, main = service_workload(rendered[overlay], svc.name)
         assert main["args"] == ["serve"]
         assert re.search(rf"/streamplatform[-/]{re.escape(svc.name)}:", main["image"]) or \
             main["image"].startswith(f"streamplatform/{svc.name}:"), main["image"]
@@ -181,19 +195,25 @@ def test_media_gateway_hooks_are_reachable_only_from_the_ingest(rendered, overla
     deny = [p for p in policies.values() if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]
             and "Ingress" in p["spec"]["policyTypes"]]
     assert deny, "ingress must be denied by default"
-    labels = pod_spec(by_kind(docs, "Deployment")["media-gateway"]) and \
-        by_kind(docs, "Deployment")["media-gateway"]["spec"]["template"]["metadata"]["labels"]
+    workload, container = service_workload(docs, "media-gateway")
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    port = container["ports"][0]["containerPort"]
     applying = [p for p in policies.values() if selects(p["spec"]["podSelector"], labels)]
     assert applying, "no NetworkPolicy selects the media gateway"
     peers = []
     for policy in applying:
         for rule in policy["spec"].get("ingress", []):
+            if not any(p["port"] == port for p in rule.get("ports", [{"port": port}])):
+                continue
             assert rule.get("from"), f"{policy['metadata']['name']}: a rule without `from` admits every pod"
             peers += rule["from"]
     pod_peers = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in peers if "podSelector" in p}
-    assert "ingest" in pod_peers
-    # the only other pod allowed in is the gateway, and it never routes /hooks/
-    assert pod_peers <= {"ingest", "gateway"}, pod_peers
+    # the callbacks come from the pod's own nginx-rtmp over 127.0.0.1; the only pod allowed in
+    # from outside is the gateway, and it never routes /hooks/
+    assert pod_peers == {"gateway"}, pod_peers
+    ingest = next(c for c in pod_spec(workload)["containers"] if re.search(r"streamplatform[-/]ingest(:|$)", c["image"]))
+    env = {e["name"]: e.get("value") for e in ingest["env"]}
+    assert env["MEDIA_GATEWAY_UPSTREAM"] == f"127.0.0.1:{port}"
     gateway_conf = (REPO / "deploy" / "gateway" / "nginx.conf.template").read_text()
     assert not re.search(r"^\s*location[^{]*/hooks", gateway_conf, re.MULTILINE)
 
@@ -245,7 +265,9 @@ def test_gateway_environment_fills_every_template_placeholder(rendered, tmp_path
     gateway = by_kind(rendered["prod"], "Deployment")["gateway"]
     env = {e["name"]: e["value"] for e in pod_spec(gateway)["containers"][0]["env"]}
     template = REPO / "deploy" / "gateway" / "nginx.conf.template"
-    needed = set(re.findall(r"\{\{\s*([A-Z0-9_]+)\s*\}\}", template.read_text()))
+    # the entrypoint writes these two from HLS_ORIGINS
+    derived = set(hls_origin_values({"n": "h:1"}))
+    needed = set(re.findall(r"\{\{\s*([A-Z0-9_]+)\s*\}\}", template.read_text())) - derived | {"HLS_ORIGINS"}
     assert needed <= set(env), f"the gateway Deployment does not set {sorted(needed - set(env))}"
     env["PREFIX"] = str(tmp_path / "nginx")
     result = subprocess.run(["sh", str(REPO / "deploy" / "docker" / "gateway-entrypoint.sh")], capture_output=True,
@@ -255,6 +277,9 @@ def test_gateway_environment_fills_every_template_placeholder(rendered, tmp_path
     conf = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert "{{" not in conf
     assert "server auth:8101;" in conf and "listen 8080;" in conf and "server chat-edge:8111;" in conf
+    # the same HLS routing devstack writes: an upstream per ingest node, and the map to it
+    for text in hls_origin_values(parse_hls_origins(env["HLS_ORIGINS"])).values():
+        assert text in conf
     # a missing value stops the start with the placeholder's name
     del env["AUTH_UPSTREAM"]
     result = subprocess.run(["sh", str(REPO / "deploy" / "docker" / "gateway-entrypoint.sh")], capture_output=True,
@@ -265,27 +290,56 @@ def test_gateway_environment_fills_every_template_placeholder(rendered, tmp_path
 
 def test_ingest_renders_its_config_with_the_cluster_addresses(rendered):
     docs = rendered["prod"]
-    ingest = by_kind(docs, "Deployment")["ingest"]
-    env = {e["name"]: e["value"] for e in pod_spec(ingest)["containers"][0]["env"] if "value" in e}
+    ingest_set = by_kind(docs, "StatefulSet")["ingest"]
+    containers = {c["name"]: c for c in pod_spec(ingest_set)["containers"]}
+    env = {e["name"]: e["value"] for e in containers["ingest"]["env"] if "value" in e}
     result = subprocess.run([sys.executable, str(REPO / "deploy" / "docker" / "ingest-entrypoint.py")],
                             capture_output=True, text=True, timeout=30,
                             env={**os.environ, **env, "RENDER_ONLY": "1", "INGEST_LADDER": "source,480p",
                                  "INGEST_TEMPLATE": str(REPO / "deploy" / "ingest" / "nginx-rtmp.conf.template")})
     assert result.returncode == 0, result.stderr
     conf = result.stdout
-    assert "on_publish http://media-gateway:8105/hooks/rtmp/publish;" in conf
+    # nginx-rtmp and the media gateway of one node reach each other on 127.0.0.1 only
+    http = containers["media-gateway"]["ports"][0]["containerPort"]
+    assert f"on_publish http://127.0.0.1:{http}/hooks/rtmp/publish;" in conf
     assert "record_path /data/recordings;" in conf and "hls_path" not in conf  # HLS is the media gateway's
     assert "{{" not in conf
-    # the media gateway drops publishers through the ingest's control port
-    platform = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("platform-config"))
-    ports = {p["name"]: p["port"] for p in by_kind(docs, "Service")["ingest"]["spec"]["ports"]}
-    assert platform["data"]["INGEST_CONTROL_URL"] == f"http://ingest:{ports['control']}/control"
-    assert env["CONTROL_LISTEN"].endswith(f":{ports['control']}")
+    media_env = {e["name"]: e for e in containers["media-gateway"]["env"]}
+    assert env["CONTROL_LISTEN"].startswith("127.0.0.1:")
+    assert media_env["INGEST_CONTROL_URL"]["value"] == f"http://{env['CONTROL_LISTEN']}/control"
+    rtmp = containers["ingest"]["ports"][0]["containerPort"]
+    assert media_env["INGEST_RTMP_URL"]["value"] == f"rtmp://127.0.0.1:{rtmp}"
+    # the node's name is the pod's
+    assert media_env["INGEST_NODE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # nginx-rtmp faces the internet and holds no credential
+    assert not [e for e in containers["ingest"]["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert not containers["ingest"].get("envFrom")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_nodes_are_a_stateful_set_the_gateway_routes_hls_to_by_node(rendered, overlay):
+    docs = rendered[overlay]
+    ingest_set = by_kind(docs, "StatefulSet")["ingest"]
+    replicas = ingest_set["spec"]["replicas"]
+    assert replicas >= 2, "ingest on several nodes (issue 13)"
+    nodes = [f"ingest-{i}" for i in range(replicas)]
+    services = by_kind(docs, "Service")
+    http = next(c for c in pod_spec(ingest_set)["containers"] if c["name"] == "media-gateway")["ports"][0]
+    # one stable Service per node, selecting exactly that pod (the StatefulSet controller's label)
+    for node in nodes:
+        selector = services[node]["spec"]["selector"]
+        assert selector["statefulset.kubernetes.io/pod-name"] == node
+        assert selects({"matchLabels": {k: v for k, v in selector.items()
+                                        if k != "statefulset.kubernetes.io/pod-name"}},
+                       ingest_set["spec"]["template"]["metadata"]["labels"])
+        assert services[node]["spec"]["ports"][0]["port"] == http["containerPort"]
     gateway = by_kind(docs, "Deployment")["gateway"]
     gateway_env = {e["name"]: e["value"] for e in pod_spec(gateway)["containers"][0]["env"]}
-    # /hls/ is the media gateway's LL-HLS origin, where nginx-rtmp's callbacks (and so the sessions) go
-    media = {p["name"]: p["port"] for p in by_kind(docs, "Service")["media-gateway"]["spec"]["ports"]}
-    assert gateway_env["HLS_ORIGIN_UPSTREAM"] == f"media-gateway:{media['http']}"
+    assert parse_hls_origins(gateway_env["HLS_ORIGINS"]) == {n: f"{n}:{http['containerPort']}" for n in nodes}
+    # encoders are balanced over every node at L4
+    rtmp = services["ingest-rtmp"]
+    assert rtmp["spec"]["type"] == ("LoadBalancer" if overlay == "prod" else "NodePort")  # dev: no cloud LB
+    assert selects({"matchLabels": rtmp["spec"]["selector"]}, ingest_set["spec"]["template"]["metadata"]["labels"])
 
 
 def test_base_and_overlays_are_plain_yaml_without_tabs():
@@ -298,8 +352,9 @@ def test_base_and_overlays_are_plain_yaml_without_tabs():
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("target", ["nats", "valkey"])
 def test_only_the_services_reach_nats_and_valkey(rendered, overlay, target):
-    """The internet-facing ingest (and the gateway) have no business on NATS or Valkey: a
-    compromised nginx-rtmp must not read the event bus or the rate-limit counters (issue 14 item 13)."""
+    """The gateway has no business on NATS or Valkey (issue 14 item 13). The ingest nodes do, for
+    the media gateway in each: their nginx-rtmp shares its network and holds no credential
+    (test_ingest_renders_its_config_with_the_cluster_addresses)."""
     docs = rendered[overlay]
     policies = by_kind(docs, "NetworkPolicy")
     pods = {w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"] for w in workloads(docs)}
@@ -313,5 +368,5 @@ def test_only_the_services_reach_nats_and_valkey(rendered, overlay, target):
             for peer in rule["from"]:
                 if "podSelector" in peer and "namespaceSelector" not in peer:
                     admitted |= {name for name, labels in pods.items() if selects(peer["podSelector"], labels)}
-    assert "ingest" not in admitted and "gateway" not in admitted, admitted
-    assert {"auth", "channels", "streams", "chat", "chat-edge", "media-gateway"} <= admitted, admitted
+    assert "gateway" not in admitted, admitted
+    assert {"auth", "channels", "streams", "chat", "chat-edge", "ingest"} <= admitted, admitted

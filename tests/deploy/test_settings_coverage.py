@@ -91,7 +91,7 @@ def test_every_container_gets_every_setting_its_process_requires(rendered, overl
         if lacking:
             missing.append(f"{workload}/{container['name']} ({' '.join(args)}): {sorted(lacking)}")
     # every service and the edge were looked at (a renamed image must not make this pass vacuously)
-    assert {"chat-edge/chat-edge", "chat/chat", "auth/auth", "media-gateway/media-gateway"} <= set(checked)
+    assert {"chat-edge/chat-edge", "chat/chat", "auth/auth", "ingest/media-gateway"} <= set(checked)
     assert not missing, "settings required but not provided:\n" + "\n".join(missing)
 
 

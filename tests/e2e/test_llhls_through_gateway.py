@@ -134,8 +134,11 @@ def test_a_blocking_reload_returns_once_the_next_part_exists(live, gateway):
         bad = gateway.get(f"{variant}?{query}")
         assert bad.status_code == 400, (query, bad.status_code, bad.text)
         assert bad.headers["content-type"] == "application/problem+json"
-    gone = gateway.get(f"/hls/{uuid.uuid4().hex}_src/index.m3u8")
-    assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
+    # a session its node does not hold, and a node the gateway does not know
+    node_base = variant.rsplit("/", 2)[0]  # /hls/<node>
+    for unknown in (f"{node_base}/{uuid.uuid4().hex}_src/index.m3u8", f"/hls/no-such-node/{uuid.uuid4().hex}/index.m3u8"):
+        gone = gateway.get(unknown)
+        assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json", unknown
 
 
 def test_concurrent_viewers_of_one_part_reach_the_origin_once(live, gateway, stack):

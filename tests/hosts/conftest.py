@@ -63,13 +63,14 @@ def _root():
         shutil.rmtree(root, ignore_errors=True)
 
 
-SERVICES = ["auth", "channels", "streams", "chat", "media-gateway"]
+# the media gateway runs in the ingest nodes (the `ingest` StatefulSet: two nodes in the base)
+SERVICES = ["auth", "channels", "streams", "chat"]
 
 
 @pytest.fixture(scope="package")
 def platform():
     """The dev overlay's workloads at the scale issue 13 asks of the rehearsal: three NATS nodes,
-    two copies of every service, three chat edges; one for every test that needs it, and the fault
+    two copies of every service, three chat edges, two ingest nodes; one for every test that needs it, and the fault
     test (test_partitions_and_kills_on_hosts.py) runs after the others, since it breaks things."""
     from harness import Rehearsal, render
 

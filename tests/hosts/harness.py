@@ -221,6 +221,9 @@ class Rehearsal:
                 n += 1
                 pod_name = f"{name}-{i}" if workload["kind"] == "StatefulSet" else f"{name}-r{i}"
                 labels = dict(workload["spec"]["template"]["metadata"]["labels"])
+                if workload["kind"] == "StatefulSet":
+                    # what the StatefulSet controller adds to each pod (per-pod Services select it)
+                    labels["statefulset.kubernetes.io/pod-name"] = pod_name
                 self.pods.append(Pod(pod_name, workload, i, f"{self.net}.{10 + n}", f"{self.prefix}-{pod_name}",
                                      labels))
 
@@ -456,9 +459,14 @@ class Rehearsal:
                 raise RuntimeError(f"{pod.name} exited ({proc.returncode}):\n{logs}")
 
     def wait_ready(self, pod: Pod, timeout: float = 180) -> None:
-        """The readiness probe, from the node as the kubelet does: httpGet or tcpSocket on the
-        declared (named) port; an exec probe is replaced by a TCP check of the first port."""
-        container = pod.spec["containers"][0]
+        """Every container's readiness probe, from the node as the kubelet does: httpGet or
+        tcpSocket on the declared (named) port; an exec probe is replaced by a TCP check of the
+        first port."""
+        deadline = time.monotonic() + timeout
+        for container in pod.spec["containers"]:
+            self._wait_container_ready(pod, container, max(1.0, deadline - time.monotonic()))
+
+    def _wait_container_ready(self, pod: Pod, container: dict, timeout: float) -> None:
         probe = container.get("readinessProbe") or {}
         ports = pod.declared_ports()
 

@@ -104,16 +104,15 @@ def test_a_container_on_another_port_than_declared_fails_the_rehearsal(cluster_s
 
 def test_a_connection_a_policy_refuses_is_reported(cluster_secrets, rehearsal_root):
     with Rehearsal(render("dev"), cluster_secrets, rehearsal_root, subnet=4) as rehearsal:
-        rehearsal.plan(["auth", "channels", "valkey", "media-gateway", "chat-edge"])
+        rehearsal.plan(["auth", "channels", "valkey", "ingest", "chat-edge"])
         by = {p.app: p.name for p in rehearsal.pods}
         rehearsal.connections = {
             (by["channels"], by["valkey"], 6379),  # admitted: every platform pod may use Valkey
             (by["channels"], by["auth"], 8101),  # admitted: the JWKS
-            (by["chat-edge"], by["media-gateway"], 8105),  # refused: only the ingest and the gateway
+            (by["chat-edge"], by["ingest"], 8105),  # refused: an ingest node's media gateway, only the gateway
         }
         assert rehearsal.policy_violations() == [
-            f"{by['chat-edge']} -> {by['media-gateway']}:8105 is refused by ['default-deny-ingress', "
-            "'media-gateway-hooks-from-ingest']"]
+            f"{by['chat-edge']} -> {by['ingest']}:8105 is refused by ['default-deny-ingress', 'ingest']"]
 
 
 def _in_own_loop(coro):

@@ -8,7 +8,7 @@ import pytest
 from contracts.access import USERS, inbox_prefix, permissions
 from contracts.catalog import CATALOG
 from contracts.requests import REQUESTS
-from contracts.subjects import CHANNELS_INGEST_AUTHORIZE, subject_matches
+from contracts.subjects import CHANNELS_INGEST_AUTHORIZE, INGEST_NODE_DROP_TEMPLATE, STREAMS, subject_matches
 
 
 def _allowed(patterns, subject: str) -> bool:
@@ -43,6 +43,15 @@ def test_a_request_is_heard_by_its_responder_and_asked_by_its_requesters_only(re
 def test_stream_keys_reach_channels_alone():
     assert [u for u in USERS if _allowed(permissions(u).subscribe, CHANNELS_INGEST_AUTHORIZE)] == ["channels"]
     assert [u for u in USERS if _allowed(permissions(u).publish, CHANNELS_INGEST_AUTHORIZE)] == ["media-gateway"]
+
+
+def test_drops_between_ingest_nodes_are_the_media_gateways_alone_and_stored_nowhere():
+    """A drop goes from any media gateway replica to the one on the session's node (core NATS
+    request/reply: a stream capturing it would answer with a publish ack instead)."""
+    subject = INGEST_NODE_DROP_TEMPLATE.format(node="ingest-1")
+    assert [u for u in USERS if _allowed(permissions(u).subscribe, subject)] == ["media-gateway"]
+    assert [u for u in USERS if _allowed(permissions(u).publish, subject)] == ["media-gateway"]
+    assert not any(stream.covers(subject) for stream in STREAMS)
 
 
 @pytest.mark.parametrize("user", list(USERS))

@@ -80,7 +80,9 @@ def test_subject_constants_are_the_catalog_subjects():
     ephemeral = {s.CHAT_ROOM_TEMPLATE, s.CHAT_ROOM_ALL}
     # the chat API's answers to its own edges, and their KV bucket: named for contracts.access
     chat_internal = {s.CHAT_API_HISTORY, s.CHAT_API_STATE, s.CHAT_STATE_BUCKET}
-    assert constants == catalog_subjects | wildcards | requests | ephemeral | chat_internal
+    # drops between the media gateway's ingest nodes: media-gateway-internal, named for contracts.access
+    media_internal = {s.INGEST_NODE_DROP_TEMPLATE, s.INGEST_NODE_DROP_ALL}
+    assert constants == catalog_subjects | wildcards | requests | ephemeral | chat_internal | media_internal
 
 
 def test_subject_for_fixed_subjects():

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from devstack.servers import Nginx, nginx_binary
-from devstack.stack import REPO_ROOT, SERVICES, Stack, StackConfig, render_template
+from devstack.stack import REPO_ROOT, SERVICES, Stack, StackConfig, parse_hls_origins, render_template
 
 TEMPLATE = REPO_ROOT / "deploy" / "gateway" / "nginx.conf.template"
 
@@ -27,9 +27,10 @@ def test_render_template_values_are_not_rescanned():
     assert render_template("{{A}}", {"A": "{{B}}"}) == "{{B}}"
 
 
-@pytest.fixture
-def rendered(tmp_path):
+@pytest.fixture(params=[1, 2], ids=["one-ingest-node", "two-ingest-nodes"])
+def rendered(tmp_path, request):
     config = StackConfig.ephemeral(tmp_path / "data")
+    config.ingest_nodes = request.param
     stack = Stack(config, log=lambda *_: None)
     conf = stack.render_gateway()
     return config, conf
@@ -44,6 +45,28 @@ def test_every_template_placeholder_is_provided(rendered):
         assert f"server 127.0.0.1:{config.service_ports[svc.name]};" in text
     placeholders = set(re.findall(r"\{\{\s*([A-Z0-9_]+)\s*\}\}", TEMPLATE.read_text()))
     assert {s.upstream_placeholder for s in SERVICES} <= placeholders
+
+
+def test_hls_is_routed_to_the_node_in_its_url(rendered):
+    """/hls/<node>/ goes to that node's media gateway, one upstream per ingest node."""
+    config, conf = rendered
+    text = conf.read_text()
+    nodes = [f"ingest-{i}" for i in range(config.ingest_nodes)]
+    for node in nodes:
+        upstream = "hls_origin_" + node.replace("-", "_")
+        assert f"~^/hls/{node}/ {upstream};" in text
+        assert re.search(rf"upstream {upstream} {{ server 127\.0\.0\.1:\d+;", text)
+    assert len(re.findall(r"^\s*upstream hls_origin_", text, re.MULTILINE)) == len(nodes)
+    # the first node's media gateway is the one `make run` always had
+    assert f"server 127.0.0.1:{config.service_ports['media-gateway']}; keepalive" in text
+
+
+def test_hls_origins_are_parsed_strictly():
+    assert parse_hls_origins("ingest-0=ingest-0:8105, ingest-1=10.0.0.2:8105") == {
+        "ingest-0": "ingest-0:8105", "ingest-1": "10.0.0.2:8105"}
+    for bad in ("", "ingest-0", "Ingest-0=x:1", "ingest-0=", "-x=h:1", "a=h:1;evil", "a=h:1 }"):
+        with pytest.raises(ValueError):
+            parse_hls_origins(bad)
 
 
 def test_nginx_accepts_the_rendered_gateway(rendered):

@@ -121,14 +121,15 @@ async def test_publish_play_record_refuse_and_drop(stack, channels, events, nc, 
     publisher = await encoder(ports["rtmp"], KEY, seconds=6)
     connected = await events.wait_for("media.ingest.connected", lambda d: d["channelId"] == "chan-real")
     session_id = connected["data"]["ingestSessionId"]
-    assert connected["data"]["hlsUrl"] == f"/hls/{session_id}/index.m3u8"
+    assert connected["data"]["hlsUrl"] == f"/hls/ingest-0/{session_id}/index.m3u8"
 
     async with httpx.AsyncClient(base_url=hls, timeout=5) as http:
         master = await fetch_until(http, connected["data"]["hlsUrl"])
         assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
         assert master.headers["access-control-allow-origin"] == "*"
         variants = re.findall(r"^(/hls/\S+/index\.m3u8)$", master.text, re.MULTILINE)
-        assert variants == [f"/hls/{session_id}_src/index.m3u8", f"/hls/{session_id}_src_480p/index.m3u8"]
+        assert variants == [f"/hls/ingest-0/{session_id}_src/index.m3u8",
+                            f"/hls/ingest-0/{session_id}_src_480p/index.m3u8"]
         assert "BANDWIDTH=" in master.text and "RESOLUTION=854x480" in master.text
         first_segment_after = None
         for variant in variants:

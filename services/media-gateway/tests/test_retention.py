@@ -15,9 +15,9 @@ from media_gateway.retention import prune_recording_files, prunes
 
 def _session(conn, *, ended_days_ago: int | None, recording: str | None = None) -> str:
     sid = uuid.uuid4().hex
-    conn.execute("INSERT INTO ingest_sessions (id, channel_id, provider, app, client_id, key_digest, "
+    conn.execute("INSERT INTO ingest_sessions (id, channel_id, provider, node, app, client_id, key_digest, "
                  "relay_name, started_at, ended_at) "
-                 "VALUES (%s, 'ch', 'local', 'live', %s, 'd', 'r', now() - interval '200 days', "
+                 "VALUES (%s, 'ch', 'local', 'ingest-0', 'live', %s, 'd', 'r', now() - interval '200 days', "
                  "CASE WHEN %s::float IS NULL THEN NULL ELSE now() - make_interval(days => %s::int) END)",
                  (sid, sid, ended_days_ago, ended_days_ago))
     if recording is not None:

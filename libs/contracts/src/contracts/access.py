@@ -190,7 +190,9 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         streams=(EVENTS_STREAM,),
         # stream key rotations and end requests drop a live publish
         consumes=(EVENTS_STREAM,),
-        asks=(r.INGEST_AUTHORIZE.subject,),
+        # a drop of a session held by another ingest node goes to that node, which answers it
+        asks=(r.INGEST_AUTHORIZE.subject, s.INGEST_NODE_DROP_ALL),
+        answers=(s.INGEST_NODE_DROP_ALL,),
     ),
 })
 """NATS user name -> what it does. A service's processes share its user; the chat edges

@@ -73,6 +73,10 @@ CHANNELS_GET = "channels.get"
 # not in contracts.requests, but named here for the NATS permission table (contracts.access)
 CHAT_API_HISTORY = "chat.api.history"
 CHAT_API_STATE = "chat.api.state"
+# drop a publisher on the ingest node that holds it (media-gateway to media-gateway, core NATS:
+# outside `media.>`, which EVENTS captures); the node name is the token (INGEST_NODE_DROP_TEMPLATE)
+INGEST_NODE_DROP_TEMPLATE = "ingest.node.{node}.drop"
+INGEST_NODE_DROP_ALL = "ingest.node.*.drop"
 # JetStream KV bucket of moderation snapshots the chat API writes and the edges read
 CHAT_STATE_BUCKET = "chat-state"
 

@@ -106,6 +106,8 @@ class ClusterStack(Stack):
                 self.postgres.create_database(svc.database)
             self.migrate(svc)
         self.log(f"[3/4] starting {self.copies} copies of every service and {self.edge_count} chat edges")
+        # one ingest node, whose callbacks and HLS go to the first media gateway copy
+        self.ingest_nodes = self.plan_ingest_nodes()[:1]
         for svc in SERVICES:
             ports = [c.service_ports[svc.name]] + [self.free_port() for _ in range(self.copies - 1)]
             self.copy_ports[svc.name] = ports

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devstack.credentials import Credentials
 from devstack.ports import PortInUse, ensure_free
-from devstack.processes import Supervisor
+from devstack.processes import Child, Supervisor
 from devstack.servers import Nginx, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -70,6 +70,28 @@ CREDENTIALS_FILE = "credentials.json"
 CHAT_EDGES: list[EdgeDef] = [EdgeDef("chat-edge-1", "edge-1", 8111), EdgeDef("chat-edge-2", "edge-2", 8112)]
 
 
+@dataclass(frozen=True)
+class IngestNode:
+    """One ingest node: an nginx-rtmp and the media gateway beside it (its callbacks, /control,
+    the source pull and the transcoders stay on 127.0.0.1), as one pod of the `ingest` StatefulSet
+    runs them. The first node's processes keep the single-node names (`media-gateway`, `ingest`)."""
+
+    name: str  # INGEST_NODE, in HLS URLs: ingest-0, ingest-1, ...
+    index: int
+    media_gateway_port: int
+    rtmp_port: int
+    control_port: int
+    prefix: Path  # the nginx-rtmp prefix (logs/, tmp/, the pull's unix socket)
+
+    @property
+    def media_gateway_process(self) -> str:
+        return "media-gateway" if self.index == 0 else f"{self.name}-media-gateway"
+
+    @property
+    def ingest_process(self) -> str:
+        return "ingest" if self.index == 0 else self.name
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -94,6 +116,9 @@ class StackConfig:
     # "s3": uploads and VODs go to SeaweedFS's S3 gateway (started here, as R2 in production);
     # "folder": to <data_dir>/objects (OBJECT_STORE=folder), no SeaweedFS
     object_store: str = "s3"
+    # ingest nodes (nginx-rtmp + its media gateway); more than one puts an L4 balancer on
+    # rtmp_port in front of their own RTMP ports, as the LoadBalancer Service does in Kubernetes
+    ingest_nodes: int = 1
     service_ports: dict[str, int] = field(
         default_factory=lambda: {s.name: s.default_port for s in [*SERVICES, *CHAT_EDGES]})
     durable: bool = True
@@ -114,6 +139,7 @@ class StackConfig:
             ingest_control_port=_env_int("INGEST_CONTROL_PORT", 8186),
             s3_port=_env_int("S3_PORT", 8333),
             object_store=_object_store_kind(),
+            ingest_nodes=_env_int("INGEST_NODES", 1),
             service_ports={s.name: _env_int(s.port_env, s.default_port) for s in [*SERVICES, *CHAT_EDGES]},
         )
 
@@ -171,6 +197,10 @@ class Stack:
         self.s3: SeaweedFS | None = None
         self.nginx: Nginx | None = None
         self.ingest: Nginx | None = None
+        self.balancer: Nginx | None = None
+        self.ingest_nodes: list[IngestNode] = self.plan_ingest_nodes()
+        # process name -> child, of every ingest node's nginx-rtmp and media gateway (kill -9 a node)
+        self.ingest_processes: dict[str, Child] = {}
         self.credentials: Credentials | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -204,11 +234,16 @@ class Stack:
         self.log("[3/4] starting services: " + ", ".join(s.name for s in [*SERVICES, *CHAT_EDGES]))
         for svc in SERVICES:
             self.start_service(svc)
+        for node in self.ingest_nodes[1:]:
+            self.start_node_media_gateway(node)
         for edge in CHAT_EDGES:
             self.start_edge(edge)
         for svc in [*SERVICES, *CHAT_EDGES]:
             wait_http_ok(f"http://127.0.0.1:{c.service_ports[svc.name]}/readyz", timeout=60)
-        self.log(f"[4/4] starting the RTMP ingest on :{c.rtmp_port} and the nginx gateway on :{c.gateway_port}")
+        for node in self.ingest_nodes[1:]:
+            wait_http_ok(f"http://127.0.0.1:{node.media_gateway_port}/readyz", timeout=60)
+        nodes = f" ({len(self.ingest_nodes)} nodes)" if len(self.ingest_nodes) > 1 else ""
+        self.log(f"[4/4] starting the RTMP ingest{nodes} on :{c.rtmp_port} and the nginx gateway on :{c.gateway_port}")
         self.start_ingest()
         self.start_gateway()
         return self
@@ -278,7 +313,42 @@ class Stack:
             raise RuntimeError(f"migrations of {svc.name} failed:\n{result.stdout}\n{result.stderr}")
 
     def start_service(self, svc: ServiceDef):
+        if svc.name == "media-gateway":
+            return self.start_node_media_gateway(self.ingest_nodes[0])
         return self.sup.start(svc.name, [sys.executable, "-m", svc.module, "serve"], env=self.service_env(svc))
+
+    # ---- ingest nodes ----------------------------------------------------------------------
+    def plan_ingest_nodes(self) -> list[IngestNode]:
+        """The first node on the configured ports (its RTMP port moves behind the balancer when
+        there are several), the others on free ones."""
+        from devstack.ports import free_ports
+
+        c = self.config
+        count = max(1, c.ingest_nodes)
+        spare = iter(free_ports(3 * count))
+        nodes = [IngestNode("ingest-0", 0, c.service_ports["media-gateway"],
+                            next(spare) if count > 1 else c.rtmp_port, c.ingest_control_port, c.data_dir / "ingest")]
+        for i in range(1, count):
+            nodes.append(IngestNode(f"ingest-{i}", i, next(spare), next(spare), next(spare),
+                                    c.data_dir / f"ingest-{i}"))
+        return nodes
+
+    def node_env(self, node: IngestNode) -> dict[str, str]:
+        svc = next(s for s in SERVICES if s.name == "media-gateway")
+        return {**self.service_env(svc), "PORT": str(node.media_gateway_port), "INGEST_NODE": node.name,
+                "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{node.rtmp_port}",
+                "INGEST_CONTROL_URL": f"http://127.0.0.1:{node.control_port}/control"}
+
+    def start_node_media_gateway(self, node: IngestNode) -> Child:
+        svc = next(s for s in SERVICES if s.name == "media-gateway")
+        child = self.sup.start(node.media_gateway_process, [sys.executable, "-m", svc.module, "serve"],
+                               env=self.node_env(node))
+        self.ingest_processes[node.media_gateway_process] = child
+        return child
+
+    def hls_origins(self) -> dict[str, str]:
+        """Node name -> the media gateway serving its LL-HLS (the gateway routes /hls/<node>/ there)."""
+        return {node.name: f"127.0.0.1:{node.media_gateway_port}" for node in self.ingest_nodes}
 
     def start_edge(self, edge: EdgeDef):
         chat = next(s for s in SERVICES if s.name == "chat")
@@ -314,11 +384,13 @@ class Stack:
             **self.object_sources(),
             "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
-            # nginx-rtmp's callbacks go to this one, so it holds the sessions' transcoders
-            "HLS_ORIGIN_UPSTREAM": f"127.0.0.1:{c.service_ports['media-gateway']}",
+            # each node's nginx-rtmp calls its own media gateway, which holds its sessions' transcoders
+            **hls_origin_values(self.hls_origins()),
         }
         for svc in SERVICES:
             values[svc.upstream_placeholder] = f"127.0.0.1:{c.service_ports[svc.name]}"
+        # webhooks and the media gateway's API: any node's
+        values["MEDIA_GATEWAY_UPSTREAM"] = ";\n        server ".join(self.hls_origins().values())
         values["CHAT_EDGE_SERVERS"] = " ".join(f"server 127.0.0.1:{c.service_ports[e.name]};" for e in CHAT_EDGES)
         values.update(self.gateway_overrides())
         template = (REPO_ROOT / "deploy" / "gateway" / "nginx.conf.template").read_text()
@@ -327,11 +399,33 @@ class Stack:
         return out
 
     def start_ingest(self) -> None:
+        """Every node's nginx-rtmp, and the balancer in front of them when there are several."""
+        for node in self.ingest_nodes:
+            child = self.start_node_ingest(node)
+            self.ingest_processes[node.ingest_process] = child
+        if len(self.ingest_nodes) > 1:
+            self.start_rtmp_balancer()
+
+    def start_rtmp_balancer(self) -> None:
+        c = self.config
+        prefix = c.data_dir / "rtmp-balancer"
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        servers = " ".join(f"server 127.0.0.1:{node.rtmp_port} max_fails=1 fail_timeout=10s;"
+                           for node in self.ingest_nodes)
+        template = (REPO_ROOT / "deploy" / "ingest" / "rtmp-balancer.conf.template").read_text()
+        conf = prefix / "nginx.conf"
+        conf.write_text(render_template(template, {"PREFIX": str(prefix), "RTMP_LISTEN": f"0.0.0.0:{c.rtmp_port}",
+                                                   "RTMP_SERVERS": servers}))
+        self.balancer = Nginx(conf, prefix, c.rtmp_port).start(self.sup, "rtmp-balancer")
+
+    def start_node_ingest(self, node: IngestNode) -> Child:
         """nginx-rtmp: on_publish asks the media gateway, which renames the stream to an opaque id."""
         from media_gateway.ingest.nginx_conf import render_ingest_config
 
         c = self.config
-        prefix, rec, vod = c.data_dir / "ingest", c.data_dir / "recordings", c.data_dir / "vod"
+        # recordings are shared: any node's recording worker may remux any node's FLV (in
+        # Kubernetes the `media` volume)
+        prefix, rec, vod = node.prefix, c.data_dir / "recordings", c.data_dir / "vod"
         for d in (prefix / "logs", prefix / "tmp", rec, vod):
             d.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # workers run as nobody
@@ -340,17 +434,20 @@ class Stack:
         values = {
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
             "PREFIX": str(prefix),
-            "RTMP_LISTEN": f"0.0.0.0:{c.rtmp_port}",
-            "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{c.service_ports['media-gateway']}",
+            "RTMP_LISTEN": f"0.0.0.0:{node.rtmp_port}",
+            "MEDIA_GATEWAY_UPSTREAM": f"127.0.0.1:{node.media_gateway_port}",
             "RECORD_ROOT": str(rec),
-            "CONTROL_LISTEN": f"127.0.0.1:{c.ingest_control_port}",
+            "CONTROL_LISTEN": f"127.0.0.1:{node.control_port}",
         }
         template = (REPO_ROOT / "deploy" / "ingest" / "nginx-rtmp.conf.template").read_text()
         conf = prefix / "nginx.conf"
         conf.write_text(render_ingest_config(values, ladder=os.environ.get("INGEST_LADDER"), template=template))
         # a socket left by a killed nginx would refuse the bind (src pulls from live through it)
         (prefix / "rtmp.sock").unlink(missing_ok=True)
-        self.ingest = Nginx(conf, prefix, c.rtmp_port).start(self.sup, "ingest")
+        ingest = Nginx(conf, prefix, node.rtmp_port).start(self.sup, node.ingest_process)
+        if node.index == 0:
+            self.ingest = ingest
+        return ingest.child
 
     def start_gateway(self) -> None:
         conf = self.render_gateway()
@@ -377,6 +474,34 @@ def _object_store_kind() -> str:
     if kind not in ("s3", "folder"):
         raise SystemExit(f"OBJECT_STORE must be s3 (SeaweedFS) or folder, got {kind!r}")
     return kind
+
+
+_NODE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def parse_hls_origins(text: str) -> dict[str, str]:
+    """`HLS_ORIGINS`: `<node>=<host:port>,...`, the ingest nodes' media gateways by node name."""
+    origins: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        node, sep, address = item.partition("=")
+        if not sep or not _NODE.fullmatch(node) or not address or any(c in address for c in " ;{}\n"):
+            raise ValueError(f"HLS_ORIGINS wants <node>=<host:port>,... (node a DNS label); got {item!r}")
+        origins[node] = address
+    if not origins:
+        raise ValueError("HLS_ORIGINS names no ingest node")
+    return origins
+
+
+def hls_origin_values(origins: dict[str, str]) -> dict[str, str]:
+    """The gateway template's HLS_ORIGIN_UPSTREAMS and HLS_ORIGIN_MAP: one upstream per ingest
+    node and the map from `/hls/<node>/` to it (deploy/docker/gateway-entrypoint.sh writes the
+    same from the environment's HLS_ORIGINS)."""
+    upstreams, entries = [], []
+    for node, address in origins.items():
+        name = "hls_origin_" + node.replace("-", "_")
+        upstreams.append(f"upstream {name} {{ server {address}; keepalive 64; }}")
+        entries.append(f"~^/hls/{node}/ {name};")
+    return {"HLS_ORIGIN_UPSTREAMS": "\n    ".join(upstreams), "HLS_ORIGIN_MAP": "\n        ".join(entries)}
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")

@@ -1,12 +1,20 @@
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
 from servicekit.settings import ServiceSettings
 
+# a DNS label (a StatefulSet pod's name): it is a URL path segment and a NATS subject token
+NODE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
 
 class Settings(ServiceSettings):
+    # with several ingest nodes each must have its own name: two named alike would answer each
+    # other's drops and HLS requests
+    required_in_prod: ClassVar[frozenset[str]] = ServiceSettings.required_in_prod | {"ingest_node"}
+
     service_name: str = "media-gateway"
     port: int = 8105
 
@@ -26,6 +34,13 @@ class Settings(ServiceSettings):
     data_dir: Path = Path("./.data")
 
     # ---- local ingest (nginx-rtmp) ------------------------------------------------------------
+    # the ingest node this process runs on, beside its nginx-rtmp (Kubernetes: the StatefulSet pod's
+    # name). Sessions record it; HLS URLs carry it (/hls/<node>/...) so the gateway asks this node,
+    # and a drop of a session held elsewhere goes to its node (ingest.node.<node>.drop)
+    ingest_node: str = Field("ingest-0", pattern=NODE_NAME)
+    # how long a drop sent to another node waits for its answer (a dead node never answers: the
+    # liveness sweep ends its sessions anyway)
+    node_drop_timeout_seconds: float = Field(2.0, gt=0)
     # the RTMP application encoders publish to (rtmp://host/live + stream key)
     ingest_app: str = "live"
     # how nginx-rtmp reaches itself: used in the fallback on_publish answer, a push of the source

@@ -9,6 +9,7 @@ from servicekit.ratelimit import RateLimiter
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
+from media_gateway.ingest.nodes import NodeDrops
 from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.llhls.transcoder import Transcoders
 from media_gateway.recordings.service import RecordingWorker
@@ -20,6 +21,10 @@ def get_limiter(request: Request) -> RateLimiter:
 
 def get_control(request: Request) -> NginxControl:
     return request.app.state.control
+
+
+def get_drops(request: Request) -> NodeDrops:
+    return request.app.state.drops
 
 
 def get_pulls(request: Request) -> SourcePulls:
@@ -51,6 +56,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 ControlDep = Annotated[NginxControl, Depends(get_control)]
+DropsDep = Annotated[NodeDrops, Depends(get_drops)]
 PullsDep = Annotated[SourcePulls, Depends(get_pulls)]
 TranscodersDep = Annotated[Transcoders, Depends(get_transcoders)]
 RecordingsDep = Annotated[RecordingWorker, Depends(get_recordings)]

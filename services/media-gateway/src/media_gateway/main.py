@@ -10,8 +10,10 @@ from servicekit.retention import Sweep
 
 from media_gateway.config import Settings
 from media_gateway.ingest.control import NginxControl
+from media_gateway.ingest.nodes import DropResponder, NodeDrops
 from media_gateway.ingest.service import (
     LivenessWorker,
+    hls_base,
     make_revocation_handler,
     open_local_sessions,
     resume_source_pulls,
@@ -75,10 +77,11 @@ class _QuickStopConsumer(InboxConsumer):
             self.task.cancel()
 
 
-def build_runtime(settings: Settings, control: NginxControl, recordings: RecordingWorker,
+def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWorker,
                   thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls,
                   transcoders: Transcoders, joins: JoinWorker) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
+    drops.bind(lambda: runtime.nats)
     for prune in prunes(settings):
         runtime.add_prune(prune)
     runtime.add_sweep(Sweep("recording_files", lambda: prune_recording_files(runtime.db, settings)))
@@ -88,7 +91,7 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
         # a rotated key or an ended stream drops the live publish (on_update refuses it too)
         consumer = _QuickStopConsumer(rt.db, rt.js, name=REVOCATIONS_CONSUMER, stream=EVENTS_STREAM.name,
                                        subjects=[CHANNEL_STREAM_KEY_ROTATED, STREAM_END_REQUESTED],
-                                       handler=make_revocation_handler(control))
+                                       handler=make_revocation_handler(drops))
         consumers.append(consumer)
         await consumer.run()
 
@@ -115,13 +118,13 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
     async def source_pulls(rt: ServiceRuntime) -> None:
         try:
             if pulls.enabled:
-                resumed = await resume_source_pulls(rt.db, pulls)
+                resumed = await resume_source_pulls(rt.db, pulls, settings.ingest_node)
                 if resumed:
                     log.info("source pulls resumed", extra={"count": resumed})
             if transcoders.enabled:
                 # after a restart the open sessions' playlists start over (a new msn 0): the players'
                 # old playlists fail and they load the stream again
-                for session_id in await open_local_sessions(rt.db):
+                for session_id in await open_local_sessions(rt.db, settings.ingest_node):
                     await transcoders.start(session_id, join=False)
             await stopping.wait()
         finally:
@@ -130,6 +133,9 @@ def build_runtime(settings: Settings, control: NginxControl, recordings: Recordi
 
     # one stopper for every consumer (the revocations' and the vod requests')
     runtime.add_worker(revocations, stop=lambda: [c.stop() for c in consumers])
+    # drops other replicas send to the sessions this node holds
+    node_drops = DropResponder(drops)
+    runtime.add_worker(node_drops, stop=node_drops.stop)
     runtime.add_worker(vods, stop=recordings.stop)
     runtime.add_worker(vod_requests)
     runtime.add_worker(vod_joins, stop=joins.stop)
@@ -152,14 +158,16 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     recordings = RecordingWorker(settings)
     joins = JoinWorker(settings)
     pulls = SourcePulls(settings, control)
-    origin = Origin(parse_ladder(settings.ingest_ladder), part_seconds=settings.llhls_part_seconds,
+    origin = Origin(parse_ladder(settings.ingest_ladder), base=hls_base(settings),
+                    part_seconds=settings.llhls_part_seconds,
                     window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds)
     transcoders = Transcoders(settings, origin)
     pulls.on_release.append(transcoders.stop)
     thumbnails = ThumbnailWorker(settings, origin)
-    liveness = LivenessWorker(settings, control, pulls)
+    drops = NodeDrops(settings, control, pulls)
+    liveness = LivenessWorker(settings, drops)
     app = create_service_app(
-        build_runtime(settings, control, recordings, thumbnails, liveness, pulls, transcoders, joins),
+        build_runtime(settings, drops, recordings, thumbnails, liveness, pulls, transcoders, joins),
         title="Media gateway",
         description="Local ingest callbacks (nginx-rtmp), live transcoding and the LL-HLS origin, recordings "
                     "to VOD, live thumbnails, and Mux / Cloudflare Stream webhooks, all translated into media.* "
@@ -168,6 +176,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         configure_process=configure_process,
     )
     app.state.control = control
+    app.state.drops = drops
     app.state.pulls = pulls
     app.state.origin = origin
     app.state.transcoders = transcoders

@@ -31,7 +31,8 @@ async def test_valid_key_is_renamed_to_an_opaque_session(rtmp, channels, events)
     event = await events.wait_for("media.ingest.connected", lambda d: d["ingestSessionId"] == session_id)
     assert event["data"]["channelId"] == "chan-1"
     assert event["data"]["provider"] == "local"
-    assert event["data"]["hlsUrl"] == f"/hls/{session_id}/index.m3u8"
+    # the node holding the session is in its URL: the gateway routes /hls/<node>/ to that node
+    assert event["data"]["hlsUrl"] == f"/hls/ingest-0/{session_id}/index.m3u8"
     assert event["source"] == "media-gateway"
     assert not any(KEY.encode() in raw for raw in events.raw)
 

@@ -160,3 +160,82 @@ async def test_control_client_reports_nginx_failures():
     assert await NginxControl("http://nginx/control", "live", transport=refusing).drop_publisher("x", "s") is None
     counting = httpx.MockTransport(lambda request: httpx.Response(200, text="2\n"))
     assert await NginxControl("http://nginx/control", "live", transport=counting).drop_publisher("x", "s") == 2
+
+
+# ---- several ingest nodes: a drop is done by the node holding the session ------------------------
+
+@pytest.fixture
+async def two_nodes(make_client, rtmp_body):
+    """Two ingest nodes on one database and NATS: each media gateway beside its own nginx-rtmp
+    (here each its own fake control module)."""
+    controls = {"node-a": FakeControl(), "node-b": FakeControl()}
+    clients = {}
+    try:
+        for node, fake in controls.items():
+            fake.url = await fake.start()
+        async with make_client(ingest_node="node-a", ingest_control_url=controls["node-a"].url) as a, \
+                make_client(ingest_node="node-b", ingest_control_url=controls["node-b"].url) as b:
+            for node, client in (("node-a", a), ("node-b", b)):
+                async def post(call, name, _client=client, **kw):
+                    path = "publish" if call == "publish" else "update" if call.startswith("update") else call
+                    return await _client.post(f"/hooks/rtmp/{path}", content=rtmp_body(call, name, **kw),
+                                              headers={"content-type": "application/x-www-form-urlencoded"})
+                client.rtmp = post
+                client.control = controls[node]
+                clients[node] = client
+            yield clients
+    finally:
+        for fake in controls.values():
+            if fake.server is not None:
+                fake.server.close()
+
+
+async def test_a_reconnect_on_another_node_drops_the_old_publisher_on_its_node(two_nodes, channels, events):
+    """The encoder reconnects through the balancer and lands on node B while its old connection is
+    still open on node A: the new session supersedes the old one, and node A drops the old publisher."""
+    a, b = two_nodes["node-a"], two_nodes["node-b"]
+    channels.keys[KEY] = "chan-nodes"
+    first = await a.rtmp("publish", KEY, clientid="71")
+    connected = await events.wait_for("media.ingest.connected", lambda d: d["channelId"] == "chan-nodes")
+    assert connected["data"]["hlsUrl"].startswith("/hls/node-a/")
+    second = await b.rtmp("publish", KEY, clientid="71")
+    assert second.status_code == 302
+    await a.control.wait_for_drops(1)
+    assert a.control.requests[0][1]["name"] == relay_name(first.headers["location"])
+    assert b.control.requests == []
+    again = await events.wait_for("media.ingest.connected",
+                                  lambda d: d["channelId"] == "chan-nodes" and d["hlsUrl"].startswith("/hls/node-b/"))
+    assert again["data"]["ingestSessionId"] != connected["data"]["ingestSessionId"]
+
+
+async def test_a_revocation_drops_the_publisher_on_the_node_holding_it(two_nodes, channels, nc):
+    """Whichever replica consumes the rotation, the drop reaches node B's nginx-rtmp only."""
+    a, b = two_nodes["node-a"], two_nodes["node-b"]
+    channels.keys[KEY] = "chan-nodes-rot"
+    location = (await b.rtmp("publish", KEY, clientid="72")).headers["location"]
+    event = make_event("channel.stream_key_rotated",
+                       StreamKeyRotated(channel_id="chan-nodes-rot", rotated_at=datetime.now(UTC)), source="channels")
+    await publish_event(nc, "channel.stream_key_rotated", event)
+    await b.control.wait_for_drops(1)
+    assert b.control.requests[0][1]["name"] == relay_name(location)
+    assert a.control.requests == []
+
+
+async def test_node_drops_route_by_node_and_a_silent_node_is_no_error(two_nodes):
+    a, b = two_nodes["node-a"], two_nodes["node-b"]
+    session_id = secrets.token_hex(16)
+    assert await a.app.state.drops.drop("node-b", f"{session_id}_src", session_id) == 1
+    assert b.control.requests == [("/control/drop/publisher", {"app": "live", "name": f"{session_id}_src"})]
+    assert a.control.requests == []
+    # a node nobody answers for (dead, or cut off) drops nothing and raises nothing
+    assert await a.app.state.drops.drop("node-gone", f"{session_id}_src", session_id) is None
+
+
+async def test_callbacks_find_only_the_sessions_of_their_own_node(two_nodes, channels):
+    """nginx-rtmp's clientid is a counter of each node's own: node B's callback for a client id and
+    key that node A also has must not reach node A's session."""
+    a, b = two_nodes["node-a"], two_nodes["node-b"]
+    channels.keys[KEY] = "chan-nodes-cb"
+    await a.rtmp("publish", KEY, clientid="73")
+    assert (await a.rtmp("update_publish", KEY, clientid="73")).status_code == 204
+    assert (await b.rtmp("update_publish", KEY, clientid="73")).status_code == 404

@@ -53,25 +53,25 @@ def listed(text: str) -> list[tuple[int, int]]:
 
 
 async def test_master_and_media_playlists(client, live):
-    master = await client.get(f"/hls/{SESSION}/index.m3u8")
+    master = await client.get(f"/hls/ingest-0/{SESSION}/index.m3u8")
     assert master.status_code == 200 and master.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert re.findall(r"^/hls/\S+$", master.text, re.MULTILINE) == [
-        f"/hls/{SOURCE}/index.m3u8", f"/hls/{SESSION}_src_480p/index.m3u8"]
-    playlist = await client.get(f"/hls/{SOURCE}/index.m3u8")
+        f"/hls/ingest-0/{SOURCE}/index.m3u8", f"/hls/ingest-0/{SESSION}_src_480p/index.m3u8"]
+    playlist = await client.get(f"/hls/ingest-0/{SOURCE}/index.m3u8")
     assert listed(playlist.text) == [(0, 0), (0, 1), (0, 2), (1, 0)]
     assert '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.1.m4s"' in playlist.text
     assert playlist.headers["access-control-allow-origin"] == "*" and playlist.headers["x-origin-fetch"] == "1"
-    again = await client.get(f"/hls/{SOURCE}/index.m3u8")
+    again = await client.get(f"/hls/ingest-0/{SOURCE}/index.m3u8")
     assert again.headers["x-origin-fetch"] == "2"
-    init = await client.get(f"/hls/{SOURCE}/init-0.mp4")
-    segment = await client.get(f"/hls/{SOURCE}/seg-0.m4s")
+    init = await client.get(f"/hls/ingest-0/{SOURCE}/init-0.mp4")
+    segment = await client.get(f"/hls/ingest-0/{SOURCE}/seg-0.m4s")
     assert init.status_code == segment.status_code == 200 and segment.headers["content-type"] == "video/mp4"
     assert segment.content[4:8] == b"moof" and "immutable" in segment.headers["cache-control"]
 
 
 async def test_a_blocking_reload_and_the_next_part_are_held_until_the_part_exists(client, live, pieces):
-    reload = asyncio.create_task(client.get(f"/hls/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 1}))
-    part = asyncio.create_task(client.get(f"/hls/{SOURCE}/part-1.1.m4s"))
+    reload = asyncio.create_task(client.get(f"/hls/ingest-0/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 1}))
+    part = asyncio.create_task(client.get(f"/hls/ingest-0/{SOURCE}/part-1.1.m4s"))
     await asyncio.sleep(0.3)
     assert not reload.done() and not part.done()
     await live.feed(SESSION, SOURCE, pieces[5])
@@ -81,7 +81,7 @@ async def test_a_blocking_reload_and_the_next_part_are_held_until_the_part_exist
 
 
 async def test_the_end_of_the_stream_answers_waiting_reloads_with_endlist(client, live):
-    reload = asyncio.create_task(client.get(f"/hls/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 2}))
+    reload = asyncio.create_task(client.get(f"/hls/ingest-0/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 2}))
     await asyncio.sleep(0.2)
     assert not reload.done()
     await live.end(SESSION)
@@ -91,25 +91,29 @@ async def test_the_end_of_the_stream_answers_waiting_reloads_with_endlist(client
 
 
 async def test_a_part_that_does_not_come_in_time_is_503(client, live):
-    r = await client.get(f"/hls/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 1})
+    r = await client.get(f"/hls/ingest-0/{SOURCE}/index.m3u8", params={"_HLS_msn": 1, "_HLS_part": 1})
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
     assert r.headers["cache-control"] == "no-store"
 
 
 @pytest.mark.parametrize("path,params,status", [
-    (f"/hls/{SOURCE}/index.m3u8", {"_HLS_msn": "soon"}, 400),
-    (f"/hls/{SOURCE}/index.m3u8", {"_HLS_msn": "-1"}, 400),
-    (f"/hls/{SOURCE}/index.m3u8", {"_HLS_msn": "9" * 12}, 400),
-    (f"/hls/{SOURCE}/index.m3u8", {"_HLS_part": "1"}, 400),
-    (f"/hls/{SOURCE}/index.m3u8", {"_HLS_msn": "4", "_HLS_part": "0"}, 400),  # three segments ahead
-    ("/hls/ffffffffffffffffffffffffffffffff/index.m3u8", {}, 404),
-    ("/hls/ffffffffffffffffffffffffffffffff_src/index.m3u8", {}, 404),
-    (f"/hls/{SESSION}_src_9000p/index.m3u8", {}, 404),
-    (f"/hls/{SOURCE}/part-0.7.m4s", {}, 404),
-    (f"/hls/{SOURCE}/seg-7.m4s", {}, 404),
-    (f"/hls/{SOURCE}/init-3.mp4", {}, 404),
-    (f"/hls/{SOURCE}/..%2F..%2Fetc%2Fpasswd", {}, 404),
-    (f"/hls/{SOURCE}/index.html", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/index.m3u8", {"_HLS_msn": "soon"}, 400),
+    (f"/hls/ingest-0/{SOURCE}/index.m3u8", {"_HLS_msn": "-1"}, 400),
+    (f"/hls/ingest-0/{SOURCE}/index.m3u8", {"_HLS_msn": "9" * 12}, 400),
+    (f"/hls/ingest-0/{SOURCE}/index.m3u8", {"_HLS_part": "1"}, 400),
+    (f"/hls/ingest-0/{SOURCE}/index.m3u8", {"_HLS_msn": "4", "_HLS_part": "0"}, 400),  # three segments ahead
+    ("/hls/ingest-0/ffffffffffffffffffffffffffffffff/index.m3u8", {}, 404),
+    ("/hls/ingest-0/ffffffffffffffffffffffffffffffff_src/index.m3u8", {}, 404),
+    (f"/hls/ingest-0/{SESSION}_src_9000p/index.m3u8", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/part-0.7.m4s", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/seg-7.m4s", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/init-3.mp4", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/..%2F..%2Fetc%2Fpasswd", {}, 404),
+    (f"/hls/ingest-0/{SOURCE}/index.html", {}, 404),
+    # a live session, asked of a node that does not hold it (the gateway routed wrongly)
+    (f"/hls/ingest-1/{SOURCE}/index.m3u8", {}, 404),
+    (f"/hls/ingest-1/{SESSION}/index.m3u8", {}, 404),
+    (f"/hls/ingest-1/{SOURCE}/init-0.mp4", {}, 404),
 ])
 async def test_bad_requests_are_problems(client, live, path, params, status):
     r = await client.get(path, params=params)

@@ -17,6 +17,8 @@ class IngestSession(SQLModel, table=True):
     __tablename__ = "ingest_sessions"
     __table_args__ = (
         Index("ix_ingest_sessions_open_client", "app", "client_id", postgresql_where=text("ended_at IS NULL")),
+        # a node resumes its own open sessions after a restart
+        Index("ix_ingest_sessions_open_node", "node", postgresql_where=text("ended_at IS NULL")),
         # one open session per channel: two publishes with one key at once cannot both stay open
         Index("ix_ingest_sessions_open_channel", "channel_id", unique=True, postgresql_where=text("ended_at IS NULL")),
     )
@@ -24,6 +26,9 @@ class IngestSession(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     channel_id: str
     provider: str = "local"
+    # the ingest node whose nginx-rtmp holds the publisher and whose media gateway transcodes it
+    # and serves its HLS (Settings.ingest_node); drops go there
+    node: str = Field(max_length=63)
     app: str
     client_id: str
     client_addr: str | None = None

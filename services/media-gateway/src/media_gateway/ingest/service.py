@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import UTC, datetime, timedelta
 
 from nats.errors import NoRespondersError
@@ -40,9 +41,11 @@ from servicekit.db import Database
 from servicekit.outbox import stage_event
 
 from media_gateway.config import Settings
-from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.models import IngestSession
 from media_gateway.ingest.source_pull import SOURCE_APP, SourcePulls
+
+if TYPE_CHECKING:
+    from media_gateway.ingest.nodes import NodeDrops
 
 log = logging.getLogger("media_gateway.ingest")
 
@@ -95,8 +98,13 @@ def relay_name_for(target: str) -> str:
     return hashlib.md5(target.encode(), usedforsecurity=False).hexdigest()
 
 
+def hls_base(settings: Settings) -> str:
+    """This node's public HLS path: the gateway routes `/hls/<node>/...` to the node's origin."""
+    return f"{settings.hls_base_url.rstrip('/')}/{settings.ingest_node}"
+
+
 def hls_url(settings: Settings, session_id: str) -> str:
-    return f"{settings.hls_base_url.rstrip('/')}/{session_id}/index.m3u8"
+    return f"{hls_base(settings)}/{session_id}/index.m3u8"
 
 
 def session_id_from_stream_name(name: str) -> str | None:
@@ -127,6 +135,7 @@ async def authorize(nc, key: str, client_ip: str | None, timeout: float) -> str:
 class Superseded:
     session_id: str
     relay_name: str
+    node: str
 
 
 async def end_open_sessions_of_channel(session: AsyncSession, channel_id: str, reason: str) -> list[Superseded]:
@@ -136,7 +145,7 @@ async def end_open_sessions_of_channel(session: AsyncSession, channel_id: str, r
     ended = []
     for row in rows:
         await end_session(session, row, reason)
-        ended.append(Superseded(row.id, row.relay_name))
+        ended.append(Superseded(row.id, row.relay_name, row.node))
     return ended
 
 
@@ -170,7 +179,8 @@ async def start_session(session: AsyncSession, settings: Settings, *, session_id
     (else nginx-rtmp pushes it and names the publisher md5(push URL))."""
     now = datetime.now(UTC)
     relay_name = source_stream_name(session_id) if pulled else relay_name_for(redirect_target(settings, session_id))
-    row = IngestSession(id=session_id, channel_id=channel_id, provider=MediaProvider.LOCAL.value, app=app,
+    row = IngestSession(id=session_id, channel_id=channel_id, provider=MediaProvider.LOCAL.value,
+                        node=settings.ingest_node, app=app,
                         client_id=client_id, client_addr=client_addr, key_digest=key_digest(key),
                         relay_name=relay_name, started_at=now,
                         last_seen_at=now, next_thumbnail_at=now + timedelta(seconds=settings.thumbnail_retry_seconds))
@@ -196,17 +206,18 @@ async def end_session(session: AsyncSession, row: IngestSession, reason: str) ->
     return True
 
 
-async def find_for_callback(session: AsyncSession, app: str, client_id: str, name: str, *,
+async def find_for_callback(session: AsyncSession, node: str, app: str, client_id: str, name: str, *,
                             open_only: bool = True, lock: bool = False) -> IngestSession | None:
     """The session behind an nginx-rtmp callback of the publishing connection.
 
-    nginx-rtmp identifies the connection by `clientid` (a counter that restarts with nginx) and
-    repeats the name the encoder published with, i.e. the stream key: both must match.
+    nginx-rtmp identifies the connection by `clientid` (a counter that restarts with nginx, and
+    that every node's nginx counts on its own) and repeats the name the encoder published with,
+    i.e. the stream key: both must match, on the node whose nginx-rtmp calls.
     """
     if not client_id or not name:
         return None
     query = select(IngestSession).where(
-        IngestSession.app == app, IngestSession.client_id == client_id,
+        IngestSession.node == node, IngestSession.app == app, IngestSession.client_id == client_id,
         or_(IngestSession.key_digest == key_digest(name), IngestSession.relay_name == name,
             IngestSession.id == name))
     if open_only:
@@ -225,8 +236,8 @@ async def revoke_channel_sessions(session: AsyncSession, channel_id: str, before
         .where(IngestSession.channel_id == channel_id, col(IngestSession.ended_at).is_(None),
                col(IngestSession.revoked_at).is_(None), col(IngestSession.started_at) <= before)
         .values(revoked_at=datetime.now(UTC), revoke_reason=reason)
-        .returning(IngestSession.id, IngestSession.relay_name))
-    return [Superseded(session_id, relay_name) for session_id, relay_name in result.all()]
+        .returning(IngestSession.id, IngestSession.relay_name, IngestSession.node))
+    return [Superseded(session_id, relay_name, node) for session_id, relay_name, node in result.all()]
 
 
 async def mark_seen(session: AsyncSession, session_id: str) -> None:
@@ -241,12 +252,13 @@ class LivenessWorker:
     That is what a lost on_publish_done looks like: nginx restarted or crashed, or this service was
     down when it was sent. Without this, the channel would stay live forever. The worker waits one
     full stale period after it starts, so updates missed while this service was down do not count.
+    Every node sweeps every node's sessions (a dead node cannot end its own); the drop goes to the
+    session's node.
     """
 
-    def __init__(self, settings: Settings, control: NginxControl, pulls: SourcePulls):
+    def __init__(self, settings: Settings, drops: NodeDrops):
         self.settings = settings
-        self.control = control
-        self.pulls = pulls
+        self.drops = drops
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -275,26 +287,27 @@ class LivenessWorker:
             ended = []
             for row in rows:
                 if await end_session(session, row, "no update from the ingest"):
-                    ended.append(Superseded(row.id, row.relay_name))
+                    ended.append(Superseded(row.id, row.relay_name, row.node))
             await session.commit()
         for item in ended:
-            log.warning("silent ingest session ended", extra={"sessionId": item.session_id})
-            await self.control.drop_publisher(item.relay_name, item.session_id)
-            await self.pulls.release(item.session_id, source_stream_name(item.session_id))
+            log.warning("silent ingest session ended", extra={"sessionId": item.session_id, "node": item.node})
+            await self.drops.drop(item.node, item.relay_name, item.session_id, release=True)
         return [item.session_id for item in ended]
 
 
-async def open_local_sessions(db: Database) -> list[str]:
+async def open_local_sessions(db: Database, node: str) -> list[str]:
+    """The open sessions this node holds."""
     async with db.session() as session:
         return list((await session.exec(select(IngestSession.id).where(
-            col(IngestSession.ended_at).is_(None), IngestSession.provider == MediaProvider.LOCAL.value))).all())
+            col(IngestSession.ended_at).is_(None), IngestSession.provider == MediaProvider.LOCAL.value,
+            IngestSession.node == node))).all())
 
 
-async def resume_source_pulls(db: Database, pulls: SourcePulls) -> int:
-    """After a restart: hold the pulls of the sessions still open again (they outlived us if the
-    transcoder held them; else this starts them again, from the publisher's next key frame)."""
+async def resume_source_pulls(db: Database, pulls: SourcePulls, node: str) -> int:
+    """After a restart: hold the pulls of this node's sessions still open again (they outlived us
+    if the transcoder held them; else this starts them again, from the publisher's next key frame)."""
     resumed = 0
-    for session_id in await open_local_sessions(db):
+    for session_id in await open_local_sessions(db, node):
         if not pulls.holds(session_id) and await pulls.start(session_id, source_stream_name(session_id)):
             resumed += 1
     return resumed
@@ -307,8 +320,9 @@ REVOCATIONS = {
 }
 
 
-def make_revocation_handler(control: NginxControl):
-    """InboxConsumer handler for the events in REVOCATIONS."""
+def make_revocation_handler(drops: NodeDrops):
+    """InboxConsumer handler for the events in REVOCATIONS (on any replica: the drop goes to the
+    session's node)."""
 
     async def handle(session: AsyncSession, event: Envelope) -> None:
         revocation = REVOCATIONS.get(event.type)
@@ -319,8 +333,8 @@ def make_revocation_handler(control: NginxControl):
         # the revocation is visible to on_update from the commit on; the active drop makes it
         # immediate (nginx's publish_done callback waits on the row lock until we commit)
         for item in revoked:
-            log.info("ingest session revoked", extra={"sessionId": item.session_id,
+            log.info("ingest session revoked", extra={"sessionId": item.session_id, "node": item.node,
                                                       "channelId": event.data.channel_id, "reason": reason})
-            await control.drop_publisher(item.relay_name, item.session_id)
+            await drops.drop(item.node, item.relay_name, item.session_id)
 
     return handle

@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from servicekit.problems import Problem, problem_responses
 
 from media_gateway.deps import (
-    ControlDep,
+    DropsDep,
     LimiterDep,
     PullsDep,
     Runtime,
@@ -52,7 +52,7 @@ async def _callback(request: Request) -> RtmpCallback:
                                              "key never reaches HLS or recordings"},
                         **problem_responses(403, 413, 429)})
 async def on_publish(request: Request, session: SessionDep, settings: SettingsDep, runtime: Runtime,
-                     limiter: LimiterDep, control: ControlDep, pulls: PullsDep,
+                     limiter: LimiterDep, drops: DropsDep, pulls: PullsDep,
                      transcoders: TranscodersDep) -> Response:
     cb = await _callback(request)
     addr = cb.addr or None
@@ -98,8 +98,10 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
                                           "sourcePulled": pulled, "transcoding": transcoding})
 
     async def drop_superseded() -> None:  # after the answer: nginx-rtmp is waiting for it
+        # on the node holding each (an encoder reconnecting through the balancer may land on
+        # another node than the one its old connection is stuck on)
         for old in superseded:
-            await control.drop_publisher(old.relay_name, old.session_id)
+            await drops.drop(old.node, old.relay_name, old.session_id)
 
     location = stream_name if pulled else service.redirect_target(settings, row.id)
     return Response(status_code=302, headers={"Location": location},
@@ -108,10 +110,12 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
 
 @router.post("/publish_done", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
              responses=problem_responses(413))
-async def on_publish_done(request: Request, session: SessionDep, pulls: PullsDep) -> Response:
+async def on_publish_done(request: Request, session: SessionDep, settings: SettingsDep,
+                          pulls: PullsDep) -> Response:
     cb = await _callback(request)
     # also a session already ended (superseded, or by the liveness worker): its pull still goes
-    row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, open_only=False, lock=True)
+    row = await service.find_for_callback(session, settings.ingest_node, cb.app, cb.client_id, cb.name,
+                                          open_only=False, lock=True)
     if row is None:
         return Response(status_code=204)
     if await service.end_session(session, row, "encoder disconnected"):
@@ -124,13 +128,14 @@ async def on_publish_done(request: Request, session: SessionDep, pulls: PullsDep
 
 @router.post("/update", status_code=204, response_class=Response, openapi_extra=RTMP_FORM,
              responses=problem_responses(403, 404, 413))
-async def on_update(request: Request, session: SessionDep) -> Response:
+async def on_update(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     cb = await _callback(request)
     if cb.call != "update_publish":
         # the internal relay and transcoder play the stream; only publishers are policed here
         return Response(status_code=204)
     try:
-        row = await service.find_for_callback(session, cb.app, cb.client_id, cb.name, open_only=False)
+        row = await service.find_for_callback(session, settings.ingest_node, cb.app, cb.client_id, cb.name,
+                                              open_only=False)
     except Exception as exc:  # noqa: BLE001  database trouble must not cut every live stream: fail open
         log.warning("update check failed; letting the publish continue", extra={"error": repr(exc)})
         return Response(status_code=204)

@@ -84,9 +84,12 @@ def stream_name(session_id: str, rendition: Rendition) -> str:
 
 
 class Origin:
-    def __init__(self, ladder: list[Rendition], *, part_seconds: float = 1 / 3, segment_seconds: float = 1.0,
-                 window: int = 6, linger_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ladder: list[Rendition], *, base: str = "/hls/ingest-0", part_seconds: float = 1 / 3,
+                 segment_seconds: float = 1.0, window: int = 6, linger_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.ladder = ladder
+        # the public path of this node's playlists (/hls/<node>), which the master playlist names
+        self.base = base.rstrip("/")
         self.part_seconds, self.segment_seconds, self.window = part_seconds, segment_seconds, window
         self.linger_seconds = linger_seconds
         self.sessions: dict[str, SessionMedia] = {}
@@ -207,7 +210,7 @@ class Origin:
             if r.rendition.height is not None:
                 width = round(r.rendition.height * 16 / 9 / 2) * 2
                 attributes += f",RESOLUTION={width}x{r.rendition.height}"
-            lines += [f"#EXT-X-STREAM-INF:{attributes}", f"/hls/{name}/index.m3u8"]
+            lines += [f"#EXT-X-STREAM-INF:{attributes}", f"{self.base}/{name}/index.m3u8"]
         return "\n".join(lines) + "\n"
 
     async def wait_playlist(self, r: RenditionMedia, msn: int | None, part: int | None, timeout: float) -> bool:

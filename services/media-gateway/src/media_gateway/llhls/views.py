@@ -1,6 +1,8 @@
-"""Playback (public, through the gateway's cache): `/hls/<session>/index.m3u8` is the master
-playlist, `/hls/<session>_src[_<rendition>]/index.m3u8` a rendition's LL-HLS media playlist, and
-beside it `init-<n>.mp4`, `part-<msn>.<part>.m4s` and `seg-<msn>.m4s`.
+"""Playback (public, through the gateway's cache): `/hls/<node>/<session>/index.m3u8` is the
+master playlist, `/hls/<node>/<session>_src[_<rendition>]/index.m3u8` a rendition's LL-HLS media
+playlist, and beside it `init-<n>.mp4`, `part-<msn>.<part>.m4s` and `seg-<msn>.m4s`. `<node>` is the
+ingest node holding the session (this process's, Settings.ingest_node): the gateway routes by it,
+and a request for another node's session is answered 404 here, never with another node's data.
 
 Blocking reloads (RFC 8216bis 6.2.5.2): `_HLS_msn=<M>[&_HLS_part=<P>]` is held until the playlist
 lists that part (or segment), 503 after three target durations, 400 when more than two segments
@@ -15,11 +17,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from servicekit.deps import get_settings
 from servicekit.problems import Problem, problem_responses
 
 from media_gateway.llhls.origin import FETCHES, Gone, Origin
 
-router = APIRouter(prefix="/hls", tags=["live playback (LL-HLS)"])
+router = APIRouter(prefix="/hls/{node}", tags=["live playback (LL-HLS)"])
 
 M3U8 = "application/vnd.apple.mpegurl"
 MP4 = "video/mp4"
@@ -34,9 +37,9 @@ MAX_NUMBER = 10**9
 NOT_HERE = "No such live stream here (it never started, or it ended a while ago)."
 
 
-def get_origin(request: Request) -> Origin:
+def get_origin(request: Request, node: str) -> Origin:
     origin = getattr(request.app.state, "origin", None)
-    if origin is None:
+    if origin is None or node != get_settings(request).ingest_node:
         raise _problem(404, NOT_HERE)
     return origin
 
@@ -72,12 +75,12 @@ MEDIA = {200: {"description": "An init section, part or segment (fragmented MP4)
 
 
 @router.get("/{name}/index.m3u8", response_class=Response, responses=PLAYLIST)
-async def playlist(request: Request, name: str,
+async def playlist(request: Request, node: str, name: str,
                    hls_msn: Annotated[str | None, Query(alias="_HLS_msn", description="blocking reload: segment")] = None,
                    hls_part: Annotated[str | None, Query(alias="_HLS_part", description="blocking reload: part")] = None,
                    ) -> Response:
     """The master playlist (`<session>`) or a rendition's media playlist (`<session>_src...`)."""
-    origin = get_origin(request)
+    origin = get_origin(request, node)
     msn, part = _number(hls_msn, "_HLS_msn"), _number(hls_part, "_HLS_part")
     if part is not None and msn is None:
         raise _problem(400, "_HLS_part needs _HLS_msn.")
@@ -102,9 +105,9 @@ async def playlist(request: Request, name: str,
 
 
 @router.get("/{name}/{filename}", response_class=Response, responses=MEDIA)
-async def media_file(request: Request, name: str, filename: str) -> Response:
+async def media_file(request: Request, node: str, name: str, filename: str) -> Response:
     """`init-<n>.mp4`, `part-<msn>.<part>.m4s` (held while it is the next one) or `seg-<msn>.m4s`."""
-    origin = get_origin(request)
+    origin = get_origin(request, node)
     try:
         media, rendition = origin.rendition(name)
     except Gone:

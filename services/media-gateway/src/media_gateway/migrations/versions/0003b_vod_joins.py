@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003b_vod_joins'
-down_revision = '0002_one_open_ingest'
+down_revision = '0003_ingest_node'
 branch_labels = None
 depends_on = None
 
