@@ -81,7 +81,7 @@ def test_the_recording_tail_yields_every_video_tag_once(tmp_path):
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     path = recordings / "sess_src.flv"
-    watcher = glass.FileWatcher("http://127.0.0.1:9", recordings, "sess")
+    watcher = glass.FileWatcher("http://127.0.0.1:9", recordings, "sess", "/hls/ingest-0/sess/index.m3u8")
     path.write_bytes(flv[: len(flv) // 2])  # a tag cut in the middle waits for the rest
     watcher._poll_flv(1.0)
     half = len(watcher.flv_tags)
