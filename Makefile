@@ -58,7 +58,7 @@ web/node_modules/.package-lock.json: web/package-lock.json | system-deps
 run: setup
 	@$(VENV)/bin/python -m devstack run
 
-test: setup
+test: setup lint
 	@$(VENV)/bin/python -m pytest --cov --cov-config=.coveragerc --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 	@$(VENV)/bin/python tools/route_coverage.py
 
@@ -67,7 +67,7 @@ test-fast: python-deps
 
 # the multi-node rehearsal alone (make test runs it too): 3 clustered NATS nodes, 2 copies of every
 # service, 3 chat edges; kills a NATS node and an edge during a chat load
-cluster-test: setup
+cluster-test: setup lint
 	@$(VENV)/bin/python -m pytest -q -m cluster tests/cluster tests/hosts $(PYTEST_ARGS)
 
 # every bench/<name>.py (files starting with _ are helpers) is a benchmark: `make bench` runs them one
@@ -93,8 +93,10 @@ asyncapi: python-deps
 openapi: python-deps
 	@$(VENV)/bin/python tools/openapi.py --write
 
+# ruff's rule set and mypy's files are in pyproject.toml
 lint: python-deps
-	@$(VENV)/bin/ruff check libs services tests tools
+	@$(VENV)/bin/ruff check libs services tests tools bench
+	@$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage coverage.xml

@@ -181,7 +181,8 @@ class Bench:
         return rows[-1] if rows else None
 
     def _result(self, target: str, row: dict, out: str) -> dict:
-        num = lambda k: float(row[k]) if row.get(k) not in (None, "", "NaN") else None
+        def num(k):
+            return float(row[k]) if row.get(k) not in (None, "", "NaN") else None
         result = {
             "target": target, "viewers": int(row["viewers"]), "senders": int(row["senders"]),
             "rate": num("rate_target"), "seconds": num("duration_s"), "sent": int(row["sent"]),

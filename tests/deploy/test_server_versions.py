@@ -79,7 +79,7 @@ def test_every_server_image_is_the_release_line_the_tests_run(rendered, tested, 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_server_images_are_pinned_to_a_release(rendered, overlay):
-    for server, image in deployed_images(rendered[overlay]):
+    for _server, image in deployed_images(rendered[overlay]):
         # a bare major (`postgres:16`) or `latest` moves under a running cluster on the next pull
         assert len(tag_version(image)) >= 2, f"{overlay}: {image} is not pinned to a release"
 

@@ -498,8 +498,8 @@ class Rehearsal:
         so each connection is read from whichever end still holds it)."""
         by_ip = {p.ip: p.name for p in self.pods}
         for pod in self.pods:
-            def ss(*args: str) -> list[list[str]]:
-                out = subprocess.run(["ip", "netns", "exec", pod.netns, "ss", "-Htn", *args],
+            def ss(*args: str, netns: str = pod.netns) -> list[list[str]]:
+                out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Htn", *args],
                                      capture_output=True, text=True, timeout=10).stdout
                 return [line.split() for line in out.splitlines() if line.strip()]
 

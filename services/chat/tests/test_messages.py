@@ -73,7 +73,7 @@ async def test_delete_rights_author_owner_moderator(client, make_user, make_chan
     assert_problem(await client.delete(f"/api/messages/{ids[0]}"), 401)
     assert_problem(await client.delete(f"/api/messages/{uuid.uuid4()}", headers=owner.headers), 404)
     assert_problem(await client.delete("/api/messages/not-a-uuid", headers=owner.headers), 404)
-    for actor, mid in zip((author, owner, mod), ids):
+    for actor, mid in zip((author, owner, mod), ids, strict=True):
         r = await client.delete(f"/api/messages/{mid}", headers=actor.headers)
         assert r.status_code == 204, r.text
     # deleting again is harmless

@@ -5,6 +5,7 @@ on which subject, and whether JetStream stores it. The envelope, the subjects, t
 document and its breaking-change guard are all derived from here.
 """
 
+import builtins
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,7 +64,7 @@ class EventSpec:
     """Everything the platform knows about one event type."""
 
     type: str
-    model: type[WireModel]
+    model: builtins.type[WireModel]  # `type` is the field above inside this class body
     """The payload model; ``Envelope.data`` is exactly this class."""
     version: int
     """Schema version of the payload; bump it for a change that breaks a consumer or publisher."""

@@ -171,7 +171,7 @@ class Postgres:
                 if mode & 0o011 != 0o011:
                     os.chmod(parent, mode | 0o011)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for root, dirs, files in os.walk(self.data_dir):
+        for root, _dirs, files in os.walk(self.data_dir):
             os.chown(root, entry.pw_uid, entry.pw_gid)
             for f in files:
                 os.chown(os.path.join(root, f), entry.pw_uid, entry.pw_gid)

@@ -38,7 +38,7 @@ class Prune:
 
     table: str
     where: str
-    params: Callable[[], Mapping[str, Any]] = field(default=lambda: {})
+    params: Callable[[], Mapping[str, Any]] = field(default=dict)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ async def test_events_of_a_tick_share_one_frame(start_edge, fake_chat, client, m
     frames_before = reader.frames
     for i in range(10):
         await fake_chat.send(user_id="u", username="u", channel_id=room.channel_id, content=f"c{i}", nonce=None)
-    for i in range(10):
+    for _ in range(10):
         await reader.expect("chat:message")
     # the first message flushes at once (quiet room), the other nine ride one or two tick frames
     assert reader.frames - frames_before <= 3

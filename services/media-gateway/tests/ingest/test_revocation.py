@@ -171,7 +171,7 @@ async def two_nodes(make_client, rtmp_body):
     controls = {"node-a": FakeControl(), "node-b": FakeControl()}
     clients = {}
     try:
-        for node, fake in controls.items():
+        for fake in controls.values():
             fake.url = await fake.start()
         async with make_client(ingest_node="node-a", ingest_control_url=controls["node-a"].url) as a, \
                 make_client(ingest_node="node-b", ingest_control_url=controls["node-b"].url) as b:
