@@ -148,5 +148,10 @@ export default {
   "ui.siteNameRule": "Seitennamen bestehen aus Buchstaben, Ziffern, „_“, „.“ oder „-“ (bis 30).",
   "ui.siteNameMissing": "Geben Sie dem Link einen Seitennamen.",
   "ui.siteNameTwice": "Sie haben schon einen Link mit diesem Seitennamen.",
-  "ui.fullAddress": "Geben Sie eine vollständige Adresse ein, die mit https:// oder http:// beginnt."
+  "ui.fullAddress": "Geben Sie eine vollständige Adresse ein, die mit https:// oder http:// beginnt.",
+  "dash.nav": "Dashboard",
+  "dash.overview": "Übersicht",
+  "dash.channel": "Kanal",
+  "dash.moderation": "Moderation",
+  "dash.profile": "Profil"
 };

@@ -148,5 +148,10 @@ export default {
   "ui.siteNameRule": "Site names use letters, digits, “_”, “.” or “-” (up to 30).",
   "ui.siteNameMissing": "Give the link a site name.",
   "ui.siteNameTwice": "You already have a link with this site name.",
-  "ui.fullAddress": "Enter a full address starting with https:// or http://."
+  "ui.fullAddress": "Enter a full address starting with https:// or http://.",
+  "dash.nav": "Dashboard",
+  "dash.overview": "Overview",
+  "dash.channel": "Channel",
+  "dash.moderation": "Moderation",
+  "dash.profile": "Profile"
 };

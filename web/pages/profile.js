@@ -1,7 +1,7 @@
 // /dashboard/profile: display name, bio, social links, theme, language, notification email, avatar.
 
 import * as auth from "../auth.js";
-import { t } from "../i18n.js";
+import { language, t } from "../i18n.js";
 import {
   avatarUploader, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
   showFieldErrors, socialLinksEditor, validate,
@@ -15,17 +15,17 @@ const THEMES = () => [
   { value: "system", label: t("prof.themeSystem") },
 ];
 
-const LANGUAGES = [
-  ["en", "English"], ["de", "Deutsch"], ["es", "Español"], ["fr", "Français"], ["it", "Italiano"],
-  ["nl", "Nederlands"], ["pl", "Polski"], ["pt-BR", "Português (Brasil)"], ["sv", "Svenska"], ["tr", "Türkçe"],
-  ["uk", "Українська"], ["ja", "日本語"], ["ko", "한국어"], ["zh", "中文"],
-];
+// the languages the site has a catalog for (i18n.js), each named in itself
+const LANGUAGES = [["en", "English"], ["de", "Deutsch"]];
 
 const RULES = {
   ...PROFILE_RULES,
   notificationEmail: (v) => (v.trim() && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? t("prof.notAnAddress") : null),
 };
 const WORDS = () => ({ ...PROFILE_WORDS(), notificationEmail: { string_pattern_mismatch: t("prof.notAnAddress") } });
+
+// "saved" for the page drawn again in the language just chosen (the save re-renders it)
+let savedNotice = null;
 
 export default async function profile(view, ctx) {
   const user = await auth.loadUser({ force: true });
@@ -61,6 +61,10 @@ export default async function profile(view, ctx) {
       h("div", { class: "two-col" }, fields.theme.root, fields.language.root), fields.notificationEmail.root),
     status.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("prof.save"))));
+  if (savedNotice) {
+    status.set(savedNotice, "success");
+    savedNotice = null;
+  }
   revalidateOnInput(fields, RULES);
 
   form.addEventListener("submit", async (e) => {
@@ -75,6 +79,7 @@ export default async function profile(view, ctx) {
     }
     setBusy(form, true);
     status.set(t("prof.busy"));
+    const before = language();
     try {
       await auth.updateProfile({
         displayName: fields.displayName.input.value.trim(),
@@ -86,6 +91,7 @@ export default async function profile(view, ctx) {
       });
       setBusy(form, false);
       status.set(t("prof.saved"), "success");
+      if (language() !== before) savedNotice = t("prof.saved");
     } catch (err) {
       setBusy(form, false);
       clearErrors(fields);
