@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node
 
 
 def node(script: str) -> dict:
-    out = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30,
-                         cwd=WEB)
+    out = subprocess.run(["node", "--input-type=module", "-e", script], check=False, capture_output=True, text=True,
+                         timeout=30, cwd=WEB)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

@@ -3,13 +3,12 @@
 import uuid
 from datetime import datetime
 
+from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.problems import Problem
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from servicekit.pagination import decode_cursor, encode_cursor
-from servicekit.problems import Problem
 
 from auth_service.follows.models import Follow
 from auth_service.users import service as users

@@ -1,5 +1,4 @@
 from fastapi import APIRouter, Response
-
 from servicekit.pagination import Limit, Page, clamp_limit
 from servicekit.problems import problem_responses
 
