@@ -178,8 +178,8 @@ function renderAccount() {
     h("p", { class: "menu-user" }, h("strong", {}, name), user ? h("span", { class: "muted" }, `@${user.username}`) : null),
     h("ul", { role: "list" },
       h("li", {}, h("a", { class: "menu-item", href: "/dashboard" }, t("nav.dashboard"))),
-      user ? h("li", {}, h("a", { class: "menu-item", href: `/users/${encodeURIComponent(user.username)}` }, t("nav.publicProfile"))) : null,
       h("li", {}, h("a", { class: "menu-item", href: "/dashboard/profile" }, t("nav.editProfile"))),
+      user ? h("li", {}, h("a", { class: "menu-item", href: `/users/${encodeURIComponent(user.username)}` }, t("nav.publicProfile"))) : null,
       h("li", {}, logoutButton)));
 
   const items = () => [...menu.querySelectorAll(".menu-item")];
