@@ -2,6 +2,7 @@
 // The gateway answers every unknown path with index.html, so routing is on location.pathname.
 
 import * as auth from "./auth.js";
+import { preferred, setLanguage, t } from "./i18n.js";
 import { announce, avatar, h } from "./ui.js";
 import home from "./pages/home.js";
 import register from "./pages/register.js";
@@ -13,21 +14,24 @@ import channelEditor from "./pages/channel-editor.js";
 import moderation from "./pages/moderation.js";
 import stream from "./pages/stream.js";
 import notFound from "./pages/not-found.js";
+import userProfile from "./pages/user.js";
 
 const SITE = "Streamplatform";
 
-/** access: "any" | "user" (logged in, else to login with ?next=) | "guest" (logged out, else to dashboard) */
+/** access: "any" | "user" (logged in, else to login with ?next=) | "guest" (logged out, else to dashboard);
+ * title: a message catalog key */
 const ROUTES = [
-  { pattern: /^\/$/, page: home, title: "Live streams", access: "any" },
-  { pattern: /^\/auth\/register$/, page: register, title: "Create your account", access: "guest" },
-  { pattern: /^\/auth\/login$/, page: login, title: "Log in", access: "guest" },
-  { pattern: /^\/onboarding$/, page: onboarding, title: "Set up your profile", access: "user" },
-  { pattern: /^\/dashboard$/, page: dashboard, title: "Creator dashboard", access: "user" },
-  { pattern: /^\/dashboard\/new-channel$/, page: newChannel, title: "New channel", access: "user" },
-  { pattern: /^\/dashboard\/profile$/, page: profile, title: "Edit profile", access: "user" },
-  { pattern: /^\/dashboard\/channel$/, page: channelEditor, title: "Channel", access: "user" },
-  { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "Moderation", access: "user" },
-  { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "Stream", access: "any", params: ["slug"] },
+  { pattern: /^\/$/, page: home, title: "title.home", access: "any" },
+  { pattern: /^\/auth\/register$/, page: register, title: "title.register", access: "guest" },
+  { pattern: /^\/auth\/login$/, page: login, title: "title.login", access: "guest" },
+  { pattern: /^\/onboarding$/, page: onboarding, title: "title.onboarding", access: "user" },
+  { pattern: /^\/dashboard$/, page: dashboard, title: "title.dashboard", access: "user" },
+  { pattern: /^\/dashboard\/new-channel$/, page: newChannel, title: "title.newChannel", access: "user" },
+  { pattern: /^\/dashboard\/profile$/, page: profile, title: "title.profile", access: "user" },
+  { pattern: /^\/dashboard\/channel$/, page: channelEditor, title: "title.channel", access: "user" },
+  { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "title.moderation", access: "user" },
+  { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "title.stream", access: "any", params: ["slug"] },
+  { pattern: /^\/users\/([^/]+)$/, page: userProfile, title: "title.user", access: "any", params: ["username"] },
 ];
 
 /** A same-origin path from ?next=, or null (never an open redirect). */
@@ -70,7 +74,7 @@ function match(pathname) {
       return { route, params };
     }
   }
-  return { route: { page: notFound, title: "Page not found", access: "any" }, params: {} };
+  return { route: { page: notFound, title: "title.notFound", access: "any" }, params: {} };
 }
 
 const main = document.getElementById("main");
@@ -106,7 +110,7 @@ async function render({ focus = false } = {}) {
     cleanup = null;
   }
   currentRoute = route;
-  document.title = `${route.title} · ${SITE}`;
+  document.title = `${t(route.title)} · ${SITE}`;
 
   const view = h("div", { class: "view" });
   const ctx = {
@@ -130,9 +134,9 @@ async function render({ focus = false } = {}) {
     console.error(err);
     view.replaceChildren(
       h("section", { class: "container narrow page" },
-        h("h1", { tabindex: "-1" }, "Something went wrong"),
-        h("p", { class: "muted" }, (err && err.detail) || "This page could not be loaded."),
-        h("p", {}, h("a", { href: location.pathname + location.search }, "Try again"))));
+        h("h1", { tabindex: "-1" }, t("error.title")),
+        h("p", { class: "muted" }, (err && err.detail) || t("error.text")),
+        h("p", {}, h("a", { href: location.pathname + location.search }, t("error.retry")))));
   }
   main.replaceChildren(view);
   markCurrentLinks();
@@ -159,22 +163,23 @@ function renderAccount() {
   const user = auth.currentUser();
   if (!auth.isLoggedIn()) {
     account.replaceChildren(
-      h("a", { class: "btn btn-ghost", href: "/auth/login" }, "Log in"),
-      h("a", { class: "btn btn-primary", href: "/auth/register" }, "Sign up"));
+      h("a", { class: "btn btn-ghost", href: "/auth/login" }, t("nav.login")),
+      h("a", { class: "btn btn-primary", href: "/auth/register" }, t("nav.signup")));
     return;
   }
-  const name = (user && (user.displayName || user.username)) || "Account";
+  const name = (user && (user.displayName || user.username)) || t("nav.account");
   const menuId = "account-menu";
   const button = h("button", {
     type: "button", class: "account-button", "aria-expanded": "false", "aria-controls": menuId,
-    "aria-label": `Account menu for ${name}`,
+    "aria-label": t("nav.accountMenu", { name }),
   }, avatar(user, 32), h("span", { class: "account-name" }, name), h("span", { class: "caret", "aria-hidden": "true" }));
-  const logoutButton = h("button", { type: "button", class: "menu-item" }, "Log out");
+  const logoutButton = h("button", { type: "button", class: "menu-item" }, t("nav.logout"));
   const menu = h("div", { class: "account-menu", id: menuId, hidden: true },
     h("p", { class: "menu-user" }, h("strong", {}, name), user ? h("span", { class: "muted" }, `@${user.username}`) : null),
     h("ul", { role: "list" },
-      h("li", {}, h("a", { class: "menu-item", href: "/dashboard" }, "Dashboard")),
-      h("li", {}, h("a", { class: "menu-item", href: "/dashboard/profile" }, "Edit profile")),
+      h("li", {}, h("a", { class: "menu-item", href: "/dashboard" }, t("nav.dashboard"))),
+      h("li", {}, h("a", { class: "menu-item", href: "/dashboard/profile" }, t("nav.editProfile"))),
+      user ? h("li", {}, h("a", { class: "menu-item", href: `/users/${encodeURIComponent(user.username)}` }, t("nav.publicProfile"))) : null,
       h("li", {}, logoutButton)));
 
   const items = () => [...menu.querySelectorAll(".menu-item")];
@@ -238,11 +243,28 @@ function markCurrentLinks() {
   }
 }
 
-auth.onChange((_user, reason) => {
+// ---- language: the user's setting, else the browser's ---------------------------------------------
+
+/** The page's fixed text (index.html) from the catalog: elements carry data-i18n (text) or data-i18n-label. */
+function translateShell() {
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+}
+
+setLanguage(preferred(auth.isLoggedIn() ? auth.currentUser() : null));
+translateShell();
+
+auth.onChange((user, reason) => {
+  // a saved profile, a login or a logout may change the language: the page is drawn again in it
+  const changed = setLanguage(preferred(auth.isLoggedIn() ? user : null));
+  if (changed) translateShell();
   renderAccount();
+  if (changed && reason !== "logout" && !(reason === "expired" && currentRoute && currentRoute.access === "user")) {
+    render();
+  }
   if (reason === "logout") {
     navigate("/", { replace: false });
-    announce("You are logged out.");
+    announce(t("nav.loggedOut"));
   } else if (reason === "expired" && currentRoute && currentRoute.access === "user") {
     navigate(`/auth/login?next=${encodeURIComponent(location.pathname + location.search)}&expired=1`, { replace: true });
   }

@@ -1,6 +1,8 @@
 // Small DOM helpers and form building blocks shared by the pages.
 // Everything user-provided goes in through textContent or attributes, never innerHTML.
 
+import { t } from "./i18n.js";
+
 let idCounter = 0;
 export const uid = (prefix = "id") => `${prefix}-${++idCounter}`;
 
@@ -80,7 +82,7 @@ export function field({
   input.required = required;
   input.setAttribute("aria-describedby", hint ? `${hintId} ${errorId}` : errorId);
 
-  const labelEl = h("label", { for: id }, label, optional ? h("span", { class: "optional" }, " (optional)") : null);
+  const labelEl = h("label", { for: id }, label, optional ? h("span", { class: "optional" }, t("ui.optional")) : null);
   const hintEl = hint ? h("p", { class: "hint", id: hintId }, hint) : null;
   const errorEl = h("p", { class: "field-error", id: errorId });
 
@@ -88,14 +90,14 @@ export function field({
   if (reveal) {
     const toggle = h("button", {
       type: "button", class: "btn btn-ghost reveal", "aria-controls": id, "aria-pressed": "false",
-      "aria-label": `Show ${label.toLowerCase()}`,
-    }, "Show");
+      "aria-label": t("ui.showLabel", { label: label.toLowerCase() }),
+    }, t("ui.show"));
     toggle.addEventListener("click", () => {
       const show = input.type === "password";
       input.type = show ? "text" : "password";
-      toggle.textContent = show ? "Hide" : "Show";
+      toggle.textContent = show ? t("ui.hide") : t("ui.show");
       toggle.setAttribute("aria-pressed", String(show));
-      toggle.setAttribute("aria-label", `${show ? "Hide" : "Show"} ${label.toLowerCase()}`);
+      toggle.setAttribute("aria-label", t(show ? "ui.hideLabel" : "ui.showLabel", { label: label.toLowerCase() }));
     });
     control = h("div", { class: "input-with-action" }, input, toggle);
   }
@@ -233,6 +235,18 @@ export function avatar(user, size = 32, alt = "") {
     "aria-label": alt || null, "aria-hidden": alt ? null : "true" }, initials(user));
 }
 
+/** A user's social links as a list. Whatever the API holds, only http(s) addresses become links
+ * (never javascript:, data: or anything else), and they carry rel="noopener nofollow ugc": the
+ * address is user-generated, must get no ranking from us and must not reach back into this page. */
+export function socialLinkList(links, label) {
+  const items = Object.entries(links || {})
+    .map(([name, url]) => [name, safeHttpUrl(url)])
+    .filter(([, url]) => url)
+    .map(([name, url]) => h("li", {},
+      h("a", { href: url, rel: "noopener nofollow ugc", target: "_blank", class: "social-link", "data-external": "" }, name)));
+  return items.length ? h("ul", { class: "social-links", role: "list", "aria-label": label }, items) : null;
+}
+
 /** Only http(s) links are ever rendered as links. */
 export function safeHttpUrl(value) {
   try {
@@ -248,10 +262,7 @@ export function safeHttpUrl(value) {
 export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
 const AVATAR_TYPES = "image/jpeg,image/png,image/webp,image/gif";
 
-const UPLOAD_WORDS = {
-  413: "That image is larger than 5 MiB. Choose a smaller one.",
-  415: "That file is not a supported image. Use JPEG, PNG, WebP or GIF.",
-};
+const UPLOAD_WORDS = () => ({ 413: t("ui.tooLarge"), 415: t("ui.notImage") });
 
 /**
  * Profile picture chooser: preview right away, upload at once, show the API's 413/415/422 answers.
@@ -273,7 +284,7 @@ export function avatarUploader({ user, upload }) {
 
   const showPreview = (src) => {
     const img = src
-      ? h("img", { class: "avatar", src, alt: "Your profile picture", width: 96, height: 96, style: { "--size": "96px" } })
+      ? h("img", { class: "avatar", src, alt: t("ui.yourPicture"), width: 96, height: 96, style: { "--size": "96px" } })
       : avatar(current, 96);
     preview.replaceChildren(img);
   };
@@ -294,7 +305,7 @@ export function avatarUploader({ user, upload }) {
     setError(null);
     status.textContent = "";
     if (file.size > AVATAR_MAX_BYTES) {
-      setError(UPLOAD_WORDS[413]);
+      setError(UPLOAD_WORDS()[413]);
       input.value = "";
       return;
     }
@@ -303,18 +314,18 @@ export function avatarUploader({ user, upload }) {
     showPreview(objectUrl);
     preview.setAttribute("aria-busy", "true");
     status.dataset.kind = "info";
-    status.textContent = "Uploading…";
+    status.textContent = t("ui.uploading");
     input.disabled = true;
     try {
       const url = await upload(file);
       current = { ...current, avatar: url };
       showPreview(url);
       status.dataset.kind = "success";
-      status.textContent = "Profile picture updated.";
+      status.textContent = t("ui.pictureUpdated");
     } catch (err) {
       showPreview(current && current.avatar);
       status.textContent = "";
-      setError(UPLOAD_WORDS[err.status] || (err.status === 422 ? humanize(err.detail) : err.detail || err.message));
+      setError(UPLOAD_WORDS()[err.status] || (err.status === 422 ? humanize(err.detail) : err.detail || err.message));
     } finally {
       revokeLocal();
       preview.removeAttribute("aria-busy");
@@ -324,10 +335,10 @@ export function avatarUploader({ user, upload }) {
   });
 
   const root = h("div", { class: "field avatar-field" },
-    h("label", { for: id }, "Profile picture"),
+    h("label", { for: id }, t("ui.picture")),
     h("div", { class: "avatar-row" }, preview,
       h("div", { class: "avatar-controls" }, input,
-        h("p", { class: "hint", id: hintId }, "JPEG, PNG, WebP or GIF; up to 5 MiB and 4096 × 4096 pixels."),
+        h("p", { class: "hint", id: hintId }, t("ui.pictureHint")),
         h("div", { class: "upload-feedback" }, error, status))));
   return { root, input };
 }
@@ -341,14 +352,14 @@ export const MAX_LINKS = 10;
 export function socialLinksEditor(initial = {}) {
   const list = h("ul", { class: "link-rows", role: "list" });
   const groupError = h("p", { class: "field-error", id: uid("links-error") });
-  const addButton = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Add a link");
+  const addButton = h("button", { type: "button", class: "btn btn-secondary btn-small" }, t("ui.addLink"));
   const rows = [];
 
   const renumber = () => {
     rows.forEach((row, i) => {
-      row.nameLabelNum.textContent = `Link ${i + 1} `;
-      row.urlLabelNum.textContent = `Link ${i + 1} `;
-      row.remove.setAttribute("aria-label", `Remove link ${i + 1}`);
+      row.nameLabelNum.textContent = t("ui.linkN", { n: i + 1 });
+      row.urlLabelNum.textContent = t("ui.linkN", { n: i + 1 });
+      row.remove.setAttribute("aria-label", t("ui.removeLinkN", { n: i + 1 }));
     });
     addButton.disabled = rows.length >= MAX_LINKS;
   };
@@ -369,11 +380,11 @@ export function socialLinksEditor(initial = {}) {
     });
     urlInput.value = url;
     const error = h("p", { class: "field-error", id: errorId });
-    const remove = h("button", { type: "button", class: "btn btn-ghost btn-icon", title: "Remove" },
+    const remove = h("button", { type: "button", class: "btn btn-ghost btn-icon", title: t("ui.remove") },
       h("span", { "aria-hidden": "true" }, "×"));
     const li = h("li", { class: "link-row" },
-      h("div", { class: "field" }, h("label", { for: nameId }, nameLabelNum, "Site"), nameInput),
-      h("div", { class: "field field-grow" }, h("label", { for: urlId }, urlLabelNum, "URL"), urlInput),
+      h("div", { class: "field" }, h("label", { for: nameId }, nameLabelNum, t("ui.site")), nameInput),
+      h("div", { class: "field field-grow" }, h("label", { for: urlId }, urlLabelNum, t("ui.url")), urlInput),
       remove, error);
     const row = {
       li, nameInput, urlInput, remove, nameLabelNum, urlLabelNum,
@@ -407,8 +418,8 @@ export function socialLinksEditor(initial = {}) {
 
   const legendId = uid("links-legend");
   const root = h("fieldset", { class: "fieldset links", "aria-describedby": groupError.id },
-    h("legend", { id: legendId }, "Social links", h("span", { class: "optional" }, " (optional)")),
-    h("p", { class: "hint" }, `Up to ${MAX_LINKS}: a short site name and the full address, like “twitter” and https://twitter.com/you.`),
+    h("legend", { id: legendId }, t("ui.socialLinks"), h("span", { class: "optional" }, t("ui.optional"))),
+    h("p", { class: "hint" }, t("ui.linksHint", { max: MAX_LINKS })),
     list, groupError, addButton);
 
   const filled = () => rows.filter((r) => r.nameInput.value.trim() || r.urlInput.value.trim());
@@ -425,13 +436,13 @@ export function socialLinksEditor(initial = {}) {
         const name = row.nameInput.value.trim();
         const url = row.urlInput.value.trim();
         if (!LINK_NAME.test(name)) {
-          row.setError(name ? "Site names use letters, digits, “_”, “.” or “-” (up to 30)." : "Give the link a site name.", "name");
+          row.setError(name ? t("ui.siteNameRule") : t("ui.siteNameMissing"), "name");
           ok = false;
         } else if (seen.has(name)) {
-          row.setError("You already have a link with this site name.", "name");
+          row.setError(t("ui.siteNameTwice"), "name");
           ok = false;
         } else if (!safeHttpUrl(url)) {
-          row.setError("Enter a full address starting with https:// or http://.", "url");
+          row.setError(t("ui.fullAddress"), "url");
           ok = false;
         }
         seen.add(name);
@@ -459,8 +470,8 @@ export function socialLinksEditor(initial = {}) {
           continue;
         }
         const isKey = rest.endsWith(".[key]");
-        const words = isKey ? "Site names use letters, digits, “_”, “.” or “-” (up to 30)."
-          : entry.type && entry.type.startsWith("url") ? "Enter a full address starting with https:// or http://."
+        const words = isKey ? t("ui.siteNameRule")
+          : entry.type && entry.type.startsWith("url") ? t("ui.fullAddress")
             : humanize(entry.message);
         row.setError(words, isKey ? "name" : "url");
       }

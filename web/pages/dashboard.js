@@ -6,6 +6,7 @@
 // broadcasts, follower and view counts and the profile summary.
 
 import { api } from "../api.js";
+import { t } from "../i18n.js";
 import * as auth from "../auth.js";
 import {
   announce, avatar, clearErrors, confirmDialog, copyText, field, focusFirstInvalid, formatDate, formatDuration,
@@ -18,12 +19,12 @@ const POLL_MS = 2000;
 /** Side navigation shared by the dashboard pages; the channel pages keep the chosen channel. */
 export function dashboardNav(channel = null) {
   const q = channel ? `?channel=${encodeURIComponent(channel.id)}` : "";
-  return h("nav", { class: "dash-nav", "aria-label": "Dashboard" },
+  return h("nav", { class: "dash-nav", "aria-label": t("dash.nav") },
     h("ul", { role: "list" },
-      h("li", {}, h("a", { href: `/dashboard${q}` }, "Overview")),
-      h("li", {}, h("a", { href: `/dashboard/channel${q}` }, "Channel")),
-      h("li", {}, h("a", { href: `/dashboard/moderation${q}` }, "Moderation")),
-      h("li", {}, h("a", { href: "/dashboard/profile" }, "Profile"))));
+      h("li", {}, h("a", { href: `/dashboard${q}` }, t("dash.overview"))),
+      h("li", {}, h("a", { href: `/dashboard/channel${q}` }, t("dash.channel"))),
+      h("li", {}, h("a", { href: `/dashboard/moderation${q}` }, t("dash.moderation"))),
+      h("li", {}, h("a", { href: "/dashboard/profile" }, t("dash.profile")))));
 }
 
 /** All of the caller's channels, oldest first: a stable order for the switcher (the directory's
@@ -464,7 +465,7 @@ export default async function dashboard(view, ctx) {
           h("p", { class: "muted channel-stats" }, `${channel.followerCount} followers · ${channel.viewCount} total views`),
           h("p", { class: "form-actions" },
             h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/channel${q}` }, "Edit channel"),
-            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/moderation${q}` }, "Moderation"))),
+            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/moderation${q}` }, t("dash.moderation")))),
         profileSummary(user)));
   } else {
     main.replaceChildren(createChannelCard(user, (created) => {

@@ -2,6 +2,7 @@
 
 import { api } from "../api.js";
 import * as auth from "../auth.js";
+import { t, tn } from "../i18n.js";
 import { avatar, h } from "../ui.js";
 
 const REFRESH_MS = 15_000;
@@ -14,7 +15,7 @@ export function formatCount(n) {
 }
 
 export function viewersText(n) {
-  return `${formatCount(n)} ${Number(n) === 1 ? "viewer" : "viewers"}`;
+  return tn("home.viewers", Number(n) || 0, { n: formatCount(n) });
 }
 
 /** Thumbnail of the live stream (refreshed by the ingest), else the banner, else a gradient. */
@@ -27,7 +28,7 @@ function thumb(channel, stream) {
     box.append(img);
   }
   if (channel.isLive) {
-    box.append(h("span", { class: "live-pill" }, "LIVE"),
+    box.append(h("span", { class: "live-pill" }, t("home.live")),
       h("span", { class: "thumb-viewers" }, viewersText(channel.viewerCount)));
   }
   return box;
@@ -46,7 +47,7 @@ export function channelCard(channel, stream) {
           h("p", { class: "card-meta" }, title !== channel.name ? channel.name : creator.username ? `@${creator.username}` : ""),
           h("p", { class: "card-meta" },
             channel.category ? h("span", { class: "tag" }, channel.category) : null,
-            channel.isLive ? null : h("span", { class: "muted" }, `${formatCount(channel.followerCount)} followers`))))));
+            channel.isLive ? null : h("span", { class: "muted" }, tn("home.followers", Number(channel.followerCount) || 0, { n: formatCount(channel.followerCount) })))))));
 }
 
 async function liveStreams(channels) {
@@ -65,21 +66,21 @@ export default async function home(view, ctx) {
   const loggedIn = auth.isLoggedIn();
   const liveList = h("ul", { class: "channel-grid", role: "list", "aria-labelledby": "live-title" });
   const otherList = h("ul", { class: "channel-grid", role: "list", "aria-labelledby": "others-title" });
-  const liveEmpty = h("p", { class: "empty muted", hidden: true }, "Nobody is live right now. Check back soon, or go live yourself.");
+  const liveEmpty = h("p", { class: "empty muted", hidden: true }, t("home.liveEmpty"));
   const othersSection = h("section", { class: "container section", "aria-labelledby": "others-title", hidden: true },
-    h("div", { class: "section-head" }, h("h2", { id: "others-title" }, "Other channels")), otherList);
+    h("div", { class: "section-head" }, h("h2", { id: "others-title" }, t("home.others"))), otherList);
   const status = h("p", { class: "form-status", role: "status" });
 
   view.append(
     h("section", { class: "hero hero-compact", "aria-labelledby": "hero-title" },
       h("div", { class: "container hero-inner" },
-        h("h1", { id: "hero-title" }, "Live now"),
-        h("p", { class: "lead" }, "Streams happening right now, busiest first."),
+        h("h1", { id: "hero-title" }, t("home.heroTitle")),
+        h("p", { class: "lead" }, t("home.heroLead")),
         loggedIn ? null : h("div", { class: "actions" },
-          h("a", { class: "btn btn-primary", href: "/auth/register" }, "Create an account"),
-          h("a", { class: "btn btn-secondary", href: "/auth/login" }, "Log in")))),
+          h("a", { class: "btn btn-primary", href: "/auth/register" }, t("home.createAccount")),
+          h("a", { class: "btn btn-secondary", href: "/auth/login" }, t("home.login"))))),
     h("section", { class: "container section", "aria-labelledby": "live-title" },
-      h("div", { class: "section-head" }, h("h2", { id: "live-title" }, "Live channels")),
+      h("div", { class: "section-head" }, h("h2", { id: "live-title" }, t("home.liveChannels"))),
       liveList, liveEmpty, status),
     othersSection);
 
@@ -97,7 +98,7 @@ export default async function home(view, ctx) {
       othersSection.hidden = all.items.length === 0;
       status.textContent = "";
     } catch (err) {
-      if (ctx.isCurrent()) status.textContent = err.detail || "The directory could not be loaded.";
+      if (ctx.isCurrent()) status.textContent = err.detail || t("home.loadFailed");
     }
   };
   await load();

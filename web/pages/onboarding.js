@@ -1,20 +1,22 @@
 // /onboarding: display name, bio, social links and a profile picture -> /dashboard.
 
 import * as auth from "../auth.js";
+import { t } from "../i18n.js";
 import {
   avatarUploader, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy, showFieldErrors,
   socialLinksEditor, validate,
 } from "../ui.js";
 
 export const PROFILE_RULES = {
-  displayName: (v) => (!v.trim() ? "Enter a display name." : v.trim().length > 50 ? "Use at most 50 characters." : null),
-  bio: (v) => (v.length > 500 ? "Use at most 500 characters." : null),
+  displayName: (v) => (!v.trim() ? t("prof.enterDisplayName") : v.trim().length > 50 ? t("common.atMost50") : null),
+  bio: (v) => (v.length > 500 ? t("prof.atMost500") : null),
 };
 
-export const PROFILE_WORDS = {
-  displayName: { string_too_short: "Enter a display name.", string_too_long: "Use at most 50 characters." },
-  bio: { string_too_long: "Use at most 500 characters." },
-};
+// a function: the words are looked up in the language of the moment
+export const PROFILE_WORDS = () => ({
+  displayName: { string_too_short: t("prof.enterDisplayName"), string_too_long: t("common.atMost50") },
+  bio: { string_too_long: t("prof.atMost500") },
+});
 
 export default async function onboarding(view, ctx) {
   const user = await auth.loadUser();
@@ -22,18 +24,18 @@ export default async function onboarding(view, ctx) {
 
   const uploader = avatarUploader({ user, upload: (file) => auth.uploadAvatar(file) });
   const fields = {
-    displayName: field({ name: "displayName", label: "Display name", value: user.displayName, required: true,
-      maxLength: 50, autocomplete: "nickname", hint: "How viewers see you: on your channels, in chat and in the directory." }),
-    bio: field({ name: "bio", label: "Bio", value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
-      hint: "A few words about you and what you stream." }),
+    displayName: field({ name: "displayName", label: t("common.displayName"), value: user.displayName, required: true,
+      maxLength: 50, autocomplete: "nickname", hint: t("onb.displayNameHint") }),
+    bio: field({ name: "bio", label: t("prof.bio"), value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
+      hint: t("prof.bioHint") }),
   };
   const links = socialLinksEditor(user.profile && user.profile.socialLinks);
   const status = formStatus();
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "onboarding-title" },
     fields.displayName.root, fields.bio.root, links.root, status.el,
     h("div", { class: "form-actions" },
-      h("button", { type: "submit", class: "btn btn-primary" }, "Finish setup"),
-      h("a", { class: "btn btn-ghost", href: "/dashboard" }, "Skip for now")));
+      h("button", { type: "submit", class: "btn btn-primary" }, t("onb.finish")),
+      h("a", { class: "btn btn-ghost", href: "/dashboard" }, t("onb.skip"))));
   revalidateOnInput(fields, PROFILE_RULES);
 
   form.addEventListener("submit", async (e) => {
@@ -42,28 +44,28 @@ export default async function onboarding(view, ctx) {
     const okFields = validate(fields, PROFILE_RULES);
     const okLinks = links.validate();
     if (!okFields || !okLinks) {
-      status.set("Please fix the highlighted fields.", "error");
+      status.set(t("common.fixFields"), "error");
       focusFirstInvalid(form);
       return;
     }
     setBusy(form, true);
-    status.set("Saving your profile…");
+    status.set(t("onb.busy"));
     try {
       await auth.onboard({
         displayName: fields.displayName.input.value.trim(),
         bio: fields.bio.input.value,
         socialLinks: links.value(),
       });
-      status.set("Profile saved.", "success");
+      status.set(t("onb.done"), "success");
       ctx.navigate("/dashboard");
     } catch (err) {
       setBusy(form, false);
       clearErrors(fields);
       links.clearErrors();
-      const { shown, other } = showFieldErrors(fields, err, PROFILE_WORDS);
+      const { shown, other } = showFieldErrors(fields, err, PROFILE_WORDS());
       const linkErrors = links.showErrors(err);
       if (shown || linkErrors) {
-        status.set(other[0] || "Please fix the highlighted fields.", "error");
+        status.set(other[0] || t("common.fixFields"), "error");
         focusFirstInvalid(form);
       } else {
         status.set(err.detail || err.message, "error");
@@ -73,7 +75,7 @@ export default async function onboarding(view, ctx) {
 
   view.append(
     h("section", { class: "container narrow page" },
-      h("h1", { id: "onboarding-title" }, "Set up your profile"),
-      h("p", { class: "lead-small" }, `Welcome, @${user.username}! Tell viewers who you are. You can change all of this later.`),
+      h("h1", { id: "onboarding-title" }, t("title.onboarding")),
+      h("p", { class: "lead-small" }, t("onb.welcome", { username: user.username })),
       h("div", { class: "card" }, uploader.root, form)));
 }

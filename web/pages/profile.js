@@ -1,6 +1,7 @@
 // /dashboard/profile: display name, bio, social links, theme, language, notification email, avatar.
 
 import * as auth from "../auth.js";
+import { language, t } from "../i18n.js";
 import {
   avatarUploader, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
   showFieldErrors, socialLinksEditor, validate,
@@ -8,24 +9,23 @@ import {
 import { dashboardNav } from "./dashboard.js";
 import { PROFILE_RULES, PROFILE_WORDS } from "./onboarding.js";
 
-const THEMES = [
-  { value: "dark", label: "Dark" },
-  { value: "light", label: "Light" },
-  { value: "system", label: "Same as my device" },
+const THEMES = () => [
+  { value: "dark", label: t("prof.themeDark") },
+  { value: "light", label: t("prof.themeLight") },
+  { value: "system", label: t("prof.themeSystem") },
 ];
 
-const LANGUAGES = [
-  ["en", "English"], ["de", "Deutsch"], ["es", "Español"], ["fr", "Français"], ["it", "Italiano"],
-  ["nl", "Nederlands"], ["pl", "Polski"], ["pt-BR", "Português (Brasil)"], ["sv", "Svenska"], ["tr", "Türkçe"],
-  ["uk", "Українська"], ["ja", "日本語"], ["ko", "한국어"], ["zh", "中文"],
-];
+// the languages the site has a catalog for (i18n.js), each named in itself
+const LANGUAGES = [["en", "English"], ["de", "Deutsch"]];
 
-const NOT_AN_ADDRESS = "Enter an e-mail address, or leave it empty.";
 const RULES = {
   ...PROFILE_RULES,
-  notificationEmail: (v) => (v.trim() && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? NOT_AN_ADDRESS : null),
+  notificationEmail: (v) => (v.trim() && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? t("prof.notAnAddress") : null),
 };
-const WORDS = { ...PROFILE_WORDS, notificationEmail: { string_pattern_mismatch: NOT_AN_ADDRESS } };
+const WORDS = () => ({ ...PROFILE_WORDS(), notificationEmail: { string_pattern_mismatch: t("prof.notAnAddress") } });
+
+// "saved" for the page drawn again in the language just chosen (the save re-renders it)
+let savedNotice = null;
 
 export default async function profile(view, ctx) {
   const user = await auth.loadUser({ force: true });
@@ -39,28 +39,32 @@ export default async function profile(view, ctx) {
 
   const uploader = avatarUploader({ user, upload: (file) => auth.uploadAvatar(file) });
   const fields = {
-    displayName: field({ name: "displayName", label: "Display name", value: user.displayName, required: true,
-      maxLength: 50, autocomplete: "nickname", hint: "Shown on your channels and in chat." }),
-    bio: field({ name: "bio", label: "Bio", value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
-      hint: "A few words about you and what you stream." }),
-    theme: field({ name: "theme", label: "Theme", value: prefs.theme || "dark", options: THEMES }),
-    language: field({ name: "language", label: "Language", value: prefs.language || "en", options: languages,
-      hint: "Your preferred language." }),
+    displayName: field({ name: "displayName", label: t("common.displayName"), value: user.displayName, required: true,
+      maxLength: 50, autocomplete: "nickname", hint: t("prof.displayNameHint") }),
+    bio: field({ name: "bio", label: t("prof.bio"), value: user.bio, optional: true, multiline: true, rows: 4, maxLength: 500,
+      hint: t("prof.bioHint") }),
+    theme: field({ name: "theme", label: t("prof.theme"), value: prefs.theme || "dark", options: THEMES() }),
+    language: field({ name: "language", label: t("prof.language"), value: prefs.language || "en", options: languages,
+      hint: t("prof.languageHint") }),
     // an address, or empty for none (API.md: notificationEmail is an e-mail address or null)
-    notificationEmail: field({ name: "notificationEmail", label: "Notification e-mail", type: "email", optional: true,
+    notificationEmail: field({ name: "notificationEmail", label: t("prof.notificationEmail"), type: "email", optional: true,
       value: prefs.notificationEmail || "", maxLength: 254, autocomplete: "email",
-      hint: `Where to send notifications, for example ${user.email}. Leave it empty for none.` }),
+      hint: t("prof.notificationEmailHint", { email: user.email }) }),
   };
   const links = socialLinksEditor(prefs.socialLinks);
   const status = formStatus();
 
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "profile-title" },
-    h("fieldset", { class: "fieldset" }, h("legend", {}, "Public profile"), fields.displayName.root, fields.bio.root),
+    h("fieldset", { class: "fieldset" }, h("legend", {}, t("prof.publicProfile")), fields.displayName.root, fields.bio.root),
     links.root,
-    h("fieldset", { class: "fieldset" }, h("legend", {}, "Preferences"),
+    h("fieldset", { class: "fieldset" }, h("legend", {}, t("prof.preferences")),
       h("div", { class: "two-col" }, fields.theme.root, fields.language.root), fields.notificationEmail.root),
     status.el,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save changes")));
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("prof.save"))));
+  if (savedNotice) {
+    status.set(savedNotice, "success");
+    savedNotice = null;
+  }
   revalidateOnInput(fields, RULES);
 
   form.addEventListener("submit", async (e) => {
@@ -69,12 +73,13 @@ export default async function profile(view, ctx) {
     const okFields = validate(fields, RULES);
     const okLinks = links.validate();
     if (!okFields || !okLinks) {
-      status.set("Please fix the highlighted fields.", "error");
+      status.set(t("common.fixFields"), "error");
       focusFirstInvalid(form);
       return;
     }
     setBusy(form, true);
-    status.set("Saving…");
+    status.set(t("prof.busy"));
+    const before = language();
     try {
       await auth.updateProfile({
         displayName: fields.displayName.input.value.trim(),
@@ -85,15 +90,16 @@ export default async function profile(view, ctx) {
         notificationEmail: fields.notificationEmail.input.value.trim() || null,
       });
       setBusy(form, false);
-      status.set("Your profile is saved.", "success");
+      status.set(t("prof.saved"), "success");
+      if (language() !== before) savedNotice = t("prof.saved");
     } catch (err) {
       setBusy(form, false);
       clearErrors(fields);
       links.clearErrors();
-      const { shown, other } = showFieldErrors(fields, err, WORDS);
+      const { shown, other } = showFieldErrors(fields, err, WORDS());
       const linkErrors = links.showErrors(err);
       if (shown || linkErrors) {
-        status.set(other[0] || "Please fix the highlighted fields.", "error");
+        status.set(other[0] || t("common.fixFields"), "error");
         focusFirstInvalid(form);
       } else {
         status.set(err.detail || err.message, "error");
@@ -105,7 +111,8 @@ export default async function profile(view, ctx) {
     h("div", { class: "container dash" },
       dashboardNav(),
       h("div", { class: "dash-main" },
-        h("h1", { id: "profile-title" }, "Edit profile"),
-        h("p", { class: "muted" }, "Signed in as ", h("strong", {}, `@${user.username}`), ` (${user.email})`),
+        h("h1", { id: "profile-title" }, t("title.profile")),
+        h("p", { class: "muted" }, t("prof.signedInAs"), h("strong", {}, `@${user.username}`), ` (${user.email}) · `,
+          h("a", { href: `/users/${encodeURIComponent(user.username)}` }, t("prof.viewPublic"))),
         h("div", { class: "card form-card" }, uploader.root, form))));
 }

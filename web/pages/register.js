@@ -1,6 +1,7 @@
 // /auth/register: email, username, password, optional display name -> /onboarding.
 
 import * as auth from "../auth.js";
+import { t } from "../i18n.js";
 import {
   clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy, showFieldErrors, validate,
 } from "../ui.js";
@@ -8,56 +9,57 @@ import {
 export const USERNAME = /^[a-z0-9_]{3,25}$/;
 
 export const RULES = {
-  email: (v) => (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? null : "Enter an email address like you@example.com."),
+  email: (v) => (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v.trim()) ? null : t("reg.emailRule")),
   username: (v) => {
-    if (/[A-Z]/.test(v)) return "Use lower-case letters only: capitals are not allowed in usernames.";
-    if (v.length < 3 || v.length > 25) return "Usernames are 3 to 25 characters long.";
-    return USERNAME.test(v) ? null : "Use only lower-case letters, digits and underscores (_).";
+    if (/[A-Z]/.test(v)) return t("reg.noCapitals");
+    if (v.length < 3 || v.length > 25) return t("reg.usernameLength");
+    return USERNAME.test(v) ? null : t("reg.usernameChars");
   },
-  password: (v) => (v.length < 8 ? "Use at least 8 characters." : v.length > 128 ? "Use at most 128 characters." : null),
-  displayName: (v) => (v.trim().length > 50 ? "Use at most 50 characters." : null),
+  password: (v) => (v.length < 8 ? t("reg.atLeast8") : v.length > 128 ? t("reg.atMost128") : null),
+  displayName: (v) => (v.trim().length > 50 ? t("common.atMost50") : null),
 };
 
-const FRIENDLY = {
-  email: { conflict: "An account with this email already exists. Log in instead?", "*": "Enter a valid email address." },
+// a function: the words are looked up in the language of the moment
+const FRIENDLY = () => ({
+  email: { conflict: t("reg.emailTaken"), "*": t("reg.emailInvalid") },
   username: {
-    conflict: "That username is taken. Try another one.",
-    string_pattern_mismatch: "Use only lower-case letters, digits and underscores (_); no capitals or spaces.",
-    string_too_short: "Usernames are 3 to 25 characters long.",
-    string_too_long: "Usernames are 3 to 25 characters long.",
+    conflict: t("reg.usernameTaken"),
+    string_pattern_mismatch: t("reg.usernamePattern"),
+    string_too_short: t("reg.usernameLength"),
+    string_too_long: t("reg.usernameLength"),
   },
-  password: { string_too_short: "Use at least 8 characters.", string_too_long: "Use at most 128 characters." },
-};
+  password: { string_too_short: t("reg.atLeast8"), string_too_long: t("reg.atMost128") },
+});
 
 export default function register(view, ctx) {
   const fields = {
-    email: field({ name: "email", label: "Email", type: "email", autocomplete: "email", required: true,
+    email: field({ name: "email", label: t("reg.email"), type: "email", autocomplete: "email", required: true,
       attrs: { inputmode: "email", spellcheck: "false", autocapitalize: "none" } }),
-    username: field({ name: "username", label: "Username", autocomplete: "username", required: true, maxLength: 25,
-      hint: "3–25 characters: lower-case letters, digits and _. It is your address on the site.",
+    username: field({ name: "username", label: t("reg.username"), autocomplete: "username", required: true, maxLength: 25,
+      hint: t("reg.usernameHint"),
       attrs: { autocapitalize: "none", spellcheck: "false" } }),
-    password: field({ name: "password", label: "Password", type: "password", autocomplete: "new-password",
-      required: true, maxLength: 128, hint: "8–128 characters.", reveal: true }),
-    displayName: field({ name: "displayName", label: "Display name", optional: true, autocomplete: "nickname",
-      maxLength: 50, hint: "Shown on your channel and in chat. Defaults to your username." }),
+    password: field({ name: "password", label: t("reg.password"), type: "password", autocomplete: "new-password",
+      required: true, maxLength: 128, hint: t("reg.passwordHint"), reveal: true }),
+    displayName: field({ name: "displayName", label: t("common.displayName"), optional: true, autocomplete: "nickname",
+      maxLength: 50, hint: t("reg.displayNameHint") }),
   };
   const status = formStatus();
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "register-title" },
     Object.values(fields).map((f) => f.root),
     status.el,
-    h("button", { type: "submit", class: "btn btn-primary btn-block" }, "Create account"));
+    h("button", { type: "submit", class: "btn btn-primary btn-block" }, t("reg.submit")));
   revalidateOnInput(fields, RULES);
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     status.clear();
     if (!validate(fields, RULES)) {
-      status.set("Please fix the highlighted fields.", "error");
+      status.set(t("common.fixFields"), "error");
       focusFirstInvalid(form);
       return;
     }
     setBusy(form, true);
-    status.set("Creating your account…");
+    status.set(t("reg.busy"));
     try {
       await auth.register({
         email: fields.email.input.value.trim(),
@@ -65,23 +67,23 @@ export default function register(view, ctx) {
         password: fields.password.input.value,
         displayName: fields.displayName.input.value.trim(),
       });
-      status.set("Account created.", "success");
+      status.set(t("reg.done"), "success");
       ctx.navigate("/onboarding");
     } catch (err) {
       setBusy(form, false);
       clearErrors(fields);
-      const { shown, other } = showFieldErrors(fields, err, FRIENDLY);
+      const { shown, other } = showFieldErrors(fields, err, FRIENDLY());
       if (shown) {
-        status.set(other[0] || "Please fix the highlighted fields.", "error");
+        status.set(other[0] || t("common.fixFields"), "error");
         focusFirstInvalid(form);
       } else if (err.status === 409) {
         // a conflict without a field (lost a race): the detail names it
         const which = /email/i.test(err.detail) ? "email" : "username";
-        fields[which].setError(FRIENDLY[which].conflict);
+        fields[which].setError(FRIENDLY()[which].conflict);
         status.set(err.detail, "error");
         focusFirstInvalid(form);
       } else if (err.status === 429) {
-        status.set(err.retryAfter ? `Too many sign-ups from this network. Try again in ${Math.ceil(err.retryAfter / 60)} min.`
+        status.set(err.retryAfter ? t("reg.tooMany", { n: Math.ceil(err.retryAfter / 60) })
           : err.detail, "error");
       } else {
         status.set(err.detail || err.message, "error");
@@ -92,8 +94,8 @@ export default function register(view, ctx) {
   view.append(
     h("section", { class: "container auth-page" },
       h("div", { class: "card auth-card" },
-        h("h1", { id: "register-title" }, "Create your account"),
-        h("p", { class: "muted" }, "Stream, chat and follow channels."),
+        h("h1", { id: "register-title" }, t("title.register")),
+        h("p", { class: "muted" }, t("reg.lead")),
         form,
-        h("p", { class: "switch" }, "Already have an account? ", h("a", { href: "/auth/login" }, "Log in")))));
+        h("p", { class: "switch" }, t("reg.haveAccount"), h("a", { href: "/auth/login" }, t("nav.login"))))));
 }

@@ -10,7 +10,8 @@ import * as auth from "../auth.js";
 import { createChat } from "../chat.js";
 import { createPlayer } from "../player.js";
 import { createReplayChat } from "../replay.js";
-import { announce, avatar, copyText, formatDate, formatDuration, h } from "../ui.js";
+import { t } from "../i18n.js";
+import { announce, avatar, copyText, formatDate, formatDuration, h, socialLinkList } from "../ui.js";
 import { vodList } from "./dashboard.js";
 import { formatCount, viewersText } from "./home.js";
 
@@ -118,12 +119,23 @@ export default async function stream(view, ctx) {
     shareStatus.textContent = (await copyText(url)) ? "Link copied." : url;
   });
   const creator = channel.creator || {};
+  const creatorLinks = h("div", { class: "creator-links" });
   const creatorCard = h("section", { class: "creator-card", "aria-label": "About the creator" },
     avatar({ ...creator, avatar: channel.avatar || creator.avatar }, 56, ""),
     h("div", { class: "creator-text" },
-      h("p", { class: "creator-name" }, creator.displayName || creator.username || channel.name),
-      h("p", { class: "small" }, creator.username ? h("span", { class: "muted" }, `@${creator.username} · `) : null, followers)),
+      h("p", { class: "creator-name" }, creator.username
+        ? h("a", { href: `/users/${encodeURIComponent(creator.username)}` }, creator.displayName || creator.username)
+        : channel.name),
+      h("p", { class: "small" }, creator.username ? h("span", { class: "muted" }, `@${creator.username} · `) : null, followers),
+      creatorLinks),
     h("div", { class: "creator-actions" }, follow, share, shareStatus));
+  if (creator.id) {
+    // the creator's social links live with the user (auth), not the channel; the page does not wait for them
+    api.get(`/api/users/${encodeURIComponent(creator.id)}`, { auth: false }).then((profile) => {
+      const list = socialLinkList(profile.socialLinks, t("user.links"));
+      if (list && ctx.isCurrent()) creatorLinks.replaceChildren(list);
+    }).catch(() => { /* no links shown; the rest of the page stands */ });
+  }
 
   const vods = vodList(channel, { limit: 8 });
   const about = h("section", { class: "about", "aria-labelledby": "about-title" },

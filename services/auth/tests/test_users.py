@@ -201,12 +201,16 @@ async def test_profile_update_requires_a_token(client, assert_problem):
 
 async def test_public_profile_has_no_private_fields(client, register, bearer):
     user = await register("public_1", displayName="Public One")
-    await client.put("/api/auth/profile", headers=bearer(user), json={"bio": "hello"})
+    await client.put("/api/auth/profile", headers=bearer(user), json={
+        "bio": "hello", "socialLinks": {"site": "https://example.org/p"}, "notificationEmail": "n@example.org"})
     r = await client.get(f"/api/users/{user['user']['id']}")  # no token needed
     assert r.status_code == 200
     body = r.json()
-    assert body.keys() == PUBLIC_FIELDS
+    # the public profile adds its links and follow counts; never the e-mails, theme or language
+    assert body.keys() == PUBLIC_FIELDS | {"socialLinks", "followerCount", "followingCount", "isFollowing"}
     assert body == {
+        "socialLinks": {"site": "https://example.org/p"}, "followerCount": 0, "followingCount": 0,
+        "isFollowing": None,
         "id": user["user"]["id"],
         "username": "public_1",
         "displayName": "Public One",

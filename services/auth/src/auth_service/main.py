@@ -5,6 +5,7 @@ from servicekit.app import ServiceRuntime, create_app as create_service_app
 
 from auth_service.blocks.views import router as blocks_router
 from auth_service.config import Settings
+from auth_service.follows.views import router as follows_router
 from auth_service.keys import service as keys
 from auth_service.keys.views import router as keys_router
 from auth_service.passwords import Passwords, hash_concurrency, memory_limit
@@ -33,8 +34,8 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     settings = settings or Settings()
     app = create_service_app(
         build_runtime(settings), title="Auth service",
-        description="Accounts, sessions, profiles, blocks, avatars and the JWKS.",
-        routers=[sessions_router, me_router, blocks_router, users_router, uploads_router, keys_router],
+        description="Accounts, sessions, profiles, blocks, user follows, avatars and the JWKS.",
+        routers=[sessions_router, me_router, blocks_router, follows_router, users_router, uploads_router, keys_router],
         configure_process=configure_process,
     )
     budget = settings.argon2_memory_budget_mib

@@ -77,6 +77,22 @@ class UserPublic(ApiModel):
                    avatar=user.avatar, bio=user.bio, created_at=user.created_at)
 
 
+class UserProfilePublic(UserPublic):
+    """GET /api/users/{id}: the public profile with its links and follow counts."""
+
+    social_links: dict[str, str]
+    follower_count: int
+    following_count: int
+    # whether the caller follows this user; null when signed out
+    is_following: bool | None = None
+
+    @classmethod
+    def with_counts(cls, user: User, followers: int, following: int,
+                    is_following: bool | None) -> "UserProfilePublic":
+        return cls(**UserPublic.of(user).model_dump(), social_links=user.social_links, follower_count=followers,
+                   following_count=following, is_following=is_following)
+
+
 class Profile(ApiModel):
     social_links: dict[str, str]
     theme: Theme

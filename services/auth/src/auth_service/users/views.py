@@ -2,9 +2,10 @@ from fastapi import APIRouter
 
 from servicekit.problems import Problem, problem_responses
 
-from auth_service.deps import CurrentUser, SessionDep
+from auth_service.deps import CurrentUser, MaybeUser, SessionDep
+from auth_service.follows import service as follows
 from auth_service.users import service
-from auth_service.users.models import Onboard, ProfileUpdate, UserMe, UserPublic
+from auth_service.users.models import Onboard, ProfileUpdate, UserMe, UserProfilePublic
 
 me_router = APIRouter(prefix="/api/auth", tags=["users"])
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -34,10 +35,14 @@ async def update_profile(body: ProfileUpdate, caller: CurrentUser, session: Sess
     return UserMe.of(user)
 
 
-@router.get("/{user_id}", response_model=UserPublic, responses=problem_responses(404, 422))
-async def public_user(user_id: str, session: SessionDep) -> UserPublic:
-    """A public profile by user id, or by username (``@name`` works too)."""
-    return UserPublic.of(await service.get_by_id_or_username_or_raise(session, user_id))
+@router.get("/{user_id}", response_model=UserProfilePublic, responses=problem_responses(404, 422))
+async def public_user(user_id: str, caller: MaybeUser, session: SessionDep) -> UserProfilePublic:
+    """A public profile by user id, or by username (``@name`` works too), with its social links and
+    follow counts; ``isFollowing`` says whether the caller follows them (null when signed out)."""
+    user = await service.get_by_id_or_username_or_raise(session, user_id)
+    followers, following = await follows.counts(session, user.id)
+    is_following = await follows.is_following(session, caller.id, user.id) if caller else None
+    return UserProfilePublic.with_counts(user, followers, following, is_following)
 
 
 @router.put("/{user_id}", response_model=UserMe, responses=problem_responses(401, 403, 422))
