@@ -31,6 +31,8 @@ def stack(span_collector):
     # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the
     # "reconnect after the window" test short (test_stream_lifecycle_through_gateway.py)
     config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
+    # the simulcast tests' destinations are local nginx-rtmp servers and a refused loopback port
+    config.extra_env["SIMULCAST_ALLOW_PRIVATE_DESTINATIONS"] = "true"
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)

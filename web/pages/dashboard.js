@@ -2,7 +2,8 @@
 // kept in the URL as ?channel=<id>, so a reload or a shared link keeps it). Without a channel:
 // create one; /dashboard/new-channel adds another. With one: stream status and viewer count
 // (polled every 2 s: a chat socket here would count the creator as a viewer), Go live and End
-// stream, the encoder settings (RTMP URL, stream key hidden by default, copy, rotate), the past
+// stream, the encoder settings (RTMP URL, stream key hidden by default, copy, rotate), simulcast
+// destinations with their live state, the past
 // broadcasts, follower and view counts and the profile summary.
 
 import { api } from "../api.js";
@@ -277,6 +278,95 @@ function encoderCard(channel) {
     h("h2", { id: "encoder-title" }, "Encoder settings"), body, status);
 }
 
+// ---- simulcast destinations ---------------------------------------------------------------------
+
+const SIMULCAST_WORDS = { idle: "Idle", connecting: "Connecting…", live: "Live", failed: "Failed" };
+
+/** Restream destinations (API.md Extensions: Simulcast): add, enable/disable, remove; each row shows
+ * the state the ingest reports while the channel is live (polled like the stream card). The key
+ * field is write-only: the API answers its last 4 characters only. */
+function simulcastCard(channel) {
+  const base = `/api/channels/${encodeURIComponent(channel.id)}/destinations`;
+  const list = h("ul", { class: "destination-list", role: "list" });
+  const status = formStatus();
+  let stopped = false;
+  let timer = null;
+
+  const row = (d) => {
+    const state = h("span", { class: "status-badge destination-state", "data-state": d.state }, SIMULCAST_WORDS[d.state] || d.state);
+    const toggle = h("button", { type: "button", class: "btn btn-secondary btn-small" }, d.enabled ? "Disable" : "Enable");
+    toggle.addEventListener("click", async () => {
+      toggle.disabled = true;
+      try { await api.put(`${base}/${encodeURIComponent(d.id)}`, { enabled: !d.enabled }); await load(); }
+      catch (err) { status.set(err.detail, "error"); toggle.disabled = false; }
+    });
+    const remove = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Remove");
+    remove.addEventListener("click", async () => {
+      const ok = await confirmDialog({ title: `Remove ${d.name}?`, text: "The stream is no longer sent there.",
+        confirmLabel: "Remove", danger: true });
+      if (!ok) return;
+      try { await api.del(`${base}/${encodeURIComponent(d.id)}`); await load(); status.set(`${d.name} removed.`, "success"); }
+      catch (err) { status.set(err.detail, "error"); }
+    });
+    return h("li", { class: "destination", "data-destination-id": d.id },
+      h("p", {}, h("strong", {}, d.name), " ", state, d.enabled ? null : h("span", { class: "muted" }, " (disabled)")),
+      h("p", { class: "muted" }, `${d.url} · key …${d.streamKeyLast4}`),
+      d.lastError ? h("p", { class: "field-error destination-error" }, d.lastError) : null,
+      h("p", { class: "form-actions" }, toggle, remove));
+  };
+
+  async function load() {
+    try {
+      const { items } = await api.get(base);
+      list.replaceChildren(...(items.length ? items.map(row) : [h("li", { class: "muted" }, "No destinations yet.")]));
+    } catch (err) {
+      list.replaceChildren(h("li", { class: "field-error" }, err.detail));
+    }
+  }
+
+  const fields = {
+    name: field({ name: "name", label: "Name", required: true, maxLength: 80, hint: "e.g. YouTube" }),
+    url: field({ name: "url", label: "Server URL", required: true, maxLength: 512, hint: "rtmp:// or rtmps://, e.g. rtmp://a.rtmp.youtube.com/live2" }),
+    streamKey: field({ name: "streamKey", label: "Stream key", type: "password", required: true, maxLength: 512,
+      autocomplete: "off", hint: "Stored encrypted; only its last 4 characters are shown again." }),
+  };
+  const form = h("form", { class: "destination-form", novalidate: true },
+    fields.name.root, fields.url.root, fields.streamKey.root,
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary btn-small" }, "Add destination")),
+    status.el);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(fields);
+    setBusy(form, true);
+    try {
+      const created = await api.post(base, { name: fields.name.input.value, url: fields.url.input.value,
+        streamKey: fields.streamKey.input.value, enabled: true });
+      for (const f of Object.values(fields)) f.input.value = "";
+      status.set(`${created.name} added.`, "success");
+      await load();
+    } catch (err) {
+      if (!showFieldErrors(fields, err).shown) status.set(err.detail, "error");
+    } finally {
+      setBusy(form, false);
+    }
+  });
+
+  const poll = async () => {
+    if (stopped) return;
+    await load();
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
+  };
+  poll();
+
+  return {
+    root: h("section", { class: "card", "aria-labelledby": "simulcast-title" },
+      h("h2", { id: "simulcast-title" }, "Simulcast"),
+      h("p", { class: "hint" }, "While you are live, your stream is also sent, unchanged, to each enabled destination."),
+      list, form),
+    stop() { stopped = true; clearTimeout(timer); },
+  };
+}
+
 // ---- stream status, Go live, End stream -------------------------------------------------------
 
 const STATUS_WORDS = {
@@ -452,6 +542,8 @@ export default async function dashboard(view, ctx) {
     const vods = vodList(channel);
     const vodTimer = setInterval(vods.reload, 10_000);
     stops.push(() => clearInterval(vodTimer));
+    const simulcast = simulcastCard(channel);
+    stops.push(simulcast.stop);
     const q = `?channel=${encodeURIComponent(channel.id)}`;
     main.replaceChildren(
       h("div", { class: "dash-col" },
@@ -459,6 +551,7 @@ export default async function dashboard(view, ctx) {
         h("section", { class: "card", "aria-labelledby": "vod-title" }, h("h2", { id: "vod-title" }, "Past broadcasts"), vods.root)),
       h("div", { class: "dash-col" },
         encoderCard(channel),
+        simulcast.root,
         h("section", { class: "card channel-summary", "aria-labelledby": "channel-title" },
           h("h2", { id: "channel-title" }, "Channel"),
           h("p", {}, h("strong", {}, channel.name), h("span", { class: "muted" }, ` · /streams/${channel.slug}`)),

@@ -22,6 +22,8 @@ from contracts.events import (
     Stream,
     StreamEndRequested,
     StreamKeyRotated,
+    DestinationsUpdated,
+    SimulcastStateChanged,
     StreamStatus,
     StreamStatusChanged,
     StreamViewers,
@@ -82,6 +84,10 @@ def _samples() -> dict[str, WireModel]:
         "channel.followed": follow,
         "channel.unfollowed": follow,
         "channel.stream_key_rotated": StreamKeyRotated(channel_id="c1", rotated_at=AT),
+        "channel.destinations_updated": DestinationsUpdated(channel_id="c1", at=AT),
+        "media.simulcast.state_changed": SimulcastStateChanged(
+            channel_id="c1", destination_id="d1", ingest_session_id="s1", state="failed",
+            last_error="Connection refused", at=AT),
         "channel.filters_updated": ChannelFilters(
             channel_id="c1",
             banned_words=["spoiler"],

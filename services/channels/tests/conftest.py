@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from contracts.envelope import make_event, parse_event
@@ -25,6 +26,8 @@ from servicekit.testing import User
 from channels_service.config import Settings
 from channels_service.main import create_app
 
+# a fresh Fernet key per run, as devstack gives `make run` and the e2e stack one
+SIMULCAST_KEY = Fernet.generate_key().decode()
 MIGRATIONS = Path(__file__).resolve().parents[1] / "src" / "channels_service" / "migrations"
 
 
@@ -46,6 +49,7 @@ def channels_settings(channels_db_url, nats_url_for, redis_url, object_store_env
         # banners go to the real S3 server (SeaweedFS), as they go to R2 in production
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
         outbox_poll_seconds=0.2, rtmp_url="rtmp://ingest.test:1935/live",
+        simulcast_encryption_key=SIMULCAST_KEY,
     )
 
 

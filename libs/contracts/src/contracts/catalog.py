@@ -39,12 +39,14 @@ class EventType(StrEnum):
     CHANNEL_MODERATOR_REMOVED = "channel.moderator_removed"
     CHANNEL_USER_BANNED = "channel.user_banned"
     CHANNEL_USER_UNBANNED = "channel.user_unbanned"
+    CHANNEL_DESTINATIONS_UPDATED = "channel.destinations_updated"
     MEDIA_INGEST_CONNECTED = "media.ingest.connected"
     MEDIA_INGEST_DISCONNECTED = "media.ingest.disconnected"
     MEDIA_INGEST_ERRORED = "media.ingest.errored"
     MEDIA_RECORDING_READY = "media.recording.ready"
     MEDIA_THUMBNAIL_UPDATED = "media.thumbnail.updated"
     MEDIA_VOD_JOINED = "media.vod.joined"
+    MEDIA_SIMULCAST_STATE_CHANGED = "media.simulcast.state_changed"
     STREAM_CREATED = "stream.created"
     STREAM_STARTED = "stream.started"
     STREAM_STATUS_CHANGED = "stream.status_changed"
@@ -190,6 +192,14 @@ _ENTRIES = (
         "A ban or timeout was lifted.",
     ),
     _entry(
+        E.CHANNEL_DESTINATIONS_UPDATED,
+        channels.DestinationsUpdated,
+        "channels",
+        s.CHANNEL_DESTINATIONS_UPDATED,
+        "A channel's simulcast destinations changed; the ingest node holding its live session "
+        "forwards to the new set.",
+    ),
+    _entry(
         E.MEDIA_INGEST_CONNECTED,
         media.IngestConnected,
         "media-gateway",
@@ -230,6 +240,13 @@ _ENTRIES = (
         "media-gateway",
         s.MEDIA_VOD_JOINED,
         "The recorded parts of a stream were joined into one VOD, as stream.vod_requested asked.",
+    ),
+    _entry(
+        E.MEDIA_SIMULCAST_STATE_CHANGED,
+        media.SimulcastStateChanged,
+        "media-gateway",
+        s.MEDIA_SIMULCAST_STATE_CHANGED,
+        "A simulcast forwarder (the live source copied to a creator's RTMP destination) changed state.",
     ),
     _entry(
         E.STREAM_CREATED,

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, field_serializer, model_validator
 
 from contracts.base import Id, UtcDateTime, WireModel
 from contracts.events.channels import Channel
-from contracts.subjects import CHANNELS_GET, CHANNELS_INGEST_AUTHORIZE
+from contracts.subjects import CHANNELS_GET, CHANNELS_INGEST_AUTHORIZE, CHANNELS_SIMULCAST_DESTINATIONS
 
 
 class IngestAuthorizeRequest(WireModel):
@@ -65,6 +65,36 @@ class ChannelGetReply(WireModel):
         return self
 
 
+class SimulcastDestinationsRequest(WireModel):
+    """The ingest node holding a channel's live session asks where to forward it."""
+
+    channel_id: Id
+    """The live channel."""
+
+
+class SimulcastTarget(WireModel):
+    """One enabled destination, with its key: only this reply carries it."""
+
+    id: Id
+    """The destination's id (state reports name it)."""
+    url: SecretStr
+    """The full RTMP(S) URL to publish to: the creator's server URL and stream key joined by `/`.
+    Masked in ``repr`` and logs; only the wire form carries it."""
+    key_suffix: str
+    """The key's last characters, to mask it in anything reported back."""
+
+    @field_serializer("url", when_used="json")
+    def _reveal_for_the_wire(self, url: SecretStr) -> str:
+        return url.get_secret_value()
+
+
+class SimulcastDestinationsReply(WireModel):
+    """The channel's enabled destinations (none when it has none or does not exist)."""
+
+    destinations: list[SimulcastTarget]
+    """Where to forward the live source, each without re-encoding."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """A request/reply subject: who asks, who answers, and the two message models."""
@@ -98,4 +128,14 @@ CHANNEL_GET = RequestSpec(
                  "`channel.created` for an id asks channels before answering 404."),
 )
 
-REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET)
+SIMULCAST_DESTINATIONS = RequestSpec(
+    subject=CHANNELS_SIMULCAST_DESTINATIONS,
+    request=SimulcastDestinationsRequest,
+    reply=SimulcastDestinationsReply,
+    requester="media-gateway",
+    responder="channels",
+    description=("The ingest node holding a channel's live session asks channels for its enabled simulcast "
+                 "destinations (URL and key, decrypted) at go-live and after channel.destinations_updated."),
+)
+
+REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET, SIMULCAST_DESTINATIONS)

@@ -27,6 +27,7 @@ CHANNEL_MODERATOR_ADDED = "channel.moderator_added"
 CHANNEL_MODERATOR_REMOVED = "channel.moderator_removed"
 CHANNEL_USER_BANNED = "channel.user_banned"
 CHANNEL_USER_UNBANNED = "channel.user_unbanned"
+CHANNEL_DESTINATIONS_UPDATED = "channel.destinations_updated"
 
 # media-gateway
 MEDIA_INGEST_CONNECTED = "media.ingest.connected"
@@ -35,6 +36,7 @@ MEDIA_INGEST_ERRORED = "media.ingest.errored"
 MEDIA_RECORDING_READY = "media.recording.ready"
 MEDIA_THUMBNAIL_UPDATED = "media.thumbnail.updated"
 MEDIA_VOD_JOINED = "media.vod.joined"
+MEDIA_SIMULCAST_STATE_CHANGED = "media.simulcast.state_changed"
 
 # streams
 STREAM_CREATED = "stream.created"
@@ -69,6 +71,8 @@ CHAT_ROOM_ALL = "chat.room.*"
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
 CHANNELS_GET = "channels.get"
+# the media gateway asks for a live channel's simulcast destinations (their keys: never an event)
+CHANNELS_SIMULCAST_DESTINATIONS = "channels.simulcast.destinations"
 # the chat API answers the chat edges (which hold no database connection): chat-internal, so
 # not in contracts.requests, but named here for the NATS permission table (contracts.access)
 CHAT_API_HISTORY = "chat.api.history"

@@ -12,6 +12,7 @@ whose passwords come from the Secret `nats-users`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -33,25 +34,29 @@ class Credentials:
     nats: dict[str, str]
     """NATS user -> password: every service user and the admin."""
     valkey: str
+    simulcast_key: str = ""
+    """Fernet key channels encrypts simulcast destinations' stream keys with (SIMULCAST_ENCRYPTION_KEY)."""
 
     @classmethod
     def generate(cls) -> Credentials:
-        return cls({user: _password() for user in [ADMIN_USER, *USERS]}, _password())
+        return cls({user: _password() for user in [ADMIN_USER, *USERS]}, _password(), _fernet_key())
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
         """The passwords kept in `path`; users added to the table since get one (and are saved)."""
         try:
             data = json.loads(path.read_text())
-            creds = cls(dict(data["nats"]), str(data["valkey"]))
+            creds = cls(dict(data["nats"]), str(data["valkey"]), str(data.get("simulcast", "")))
         except (FileNotFoundError, KeyError, TypeError, ValueError):
             creds = cls.generate()
         missing = [u for u in [ADMIN_USER, *USERS] if u not in creds.nats]
-        creds = cls({**creds.nats, **{u: _password() for u in missing}}, creds.valkey)
+        # a data folder older than simulcast gets its key now (and keeps it: stored keys need it)
+        creds = cls({**creds.nats, **{u: _password() for u in missing}}, creds.valkey,
+                    creds.simulcast_key or _fernet_key())
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"nats": creds.nats, "valkey": creds.valkey}, f, indent=2)
+            json.dump({"nats": creds.nats, "valkey": creds.valkey, "simulcast": creds.simulcast_key}, f, indent=2)
         os.chmod(path, 0o600)
         return creds
 
@@ -61,6 +66,11 @@ class Credentials:
 
     def redis_url(self, address: str, db: int = 0) -> str:
         return f"redis://:{quote(self.valkey, safe='')}@{address}/{db}"
+
+
+def _fernet_key() -> str:
+    # Fernet.generate_key()'s format (32 random bytes, URL-safe base64) without importing cryptography here
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def password_variable(user: str) -> str:

@@ -291,6 +291,8 @@ class Stack:
         }
         if svc.database:
             env["DATABASE_URL"] = self.postgres.url(svc.database)
+        if svc.name == "channels":
+            env["SIMULCAST_ENCRYPTION_KEY"] = self.load_credentials().simulcast_key
         return env
 
     def object_store_env(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from servicekit.settings import ServiceSettings
 
 
@@ -19,3 +19,12 @@ class Settings(ServiceSettings):
 
     # longest timeout a moderator can give; no duration at all is a permanent ban
     max_ban_seconds: int = 365 * 24 * 3600
+
+    # ---- simulcast (channels_service/simulcast) ------------------------------------------------
+    # Fernet key(s) encrypting the destinations' stream keys at rest (Fernet.generate_key(); several,
+    # comma-separated: the first encrypts, all decrypt, for rotation). Unset: simulcast answers 503.
+    simulcast_encryption_key: SecretStr | None = None
+    # allow destinations on loopback/private/link-local addresses (tests and labs only: otherwise a
+    # creator could make the ingest nodes connect into the platform's own network)
+    simulcast_allow_private_destinations: bool = False
+    simulcast_max_destinations: int = Field(5, ge=1, le=50)

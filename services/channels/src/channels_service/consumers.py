@@ -6,6 +6,7 @@ from servicekit.inbox import ConsumerWorker
 
 from channels_service.live.service import STREAM_EVENTS, handle_stream_event
 from channels_service.profiles.service import USER_EVENTS, handle_user_event
+from channels_service.simulcast.service import STATE_EVENTS, handle_state_event
 
 
 
@@ -13,4 +14,5 @@ def consumers() -> list[ConsumerWorker]:
     return [
         ConsumerWorker("channels-user-profiles", USER_EVENTS, handle_user_event),
         ConsumerWorker("channels-stream-state", STREAM_EVENTS, handle_stream_event),
+        ConsumerWorker("channels-simulcast-state", STATE_EVENTS, handle_state_event),
     ]

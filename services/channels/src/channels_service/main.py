@@ -13,6 +13,8 @@ from channels_service.consumers import consumers
 from channels_service.follows.views import router as follows_router
 from channels_service.live.viewers import ViewerCounts
 from channels_service.moderation.views import router as moderation_router
+from channels_service.simulcast.responder import DestinationsResponder
+from channels_service.simulcast.views import router as simulcast_router
 from channels_service.streamkeys.responder import IngestAuthorizer
 from channels_service.streamkeys.views import router as stream_keys_router
 from channels_service.uploads.views import router as uploads_router
@@ -36,6 +38,9 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     lookup = ChannelLookup()
     runtime.add_worker(lookup, stop=lookup.stop)
     runtime.channel_lookup = lookup
+    destinations = DestinationsResponder()
+    runtime.add_worker(destinations, stop=destinations.stop)
+    runtime.simulcast_destinations = destinations
     viewer_counts = ViewerCounts()
     runtime.add_worker(viewer_counts, stop=viewer_counts.stop)
     runtime.viewer_counts = viewer_counts
@@ -49,12 +54,13 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app = create_service_app(
         runtime, title="Channels service",
         description=("Channels (slug, profile, directory), stream keys and ingest authorization, follows, "
-                     "moderation (filters, moderators, bans), banners and VOD listings."),
+                     "moderation (filters, moderators, bans), banners, VOD listings and simulcast destinations."),
         routers=[channels_router, stream_keys_router, follows_router, moderation_router, vods_router,
-                 uploads_router],
+                 uploads_router, simulcast_router],
         configure_process=configure_process,
     )
     app.state.ingest_authorizer = runtime.ingest_authorizer
     app.state.channel_lookup = runtime.channel_lookup
+    app.state.simulcast_destinations = runtime.simulcast_destinations
     app.state.viewer_counts = runtime.viewer_counts
     return app

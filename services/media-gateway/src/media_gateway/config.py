@@ -92,6 +92,13 @@ class Settings(ServiceSettings):
     # an ended session's playlists (with ENDLIST) stay this long for players finishing them
     llhls_linger_seconds: float = 60.0
 
+    # ---- simulcast (media_gateway/simulcast): the live source copied to creators' RTMP(S) destinations
+    simulcast_enabled: bool = True
+    # a failed forwarder is retried after this, doubling up to simulcast_retry_max_seconds
+    simulcast_retry_seconds: float = Field(2.0, gt=0)
+    simulcast_retry_max_seconds: float = Field(60.0, gt=0)
+    simulcast_lookup_timeout_seconds: float = Field(2.0, gt=0)
+
     hls_base_url: str = "/hls"  # public path of the origin's playlists (the gateway proxies it here)
     record_root: Path | None = None  # default <data_dir>/recordings; nginx-rtmp's record_path
     # VODs go to the object store (OBJECT_STORE_URL: S3 or a folder) under this prefix; the gateway

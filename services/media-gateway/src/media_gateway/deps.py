@@ -13,6 +13,7 @@ from media_gateway.ingest.nodes import NodeDrops
 from media_gateway.ingest.source_pull import SourcePulls
 from media_gateway.llhls.transcoder import Transcoders
 from media_gateway.recordings.service import RecordingWorker
+from media_gateway.simulcast.service import Simulcasts
 
 
 def get_limiter(request: Request) -> RateLimiter:
@@ -33,6 +34,10 @@ def get_pulls(request: Request) -> SourcePulls:
 
 def get_transcoders(request: Request) -> Transcoders:
     return request.app.state.transcoders
+
+
+def get_simulcasts(request: Request) -> Simulcasts:
+    return request.app.state.simulcasts
 
 
 def get_recordings(request: Request) -> RecordingWorker:
@@ -59,4 +64,5 @@ ControlDep = Annotated[NginxControl, Depends(get_control)]
 DropsDep = Annotated[NodeDrops, Depends(get_drops)]
 PullsDep = Annotated[SourcePulls, Depends(get_pulls)]
 TranscodersDep = Annotated[Transcoders, Depends(get_transcoders)]
+SimulcastsDep = Annotated[Simulcasts, Depends(get_simulcasts)]
 RecordingsDep = Annotated[RecordingWorker, Depends(get_recordings)]

@@ -29,6 +29,7 @@ from media_gateway.llhls.views import router as llhls_router
 from media_gateway.recordings.service import RecordingWorker
 from media_gateway.retention import prune_recording_files, prunes
 from media_gateway.recordings.views import router as recordings_router
+from media_gateway.simulcast.service import DestinationChanges, Simulcasts
 from media_gateway.thumbnails.service import ThumbnailWorker
 from media_gateway.webhooks.views import router as webhooks_router
 
@@ -82,9 +83,10 @@ class _QuickStopConsumer(InboxConsumer):
 
 def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWorker,
                   thumbnails: ThumbnailWorker, liveness: LivenessWorker, pulls: SourcePulls,
-                  transcoders: Transcoders, joins: JoinWorker) -> ServiceRuntime:
+                  transcoders: Transcoders, joins: JoinWorker, simulcasts: Simulcasts) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM], uses_store=True)
     drops.bind(lambda: runtime.nats)
+    simulcasts.bind(lambda: runtime.nats, lambda: runtime.db)
     for prune in prunes(settings):
         runtime.add_prune(prune)
     runtime.add_sweep(Sweep("recording_files", lambda: prune_recording_files(runtime.db, settings)))
@@ -132,6 +134,7 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
                     await transcoders.start(session_id, join=False)
             await stopping.wait()
         finally:
+            await simulcasts.close()
             await transcoders.close()
             await pulls.close()
 
@@ -140,6 +143,8 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
     # drops other replicas send to the sessions this node holds
     node_drops = DropResponder(drops)
     runtime.add_worker(node_drops, stop=node_drops.stop)
+    destination_changes = DestinationChanges(simulcasts)
+    runtime.add_worker(destination_changes, stop=destination_changes.stop)
     runtime.add_worker(vods, stop=recordings.stop)
     runtime.add_worker(vod_requests)
     runtime.add_worker(vod_joins, stop=joins.stop)
@@ -167,14 +172,16 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
                     window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds)
     transcoders = Transcoders(settings, origin)
     pulls.on_release.append(transcoders.stop)
+    simulcasts = Simulcasts(settings)
+    pulls.on_release.append(simulcasts.stop)
     thumbnails = ThumbnailWorker(settings, origin)
     drops = NodeDrops(settings, control, pulls)
     liveness = LivenessWorker(settings, drops)
     app = create_service_app(
-        build_runtime(settings, drops, recordings, thumbnails, liveness, pulls, transcoders, joins),
+        build_runtime(settings, drops, recordings, thumbnails, liveness, pulls, transcoders, joins, simulcasts),
         title="Media gateway",
         description="Local ingest callbacks (nginx-rtmp), live transcoding and the LL-HLS origin, recordings "
-                    "to VOD, live thumbnails, and Mux / Cloudflare Stream webhooks, all translated into media.* "
+                    "to VOD, live thumbnails, simulcast to creators' RTMP(S) destinations, and Mux / Cloudflare Stream webhooks, all translated into media.* "
                     "events.",
         routers=[ingest_router, llhls_router, recordings_router, webhooks_router],
         configure_process=configure_process,
@@ -184,6 +191,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app.state.pulls = pulls
     app.state.origin = origin
     app.state.transcoders = transcoders
+    app.state.simulcasts = simulcasts
     app.state.recordings = recordings
     app.state.joins = joins
     return app

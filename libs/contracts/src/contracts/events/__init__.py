@@ -7,6 +7,7 @@ from contracts.events.channels import (
     ChannelFollow,
     ChannelModerator,
     ChannelUnban,
+    DestinationsUpdated,
     StreamKeyRotated,
 )
 from contracts.events.chat import ChatMessage, ChatMessageDeleted, ChatPresence, ChatReport, ChatUser
@@ -16,6 +17,8 @@ from contracts.events.media import (
     IngestErrored,
     MediaProvider,
     RecordingReady,
+    SimulcastState,
+    SimulcastStateChanged,
     ThumbnailUpdated,
     VodJoined,
 )
@@ -41,11 +44,14 @@ __all__ = [
     "ChatPresence",
     "ChatReport",
     "ChatUser",
+    "DestinationsUpdated",
     "IngestConnected",
     "IngestDisconnected",
     "IngestErrored",
     "MediaProvider",
     "RecordingReady",
+    "SimulcastState",
+    "SimulcastStateChanged",
     "Stream",
     "StreamEndRequested",
     "StreamKeyRotated",

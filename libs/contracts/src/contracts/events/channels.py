@@ -97,3 +97,14 @@ class ChannelUnban(WireModel):
     """The channel."""
     user_id: Id
     """The user who may chat again."""
+
+
+class DestinationsUpdated(WireModel):
+    """A channel's simulcast destinations were added, changed or removed
+    (``channel.destinations_updated``). Carries no URL and no key: the ingest node holding the
+    channel's live session asks ``channels.simulcast.destinations`` again."""
+
+    channel_id: Id
+    """The channel whose destinations changed."""
+    at: UtcDateTime
+    """When the change was committed."""

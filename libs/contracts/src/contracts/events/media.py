@@ -87,3 +87,29 @@ class VodJoined(WireModel):
     reencoded: bool
     """Whether the parts had to be re-encoded to one format (their encoder settings differed);
     false when they were joined as they were."""
+
+
+class SimulcastState(StrEnum):
+    """Where a simulcast forwarder stands."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    FAILED = "failed"
+
+
+class SimulcastStateChanged(WireModel):
+    """A simulcast forwarder of a live session changed state (``media.simulcast.state_changed``)."""
+
+    channel_id: Id
+    """The channel that is broadcasting."""
+    destination_id: Id
+    """The destination forwarded to."""
+    ingest_session_id: Id
+    """The ingest session whose source is forwarded."""
+    state: SimulcastState
+    """idle (not forwarding), connecting, live (forwarding), failed (retrying with backoff)."""
+    last_error: str | None = None
+    """Why it failed (ffmpeg's message, the destination's key masked), or null."""
+    at: UtcDateTime
+    """When the forwarder changed state (compare this: events may arrive out of order)."""

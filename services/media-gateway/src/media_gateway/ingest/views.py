@@ -18,6 +18,7 @@ from media_gateway.deps import (
     Runtime,
     SessionDep,
     SettingsDep,
+    SimulcastsDep,
     TranscodersDep,
     read_limited_body,
 )
@@ -53,7 +54,7 @@ async def _callback(request: Request) -> RtmpCallback:
                         **problem_responses(403, 413, 429)})
 async def on_publish(request: Request, session: SessionDep, settings: SettingsDep, runtime: Runtime,
                      limiter: LimiterDep, drops: DropsDep, pulls: PullsDep,
-                     transcoders: TranscodersDep) -> Response:
+                     transcoders: TranscodersDep, simulcasts: SimulcastsDep) -> Response:
     cb = await _callback(request)
     addr = cb.addr or None
     failure_key = f"publish-fail:ip:{addr or 'unknown'}"
@@ -94,6 +95,8 @@ async def on_publish(request: Request, session: SessionDep, settings: SettingsDe
     except BaseException:
         await pulls.release(session_id, stream_name)
         raise
+    # after the commit: the forwarders play src like the transcoder, each in a process of its own
+    simulcasts.start(row.id, channel_id)
     log.info("publish authorized", extra={"sessionId": row.id, "channelId": channel_id, "clientId": cb.client_id,
                                           "sourcePulled": pulled, "transcoding": transcoding})
 

@@ -1,0 +1,26 @@
+"""Simulcast forwarder logic (no servers): the ffmpeg command copies without re-encoding, and
+ffmpeg's messages lose the destination's key before they are logged or reported. The forwarding
+itself runs against real nginx-rtmp servers in tests/e2e/test_simulcast_through_gateway.py."""
+
+from contracts.requests import SimulcastTarget
+from media_gateway.simulcast.service import ffmpeg_argv, mask
+
+TARGET = SimulcastTarget(id="d1", url="rtmp://dest.example:1935/app/sk_live_SECRET123", key_suffix="T123")
+
+
+def test_the_source_is_copied_not_reencoded():
+    argv = ffmpeg_argv("ffmpeg", "rtmp://127.0.0.1:1935/src/s1_src", TARGET.url.get_secret_value())
+    assert argv[argv.index("-i") + 1] == "rtmp://127.0.0.1:1935/src/s1_src"
+    assert argv[argv.index("-c") + 1] == "copy"
+    assert not any(a.startswith(("libx264", "-c:v", "-vf", "scale")) for a in argv)
+    assert argv[-1] == "rtmp://dest.example:1935/app/sk_live_SECRET123"
+    assert argv[argv.index("-f", argv.index("-c")) + 1] == "flv"
+
+
+def test_ffmpeg_messages_are_masked():
+    message = ("Error opening output rtmp://dest.example:1935/app/sk_live_SECRET123: Connection refused | "
+               "stream sk_live_SECRET123 refused")
+    masked = mask(message, TARGET)
+    assert "SECRET123" not in masked
+    assert "rtmp://dest.example:1935/app/****: Connection refused" in masked
+    assert "SECRET123" not in repr(TARGET)
