@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from devstack.ports import free_port
 from devstack.servers import Nginx

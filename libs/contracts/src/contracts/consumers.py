@@ -34,6 +34,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
                  "Keeps the owner profiles shown on channel pages current."),
     ConsumerSpec("channels-stream-state", "channels", (s.STREAM_STARTED, s.STREAM_ENDED, s.STREAM_ARCHIVED),
                  "Keeps each channel's live state (directory, channel page) current."),
+    ConsumerSpec("channels-simulcast-state", "channels", (s.MEDIA_SIMULCAST_STATE_CHANGED,),
+                 "Keeps each simulcast destination's state (idle, connecting, live, failed) for the dashboard."),
     ConsumerSpec("streams-channels", "streams", (s.CHANNEL_CREATED, s.CHANNEL_UPDATED),
                  "The channel projection streams checks go-live requests against."),
     ConsumerSpec("streams-media", "streams",
