@@ -31,6 +31,9 @@ def stack(span_collector):
     # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the
     # "reconnect after the window" test short (test_stream_lifecycle_through_gateway.py)
     config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
+    # media gateway: a DVR window of 20 s instead of 30 min, so a stream of a test's length fills it
+    # (test_llhls_through_gateway.py: segments beyond the in-memory window, served from disk)
+    config.extra_env["DVR_WINDOW_SECONDS"] = "20"
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)
