@@ -56,9 +56,15 @@ class Segment:
     complete: bool = False
     init_uri: str = "init.mp4"
     discontinuity: bool = False  # the encoder restarted before this segment
+    # a complete segment never changes: its duration and its whole-segment lines are kept, as a DVR
+    # playlist renders ~1800 of them on every plain reload
+    seconds: float | None = field(default=None, repr=False)
+    lines: str | None = field(default=None, repr=False)
 
     @property
     def duration(self) -> float:
+        if self.seconds is not None:
+            return self.seconds
         return sum(p.duration for p in self.parts)
 
     @property
@@ -122,7 +128,7 @@ class MediaPlaylist:
     def _completed(self, segment: Segment) -> None:
         segment.complete = True
         self._complete_count += 1
-        duration = segment.duration
+        duration = segment.seconds = sum(p.duration for p in segment.parts)
         self._complete_seconds += duration
         self._longest = max(self._longest, duration)
 
@@ -240,8 +246,14 @@ class MediaPlaylist:
             if segment.init_uri != init_uri:
                 init_uri = segment.init_uri
                 lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
+            if segment.complete and (segment.msn not in with_parts or self.ended):
+                if segment.lines is None:
+                    segment.lines = (f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}\n"
+                                     f"#EXTINF:{segment.duration:.5f},\n{segment.uri}")
+                lines.append(segment.lines)
+                continue
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}")
-            if segment.msn in with_parts and not self.ended:
+            if not self.ended:
                 for p in segment.parts:
                     lines.append(f'#EXT-X-PART:DURATION={p.duration:.5f},URI="{p.uri(segment.msn)}"'
                                  + (",INDEPENDENT=YES" if p.independent else ""))
