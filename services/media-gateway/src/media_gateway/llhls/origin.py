@@ -10,8 +10,8 @@ DVR (docs/ll-hls.md, "DVR"): a playlist lists the last `dvr_seconds` of media, b
 `window` segments stay in memory as parts; an older complete segment is written once to this node's
 spool folder (`<dvr_dir>/<session>/<rendition>/seg-<msn>.m4s`), served from there, and deleted when
 it leaves the playlist or the session is forgotten. Memory per rendition is therefore `window`
-segments whatever the DVR window, disk is the DVR window. The gateway in front caches what is immutable (init sections, parts, segments) and what a blocking
-reload answered, so a part is fetched from here about once per gateway, however many viewers.
+segments whatever the DVR window, disk is the DVR window. The gateway in front caches what is
+immutable (init sections, parts, segments) and what a blocking reload answered, so a part is fetched from here about once per gateway, however many viewers.
 """
 
 from __future__ import annotations
