@@ -1,6 +1,7 @@
 // The video player: hls.js (npm, served at /vendor/) for live Low-Latency HLS with a quality
-// selector (Auto + every rendition), how far behind live the picture is and a "Go to live" button,
-// recovery from network and media errors, and full screen; a plain <video src> for VOD recordings (MP4).
+// selector (Auto + every rendition), how far behind live the picture is, seeking back in the live
+// stream's DVR window (the seek bar or "Back 10 s") and a "Go to live" button, recovery from network
+// and media errors, and full screen; a plain <video src> for VOD recordings (MP4).
 
 import { h, uid } from "./ui.js";
 
@@ -36,9 +37,11 @@ export function createPlayer({ title }) {
   // text changes at most that often, so screen readers are not flooded: aria-live off)
   const behind = h("span", { class: "behind-live", hidden: true, "aria-live": "off" });
   const goLive = h("button", { type: "button", class: "btn btn-small btn-ghost go-live", hidden: true }, "Go to live");
+  const seekBack = h("button", { type: "button", class: "btn btn-small btn-ghost seek-back", hidden: true,
+    "aria-label": "Back 10 seconds" }, "−10 s");
   const overlay = h("div", { class: "player-overlay", hidden: true, role: "status", "aria-live": "polite" });
   const stage = h("div", { class: "player-stage" }, video, overlay);
-  const bar = h("div", { class: "player-bar" }, behind, goLive,
+  const bar = h("div", { class: "player-bar" }, behind, seekBack, goLive,
     h("label", { for: qualityId, class: "quality-label" }, "Quality"), quality, fullscreen);
   const root = h("div", { class: "player" }, stage, bar);
 
@@ -96,21 +99,48 @@ export function createPlayer({ title }) {
 
   // more than this beyond the target latency (PART-HOLD-BACK, ~1 s) and the viewer is offered a jump
   const FAR_BEHIND_SECONDS = 1;
+  // hls.js jumps back to live past this latency (see the Hls config below), except while the viewer
+  // watches behind on purpose (DVR): then the limit is lifted until "Go to live"
+  const LIVE_MAX_LATENCY = 3;
+  const SEEK_BACK_SECONDS = 10;
+  let rewound = false;
+  const setRewound = (on) => {
+    rewound = on;
+    if (hls) hls.config.liveMaxLatencyDuration = on ? Infinity : LIVE_MAX_LATENCY;
+  };
   const showLatency = () => {
     const latency = hls ? hls.latency : NaN;
     if (!hls || !Number.isFinite(latency) || latency <= 0 || video.readyState < 2) {
       behind.hidden = true;
       goLive.hidden = true;
+      seekBack.hidden = true;
       return;
     }
     behind.hidden = false;
+    seekBack.hidden = false;
+    seekBack.disabled = !video.seekable.length || video.currentTime - video.seekable.start(0) < 1;
     behind.textContent = `${latency.toFixed(1)} s behind live`;
     behind.dataset.latency = latency.toFixed(3);
     const target = Number.isFinite(hls.targetLatency) ? hls.targetLatency : 0;
     goLive.hidden = !(video.paused || latency - target > FAR_BEHIND_SECONDS);
   };
+  seekBack.addEventListener("click", () => {
+    if (!hls || !video.seekable.length) return;
+    setRewound(true); // before the seek: hls.js must not take the viewer straight back to live
+    video.currentTime = Math.max(video.seekable.start(0), video.currentTime - SEEK_BACK_SECONDS);
+    showLatency();
+  });
+  // the seek bar: a seek well behind where hls.js keeps live playback is watching behind on
+  // purpose; a seek back up to it is live again. hls.js's own seeks go to the live position.
+  video.addEventListener("seeking", () => {
+    const edge = hls ? hls.liveSyncPosition : null;
+    if (!Number.isFinite(edge)) return;
+    if (video.currentTime < edge - LIVE_MAX_LATENCY) setRewound(true);
+    else if (rewound && video.currentTime >= edge - FAR_BEHIND_SECONDS) setRewound(false);
+  });
   goLive.addEventListener("click", () => {
     if (!hls) return;
+    setRewound(false);
     hls.targetLatency = 1; // also forgets the stalls that pushed the target further back
     const edge = hls.liveSyncPosition;
     if (Number.isFinite(edge)) video.currentTime = edge;
@@ -124,6 +154,8 @@ export function createPlayer({ title }) {
     latencyTimer = null;
     behind.hidden = true;
     goLive.hidden = true;
+    seekBack.hidden = true;
+    rewound = false;
     if (hls) {
       hls.destroy();
       hls = null;
@@ -153,7 +185,8 @@ export function createPlayer({ title }) {
       // (one target duration, then liveMaxLatencyDuration) the player catches up by playing up to
       // 25 % faster; further behind (a start or a stall that left it there) it jumps back to live:
       // without that hls.js treats it as watching behind on purpose and stays there. A viewer who
-      // paused gets the "Go to live" button.
+      // paused gets the "Go to live" button. A viewer who seeks back in the DVR window (the origin
+      // lists DVR_WINDOW_SECONDS) lifts the jump until "Go to live" (setRewound).
       lowLatencyMode: true,
       liveSyncDuration: 1,
       liveMaxLatencyDuration: 3,

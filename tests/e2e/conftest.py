@@ -33,6 +33,9 @@ def stack(span_collector):
     config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
     # the simulcast tests' destinations are local nginx-rtmp servers and a refused loopback port
     config.extra_env["SIMULCAST_ALLOW_PRIVATE_DESTINATIONS"] = "true"
+    # media gateway: a DVR window of 20 s instead of 30 min, so a stream of a test's length fills it
+    # (test_llhls_through_gateway.py: segments beyond the in-memory window, served from disk)
+    config.extra_env["DVR_WINDOW_SECONDS"] = "20"
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -5,7 +5,9 @@ caches in front of it.
 One stream serves every test here (the module's `live` fixture): the playlists carry the LL-HLS
 tags and their parts decode; a blocking reload for the next part comes back once that part exists
 (and not parts later); N viewers asking the same blocking reload or part at once cause one origin
-fetch; a player without LL-HLS support (ffmpeg's HLS demuxer) plays the whole segments.
+fetch; a player without LL-HLS support (ffmpeg's HLS demuxer) plays the whole segments; the DVR
+window (20 s in the e2e stack) lists segments older than the in-memory window, which come from the
+origin's disk and decode, and delta updates skip the old part of the playlist.
 """
 
 from __future__ import annotations
@@ -208,3 +210,38 @@ def test_a_player_without_ll_hls_plays_the_whole_segments(live, stack):
     assert played.returncode == 0, played.stderr.decode()[-500:]
     frames = [line for line in played.stdout.decode().splitlines() if line and not line.startswith("#")]
     assert len(frames) >= 45, len(frames)  # 2 s at 30 fps, give or take the edges
+
+
+DVR_WINDOW = 20.0  # DVR_WINDOW_SECONDS in tests/e2e/conftest.py
+IN_MEMORY = 6  # LLHLS_WINDOW_SEGMENTS' default
+
+
+def test_the_dvr_window_lists_older_segments_served_from_disk(live, gateway):
+    """Runs last in this module: the stream has been live the longest by then."""
+    variant = live["variants"][0]
+    # more complete segments than the origin keeps in memory: the oldest ones are on its disk
+    text = poll("a playlist longer than the in-memory window", lambda: (
+        t := gateway.get(variant).text).count("#EXTINF") >= IN_MEMORY + 4 and t, timeout=60)
+    assert "#EXT-X-PLAYLIST-TYPE" not in text  # a sliding window, not an EVENT playlist
+    assert sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text)) <= DVR_WINDOW + 1.1
+    segments = re.findall(r"^(seg-(\d+)\.m4s)$", text, re.MULTILINE)
+    parted = {m for m, _ in parts(text)}
+    # parts only near the edge: the oldest segments are listed whole, without EXT-X-PART
+    assert len(parted) <= 4 and int(segments[0][1]) not in parted, text
+    base = variant.rsplit("/", 1)[0]
+    init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)[1]
+    init = gateway.get(f"{base}/{init_uri}")
+    for name, _ in segments[:1]:  # the oldest: beyond the in-memory window, so from disk
+        r = gateway.get(f"{base}/{name}")
+        assert r.status_code == 200 and r.headers["content-type"] == "video/mp4", r.text
+        assert decoded_frames(init.content + r.content) >= 25, name  # a whole second of 30 fps
+    # the delta update: the segments before the skip boundary are replaced by EXT-X-SKIP
+    control = tags(text, "EXT-X-SERVER-CONTROL")[0]
+    skip_until = float(re.search(r"CAN-SKIP-UNTIL=([\d.]+)", control)[1])
+    delta = gateway.get(variant, params={"_HLS_skip": "YES"})
+    assert delta.status_code == 200
+    skipped = int(re.search(r"#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)", delta.text)[1])
+    listed = [float(d) for d in re.findall(r"#EXTINF:([\d.]+),", delta.text)]
+    assert skipped >= 1 and sum(listed) <= skip_until + 1.1 and len(delta.text) < len(text)
+    bad = gateway.get(variant, params={"_HLS_skip": "v2"})
+    assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"

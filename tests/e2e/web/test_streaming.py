@@ -4,7 +4,8 @@ browser context watches (video time advances, a rendition can be chosen), the cr
 stream, the viewer's page goes offline by itself and the recording plays. Chat between two
 browsers runs once the chat service is part of the devstack; the chat drawer on a phone-sized
 screen and the creator's channel and moderation pages run in any case. The live player uses LL-HLS
-(blocking reloads, parts), shows how far behind live it is and takes a paused viewer back to live."""
+(blocking reloads, parts), shows how far behind live it is, seeks back in the DVR window and takes a
+paused or rewound viewer back to live."""
 
 from __future__ import annotations
 
@@ -163,6 +164,29 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
         shot(viewer, "stream-live-behind", full_page=False)
         go_live.click()
         # the button goes once the player plays within a second of its target latency again
+        expect(go_live).to_be_hidden(timeout=10_000)
+        _wait_playing(video, advance=1.0)
+        assert float(behind.get_attribute("data-latency")) <= 2.5
+
+        # DVR (a 20 s window in the e2e stack): back 10 s in the live stream, the readout grows and
+        # stays there while it plays (hls.js does not take the viewer back by itself), Go to live returns
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and video.evaluate(
+                "v => v.seekable.length ? v.currentTime - v.seekable.start(0) : 0") < 9:
+            time.sleep(0.25)
+        history = video.evaluate("v => v.currentTime - v.seekable.start(0)")
+        assert history >= 9, history  # the playlist reaches further back than the 6 s live window
+        before = float(behind.get_attribute("data-latency"))
+        viewer.get_by_role("button", name="Back 10 seconds").click()
+        expect(go_live).to_be_visible(timeout=5_000)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and float(behind.get_attribute("data-latency")) < before + 8:
+            time.sleep(0.25)
+        assert float(behind.get_attribute("data-latency")) >= before + 8, behind.text_content()
+        _wait_playing(video, advance=2.0)  # several playlist reloads later, still behind and playing
+        assert float(behind.get_attribute("data-latency")) >= before + 6, behind.text_content()
+        shot(viewer, "stream-live-dvr", full_page=False)
+        go_live.click()
         expect(go_live).to_be_hidden(timeout=10_000)
         _wait_playing(video, advance=1.0)
         assert float(behind.get_attribute("data-latency")) <= 2.5

@@ -88,7 +88,13 @@ class Settings(ServiceSettings):
     # at the end of a session: how long ffmpeg may take to finish by itself before it is stopped
     transcoder_end_grace_seconds: float = 2.0
     llhls_part_seconds: float = Field(1 / 3, gt=0.1, le=1.0)
+    # segments of each rendition kept in memory as parts (the live edge); with a DVR window the
+    # older ones are on disk (dvr_dir), without one the playlist lists just these
     llhls_window_segments: int = Field(6, ge=3, le=600)
+    # DVR: the seconds of a live stream its playlists list so viewers can seek back (0: only the
+    # window above). Costs disk on the ingest node: the ladder's bitrate x this (docs/ll-hls.md, "DVR")
+    dvr_window_seconds: float = Field(1800, ge=0, le=6 * 3600)
+    dvr_root: Path | None = None  # default <data_dir>/dvr; each node's sessions in <ingest_node>/
     # an ended session's playlists (with ENDLIST) stay this long for players finishing them
     llhls_linger_seconds: float = 60.0
 
@@ -153,6 +159,10 @@ class Settings(ServiceSettings):
     @property
     def record_dir(self) -> Path:
         return (self.record_root or self.data_dir / "recordings").resolve()
+
+    @property
+    def dvr_dir(self) -> Path:
+        return ((self.dvr_root or self.data_dir / "dvr") / self.ingest_node).resolve()
 
     @property
     def vod_dir(self) -> Path:

@@ -169,7 +169,9 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     pulls = SourcePulls(settings, control)
     origin = Origin(parse_ladder(settings.ingest_ladder), base=hls_base(settings),
                     part_seconds=settings.llhls_part_seconds,
-                    window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds)
+                    window=settings.llhls_window_segments, linger_seconds=settings.llhls_linger_seconds,
+                    dvr_seconds=settings.dvr_window_seconds,
+                    dvr_dir=settings.dvr_dir if settings.dvr_window_seconds > 0 else None)
     transcoders = Transcoders(settings, origin)
     pulls.on_release.append(transcoders.stop)
     simulcasts = Simulcasts(settings)

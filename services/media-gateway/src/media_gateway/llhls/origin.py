@@ -6,9 +6,12 @@ FragmentReader cuts them into the init section and parts, the MediaPlaylist anno
 that does not exist yet waits on the rendition's condition, which every new part and the end of the
 stream notify.
 
-Nothing is written to disk: a part lives as long as its segment is in the playlist window. The
-gateway in front caches what is immutable (init sections, parts, segments) and what a blocking
-reload answered, so a part is fetched from here about once per gateway, however many viewers.
+DVR (docs/ll-hls.md, "DVR"): a playlist lists the last `dvr_seconds` of media, but only the newest
+`window` segments stay in memory as parts; an older complete segment is written once to this node's
+spool folder (`<dvr_dir>/<session>/<rendition>/seg-<msn>.m4s`), served from there, and deleted when
+it leaves the playlist or the session is forgotten. Memory per rendition is therefore `window`
+segments whatever the DVR window, disk is the DVR window. The gateway in front caches what is
+immutable (init sections, parts, segments) and what a blocking reload answered, so a part is fetched from here about once per gateway, however many viewers.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client import Counter
 
@@ -56,12 +61,32 @@ class RenditionMedia:
     reader: FragmentReader | None = None
     clock: tuple[datetime, float] | None = None  # (wall clock of the generation's first frame, media seconds so far)
     lag: float = 0.0  # seconds the transcoder's output is behind the wall clock since its first part
+    spool: Path | None = None  # where segments older than the in-memory window go (None: kept in memory)
+    spilled: int = 0  # segments below this msn are on disk (or trimmed), not in `parts`
+    first_msn: int = 0  # the playlist's first segment when files were last deleted
 
     def segment_bytes(self, msn: int) -> bytes | None:
-        segment = next((s for s in self.playlist.segments if s.msn == msn), None)
-        if segment is None or not segment.complete:
+        """A complete segment still in memory (the newest `window`); None otherwise."""
+        segment = self.playlist.segment(msn)
+        if segment is None or not segment.complete or (msn, 0) not in self.parts:
             return None
         return b"".join(self.parts[(msn, p.index)] for p in segment.parts)
+
+    def spool_file(self, msn: int) -> Path | None:
+        return self.spool / f"seg-{msn}.m4s" if self.spool is not None else None
+
+    async def read_segment(self, msn: int) -> bytes | None:
+        """A complete segment from memory or, older, from the spool folder."""
+        if (data := self.segment_bytes(msn)) is not None:
+            return data
+        segment = self.playlist.segment(msn)
+        path = self.spool_file(msn)
+        if segment is None or not segment.complete or path is None or msn >= self.spilled:
+            return None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None  # trimmed off the window meanwhile
 
 
 @dataclass
@@ -86,28 +111,42 @@ def stream_name(session_id: str, rendition: Rendition) -> str:
 class Origin:
     def __init__(self, ladder: list[Rendition], *, base: str = "/hls/ingest-0", part_seconds: float = 1 / 3,
                  segment_seconds: float = 1.0, window: int = 6, linger_seconds: float = 60.0,
+                 dvr_seconds: float = 0.0, dvr_dir: Path | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.ladder = ladder
         # the public path of this node's playlists (/hls/<node>), which the master playlist names
         self.base = base.rstrip("/")
         self.part_seconds, self.segment_seconds, self.window = part_seconds, segment_seconds, window
         self.linger_seconds = linger_seconds
+        self.dvr_seconds, self.dvr_dir = dvr_seconds, dvr_dir
         self.sessions: dict[str, SessionMedia] = {}
         self._clock = clock
+        self._swept = False
 
     # ---- the transcoder's side ----------------------------------------------------------------
     def open(self, session_id: str) -> SessionMedia:
         """A session goes live (again, after a restart of this service: it starts over)."""
         self._forget_old()
+        if self.dvr_dir is not None and not self._swept:
+            # a previous process's sessions cannot be served any more (their parts were in memory)
+            self._swept = True
+            shutil.rmtree(self.dvr_dir, ignore_errors=True)
         media = SessionMedia(session_id, {
             # PART-TARGET may not change during the stream and bounds every part: ffmpeg cuts parts
             # on whole milliseconds of RTMP time (0.333 or 0.334 s for a third), so a hair above
             stream_name(session_id, r): RenditionMedia(r, MediaPlaylist(
                 part_target=round(self.part_seconds * 1.02, 3), segment_target=self.segment_seconds,
-                window=self.window, init_uri="init-0.mp4"))
+                window=self.window, init_uri="init-0.mp4", dvr_seconds=self.dvr_seconds),
+                spool=self._spool(session_id) / stream_name(session_id, r) if self.dvr_dir else None)
             for r in self.ladder})
+        if self.dvr_dir is not None:
+            shutil.rmtree(self._spool(session_id), ignore_errors=True)
         self.sessions[session_id] = media
         return media
+
+    def _spool(self, session_id: str) -> Path:
+        assert self.dvr_dir is not None
+        return self.dvr_dir / session_id
 
     def holds(self, session_id: str) -> bool:
         media = self.sessions.get(session_id)
@@ -142,6 +181,33 @@ class Origin:
         if announced:
             async with r.changed:
                 r.changed.notify_all()
+            await self._spill(r)
+
+    async def _spill(self, r: RenditionMedia) -> None:
+        """Segments older than the in-memory window go to the spool folder (or, without one, stay
+        in memory until the playlist drops them); files of segments off the playlist are deleted."""
+        segments = r.playlist.segments
+        first, last = segments[0].msn, segments[-1].msn
+        if r.spool is None:
+            for key in [k for k in r.parts if k[0] < first]:
+                del r.parts[key]
+            return
+        # the newest `window` segments (the open one included) keep their parts in memory
+        r.spilled = max(r.spilled, first)
+        while r.spilled <= last - self.window:
+            msn = r.spilled
+            data = r.segment_bytes(msn)
+            if data is not None:
+                path = r.spool_file(msn)
+                await asyncio.to_thread(_write, path, data)
+            # the file exists before the parts go, so a request always finds one or the other
+            r.spilled = msn + 1
+            for key in [k for k in r.parts if k[0] == msn]:
+                del r.parts[key]
+        if first > r.first_msn:
+            gone = [r.spool_file(msn) for msn in range(r.first_msn, first)]
+            r.first_msn = first
+            await asyncio.to_thread(_unlink, gone)
 
     def _add_part(self, r: RenditionMedia, fragment: Fragment) -> bool:
         now = datetime.now(UTC)
@@ -157,9 +223,6 @@ class Origin:
         r.clock = (start, offset + fragment.duration)
         r.lag = (now - start).total_seconds() - (offset + fragment.duration)
         r.parts[(msn, index)] = fragment.data
-        first = r.playlist.segments[0].msn
-        for key in [k for k in r.parts if k[0] < first]:
-            del r.parts[key]
         return True
 
     def lag(self, session_id: str, name: str) -> float:
@@ -184,6 +247,16 @@ class Origin:
         for session_id in [s for s, m in self.sessions.items()
                            if m.ended_at is not None and now - m.ended_at > self.linger_seconds]:
             del self.sessions[session_id]
+            self._remove_spool(session_id)
+
+    def _remove_spool(self, session_id: str) -> None:
+        if self.dvr_dir is None:
+            return
+        try:
+            # thousands of files for a long window: not on the event loop
+            asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, self._spool(session_id), True)
+        except RuntimeError:
+            shutil.rmtree(self._spool(session_id), ignore_errors=True)
 
     # ---- the players' side --------------------------------------------------------------------
     def session(self, session_id: str) -> SessionMedia:
@@ -253,7 +326,7 @@ class Origin:
                 return r.playlist.ended or msn != last or r.segment_bytes(msn) is not None
 
             await self._wait(r, segment_ready, timeout)
-            return r.segment_bytes(msn)
+            return await r.read_segment(msn)
         return None
 
     @staticmethod
@@ -268,4 +341,17 @@ class Origin:
     def stop_all(self) -> list[str]:
         ids = list(self.sessions)
         self.sessions.clear()
+        for session_id in ids:
+            self._remove_spool(session_id)
         return ids
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _unlink(paths: list[Path | None]) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)

@@ -6,7 +6,9 @@ and a request for another node's session is answered 404 here, never with anothe
 
 Blocking reloads (RFC 8216bis 6.2.5.2): `_HLS_msn=<M>[&_HLS_part=<P>]` is held until the playlist
 lists that part (or segment), 503 after three target durations, 400 when more than two segments
-ahead or malformed. A part announced next (the preload hint) is held the same way.
+ahead or malformed. A part announced next (the preload hint) is held the same way. With a DVR window
+the playlist offers delta updates: `_HLS_skip=YES` answers with the segments older than
+CAN-SKIP-UNTIL replaced by EXT-X-SKIP (RFC 8216bis 6.2.5.1).
 
 Every answer says how many times this origin served that URI (`X-Origin-Fetch`): behind the
 gateway's cache it stays 1 for every viewer of a part, which is what the cache is for.
@@ -78,12 +80,17 @@ MEDIA = {200: {"description": "An init section, part or segment (fragmented MP4)
 async def playlist(request: Request, node: str, name: str,
                    hls_msn: Annotated[str | None, Query(alias="_HLS_msn", description="blocking reload: segment")] = None,
                    hls_part: Annotated[str | None, Query(alias="_HLS_part", description="blocking reload: part")] = None,
+                   hls_skip: Annotated[str | None, Query(alias="_HLS_skip",
+                                                         description="delta update: YES")] = None,
                    ) -> Response:
     """The master playlist (`<session>`) or a rendition's media playlist (`<session>_src...`)."""
     origin = get_origin(request, node)
     msn, part = _number(hls_msn, "_HLS_msn"), _number(hls_part, "_HLS_part")
     if part is not None and msn is None:
         raise _problem(400, "_HLS_part needs _HLS_msn.")
+    # v2 would also skip date ranges, which are never offered (no CAN-SKIP-DATERANGES)
+    if hls_skip is not None and hls_skip != "YES":
+        raise _problem(400, "_HLS_skip must be YES.")
     try:
         if "_" not in name:
             media = origin.session(name)
@@ -100,7 +107,7 @@ async def playlist(request: Request, node: str, name: str,
     if not ready:
         raise _problem(503, "The requested part did not appear in time; ask again.")
     FETCHES.labels("playlist").inc()
-    return _answer(rendition.playlist.render(), M3U8, BLOCKING if msn is not None else LIVE,
+    return _answer(rendition.playlist.render(skip=hls_skip == "YES"), M3U8, BLOCKING if msn is not None else LIVE,
                    media.count(_uri(request)))
 
 
