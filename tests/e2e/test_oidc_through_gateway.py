@@ -57,7 +57,7 @@ def _login(gateway, stack, account: str, next_path: str = "/") -> tuple[httpx.Re
 
 
 def _fragment(location: str) -> dict[str, str]:
-    assert location.startswith("/login#"), location
+    assert location.startswith("/auth/login#"), location
     return {k: v[0] for k, v in parse_qs(location.split("#", 1)[1]).items()}
 
 

@@ -14,8 +14,20 @@ function waitText(seconds) {
   return `${Math.ceil(seconds / 60)} minutes`;
 }
 
+// The external sign-in's callback lands here with a fragment (never sent to a server, so never in
+// a log): #oidc=<one-time code>&next=... or #oidcLink=<token>&provider=...&next=... when the
+// provider's verified e-mail belongs to an account whose owner must log in to confirm the link.
+function takeFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (!params.get("oidc") && !params.get("oidcLink")) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return params;
+}
+
 export default function login(view, ctx) {
-  const next = ctx.safeNext(ctx.query.get("next"));
+  const fragment = takeFragment();
+  const next = ctx.safeNext(ctx.query.get("next") || (fragment && fragment.get("next")));
+  const linkToken = fragment && fragment.get("oidcLink");
   const fields = {
     login: field({ name: "login", label: "Email or username", autocomplete: "username", required: true,
       attrs: { autocapitalize: "none", spellcheck: "false" } }),
@@ -39,6 +51,16 @@ export default function login(view, ctx) {
     status.set("Logging in…");
     try {
       const user = await auth.login(fields.login.input.value.trim(), fields.password.input.value);
+      if (linkToken) {
+        try {
+          await auth.confirmExternalLink(linkToken);
+        } catch (err) {
+          // the password login stands; only the link failed (expired, or another account)
+          status.set(`Logged in, but the account could not be linked: ${err.detail || err.message}`, "error");
+          setBusy(form, false);
+          return;
+        }
+      }
       status.set("Logged in.", "success");
       ctx.navigate(next || (user.onboarded ? "/dashboard" : "/onboarding"));
     } catch (err) {
@@ -58,9 +80,35 @@ export default function login(view, ctx) {
     }
   });
 
-  const notice = ctx.query.get("expired")
-    ? h("p", { class: "notice" }, "Your session ended. Log in again to continue.")
-    : next ? h("p", { class: "notice" }, "Log in to continue.") : null;
+  const notice = linkToken
+    ? h("p", { class: "notice", "data-testid": "oidc-link-notice" },
+      "An account with this e-mail address exists. Log in to it with your password to link your ",
+      fragment.get("provider") || "external", " sign-in to it.")
+    : ctx.query.get("expired")
+      ? h("p", { class: "notice" }, "Your session ended. Log in again to continue.")
+      : next ? h("p", { class: "notice" }, "Log in to continue.") : null;
+
+  const external = h("div", { class: "external-signin", "data-testid": "external-signin" });
+  if (!linkToken) {
+    auth.externalProviders().then((providers) => {
+      for (const p of providers) {
+        const href = next ? `${p.loginUrl}?next=${encodeURIComponent(next)}` : p.loginUrl;
+        external.append(h("a", { class: "btn btn-ghost btn-block", href, "data-provider": p.name },
+          `Continue with ${p.displayName}`));
+      }
+    });
+  }
+
+  if (fragment && fragment.get("oidc")) {
+    status.set("Signing in…");
+    setBusy(form, true);
+    auth.completeExternal(fragment.get("oidc")).then(
+      (user) => ctx.navigate(next || (user.onboarded ? "/dashboard" : "/onboarding"), { replace: true }),
+      (err) => {
+        setBusy(form, false);
+        status.set(err.status === 401 ? "That sign-in expired or was already used. Try again." : (err.detail || err.message), "error");
+      });
+  }
 
   view.append(
     h("section", { class: "container auth-page" },
@@ -68,6 +116,7 @@ export default function login(view, ctx) {
         h("h1", { id: "login-title" }, "Log in"),
         h("p", { class: "muted" }, "Welcome back."),
         notice,
+        external,
         form,
         h("p", { class: "switch" }, "New here? ",
           h("a", { href: next ? `/auth/register?next=${encodeURIComponent(next)}` : "/auth/register" }, "Create an account")))));

@@ -51,10 +51,10 @@ def callback_url(settings: Settings, name: str) -> str:
 
 def safe_next(value: str | None) -> str:
     """Only a path on this site: an absolute or protocol-relative URL would make the sign-in an
-    open redirect."""
+    open redirect. "" for none (the web client then picks the dashboard or the onboarding)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value \
             or any(ord(c) < 0x20 for c in value):
-        return "/"
+        return ""
     return value[:500]
 
 

@@ -17,7 +17,7 @@ from auth_service.users.models import UserMe
 router = APIRouter(prefix="/api/auth", tags=["external sign-in"])
 # where the web client finishes a sign-in: it reads the fragment, which browsers never send to a
 # server, so neither the hand-off code nor a link token reaches a log
-FINISH_PAGE = "/login"
+FINISH_PAGE = "/auth/login"
 
 
 def _link_required(link_token: str, email: str | None) -> JSONResponse:
@@ -67,7 +67,8 @@ async def callback(provider: str, runtime: Runtime, settings: SettingsDep, sessi
         assert result.user is not None
         await session.commit()
         fragment = f"oidc={quote(await service.new_handoff(runtime.redis, settings, result.user))}"
-    fragment += f"&next={quote(next_path, safe='')}"
+    if next_path:
+        fragment += f"&next={quote(next_path, safe='')}"
     return RedirectResponse(f"{FINISH_PAGE}#{fragment}", status_code=302, headers={"Cache-Control": "no-store"})
 
 
