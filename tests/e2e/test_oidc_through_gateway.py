@@ -4,6 +4,7 @@ exchange and the tokens it must refuse; linking to an existing account; Clerk's 
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from standardwebhooks.webhooks import Webhook
 
@@ -170,13 +172,10 @@ def test_exchange_refuses_tokens_not_meant_for_this_client(gateway, oidc_provide
         assert body["detail"], case
     # HS256 keyed with the provider's public key: the classic algorithm confusion
     public_pem = oidc_provider.private_key.public_key().public_bytes(
-        encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
-        format=__import__("cryptography.hazmat.primitives.serialization",
-                          fromlist=["PublicFormat"]).PublicFormat.SubjectPublicKeyInfo)
+        encoding=serialization.Encoding.PEM, format=serialization.PublicFormat.SubjectPublicKeyInfo)
     forged = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": oidc_provider.kid}).encode()).rstrip(b"=")
     payload = base64.urlsafe_b64encode(json.dumps({"iss": oidc_provider.issuer, "aud": oidc_provider.client_id,
                                                    "sub": "x", "iat": now, "exp": now + 300}).encode()).rstrip(b"=")
-    import hmac
     sig = base64.urlsafe_b64encode(hmac.new(public_pem, forged + b"." + payload, "sha256").digest()).rstrip(b"=")
     _problem(gateway.post("/api/auth/oidc/test/exchange",
                           json={"idToken": (forged + b"." + payload + b"." + sig).decode()}), 401)

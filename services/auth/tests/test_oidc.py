@@ -2,10 +2,9 @@
 tests/e2e/test_oidc_through_gateway.py)."""
 
 import pytest
-from pydantic import ValidationError
-
 from auth_service.config import OidcProvider, Settings
 from auth_service.oidc.service import _username_base, safe_next
+from pydantic import ValidationError
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -40,3 +39,11 @@ def test_usernames_from_claims_fit_the_username_rules():
     assert _username_base({"preferred_username": "Ada.Lovelace"}) == "ada_lovelace"
     assert _username_base({"email": "x@example.com", "name": "Grace Hopper"}) == "grace_hopper"
     assert _username_base({}) == "user"
+
+
+def test_a_webhook_secret_that_is_not_base64_is_refused_in_configuration():
+    with pytest.raises(ValidationError):
+        OidcProvider(issuer="https://idp.example", client_id="c", client_secret="s", display_name="IdP",
+                     webhook_secret="whsec_not base64!")
+    assert OidcProvider(issuer="https://idp.example", client_id="c", client_secret="s", display_name="IdP",
+                        webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").webhook_secret

@@ -6,10 +6,9 @@ import uuid
 
 import jwt
 import pytest
+from auth_service.config import OidcProvider
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.oidc import TestOidcProvider
-
-from auth_service.config import OidcProvider
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -44,7 +45,7 @@ class TestOidcProvider:
             entry["webhook_secret"] = webhook_secret
         return entry
 
-    def start(self) -> TestOidcProvider:
+    def start(self) -> Self:
         if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError("tests/oidc/node_modules is missing: run `make setup` (oidc-deps)")
         jwk = RSAAlgorithm.to_jwk(self.private_key, as_dict=True) | {"kid": self.kid, "use": "sig", "alg": "RS256"}
@@ -55,7 +56,7 @@ class TestOidcProvider:
                "OIDC_CLIENTS": json.dumps(clients), "OIDC_JWKS": json.dumps({"keys": [jwk]}),
                "OIDC_PARENT_PID": str(os.getpid()), "NODE_ENV": "test"}
         # a file, not a pipe: nobody reads a pipe after start-up, and a full one would block node
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (open as long as node runs; closed in stop)
         self.proc = subprocess.Popen(["node", "provider.js"], cwd=PROVIDER_DIR, env=env,
                                      stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + 60
@@ -80,8 +81,10 @@ class TestOidcProvider:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc:
+            self._log.close()
 
-    def __enter__(self) -> TestOidcProvider:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

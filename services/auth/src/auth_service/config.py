@@ -1,9 +1,7 @@
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator
-
 from servicekit.settings import ServiceSettings
-
 
 # only asymmetric algorithms: an HMAC one would let anyone holding the public JWKS forge tokens
 ALLOWED_ID_TOKEN_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -22,6 +20,18 @@ class OidcProvider(BaseModel):
     # the ID tokens' algorithms this provider may use; anything else (and `none`) is refused
     algorithms: list[str] = ["RS256"]
     scopes: str = "openid email profile"
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from standardwebhooks.webhooks import Webhook
+
+            try:  # refused at start-up rather than as a 500 on the first webhook
+                Webhook(value.get_secret_value())
+            except ValueError:  # binascii.Error is one
+                raise ValueError("webhook_secret must be a Standard Webhooks secret (whsec_<base64>)") from None
+        return value
 
     @field_validator("algorithms")
     @classmethod

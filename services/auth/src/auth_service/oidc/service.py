@@ -20,10 +20,9 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 from redis.asyncio import Redis
+from servicekit.problems import Problem
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from servicekit.problems import Problem
 
 from auth_service.config import OidcProvider, Settings
 from auth_service.oidc.models import OidcIdentity
@@ -171,7 +170,12 @@ async def finish_login(redis: Redis, settings: Settings, name: str, provider: Oi
         raise Problem(502, "The sign-in provider did not answer; try again later.") from None
     if response.status_code >= 500:
         raise Problem(502, "The sign-in provider failed; try again later.")
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
     if response.status_code != 200 or not isinstance(body.get("id_token"), str):
         raise Problem(400, "The sign-in provider refused the authorization code; start again.")
     claims = await verify_id_token(provider, body["id_token"], nonce=pending["nonce"])
@@ -246,7 +250,8 @@ async def confirm_link(session: AsyncSession, redis: Redis, caller_id: str, toke
     pending = json.loads(raw)
     if pending["user_id"] != caller_id:
         raise Problem(403, "This link request is for another account.")
-    await redis.delete(LINK_PREFIX + token)
+    if not await redis.delete(LINK_PREFIX + token):  # a concurrent confirmation took it
+        raise Problem(404, "This link request is unknown or expired; sign in with the provider again.")
     row = (await session.exec(select(OidcIdentity).where(OidcIdentity.provider == pending["provider"],
                                                          OidcIdentity.subject == pending["subject"]))).first()
     if row is None:

@@ -2,14 +2,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
 from servicekit.problems import PROBLEM_JSON, Problem, problem_responses
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from auth_service.deps import CurrentUser, Runtime, SessionDep, SettingsDep
 from auth_service.oidc import service
-from auth_service.oidc.models import (ExchangeRequest, HandoffRequest, IdentityOut, LinkRequest, ProviderList,
-                                      ProviderOut, WebhookResult)
+from auth_service.oidc.models import (
+    ExchangeRequest,
+    HandoffRequest,
+    IdentityOut,
+    LinkRequest,
+    ProviderList,
+    ProviderOut,
+    WebhookResult,
+)
 from auth_service.sessions import service as sessions
 from auth_service.sessions.models import AuthResult
 from auth_service.users.models import UserMe
