@@ -8,7 +8,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg chromium nodejs npm
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps python-deps web-deps run test test-fast cluster-test bench bench-chat asyncapi openapi lint clean
+.PHONY: help setup system-deps python-deps web-deps oidc-deps run test test-fast cluster-test bench bench-chat asyncapi openapi lint clean
 
 help:
 	@echo "make run     start the whole platform on this machine (Ctrl-C stops it)"
@@ -17,7 +17,7 @@ help:
 	@echo "make cluster-test  the multi-node rehearsal on loopback (also part of make test)"
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/, see docs/benchmarks.md)"
 
-setup: system-deps python-deps web-deps
+setup: system-deps python-deps web-deps oidc-deps
 
 # nginx with the RTMP and stream modules (stream: the L4 balancer over several ingest nodes), ffmpeg
 # and Chromium (browser tests, never a downloaded browser) come from the distribution; everything
@@ -53,6 +53,15 @@ web-deps: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json | system-deps
 	@echo ">> installing the web client's npm packages (npm ci)"
 	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# the tests' OpenID Connect provider (panva's oidc-provider), pinned by tests/oidc/package-lock.json;
+# test-only: nothing of it ships (tests/e2e/test_oidc_through_gateway.py)
+oidc-deps: tests/oidc/node_modules/.package-lock.json
+
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json | system-deps
+	@echo ">> installing the test OpenID Connect provider's npm packages (npm ci)"
+	@cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 run: setup

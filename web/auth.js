@@ -203,6 +203,27 @@ export async function login(loginName, password) {
   return result.user;
 }
 
+/** The configured external sign-in providers ([{name, displayName, loginUrl}]); [] when unknown. */
+export async function externalProviders() {
+  try {
+    return (await api.get("/api/auth/providers", { auth: false })).providers || [];
+  } catch {
+    return [];
+  }
+}
+
+/** Finish an external sign-in: the one-time code the callback left in the page's fragment. */
+export async function completeExternal(code) {
+  const result = await api.post("/api/auth/oidc/complete", { code }, { auth: false });
+  setSession(result, "login");
+  return result.user;
+}
+
+/** Link the external account of a pending sign-in to the (just signed-in) current user. */
+export async function confirmExternalLink(linkToken) {
+  return api.post("/api/auth/oidc/link", { linkToken });
+}
+
 export async function logout() {
   const refreshToken = session && session.refreshToken;
   clearSession("logout");

@@ -1,6 +1,7 @@
 """End-to-end: the whole platform as `make run` starts it (same binaries, same gateway config),
 on free ports and a throwaway data folder, driven over HTTP through the nginx gateway."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from devstack.oidc import TestOidcProvider
 from devstack.otlp import SpanCollector
 from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
@@ -21,13 +23,34 @@ def span_collector():
         yield collector
 
 
+# Clerk's webhook secret for the test provider (base64 after `whsec_`, as Clerk shows it)
+OIDC_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
 @pytest.fixture(scope="session")
-def stack(span_collector):
+def stack_config() -> StackConfig:
     data_dir = Path(tempfile.mkdtemp(prefix="sp-e2e-"))
     if os.geteuid() == 0:
         os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
     config = StackConfig.ephemeral(data_dir)
+    yield config
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(stack_config):
+    """A real OpenID Connect provider the stack's auth service is configured with (as "test")."""
+    with TestOidcProvider([f"{stack_config.gateway_url}/api/auth/oidc/test/callback"]) as provider:
+        provider.webhook_secret = OIDC_WEBHOOK_SECRET
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def stack(span_collector, stack_config, oidc_provider):
+    config = stack_config
     config.extra_env.update(span_collector.env())
+    config.extra_env["OIDC_PROVIDERS"] = json.dumps(
+        {"test": oidc_provider.settings_entry(webhook_secret=OIDC_WEBHOOK_SECRET)})
     # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the
     # "reconnect after the window" test short (test_stream_lifecycle_through_gateway.py)
     config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
@@ -38,7 +61,6 @@ def stack(span_collector):
     config.extra_env["DVR_WINDOW_SECONDS"] = "20"
     with Stack(config, log=lambda _m: None) as running:
         yield running
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

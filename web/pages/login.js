@@ -15,8 +15,20 @@ function waitText(seconds) {
   return t("login.waitMinutes", { n: Math.ceil(seconds / 60) });
 }
 
+// The external sign-in's callback lands here with a fragment (never sent to a server, so never in
+// a log): #oidc=<one-time code>&next=... or #oidcLink=<token>&provider=...&next=... when the
+// provider's verified e-mail belongs to an account whose owner must log in to confirm the link.
+function takeFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (!params.get("oidc") && !params.get("oidcLink")) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return params;
+}
+
 export default function login(view, ctx) {
-  const next = ctx.safeNext(ctx.query.get("next"));
+  const fragment = takeFragment();
+  const next = ctx.safeNext(ctx.query.get("next") || (fragment && fragment.get("next")));
+  const linkToken = fragment && fragment.get("oidcLink");
   const fields = {
     login: field({ name: "login", label: t("login.loginLabel"), autocomplete: "username", required: true,
       attrs: { autocapitalize: "none", spellcheck: "false" } }),
@@ -40,6 +52,16 @@ export default function login(view, ctx) {
     status.set(t("login.busy"));
     try {
       const user = await auth.login(fields.login.input.value.trim(), fields.password.input.value);
+      if (linkToken) {
+        try {
+          await auth.confirmExternalLink(linkToken);
+        } catch (err) {
+          // the password login stands; only the link failed (expired, or another account)
+          status.set(t("login.linkFailed", { reason: err.detail || err.message }), "error");
+          setBusy(form, false);
+          return;
+        }
+      }
       status.set(t("login.done"), "success");
       ctx.navigate(next || (user.onboarded ? "/dashboard" : "/onboarding"));
     } catch (err) {
@@ -59,9 +81,34 @@ export default function login(view, ctx) {
     }
   });
 
-  const notice = ctx.query.get("expired")
-    ? h("p", { class: "notice" }, t("login.expired"))
-    : next ? h("p", { class: "notice" }, t("login.toContinue")) : null;
+  const notice = linkToken
+    ? h("p", { class: "notice", "data-testid": "oidc-link-notice" },
+      t("login.linkNotice", { provider: fragment.get("provider") || t("login.external") }))
+    : ctx.query.get("expired")
+      ? h("p", { class: "notice" }, t("login.expired"))
+      : next ? h("p", { class: "notice" }, t("login.toContinue")) : null;
+
+  const external = h("div", { class: "external-signin", "data-testid": "external-signin" });
+  if (!linkToken) {
+    auth.externalProviders().then((providers) => {
+      for (const p of providers) {
+        const href = next ? `${p.loginUrl}?next=${encodeURIComponent(next)}` : p.loginUrl;
+        external.append(h("a", { class: "btn btn-ghost btn-block", href, "data-provider": p.name },
+          t("login.continueWith", { provider: p.displayName })));
+      }
+    });
+  }
+
+  if (fragment && fragment.get("oidc")) {
+    status.set(t("login.signingIn"));
+    setBusy(form, true);
+    auth.completeExternal(fragment.get("oidc")).then(
+      (user) => ctx.navigate(next || (user.onboarded ? "/dashboard" : "/onboarding"), { replace: true }),
+      (err) => {
+        setBusy(form, false);
+        status.set(err.status === 401 ? t("login.handoffExpired") : (err.detail || err.message), "error");
+      });
+  }
 
   view.append(
     h("section", { class: "container auth-page" },
@@ -69,6 +116,7 @@ export default function login(view, ctx) {
         h("h1", { id: "login-title" }, t("login.submit")),
         h("p", { class: "muted" }, t("login.welcome")),
         notice,
+        external,
         form,
         h("p", { class: "switch" }, t("login.newHere"),
           h("a", { href: next ? `/auth/register?next=${encodeURIComponent(next)}` : "/auth/register" }, t("login.createAccount"))))));

@@ -1,6 +1,47 @@
-from pydantic import Field, SecretStr
+from typing import Annotated
 
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator
 from servicekit.settings import ServiceSettings
+
+# only asymmetric algorithms: an HMAC one would let anyone holding the public JWKS forge tokens
+ALLOWED_ID_TOKEN_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                         "ES256", "ES384", "ES512", "EdDSA"})
+
+
+class OidcProvider(BaseModel):
+    """One external sign-in provider (OpenID Connect), configured by environment."""
+
+    issuer: str  # exactly as the provider's discovery document and tokens spell it
+    client_id: str
+    client_secret: SecretStr
+    display_name: str
+    # Clerk's (Svix's) webhook signing secret, `whsec_...`; unset: no webhook for this provider
+    webhook_secret: SecretStr | None = None
+    # the ID tokens' algorithms this provider may use; anything else (and `none`) is refused
+    algorithms: list[str] = ["RS256"]
+    scopes: str = "openid email profile"
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from standardwebhooks.webhooks import Webhook
+
+            try:  # refused at start-up rather than as a 500 on the first webhook
+                Webhook(value.get_secret_value())
+            except ValueError:  # binascii.Error is one
+                raise ValueError("webhook_secret must be a Standard Webhooks secret (whsec_<base64>)") from None
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        if not value or set(value) - ALLOWED_ID_TOKEN_ALGORITHMS:
+            raise ValueError(f"algorithms must be among {sorted(ALLOWED_ID_TOKEN_ALGORITHMS)}")
+        return value
+
+
+ProviderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class Settings(ServiceSettings):
@@ -36,3 +77,14 @@ class Settings(ServiceSettings):
 
     avatar_max_bytes: int = 5 * 1024 * 1024
     avatar_size_px: int = 512
+
+    # external sign-in: OIDC_PROVIDERS='{"clerk": {"issuer": "...", "client_id": "...",
+    # "client_secret": "...", "display_name": "Clerk"}}' (docs/operations.md); the callback is
+    # {public_base_url}/api/auth/oidc/{name}/callback
+    oidc_providers: dict[ProviderName, OidcProvider] = Field(default_factory=dict)
+    # an unfinished sign-in (state, nonce, PKCE verifier) is forgotten after this long
+    oidc_login_ttl_seconds: int = 600
+    # the one-time code that hands the browser its token pair after the callback
+    oidc_handoff_ttl_seconds: int = 60
+    # how long a pending link (verified e-mail of an existing account) waits for its owner
+    oidc_link_ttl_seconds: int = 900

@@ -8,6 +8,7 @@ from auth_service.config import Settings
 from auth_service.follows.views import router as follows_router
 from auth_service.keys import service as keys
 from auth_service.keys.views import router as keys_router
+from auth_service.oidc.views import router as oidc_router
 from auth_service.passwords import Passwords, hash_concurrency, memory_limit
 from auth_service.sessions.retention import avatar_sweep, prunes
 from auth_service.sessions.views import router as sessions_router
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app = create_service_app(
         build_runtime(settings), title="Auth service",
         description="Accounts, sessions, profiles, blocks, user follows, avatars and the JWKS.",
-        routers=[sessions_router, me_router, blocks_router, follows_router, users_router, uploads_router, keys_router],
+        routers=[sessions_router, me_router, blocks_router, follows_router, users_router, uploads_router, keys_router,
+                 oidc_router],
         configure_process=configure_process,
     )
     budget = settings.argon2_memory_budget_mib

@@ -108,3 +108,44 @@ async def set_avatar(session: AsyncSession, user: User, url: str) -> User:
     await session.refresh(user)
     await _stage_user_event(session, "user.updated", user)
     return user
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.exec(select(User).where(func.lower(User.email) == email.strip().lower()))).first()
+
+
+# argon2 never produces this, so no password signs in to an account made by an external sign-in
+NO_PASSWORD = "!external"
+
+
+async def create_external(session: AsyncSession, *, email: str, username: str, display_name: str) -> User:
+    """A user from an external sign-in (no password, not onboarded); stages `user.registered`."""
+    user = User(email=email, username=username, password_hash=NO_PASSWORD, display_name=display_name)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent sign-in or registration took the name or address
+        await session.rollback()
+        raise Problem(409, "That e-mail address or username was just taken; sign in again.") from None
+    await session.refresh(user)
+    await _stage_user_event(session, "user.registered", user)
+    return user
+
+
+async def sync_external_profile(session: AsyncSession, user: User, *, display_name: str | None,
+                                avatar: str | None) -> User:
+    if display_name:
+        user.display_name = display_name
+    if avatar:
+        user.avatar = avatar
+    session.add(user)
+    await session.flush()
+    await session.refresh(user)
+    await _stage_user_event(session, "user.updated", user)
+    return user
+
+
+async def delete(session: AsyncSession, user: User) -> None:
+    # sessions, blocks and links go with it (ON DELETE CASCADE)
+    await session.delete(user)
+    await session.flush()
