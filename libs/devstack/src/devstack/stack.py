@@ -102,6 +102,9 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
 
 
+SRT_CLAIM = "SRT ingest (UDP)"
+
+
 @dataclass
 class StackConfig:
     data_dir: Path
@@ -152,12 +155,16 @@ class StackConfig:
         from devstack.ports import free_ports, free_udp_port
 
         services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
-        ports = iter(free_ports(8 + len(services)))
+        taken = free_ports(8 + len(services))
+        ports = iter(taken)
+        srt_port = free_udp_port()
+        while srt_port in taken:  # one number for one thing, even across TCP and UDP
+            srt_port = free_udp_port()
         return cls(
             data_dir=data_dir,
             gateway_port=next(ports),
             rtmp_port=next(ports),
-            srt_port=free_udp_port(),
+            srt_port=srt_port,
             nats_port=next(ports),
             nats_monitor_port=next(ports),
             postgres_port=next(ports),
@@ -182,6 +189,7 @@ class StackConfig:
             (self.redis_port, "Valkey", "REDIS_PORT"),
             (self.rtmp_port, "RTMP ingest", "RTMP_PORT"),
             (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
+            (self.srt_port, SRT_CLAIM, "SRT_PORT"),
         ]
         if self.object_store == "s3":
             claims.append((self.s3_port, "the S3 store (SeaweedFS)", "S3_PORT"))
@@ -214,8 +222,7 @@ class Stack:
             if port in seen:
                 raise PortInUse(port, f"{what} (also configured for {seen[port]})", env)
             seen[port] = what
-            ensure_free(port, what, env)
-        ensure_free(self.config.srt_port, "SRT ingest (UDP)", "SRT_PORT", udp=True)
+            ensure_free(port, what, env, udp=what == SRT_CLAIM)
 
     def start(self) -> Stack:
         c = self.config
