@@ -127,7 +127,7 @@ def test_an_srt_publish_goes_live_plays_and_ends_as_a_vod(gateway, stack):
         media = poll("a segment of the first rendition through the gateway",
                      lambda: _first_variant_segment(gateway, live["hlsUrl"]), timeout=30, every=0.5)
         probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", "-"],
-                               input=media, capture_output=True, timeout=20)
+                               input=media, capture_output=True, timeout=20, check=False)
         assert b"video" in probe.stdout, probe.stderr
         time.sleep(3)  # a few seconds on air, so the recording has something in it
         r = gateway.post(f"/api/streams/{stream_id}/end", headers=creator.auth)
@@ -146,7 +146,7 @@ def test_an_srt_publish_goes_live_plays_and_ends_as_a_vod(gateway, stack):
     vod = gateway.get(archived["vodUrl"])
     assert vod.status_code == 200 and vod.headers["content-type"].startswith("video/mp4")
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
-                            "-of", "default=nw=1", "-"], input=vod.content, capture_output=True, timeout=30)
+                            "-of", "default=nw=1", "-"], input=vod.content, capture_output=True, timeout=30, check=False)
     out = probe.stdout.decode()
     assert "codec_type=video" in out and "codec_type=audio" in out, (out, probe.stderr)
     assert float(next(x.split("=", 1)[1] for x in out.splitlines() if x.startswith("duration="))) >= 3, out

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from media_gateway.config import Settings
 from media_gateway.ingest.service import Refused
 from media_gateway.srt import libsrt
@@ -99,7 +98,7 @@ async def test_an_accepted_caller_is_cut_when_its_relay_ends(listener):
     ingest, asked, behaviour = listener
     behaviour["mode"] = "allow"
     # 30 s of input, but the relay cannot publish (closed RTMP port): the caller must not hang on
-    code, err = await _call(ingest.port, GOOD, seconds=30)
+    _, err = await _call(ingest.port, GOOD, seconds=30)
     assert b"reject" not in err.lower(), err[-300:]
     assert asked == [(GOOD, "127.0.0.1")]
     for _ in range(100):  # the pump thread forgets the relay once ffmpeg is reaped
