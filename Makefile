@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg chromium nodejs npm
+APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg libsrt1.5-gnutls chromium nodejs npm
 PYTEST_ARGS ?=
 
 .PHONY: help setup system-deps python-deps web-deps oidc-deps run test test-fast cluster-test bench bench-chat asyncapi openapi lint clean
@@ -20,7 +20,8 @@ help:
 setup: system-deps python-deps web-deps oidc-deps
 
 # nginx with the RTMP and stream modules (stream: the L4 balancer over several ingest nodes), ffmpeg
-# and Chromium (browser tests, never a downloaded browser) come from the distribution; everything
+# (with libsrt, ffmpeg's own dependency, which the SRT listener calls too) and Chromium (browser
+# tests, never a downloaded browser) come from the distribution; everything
 # else from PyPI
 system-deps:
 	@missing=""; \
@@ -28,6 +29,7 @@ system-deps:
 	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$$missing libnginx-mod-rtmp"; \
 	[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing="$$missing libnginx-mod-stream"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	ls /usr/lib/*/libsrt*.so.1.5 >/dev/null 2>&1 || missing="$$missing libsrt1.5-gnutls"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \

@@ -342,6 +342,29 @@ def test_ingest_nodes_are_a_stateful_set_the_gateway_routes_hls_to_by_node(rende
     assert selects({"matchLabels": rtmp["spec"]["selector"]}, ingest_set["spec"]["template"]["metadata"]["labels"])
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_srt_ingest_is_a_udp_port_of_every_ingest_node_behind_its_own_service(rendered, overlay):
+    """docs/srt.md: each node's media gateway listens on SRT_PORT (UDP), a UDP Service spreads
+    encoders over the nodes, the NetworkPolicy lets them in, and channels is told the public URL."""
+    docs = rendered[overlay]
+    ingest_set = by_kind(docs, "StatefulSet")["ingest"]
+    media = next(c for c in pod_spec(ingest_set)["containers"] if c["name"] == "media-gateway")
+    env = {e["name"]: e.get("value") for e in media["env"]}
+    srt_port = next(p for p in media["ports"] if p["name"] == "srt")
+    assert srt_port["protocol"] == "UDP" and int(env["SRT_PORT"]) == srt_port["containerPort"]
+    srt = by_kind(docs, "Service")["ingest-srt"]
+    assert srt["spec"]["type"] == ("LoadBalancer" if overlay == "prod" else "NodePort")
+    assert srt["spec"]["ports"] == [{"name": "srt", "port": srt_port["containerPort"], "targetPort": "srt",
+                                     "protocol": "UDP"}]
+    assert selects({"matchLabels": srt["spec"]["selector"]}, ingest_set["spec"]["template"]["metadata"]["labels"])
+    policy = by_kind(docs, "NetworkPolicy")["ingest"]
+    public = [rule for rule in policy["spec"]["ingress"] if "from" not in rule]
+    assert {"port": srt_port["containerPort"], "protocol": "UDP"} in [p for rule in public for p in rule["ports"]]
+    platform = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("platform-config"))
+    assert platform["data"]["SRT_URL"].startswith("srt://")
+    assert platform["data"]["SRT_URL"].endswith(f":{srt_port['containerPort']}")
+
+
 def test_base_and_overlays_are_plain_yaml_without_tabs():
     for path in (REPO / "deploy" / "k8s").rglob("*.yaml"):
         text = path.read_text()

@@ -91,6 +91,7 @@ def test_run_prints_urls_and_ctrl_c_stops_everything():
     assert "The platform is up." in output, output
     assert f"http://localhost:{env['GATEWAY_PORT']}/" in output
     assert f"rtmp://localhost:{env['RTMP_PORT']}/live" in output
+    assert f"srt://localhost:{env['SRT_PORT']}?streamid=" in output
     assert f"ws://localhost:{env['GATEWAY_PORT']}/ws" in output
 
     r = httpx.get(f"http://127.0.0.1:{env['GATEWAY_PORT']}/api/auth/openapi.json", timeout=5)

@@ -245,6 +245,8 @@ function encoderCard(channel) {
   const render = (keys) => {
     const rtmp = secretRow({ label: "RTMP URL", value: keys.rtmpUrl, secret: false, onCopy });
     const key = secretRow({ label: "Stream key", value: keys.streamKey, secret: true, onCopy });
+    // the SRT URL carries the key (as its streamid): hidden like the key itself
+    const srt = secretRow({ label: "SRT URL", value: keys.srtUrl, secret: true, onCopy });
     const rotate = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Rotate key");
     rotate.addEventListener("click", async () => {
       const ok = await confirmDialog({
@@ -263,8 +265,9 @@ function encoderCard(channel) {
         say(err.detail, "error");
       }
     });
-    body.replaceChildren(rtmp.root, key.root,
+    body.replaceChildren(rtmp.root, key.root, srt.root,
       h("p", { class: "hint" }, "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
+      h("p", { class: "hint" }, "Or over SRT (steadier on lossy networks): paste the whole SRT URL as the Server and leave the Stream Key empty; the key is in the URL."),
       // the first HLS segment ends at the encoder's second key frame: this interval is the start-up delay
       h("p", { class: "hint" }, "For the fastest start, set a key frame every second (OBS: Settings → Output → Keyframe Interval 1)."),
       h("div", { class: "form-actions" }, rotate));

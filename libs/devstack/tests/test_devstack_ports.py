@@ -74,3 +74,14 @@ def test_an_ephemeral_stack_claims_every_port_once(tmp_path):
 
     claims = [port for port, _what, _env in StackConfig.ephemeral(tmp_path).port_claims()]
     assert len(claims) == len(set(claims))
+
+
+def test_stack_check_ports_reports_a_taken_udp_srt_port(tmp_path):
+    """SRT is UDP: a TCP check would pass a port another SRT listener (a second `make run`) holds."""
+    config = StackConfig.ephemeral(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("0.0.0.0", config.srt_port))
+        assert is_free(config.srt_port)  # nothing on TCP
+        with pytest.raises(PortInUse, match="SRT_PORT"):
+            Stack(config, log=lambda *_: None).check_ports()
+    Stack(config, log=lambda *_: None).check_ports()

@@ -48,7 +48,7 @@ def channels_settings(channels_db_url, nats_url_for, redis_url, object_store_env
         database_url=channels_db_url, nats_url=nats_url_for("channels"), redis_url=redis_url,
         # banners go to the real S3 server (SeaweedFS), as they go to R2 in production
         **{k.lower(): v for k, v in object_store_env.items()}, media_base_url="/media",
-        outbox_poll_seconds=0.2, rtmp_url="rtmp://ingest.test:1935/live",
+        outbox_poll_seconds=0.2, rtmp_url="rtmp://ingest.test:1935/live", srt_url="srt://ingest.test:9000",
         simulcast_encryption_key=SIMULCAST_KEY,
     )
 

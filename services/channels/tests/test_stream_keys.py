@@ -31,6 +31,8 @@ async def test_owner_reads_and_rotates_the_key(client, make_user, create_channel
     assert r.headers["cache-control"] == "no-store"
     key = r.json()["streamKey"]
     assert r.json()["rtmpUrl"] == "rtmp://ingest.test:1935/live"
+    # SRT ingest (API.md Extensions): the same key, as the streamid OBS's one URL field carries
+    assert r.json()["srtUrl"] == f"srt://ingest.test:9000?streamid={key}"
     assert re.fullmatch(r"live_[A-Za-z0-9_-]{43}", key)  # 256 random bits, URL-safe
     assert (await client.get(url, headers=alice.headers)).json()["streamKey"] == key  # stable until rotated
 
@@ -38,6 +40,7 @@ async def test_owner_reads_and_rotates_the_key(client, make_user, create_channel
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     new_key = r.json()["streamKey"]
     assert new_key != key and r.json()["rtmpUrl"] == "rtmp://ingest.test:1935/live"
+    assert r.json()["srtUrl"] == f"srt://ingest.test:9000?streamid={new_key}"
     assert (await client.get(url, headers=alice.headers)).json()["streamKey"] == new_key
 
     rotated = await eventually(lambda: published("channel.stream_key_rotated"), message="rotation published")
@@ -172,3 +175,11 @@ async def test_the_key_never_leaves_through_other_doors(client, make_user, creat
     for record in caplog.records:
         line = formatter.format(record) + record.getMessage() + repr(record.__dict__)
         assert not any(k in line for k in keys), record.getMessage()
+
+
+def test_the_srt_url_keeps_the_base_options_and_escapes_the_key():
+    from channels_service.streamkeys.views import srt_url
+
+    assert srt_url("srt://ingest:9000", "live_a-b") == "srt://ingest:9000?streamid=live_a-b"
+    assert srt_url("srt://ingest:9000?latency=200000", "k") == "srt://ingest:9000?latency=200000&streamid=k"
+    assert srt_url("srt://ingest:9000", "a&b=c") == "srt://ingest:9000?streamid=a%26b%3Dc"

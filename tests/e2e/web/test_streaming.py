@@ -121,6 +121,10 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
     expect(key_input).to_have_attribute("type", "password")
     rtmp_url = creator.get_by_label("RTMP URL", exact=True).input_value()
     assert rtmp_url.startswith("rtmp://") and rtmp_url.endswith("/live")
+    # SRT: the URL carries the key as its streamid, so it is hidden like the key
+    srt_input = creator.get_by_label("SRT URL", exact=True)
+    expect(srt_input).to_have_attribute("type", "password")
+    assert srt_input.input_value() == f"srt://localhost:{stack.config.srt_port}?streamid={key}"
 
     creator.get_by_label("Title").fill("Patch cables at dawn")
     creator.get_by_role("button", name="Go live").click()

@@ -18,6 +18,7 @@ def _banner(stack: Stack) -> str:
         ("API docs", ", ".join(f"{c.gateway_url}/api/{s.name}/openapi.json" for s in SERVICES)),
         ("Chat socket", f"{c.gateway_url.replace('http', 'ws', 1)}/ws  ({len(CHAT_EDGES)} edges behind the gateway)"),
         ("RTMP ingest", f"rtmp://{c.public_host}:{c.rtmp_port}/live  (stream key from the dashboard)"),
+        ("SRT ingest", f"srt://{c.public_host}:{c.srt_port}?streamid=<stream key>  (UDP; OBS: the whole URL as Server)"),
         ("NATS", f"nats://127.0.0.1:{c.nats_port}  (user admin; monitoring http://127.0.0.1:{c.nats_monitor_port})"),
         ("PostgreSQL", f"postgresql://postgres@127.0.0.1:{c.postgres_port}/<service>"),
         ("Valkey", f"redis://127.0.0.1:{c.redis_port}/0"),

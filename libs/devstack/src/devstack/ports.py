@@ -22,8 +22,24 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def ensure_free(port: int, what: str, env_var: str | None = None) -> int:
-    if not is_free(port):
+def is_free_udp(port: int, host: str = "0.0.0.0") -> bool:
+    """SRT listens on UDP: a TCP check says nothing about it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def ensure_free(port: int, what: str, env_var: str | None = None, udp: bool = False) -> int:
+    if not (is_free_udp(port) if udp else is_free(port)):
         raise PortInUse(port, what, env_var)
     return port
 

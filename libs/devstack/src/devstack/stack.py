@@ -102,11 +102,16 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
 
 
+SRT_CLAIM = "SRT ingest (UDP)"
+
+
 @dataclass
 class StackConfig:
     data_dir: Path
     gateway_port: int = 8080
     rtmp_port: int = 1935
+    # SRT ingest (UDP): the first ingest node's media gateway listens here (docs/srt.md)
+    srt_port: int = 9000
     nats_port: int = 4222
     nats_monitor_port: int = 8222
     postgres_port: int = 5433
@@ -132,6 +137,7 @@ class StackConfig:
             data_dir=data_dir,
             gateway_port=_env_int("GATEWAY_PORT", 8080),
             rtmp_port=_env_int("RTMP_PORT", 1935),
+            srt_port=_env_int("SRT_PORT", 9000),
             nats_port=_env_int("NATS_PORT", 4222),
             nats_monitor_port=_env_int("NATS_MONITOR_PORT", 8222),
             postgres_port=_env_int("POSTGRES_PORT", 5433),
@@ -146,14 +152,19 @@ class StackConfig:
     @classmethod
     def ephemeral(cls, data_dir: Path) -> StackConfig:
         """Free ports everywhere, for tests that run beside a developer's `make run`."""
-        from devstack.ports import free_ports
+        from devstack.ports import free_ports, free_udp_port
 
         services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
-        ports = iter(free_ports(8 + len(services)))
+        taken = free_ports(8 + len(services))
+        ports = iter(taken)
+        srt_port = free_udp_port()
+        while srt_port in taken:  # one number for one thing, even across TCP and UDP
+            srt_port = free_udp_port()
         return cls(
             data_dir=data_dir,
             gateway_port=next(ports),
             rtmp_port=next(ports),
+            srt_port=srt_port,
             nats_port=next(ports),
             nats_monitor_port=next(ports),
             postgres_port=next(ports),
@@ -178,6 +189,7 @@ class StackConfig:
             (self.redis_port, "Valkey", "REDIS_PORT"),
             (self.rtmp_port, "RTMP ingest", "RTMP_PORT"),
             (self.ingest_control_port, "the ingest's control API", "INGEST_CONTROL_PORT"),
+            (self.srt_port, SRT_CLAIM, "SRT_PORT"),
         ]
         if self.object_store == "s3":
             claims.append((self.s3_port, "the S3 store (SeaweedFS)", "S3_PORT"))
@@ -210,7 +222,7 @@ class Stack:
             if port in seen:
                 raise PortInUse(port, f"{what} (also configured for {seen[port]})", env)
             seen[port] = what
-            ensure_free(port, what, env)
+            ensure_free(port, what, env, udp=what == SRT_CLAIM)
 
     def start(self) -> Stack:
         c = self.config
@@ -243,7 +255,8 @@ class Stack:
         for node in self.ingest_nodes[1:]:
             wait_http_ok(f"http://127.0.0.1:{node.media_gateway_port}/readyz", timeout=60)
         nodes = f" ({len(self.ingest_nodes)} nodes)" if len(self.ingest_nodes) > 1 else ""
-        self.log(f"[4/4] starting the RTMP ingest{nodes} on :{c.rtmp_port} and the nginx gateway on :{c.gateway_port}")
+        self.log(f"[4/4] starting the RTMP ingest{nodes} on :{c.rtmp_port} (SRT on :{c.srt_port}/udp) "
+                 f"and the nginx gateway on :{c.gateway_port}")
         self.start_ingest()
         self.start_gateway()
         return self
@@ -284,6 +297,7 @@ class Stack:
             **self.object_store_env(),
             "MEDIA_BASE_URL": "/media",
             "RTMP_URL": f"rtmp://{c.public_host}:{c.rtmp_port}/live",
+            "SRT_URL": f"srt://{c.public_host}:{c.srt_port}",
             "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{c.rtmp_port}",
             "INGEST_CONTROL_URL": f"http://127.0.0.1:{c.ingest_control_port}/control",
             "PYTHONUNBUFFERED": "1",
@@ -337,9 +351,14 @@ class Stack:
 
     def node_env(self, node: IngestNode) -> dict[str, str]:
         svc = next(s for s in SERVICES if s.name == "media-gateway")
-        return {**self.service_env(svc), "PORT": str(node.media_gateway_port), "INGEST_NODE": node.name,
-                "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{node.rtmp_port}",
-                "INGEST_CONTROL_URL": f"http://127.0.0.1:{node.control_port}/control"}
+        env = {**self.service_env(svc), "PORT": str(node.media_gateway_port), "INGEST_NODE": node.name,
+               "RTMP_INTERNAL_URL": f"rtmp://127.0.0.1:{node.rtmp_port}",
+               "INGEST_CONTROL_URL": f"http://127.0.0.1:{node.control_port}/control"}
+        if node.index == 0:
+            # one SRT listener: the first node's (RTMP has an L4 balancer over several nodes;
+            # SRT callers of a multi-node devstack all land on ingest-0, which is enough here)
+            env["SRT_PORT"] = str(self.config.srt_port)
+        return env
 
     def start_node_media_gateway(self, node: IngestNode) -> Child:
         svc = next(s for s in SERVICES if s.name == "media-gateway")

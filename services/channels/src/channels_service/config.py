@@ -8,6 +8,9 @@ class Settings(ServiceSettings):
 
     # what creators paste into OBS/ffmpeg as the server URL (the stream key is the other half)
     rtmp_url: str = "rtmp://localhost:1935/live"
+    # the SRT ingest's public address (media-gateway's SRT_PORT behind it); srtUrl is this with the
+    # stream key as the streamid (srt://host:port?streamid=KEY, the one field OBS asks for)
+    srt_url: str = "srt://localhost:9000"
 
     # API.md Extensions: a creator may own several channels, up to this many (then 409)
     max_channels_per_user: int = Field(10, ge=1)

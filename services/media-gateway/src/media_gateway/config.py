@@ -68,6 +68,15 @@ class Settings(ServiceSettings):
     publish_failures_per_ip: int = 30
     publish_failure_window_seconds: int = 60
 
+    # ---- SRT ingest (media_gateway/srt, docs/srt.md) ------------------------------------------
+    # the UDP port this node's SRT listener takes publishes on (srt://host:port?streamid=KEY); each
+    # is authorized in the handshake and relayed (-c copy) into the nginx-rtmp at rtmp_internal_url.
+    # Unset: no SRT listener.
+    srt_port: int | None = Field(None, ge=0, le=65535)
+    srt_host: str = "0.0.0.0"
+    # the receiver's buffer for retransmissions (SRTO_LATENCY; the larger of both sides' applies)
+    srt_latency_ms: int = Field(120, ge=20, le=8000)
+
     # ---- live transcoding and the LL-HLS origin (media_gateway/llhls, docs/ll-hls.md) -----------
     # one ffmpeg per session plays src/<session>_src and writes every rendition of the ladder as
     # fragmented MP4; this process packages and serves them (GET /hls/...). Off: nothing is served.

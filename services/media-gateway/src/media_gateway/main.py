@@ -6,6 +6,7 @@ import logging
 from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.inbox import InboxConsumer
+from servicekit.ratelimit import RateLimiter
 from servicekit.retention import Sweep
 
 from media_gateway.config import Settings
@@ -13,6 +14,8 @@ from media_gateway.ingest.control import NginxControl
 from media_gateway.ingest.nodes import DropResponder, NodeDrops
 from media_gateway.ingest.service import (
     LivenessWorker,
+    Refused,
+    authorize,
     hls_base,
     make_revocation_handler,
     open_local_sessions,
@@ -27,6 +30,7 @@ from media_gateway.llhls.origin import Origin
 from media_gateway.llhls.transcoder import Transcoders
 from media_gateway.llhls.views import router as llhls_router
 from media_gateway.recordings.service import RecordingWorker
+from media_gateway.srt.service import SrtIngest
 from media_gateway.retention import prune_recording_files, prunes
 from media_gateway.recordings.views import router as recordings_router
 from media_gateway.simulcast.service import DestinationChanges, Simulcasts
@@ -158,6 +162,34 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
         await ingest_stats.run()
 
     runtime.add_worker(ingest_load, stop=ingest_stats.stop)
+
+    if settings.srt_port is not None:
+        async def srt_authorize(key: str, client: str | None) -> None:
+            # the same checks as on_publish's: refusals per encoder address, then channels decides
+            limiter = RateLimiter(runtime.redis, prefix="media-gateway")
+            failure_key = f"publish-fail:ip:{client or 'unknown'}"
+            if not (await limiter.peek(failure_key, settings.publish_failures_per_ip)).allowed:
+                raise Refused("too many refused publishes from this address")
+            try:
+                await authorize(runtime.nats, key, client, settings.authorize_timeout_seconds)
+            except Refused:
+                await limiter.hit(failure_key, settings.publish_failures_per_ip,
+                                  settings.publish_failure_window_seconds)
+                raise
+
+        srt = SrtIngest(settings, srt_authorize)
+        srt_stopping = asyncio.Event()
+
+        async def srt_ingest(rt: ServiceRuntime) -> None:
+            srt.start(asyncio.get_running_loop())
+            try:
+                await srt_stopping.wait()
+            finally:
+                # closing joins threads that may wait on this loop (an authorization): off the loop
+                await asyncio.to_thread(srt.close)
+
+        runtime.add_worker(srt_ingest, stop=srt_stopping.set)
+        runtime.srt = srt  # type: ignore[attr-defined]  tests read the bound port
     return runtime
 
 

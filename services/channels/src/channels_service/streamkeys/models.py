@@ -28,3 +28,4 @@ class StreamKey(SQLModel, table=True):
 class StreamKeyOut(ApiModel):
     stream_key: str
     rtmp_url: str
+    srt_url: str

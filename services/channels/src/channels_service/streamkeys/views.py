@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 from fastapi import APIRouter, Response
 
 from servicekit.problems import problem_responses
@@ -12,9 +14,18 @@ router = APIRouter(prefix="/api/channels", tags=["stream keys"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def srt_url(base: str, key: str) -> str:
+    """The SRT ingest URL with the key as its streamid (kept after any options the base carries)."""
+    return f"{base}{'&' if '?' in base else '?'}streamid={quote(key, safe='')}"
+
+
+def key_out(key: str, settings) -> StreamKeyOut:
+    return StreamKeyOut(stream_key=key, rtmp_url=settings.rtmp_url, srt_url=srt_url(settings.srt_url, key))
+
+
 @router.get("/{channel_id}/stream-key", response_model=StreamKeyOut,
             responses=problem_responses(401, 403, 404),
-            summary="The channel's stream key and RTMP URL (owner only)")
+            summary="The channel's stream key, RTMP URL and SRT URL (owner only)")
 async def get_stream_key(channel_id: str, caller: CallerId, session: SessionDep, settings: SettingsDep,
                          response: Response) -> StreamKeyOut:
     channel = await channels.get_or_raise(session, channel_id)
@@ -22,7 +33,7 @@ async def get_stream_key(channel_id: str, caller: CallerId, session: SessionDep,
     key = await service.current(session, channel.id)
     await session.commit()
     response.headers.update(NO_STORE)
-    return StreamKeyOut(stream_key=key, rtmp_url=settings.rtmp_url)
+    return key_out(key, settings)
 
 
 @router.post("/{channel_id}/stream-key/rotate", response_model=StreamKeyOut,
@@ -35,4 +46,4 @@ async def rotate_stream_key(channel_id: str, caller: CallerId, session: SessionD
     key = await service.rotate(session, channel.id)
     await session.commit()
     response.headers.update(NO_STORE)
-    return StreamKeyOut(stream_key=key, rtmp_url=settings.rtmp_url)
+    return key_out(key, settings)
