@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from servicekit.settings import ServiceSettings
 
 
@@ -19,3 +19,20 @@ class Settings(ServiceSettings):
 
     # longest timeout a moderator can give; no duration at all is a permanent ban
     max_ban_seconds: int = 365 * 24 * 3600
+
+    # ---- live-video providers (channel `provider`: local | mux | cloudflare) ----------------------
+    # Mux Video API access token (https://dashboard.mux.com/settings/access-tokens, Video read+write)
+    mux_token_id: str | None = None
+    mux_token_secret: SecretStr | None = None
+    mux_api_base_url: str = "https://api.mux.com"  # overridden by tests (a local server)
+    mux_rtmp_url: str = "rtmps://global-live.mux.com:443/app"
+    mux_srt_url: str = "srt://global-live.mux.com:6001"
+    mux_playback_base_url: str = "https://stream.mux.com"
+    # Cloudflare Stream: account id and an API token with "Stream Write"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
+    # the account's customer subdomain, https://customer-<code>.cloudflarestream.com (playback URLs)
+    cloudflare_playback_base_url: str | None = None
+    # a provider call longer than this fails the request (503) instead of holding it open
+    provider_timeout_seconds: float = Field(10.0, gt=0)

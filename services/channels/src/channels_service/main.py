@@ -28,7 +28,7 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     runtime.add_sweep(Sweep("channel_images_adopted",
                             lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: runtime.store)))
     runtime.add_sweep(media.image_sweep(settings, runtime).sweep())
-    for worker in consumers():
+    for worker in consumers(settings):
         runtime.add_worker(worker, stop=worker.stop)
     authorizer = IngestAuthorizer()
     runtime.add_worker(authorizer, stop=authorizer.stop)
