@@ -1,6 +1,7 @@
 """End-to-end: the whole platform as `make run` starts it (same binaries, same gateway config),
 on free ports and a throwaway data folder, driven over HTTP through the nginx gateway."""
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -13,6 +14,14 @@ from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
 
 
+MUX_WEBHOOK_SECRET = "e2e-mux-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def mux_webhook_secret() -> str:
+    return MUX_WEBHOOK_SECRET
+
+
 @pytest.fixture(scope="session")
 def span_collector():
     """Every service of the e2e stack exports its spans here (OTLP/HTTP), as it would to a real
@@ -21,8 +30,24 @@ def span_collector():
         yield collector
 
 
+def _load_fake_providers():
+    # tests run with --import-mode=importlib: a sibling module is loaded by path, not imported
+    spec = importlib.util.spec_from_file_location("e2e_fake_providers", Path(__file__).with_name("fake_providers.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
-def stack(span_collector):
+def provider_api():
+    """A local Mux + Cloudflare Stream API (fake_providers.py) that the stack's channels service
+    talks to instead of the real ones (test_providers_through_gateway.py)."""
+    with _load_fake_providers().FakeProviders() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(span_collector, provider_api):
     data_dir = Path(tempfile.mkdtemp(prefix="sp-e2e-"))
     if os.geteuid() == 0:
         os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
@@ -31,6 +56,9 @@ def stack(span_collector):
     # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the
     # "reconnect after the window" test short (test_stream_lifecycle_through_gateway.py)
     config.extra_env["RECONNECT_WINDOW_SECONDS"] = "5"
+    # channels: hosted providers against the local stand-in; media gateway: Mux webhooks signed
+    config.extra_env.update(provider_api.env())
+    config.extra_env["MUX_WEBHOOK_SECRET"] = MUX_WEBHOOK_SECRET
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)
