@@ -68,6 +68,7 @@ CHAT_ROOM_ALL = "chat.room.*"
 # Request/reply, core NATS only: a stream capturing it would answer the request with a
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
+CHANNELS_PROVIDER_LOOKUP = "channels.provider.lookup"
 CHANNELS_GET = "channels.get"
 # the chat API answers the chat edges (which hold no database connection): chat-internal, so
 # not in contracts.requests, but named here for the NATS permission table (contracts.access)

@@ -13,6 +13,7 @@ from channels_service.consumers import consumers
 from channels_service.follows.views import router as follows_router
 from channels_service.live.viewers import ViewerCounts
 from channels_service.moderation.views import router as moderation_router
+from channels_service.providers.responder import ProviderLookup
 from channels_service.streamkeys.responder import IngestAuthorizer
 from channels_service.streamkeys.views import router as stream_keys_router
 from channels_service.uploads.views import router as uploads_router
@@ -36,6 +37,9 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     lookup = ChannelLookup()
     runtime.add_worker(lookup, stop=lookup.stop)
     runtime.channel_lookup = lookup
+    provider_lookup = ProviderLookup()
+    runtime.add_worker(provider_lookup, stop=provider_lookup.stop)
+    runtime.provider_lookup = provider_lookup
     viewer_counts = ViewerCounts()
     runtime.add_worker(viewer_counts, stop=viewer_counts.stop)
     runtime.viewer_counts = viewer_counts
@@ -57,4 +61,5 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app.state.ingest_authorizer = runtime.ingest_authorizer
     app.state.channel_lookup = runtime.channel_lookup
     app.state.viewer_counts = runtime.viewer_counts
+    app.state.provider_lookup = runtime.provider_lookup
     return app
