@@ -15,11 +15,17 @@ from devstack.stack import Stack, StackConfig
 
 
 MUX_WEBHOOK_SECRET = "e2e-mux-webhook-secret"
+CLOUDFLARE_WEBHOOK_AUTH = "e2e-cloudflare-live-input-auth"
 
 
 @pytest.fixture(scope="session")
 def mux_webhook_secret() -> str:
     return MUX_WEBHOOK_SECRET
+
+
+@pytest.fixture(scope="session")
+def cloudflare_webhook_auth() -> str:
+    return CLOUDFLARE_WEBHOOK_AUTH
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +65,7 @@ def stack(span_collector, provider_api):
     # channels: hosted providers against the local stand-in; media gateway: Mux webhooks signed
     config.extra_env.update(provider_api.env())
     config.extra_env["MUX_WEBHOOK_SECRET"] = MUX_WEBHOOK_SECRET
+    config.extra_env["CLOUDFLARE_WEBHOOK_AUTH"] = CLOUDFLARE_WEBHOOK_AUTH
     with Stack(config, log=lambda _m: None) as running:
         yield running
     shutil.rmtree(data_dir, ignore_errors=True)

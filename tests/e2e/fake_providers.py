@@ -25,6 +25,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 MUX_TOKEN = ("mux-test-token-id", "mux-test-token-secret")
 CF_ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -70,7 +71,7 @@ class FakeProviders:
                 "CLOUDFLARE_API_BASE_URL": f"{self.base_url}/client/v4",
                 "CLOUDFLARE_PLAYBACK_BASE_URL": CF_PLAYBACK}
 
-    def __enter__(self) -> FakeProviders:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -134,6 +134,44 @@ def test_a_channel_on_cloudflare_gets_a_live_input_and_rotation_replaces_it(gate
     assert provider_api.violations == []
 
 
+def _cloudflare_notification(gateway, auth_secret: str, input_id: str, event_type: str):
+    # Cloudflare's live-input notification: no meta, the channel is looked up by input id
+    at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    body = {"name": "Live Webhook", "text": f"Input ID: {input_id}\nEvent type: {event_type}",
+            "data": {"notification_name": "Stream Live Input", "input_id": input_id, "event_type": event_type,
+                     "updated_at": at}, "ts": int(time.time())}
+    return gateway.post("/api/webhooks/cloudflare", json=body, headers={"cf-webhook-auth": auth_secret})
+
+
+def test_a_cloudflare_channel_goes_live_from_its_notification_and_end_disables_the_input(
+        gateway, provider_api, cloudflare_webhook_auth):
+    c = _creator(gateway)
+    cid, auth = c["channel"]["id"], c["auth"]
+    assert gateway.put(f"/api/channels/{cid}", json={"provider": "cloudflare"}, headers=auth).status_code == 200
+    [live_input] = provider_api.inputs_of(cid)
+    uid = live_input["uid"]
+
+    r = gateway.post(f"/api/streams/{cid}/start", json={"title": "On Cloudflare"}, headers=auth)
+    assert r.status_code == 200, r.text
+    stream_id = r.json()["id"]
+    r = _cloudflare_notification(gateway, cloudflare_webhook_auth, uid, "live_input.connected")
+    assert r.status_code == 200 and r.json() == {"status": "published"}, r.text
+    live = _wait("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
+    assert live["hlsUrl"] == f"https://customer-testcode.cloudflarestream.com/{uid}/manifest/video.m3u8"
+
+    assert gateway.post(f"/api/streams/{stream_id}/end", headers=auth).status_code == 202
+    _wait("input disabled", lambda: provider_api.cloudflare[uid]["enabled"] is False)
+    assert provider_api.calls_to("PUT", rf"/stream/live_inputs/{uid}$")[-1]["enabled"] is False
+
+    # the next Go live enables it again
+    _wait("ended", lambda: gateway.get(f"/api/streams/{stream_id}").json()["status"] in ("ENDING", "ARCHIVED"))
+    _wait("a new session", lambda: (r := gateway.post(f"/api/streams/{cid}/start", json={"title": "Again"},
+                                                      headers=auth)).status_code == 200
+          and r.json()["id"] != stream_id)
+    _wait("input enabled", lambda: provider_api.cloudflare[uid]["enabled"] is True)
+    assert provider_api.violations == []
+
+
 def test_provider_failures_and_bad_values_change_nothing(gateway, provider_api):
     c = _creator(gateway)
     cid, auth = c["channel"]["id"], c["auth"]

@@ -16,10 +16,10 @@ CHANNEL = "6f1c1d2e-1111-4222-8333-944455556666"
 
 
 def _settings(**over) -> Settings:
-    base = dict(database_url="postgresql+asyncpg://x/y", mux_token_id="tid", mux_token_secret="tsecret",
-                mux_api_base_url="https://mux.test", cloudflare_account_id="acc123",
-                cloudflare_api_token="cftoken", cloudflare_api_base_url="https://cf.test/client/v4",
-                cloudflare_playback_base_url="https://customer-abc.cloudflarestream.com")
+    base = {"database_url": "postgresql+asyncpg://x/y", "mux_token_id": "tid", "mux_token_secret": "tsecret",
+            "mux_api_base_url": "https://mux.test", "cloudflare_account_id": "acc123",
+            "cloudflare_api_token": "cftoken", "cloudflare_api_base_url": "https://cf.test/client/v4",
+            "cloudflare_playback_base_url": "https://customer-abc.cloudflarestream.com"}
     return Settings(**{**base, **over})
 
 
