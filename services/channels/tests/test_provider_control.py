@@ -72,3 +72,21 @@ async def test_a_local_channel_authorizes_no_longer_once_on_a_provider(client, m
     assert r.status_code == 200, r.text
     reply = orjson.loads((await ask()).data)
     assert reply["allowed"] is False and key not in str(reply)
+
+
+async def test_provider_lookup_names_the_channel_of_a_provider_stream(make_user, create_channel, provider_api, nc):
+    import orjson
+
+    owner = make_user()
+    channel = await create_channel(owner, provider="cloudflare")
+    [live_input] = provider_api.inputs_of(channel["id"])
+
+    async def ask(body) -> dict:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        return orjson.loads((await nc.request("channels.provider.lookup", data, timeout=5)).data)
+
+    assert await ask({"provider": "cloudflare", "streamId": live_input["uid"]}) == {
+        "found": True, "channelId": channel["id"]}
+    assert (await ask({"provider": "mux", "streamId": live_input["uid"]}))["found"] is False
+    assert (await ask({"provider": "cloudflare", "streamId": "0" * 32}))["found"] is False
+    assert (await ask(b"not json"))["found"] is False
