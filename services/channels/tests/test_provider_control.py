@@ -74,8 +74,13 @@ async def test_a_local_channel_authorizes_no_longer_once_on_a_provider(client, m
     assert reply["allowed"] is False and key not in str(reply)
 
 
-async def test_provider_lookup_names_the_channel_of_a_provider_stream(make_user, create_channel, provider_api, nc):
+async def test_provider_lookup_names_the_channel_of_a_provider_stream(channels_app, make_user, create_channel,
+                                                                     provider_api, nc):
+    import asyncio
+
     import orjson
+
+    await asyncio.wait_for(channels_app.state.provider_lookup.ready.wait(), 5)
 
     owner = make_user()
     channel = await create_channel(owner, provider="cloudflare")
