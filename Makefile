@@ -8,7 +8,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg chromium nodejs npm
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps python-deps web-deps run test test-fast cluster-test bench bench-chat asyncapi lint clean
+.PHONY: help setup system-deps python-deps web-deps run test test-fast cluster-test bench bench-chat asyncapi openapi lint clean
 
 help:
 	@echo "make run     start the whole platform on this machine (Ctrl-C stops it)"
@@ -88,6 +88,10 @@ bench-chat: setup
 
 asyncapi: python-deps
 	@$(VENV)/bin/python -m contracts.asyncapi --write
+
+# every service's OpenAPI document (services/<name>/openapi.json); refuses a change that breaks clients
+openapi: python-deps
+	@$(VENV)/bin/python tools/openapi.py --write
 
 lint: python-deps
 	@$(VENV)/bin/ruff check libs services tests tools

@@ -121,7 +121,7 @@ class StampedEncoder:
                 "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                 "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
                 "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
-                "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-f", "flv", self.rtmp_url]
+                "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-tcp_nodelay", "1", "-f", "flv", self.rtmp_url]
 
     def start(self) -> None:
         # one second of testsrc2 (it loops every second anyway) as the moving background

@@ -120,6 +120,16 @@ def test_go_live_is_one_trace_across_services(gateway, stack, span_collector):
     went_live = _one(trace, "channels", lambda s: s.name.startswith("consume stream."),
                      "stream event consumer")
     assert _descends(went_live, consume, trace)
+    # inside the callback: the database, Valkey (the refused-publish limiter) and the HTTP client
+    # (nginx-rtmp's stat, polled until the transcoders play) each show as client spans
+    sql = _one(trace, "media-gateway", lambda s: s.attributes.get("db.system") == "postgresql"
+               and _descends(s, on_publish, trace), "database")
+    assert sql.kind == "CLIENT"
+    _one(trace, "media-gateway", lambda s: s.attributes.get("db.system") == "redis"
+         and _descends(s, on_publish, trace), "Valkey")
+    _one(trace, "media-gateway", lambda s: s.kind == "CLIENT" and "stat" in str(
+        s.attributes.get("url.full") or s.attributes.get("http.url") or "")
+         and _descends(s, on_publish, trace), "HTTP client")
     # the stream key is in no span (names and attributes leave the platform for a collector)
     assert not any(key in s.name or key in str(s.attributes) for s in span_collector.spans)
 

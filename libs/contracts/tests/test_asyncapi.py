@@ -107,6 +107,22 @@ def test_request_reply_is_documented(doc):
         assert doc["channels"][f"{request.subject}.reply"]["address"] is None
 
 
+def test_every_durable_consumer_has_a_receive_operation_per_event(doc):
+    from contracts.catalog import CATALOG
+    from contracts.consumers import CONSUMERS
+
+    receives = {name: op for name, op in doc["operations"].items() if op["action"] == "receive"}
+    expected = {f"receive.{c.name}.{e}" for c in CONSUMERS for e in c.events}
+    assert set(receives) == expected and expected
+    for consumer in CONSUMERS:
+        for event_type in consumer.events:
+            op = receives[f"receive.{consumer.name}.{event_type}"]
+            # it receives what is published: the channel exists and the event is stored in that stream
+            assert op["channel"] == {"$ref": f"#/channels/{event_type}"} and event_type in doc["channels"]
+            assert CATALOG[event_type].stream == consumer.stream
+            assert op["x-jetstream-durable"] == consumer.name and op["tags"] == [{"name": consumer.service}]
+
+
 def test_streams_are_documented(doc):
     documented = doc["x-jetstream-streams"]
     assert {name: spec["subjects"] for name, spec in documented.items()} == {

@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 
 from contracts.catalog import CATALOG, EventSpec
 from contracts.compat import breaking_changes
+from contracts.consumers import CONSUMERS, ConsumerSpec
 from contracts.envelope import MSG_ID_HEADER, Envelope
 from contracts.requests import REQUESTS, RequestSpec
 from contracts.subjects import STREAMS
@@ -65,6 +66,9 @@ def build_document() -> dict[str, Any]:
         )
     for request in REQUESTS:
         _add_request(request, channels, operations, messages)
+    for consumer in CONSUMERS:
+        for event_type in consumer.events:
+            operations[f"receive.{consumer.name}.{event_type}"] = _receive_operation(consumer, event_type)
 
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -191,6 +195,19 @@ def _send_operation(channel_id: str, message: str, publisher: str, summary: str)
         "messages": [{"$ref": f"#/channels/{channel_id}/messages/{message}"}],
         "summary": summary,
         "tags": [{"name": publisher}],
+    }
+
+
+def _receive_operation(consumer: ConsumerSpec, event_type: str) -> dict[str, Any]:
+    return {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{event_type}"},
+        "messages": [{"$ref": f"#/channels/{event_type}/messages/{event_type}"}],
+        "summary": f"{consumer.service} receives {event_type} through the durable consumer "
+                   f"{consumer.name} on {consumer.stream.name}. {consumer.description}",
+        "tags": [{"name": consumer.service}],
+        "x-jetstream-durable": consumer.name,
+        "x-jetstream-stream": consumer.stream.name,
     }
 
 

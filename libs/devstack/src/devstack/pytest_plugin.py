@@ -3,9 +3,8 @@
 Where they come from, in order:
 1. `TEST_NATS_URL`, `TEST_POSTGRES_DSN` (a superuser DSN; databases are created on it) and
    `TEST_REDIS_URL`, when set: servers someone else runs;
-2. `TEST_BACKEND=testcontainers` with a reachable Docker engine: containers;
-3. otherwise the same pip-shipped binaries `make run` uses, started once per test session on free
-   ports and stopped at its end.
+2. otherwise the same pip-shipped binaries `make run` uses, started once per test session on free
+   ports and stopped at its end (no Docker: see docs/decisions.md, testcontainers).
 
 `seaweedfs` is SeaweedFS's S3 gateway (one bucket, started once per session on first use);
 `object_store_env` gives a test the services' object-store settings on its own prefix of it.
@@ -83,35 +82,6 @@ def _from_env() -> TestServers | None:
     return None
 
 
-def _docker_reachable() -> bool:
-    try:
-        import docker
-
-        docker.from_env().ping()
-        return True
-    except Exception:
-        return False
-
-
-def _from_testcontainers(stack):
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.postgres import PostgresContainer
-    from testcontainers.redis import RedisContainer
-
-    pg = stack.enter_context(PostgresContainer("postgres:17-alpine", username="postgres", password="postgres",
-                                               driver=None))
-    redis = stack.enter_context(RedisContainer("valkey/valkey:8-alpine"))
-    nats = stack.enter_context(DockerContainer("nats:2.11-alpine").with_command("-js").with_exposed_ports(4222))
-    from testcontainers.core.waiting_utils import wait_for_logs
-
-    wait_for_logs(nats, "Server is ready")
-    return TestServers(
-        f"nats://{nats.get_container_host_ip()}:{nats.get_exposed_port(4222)}",
-        pg.get_connection_url(),
-        f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
-    )
-
-
 def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -133,14 +103,6 @@ def test_servers() -> Iterator[TestServers]:
     if external is not None:
         yield external
         return
-    if os.environ.get("TEST_BACKEND") == "testcontainers":
-        if _docker_reachable():
-            from contextlib import ExitStack
-
-            with ExitStack() as stack:
-                yield _from_testcontainers(stack)
-            return
-        print("TEST_BACKEND=testcontainers but no Docker engine answers; using local binaries")
     root = Path(tempfile.mkdtemp(prefix="sp-test-"))
     sup = Supervisor(root / "logs")
     try:

@@ -10,6 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.observability import trace_engine
+
 
 def libpq_dsn(url: str) -> str:
     """`postgresql+psycopg://...` (SQLAlchemy) -> `postgresql://...` (libpq, for LISTEN)."""
@@ -22,6 +24,7 @@ class Database:
         self.url = url
         self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
                                           pool_pre_ping=True)
+        trace_engine(self.engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager

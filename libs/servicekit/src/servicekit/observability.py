@@ -49,8 +49,33 @@ def setup_tracing(service: str, otlp_endpoint: str | None = None) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(otlp_endpoint))))
         _exporting = True
+        _instrument_clients()
     trace.set_tracer_provider(provider)
     _tracing_configured = True
+
+
+def _instrument_clients() -> None:
+    """Valkey commands (redis-py, pipelines included) and outgoing HTTP (httpx) as client spans.
+    Only while spans go somewhere: a span nobody exports still costs its wrapper on the chat send
+    path. Database spans are per engine (`trace_engine`)."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()
+
+
+def trace_engine(engine) -> None:
+    """SQL statements of this SQLAlchemy engine as client spans, when spans are exported. The
+    instrumentor's own hook patches `create_async_engine`, which servicekit.db imported by name
+    before tracing was set up, so the engine is handed over instead."""
+    if not _exporting:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # the instrumentor declares SQLAlchemy < 2.1; its engine events are unchanged in 2.1
+    # (libs/servicekit/tests/test_tracing_clients.py checks the spans on the version we run)
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False, skip_dep_check=True)
 
 
 def traces_url(otlp_endpoint: str) -> str:

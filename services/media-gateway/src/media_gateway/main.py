@@ -35,6 +35,9 @@ from media_gateway.webhooks.views import router as webhooks_router
 log = logging.getLogger("media_gateway")
 REVOCATIONS_CONSUMER = "media-gateway-ingest-revocations"
 VOD_JOINS_CONSUMER = "media-gateway-vod-joins"
+# durable name -> event types (contracts.consumers declares the same; tests/contracts checks it)
+DURABLE_CONSUMERS = {REVOCATIONS_CONSUMER: (CHANNEL_STREAM_KEY_ROTATED, STREAM_END_REQUESTED),
+                     VOD_JOINS_CONSUMER: (STREAM_VOD_REQUESTED,)}
 
 
 class _QuickStopConsumer(InboxConsumer):
@@ -90,7 +93,7 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
     async def revocations(rt: ServiceRuntime) -> None:
         # a rotated key or an ended stream drops the live publish (on_update refuses it too)
         consumer = _QuickStopConsumer(rt.db, rt.js, name=REVOCATIONS_CONSUMER, stream=EVENTS_STREAM.name,
-                                       subjects=[CHANNEL_STREAM_KEY_ROTATED, STREAM_END_REQUESTED],
+                                       subjects=list(DURABLE_CONSUMERS[REVOCATIONS_CONSUMER]),
                                        handler=make_revocation_handler(drops))
         consumers.append(consumer)
         await consumer.run()
@@ -100,7 +103,8 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
 
     async def vod_requests(rt: ServiceRuntime) -> None:
         consumer = _QuickStopConsumer(rt.db, rt.js, name=VOD_JOINS_CONSUMER, stream=EVENTS_STREAM.name,
-                                       subjects=[STREAM_VOD_REQUESTED], handler=make_join_handler(joins))
+                                       subjects=list(DURABLE_CONSUMERS[VOD_JOINS_CONSUMER]),
+                                       handler=make_join_handler(joins))
         consumers.append(consumer)
         await consumer.run()
 

@@ -3,6 +3,11 @@ test_real_ingest.py and tests/e2e/test_llhls_through_gateway.py)."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+
+import pytest
 from media_gateway.ingest.nginx_conf import parse_ladder
 from media_gateway.llhls.transcoder import ffmpeg_argv, transcoders_playing
 
@@ -39,6 +44,26 @@ def test_the_source_is_copied_and_each_rendition_encoded_to_its_own_pipe():
         assert encoded[encoded.index("-flush_packets") + 1] == "1"
     # the probe keeps the first key frame (no nobuffer), and audio is optional
     assert "nobuffer" not in " ".join(argv) and argv.count("0:a:0?") == 2
+
+
+def test_the_source_is_played_without_nagle():
+    argv = ffmpeg_argv("ffmpeg", SOURCE_URL, [])
+    before_input = argv[:argv.index("-i")]
+    assert before_input[before_input.index("-tcp_nodelay") + 1] == "1"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_the_installed_ffmpeg_takes_the_input_options():
+    # an option this ffmpeg does not know would fail every transcoder start in production
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: the play is refused at once
+    url = f"rtmp://127.0.0.1:{port}/src/x"
+    argv = ffmpeg_argv("ffmpeg", url, [])
+    argv = [*argv[:argv.index("-i") + 2], "-f", "null", "-"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode != 0
+    assert "not found" not in result.stderr and "Unrecognized option" not in result.stderr, result.stderr
 
 
 STAT = b"""<rtmp><server><application><name>src</name><live>
