@@ -11,7 +11,8 @@ from channels_service.providers.service import CONTROL_EVENTS, control_handler
 
 
 
-def consumers(settings: Settings) -> list[ConsumerWorker]:
+def consumers(settings: Settings | None = None) -> list[ConsumerWorker]:
+    settings = settings or Settings()
     return [
         ConsumerWorker("channels-user-profiles", USER_EVENTS, handle_user_event),
         ConsumerWorker("channels-stream-state", STREAM_EVENTS, handle_stream_event),
