@@ -1,6 +1,7 @@
 """End-to-end: the whole platform as `make run` starts it (same binaries, same gateway config),
 on free ports and a throwaway data folder, driven over HTTP through the nginx gateway."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -15,12 +16,42 @@ from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
 
 
+MUX_WEBHOOK_SECRET = "e2e-mux-webhook-secret"
+CLOUDFLARE_WEBHOOK_AUTH = "e2e-cloudflare-live-input-auth"
+
+
+@pytest.fixture(scope="session")
+def mux_webhook_secret() -> str:
+    return MUX_WEBHOOK_SECRET
+
+
+@pytest.fixture(scope="session")
+def cloudflare_webhook_auth() -> str:
+    return CLOUDFLARE_WEBHOOK_AUTH
+
+
 @pytest.fixture(scope="session")
 def span_collector():
     """Every service of the e2e stack exports its spans here (OTLP/HTTP), as it would to a real
     collector; test_one_trace.py reads them."""
     with SpanCollector() as collector:
         yield collector
+
+
+def _load_fake_providers():
+    # tests run with --import-mode=importlib: a sibling module is loaded by path, not imported
+    spec = importlib.util.spec_from_file_location("e2e_fake_providers", Path(__file__).with_name("fake_providers.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def provider_api():
+    """A local Mux + Cloudflare Stream API (fake_providers.py) that the stack's channels service
+    talks to instead of the real ones (test_providers_through_gateway.py)."""
+    with _load_fake_providers().FakeProviders() as fake:
+        yield fake
 
 
 # Clerk's webhook secret for the test provider (base64 after `whsec_`, as Clerk shows it)
@@ -46,7 +77,7 @@ def oidc_provider(stack_config):
 
 
 @pytest.fixture(scope="session")
-def stack(span_collector, stack_config, oidc_provider):
+def stack(span_collector, stack_config, oidc_provider, provider_api):
     config = stack_config
     config.extra_env.update(span_collector.env())
     config.extra_env["OIDC_PROVIDERS"] = json.dumps(
@@ -59,6 +90,10 @@ def stack(span_collector, stack_config, oidc_provider):
     # media gateway: a DVR window of 20 s instead of 30 min, so a stream of a test's length fills it
     # (test_llhls_through_gateway.py: segments beyond the in-memory window, served from disk)
     config.extra_env["DVR_WINDOW_SECONDS"] = "20"
+    # channels: hosted providers against the local stand-in; media gateway: Mux webhooks signed
+    config.extra_env.update(provider_api.env())
+    config.extra_env["MUX_WEBHOOK_SECRET"] = MUX_WEBHOOK_SECRET
+    config.extra_env["CLOUDFLARE_WEBHOOK_AUTH"] = CLOUDFLARE_WEBHOOK_AUTH
     with Stack(config, log=lambda _m: None) as running:
         yield running
 

@@ -242,11 +242,46 @@ function encoderCard(channel) {
     else say(`Could not copy. Select the ${label} field and copy it by hand.`, "error");
   };
 
+  const PROVIDERS = { local: "This platform", mux: "Mux", cloudflare: "Cloudflare Stream" };
+  const providerChoice = (current) => {
+    const id = uid("provider");
+    const select = h("select", { id, name: "provider" },
+      ...Object.entries(PROVIDERS).map(([value, label]) => h("option", { value }, label)));
+    select.value = current;
+    const apply = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Switch");
+    apply.addEventListener("click", async () => {
+      if (select.value === current) return;
+      const ok = await confirmDialog({
+        title: `Send your video to ${PROVIDERS[select.value]}?`,
+        text: "Your encoder needs the new server URL and key shown after the switch; the old ones stop working.",
+        confirmLabel: "Switch",
+      });
+      if (!ok) return;
+      apply.disabled = true;
+      say(`Switching to ${PROVIDERS[select.value]}…`);
+      try {
+        await api.put(`/api/channels/${encodeURIComponent(channel.id)}`, { provider: select.value });
+        render(await api.get(`/api/channels/${encodeURIComponent(channel.id)}/stream-key`));
+        say(`Your video now goes to ${PROVIDERS[select.value]}.`, "success");
+      } catch (err) {
+        apply.disabled = false;
+        select.value = current;
+        say(err.detail, "error");
+      }
+    });
+    return h("div", { class: "field" }, h("label", { for: id }, "Video provider"),
+      h("div", { class: "input-with-action" }, select, apply),
+      h("p", { class: "hint" }, "Where your encoder sends video: this platform's ingest, or your Mux / Cloudflare Stream account."));
+  };
+
   const render = (keys) => {
-    const rtmp = secretRow({ label: "RTMP URL", value: keys.rtmpUrl, secret: false, onCopy });
+    const provider = keys.provider || "local";
+    const hosted = provider !== "local";
+    const rtmp = secretRow({ label: hosted ? "RTMPS URL" : "RTMP URL", value: keys.rtmpUrl, secret: false, onCopy });
     const key = secretRow({ label: "Stream key", value: keys.streamKey, secret: true, onCopy });
-    // the SRT URL carries the key (as its streamid): hidden like the key itself
-    const srt = secretRow({ label: "SRT URL", value: keys.srtUrl, secret: true, onCopy });
+    // an SRT URL carries the key or the provider's passphrase: as secret as the key
+    const srt = keys.srtUrl ? secretRow({ label: "SRT URL", value: keys.srtUrl, secret: true, onCopy }) : null;
+    const playback = keys.playbackUrl ? secretRow({ label: "Playback URL", value: keys.playbackUrl, secret: false, onCopy }) : null;
     const rotate = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Rotate key");
     rotate.addEventListener("click", async () => {
       const ok = await confirmDialog({
@@ -265,9 +300,12 @@ function encoderCard(channel) {
         say(err.detail, "error");
       }
     });
-    body.replaceChildren(rtmp.root, key.root, srt.root,
-      h("p", { class: "hint" }, "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
-      h("p", { class: "hint" }, "Or over SRT (steadier on lossy networks): paste the whole SRT URL as the Server and leave the Stream Key empty; the key is in the URL."),
+    body.replaceChildren(providerChoice(provider), rtmp.root, key.root, ...(srt ? [srt.root] : []),
+      ...(playback ? [playback.root] : []),
+      h("p", { class: "hint" }, hosted
+        ? `Your video goes to ${PROVIDERS[provider]}, which serves it to viewers. In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key.`
+        : "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
+      ...(srt && !hosted ? [h("p", { class: "hint" }, "Or over SRT (steadier on lossy networks): paste the whole SRT URL as the Server and leave the Stream Key empty; the key is in the URL.")] : []),
       // the first HLS segment ends at the encoder's second key frame: this interval is the start-up delay
       h("p", { class: "hint" }, "For the fastest start, set a key frame every second (OBS: Settings → Output → Keyframe Interval 1)."),
       h("div", { class: "form-actions" }, rotate));

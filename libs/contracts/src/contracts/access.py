@@ -148,7 +148,8 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         configures=True,
         # inbox consumers of user.* and stream.*; the viewer counts through an ordered consumer
         consumes=(EVENTS_STREAM, VIEWERS_STREAM),
-        answers=(r.INGEST_AUTHORIZE.subject, r.CHANNEL_GET.subject, r.SIMULCAST_DESTINATIONS.subject),
+        answers=(r.INGEST_AUTHORIZE.subject, r.CHANNEL_GET.subject, r.SIMULCAST_DESTINATIONS.subject,
+                 r.PROVIDER_LOOKUP.subject),
     ),
     "streams": Access(
         service="streams",
@@ -191,7 +192,8 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         # stream key rotations and end requests drop a live publish
         consumes=(EVENTS_STREAM,),
         # a drop of a session held by another ingest node goes to that node, which answers it
-        asks=(r.INGEST_AUTHORIZE.subject, r.SIMULCAST_DESTINATIONS.subject, s.INGEST_NODE_DROP_ALL),
+        asks=(r.INGEST_AUTHORIZE.subject, r.SIMULCAST_DESTINATIONS.subject, s.INGEST_NODE_DROP_ALL,
+              r.PROVIDER_LOOKUP.subject),
         answers=(s.INGEST_NODE_DROP_ALL,),
         # every node hears it; the one holding the channel's live session asks for the new set
         listens=(s.CHANNEL_DESTINATIONS_UPDATED,),

@@ -36,6 +36,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
                  "Keeps each channel's live state (directory, channel page) current."),
     ConsumerSpec("channels-simulcast-state", "channels", (s.MEDIA_SIMULCAST_STATE_CHANGED,),
                  "Keeps each simulcast destination's state (idle, connecting, live, failed) for the dashboard."),
+    ConsumerSpec("channels-provider-control", "channels", (s.STREAM_END_REQUESTED, s.STREAM_CREATED),
+                 "Ends a hosted channel's broadcast at its provider (Mux complete, Cloudflare input "
+                 "disabled) and enables a disabled Cloudflare input again at the next Go live."),
     ConsumerSpec("streams-channels", "streams", (s.CHANNEL_CREATED, s.CHANNEL_UPDATED),
                  "The channel projection streams checks go-live requests against."),
     ConsumerSpec("streams-media", "streams",

@@ -6,7 +6,12 @@ from pydantic import Field, SecretStr, field_serializer, model_validator
 
 from contracts.base import Id, UtcDateTime, WireModel
 from contracts.events.channels import Channel
-from contracts.subjects import CHANNELS_GET, CHANNELS_INGEST_AUTHORIZE, CHANNELS_SIMULCAST_DESTINATIONS
+from contracts.subjects import (
+    CHANNELS_GET,
+    CHANNELS_INGEST_AUTHORIZE,
+    CHANNELS_PROVIDER_LOOKUP,
+    CHANNELS_SIMULCAST_DESTINATIONS,
+)
 
 
 class IngestAuthorizeRequest(WireModel):
@@ -95,6 +100,31 @@ class SimulcastDestinationsReply(WireModel):
     """Where to forward the live source, each without re-encoding."""
 
 
+class ProviderLookupRequest(WireModel):
+    """A hosted provider's webhook names its stream but not our channel (Cloudflare's live-input
+    notifications carry no ``meta``): the media gateway asks channels whose stream it is."""
+
+    provider: str = Field(min_length=1, max_length=20)
+    """``mux`` or ``cloudflare``."""
+    stream_id: str = Field(min_length=1, max_length=255)
+    """The provider's live stream / live input id."""
+
+
+class ProviderLookupReply(WireModel):
+    """The channel whose current provider stream that is, or not found."""
+
+    found: bool
+    """Whether a channel currently uses that provider stream."""
+    channel_id: Id | None = None
+    """The channel; present exactly when found."""
+
+    @model_validator(mode="after")
+    def _channel_exactly_when_found(self) -> "ProviderLookupReply":
+        if self.found != (self.channel_id is not None):
+            raise ValueError("channelId must be given when found and only then")
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """A request/reply subject: who asks, who answers, and the two message models."""
@@ -138,4 +168,14 @@ SIMULCAST_DESTINATIONS = RequestSpec(
                  "destinations (URL and key, decrypted) at go-live and after channel.destinations_updated."),
 )
 
-REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET, SIMULCAST_DESTINATIONS)
+PROVIDER_LOOKUP = RequestSpec(
+    subject=CHANNELS_PROVIDER_LOOKUP,
+    request=ProviderLookupRequest,
+    reply=ProviderLookupReply,
+    requester="media-gateway",
+    responder="channels",
+    description=("A provider webhook that names a live input but no channel (Cloudflare live-input "
+                 "notifications): the media gateway asks channels which channel uses it."),
+)
+
+REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET, SIMULCAST_DESTINATIONS, PROVIDER_LOOKUP)

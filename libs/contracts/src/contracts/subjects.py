@@ -70,6 +70,7 @@ CHAT_ROOM_ALL = "chat.room.*"
 # Request/reply, core NATS only: a stream capturing it would answer the request with a
 # JetStream publish ack instead of the responder's reply.
 CHANNELS_INGEST_AUTHORIZE = "channels.ingest.authorize"
+CHANNELS_PROVIDER_LOOKUP = "channels.provider.lookup"
 CHANNELS_GET = "channels.get"
 # the media gateway asks for a live channel's simulcast destinations (their keys: never an event)
 CHANNELS_SIMULCAST_DESTINATIONS = "channels.simulcast.destinations"

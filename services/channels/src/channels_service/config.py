@@ -31,3 +31,19 @@ class Settings(ServiceSettings):
     # creator could make the ingest nodes connect into the platform's own network)
     simulcast_allow_private_destinations: bool = False
     simulcast_max_destinations: int = Field(5, ge=1, le=50)
+    # ---- live-video providers (channel `provider`: local | mux | cloudflare) ----------------------
+    # Mux Video API access token (https://dashboard.mux.com/settings/access-tokens, Video read+write)
+    mux_token_id: str | None = None
+    mux_token_secret: SecretStr | None = None
+    mux_api_base_url: str = "https://api.mux.com"  # overridden by tests (a local server)
+    mux_rtmp_url: str = "rtmps://global-live.mux.com:443/app"
+    mux_srt_url: str = "srt://global-live.mux.com:6001"
+    mux_playback_base_url: str = "https://stream.mux.com"
+    # Cloudflare Stream: account id and an API token with "Stream Write"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
+    # the account's customer subdomain, https://customer-<code>.cloudflarestream.com (playback URLs)
+    cloudflare_playback_base_url: str | None = None
+    # a provider call longer than this fails the request (503) instead of holding it open
+    provider_timeout_seconds: float = Field(10.0, gt=0)

@@ -15,6 +15,7 @@ from channels_service.live.viewers import ViewerCounts
 from channels_service.moderation.views import router as moderation_router
 from channels_service.simulcast.responder import DestinationsResponder
 from channels_service.simulcast.views import router as simulcast_router
+from channels_service.providers.responder import ProviderLookup
 from channels_service.streamkeys.responder import IngestAuthorizer
 from channels_service.streamkeys.views import router as stream_keys_router
 from channels_service.uploads.views import router as uploads_router
@@ -30,7 +31,7 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     runtime.add_sweep(Sweep("channel_images_adopted",
                             lambda: media.adopt_foreign_images(lambda: runtime.db, lambda: runtime.store)))
     runtime.add_sweep(media.image_sweep(settings, runtime).sweep())
-    for worker in consumers():
+    for worker in consumers(settings):
         runtime.add_worker(worker, stop=worker.stop)
     authorizer = IngestAuthorizer()
     runtime.add_worker(authorizer, stop=authorizer.stop)
@@ -41,6 +42,9 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     destinations = DestinationsResponder()
     runtime.add_worker(destinations, stop=destinations.stop)
     runtime.simulcast_destinations = destinations
+    provider_lookup = ProviderLookup()
+    runtime.add_worker(provider_lookup, stop=provider_lookup.stop)
+    runtime.provider_lookup = provider_lookup
     viewer_counts = ViewerCounts()
     runtime.add_worker(viewer_counts, stop=viewer_counts.stop)
     runtime.viewer_counts = viewer_counts
@@ -63,4 +67,5 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     app.state.channel_lookup = runtime.channel_lookup
     app.state.simulcast_destinations = runtime.simulcast_destinations
     app.state.viewer_counts = runtime.viewer_counts
+    app.state.provider_lookup = runtime.provider_lookup
     return app

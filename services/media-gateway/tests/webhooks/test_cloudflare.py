@@ -178,3 +178,47 @@ async def test_oversized_body_is_413(make_client):
     async with make_client(webhook_max_body_bytes=1024) as client:
         body = orjson.dumps(recording_ready(meta={"padding": "x" * 2048}))
         assert (await client.post("/api/webhooks/cloudflare", content=body, headers=signed(body))).status_code == 413
+
+
+# ---- inputs the map does not name: channels is asked (channels.provider.lookup) --------------
+
+UNMAPPED_INPUT = "0f0e0d0c0b0a09080706050403020100"
+
+
+async def test_an_input_missing_from_the_map_is_looked_up_in_channels(cf, events, nc):
+    from contracts.requests import ProviderLookupReply, ProviderLookupRequest
+
+    asked: list[ProviderLookupRequest] = []
+
+    async def answer(msg):
+        asked.append(ProviderLookupRequest.model_validate_json(msg.data))
+        await msg.respond(ProviderLookupReply(found=True, channel_id="chan-from-channels").to_json_bytes())
+
+    sub = await nc.subscribe("channels.provider.lookup", cb=answer)
+    await nc.flush()
+    try:
+        payload = live_notification("live_input.connected", "2022-01-13T11:43:41Z", input_id=UNMAPPED_INPUT)
+        assert (await cf(payload, LIVE_AUTH)).json() == {"status": "published"}
+    finally:
+        await sub.unsubscribe()
+    event = await events.wait_for("media.ingest.connected", lambda d: d["ingestSessionId"] == UNMAPPED_INPUT)
+    assert event["data"]["channelId"] == "chan-from-channels"
+    assert [(a.provider, a.stream_id) for a in asked] == [("cloudflare", UNMAPPED_INPUT)]
+
+
+async def test_without_an_answer_from_channels_the_notification_is_503_and_not_recorded(cf, nc, outbox_count):
+    payload = live_notification("live_input.connected", "2022-01-13T11:50:00Z", input_id=UNMAPPED_INPUT)
+    r = await cf(payload, LIVE_AUTH)
+    assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+    assert await outbox_count("media.ingest.connected") == 0
+
+    async def not_ours(msg):
+        from contracts.requests import ProviderLookupReply
+        await msg.respond(ProviderLookupReply(found=False).to_json_bytes())
+
+    sub = await nc.subscribe("channels.provider.lookup", cb=not_ours)
+    await nc.flush()
+    try:  # the same delivery again is processed (nothing was recorded), now as unmapped
+        assert (await cf(payload, LIVE_AUTH)).json() == {"status": "unmapped"}
+    finally:
+        await sub.unsubscribe()

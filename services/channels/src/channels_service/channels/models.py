@@ -1,6 +1,8 @@
 import uuid
 from datetime import datetime
 
+from typing import Literal
+
 from pydantic import Field as PydField, StrictBool
 from sqlalchemy import Column, DateTime, Index, String, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -40,6 +42,8 @@ class Channel(SQLModel, table=True):
     live_started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     viewer_count: int = 0
     viewer_count_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # where the creator sends video: our own ingest, or a hosted provider (providers/)
+    provider: str = Field(default="local", sa_column=Column(String, nullable=False, server_default="local"))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                   server_default=func.now()))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
@@ -47,6 +51,10 @@ class Channel(SQLModel, table=True):
 
 
 # ---- API models (Create / Update / Public) ---------------------------------------------------
+
+Provider = Literal["local", "mux", "cloudflare"]
+PROVIDER_DOC = ("Where the creator sends video: `local` (this platform's RTMP/SRT ingest), `mux` (Mux Video) "
+                "or `cloudflare` (Cloudflare Stream); a hosted provider must be configured on the server.")
 
 class ChannelCreate(ApiModel):
     name: ChannelName
@@ -58,6 +66,7 @@ class ChannelCreate(ApiModel):
     tags: list[Tag] = PydField(default_factory=list, max_length=10)
     is_public: StrictBool = PydField(default=True,
                                      description="Listed in the directory (unlisted otherwise).")
+    provider: Provider = PydField(default="local", description=PROVIDER_DOC)
 
 
 class ChannelUpdate(ApiModel):
@@ -71,6 +80,8 @@ class ChannelUpdate(ApiModel):
     category: Category | None = None
     tags: list[Tag] = PydField(default=None, max_length=10)  # type: ignore[assignment]
     is_public: StrictBool = None  # type: ignore[assignment]
+    provider: Provider = PydField(default=None, description=PROVIDER_DOC + (  # type: ignore[assignment]
+        " Switching creates the new provider's live stream first and refuses (409) while the channel is live."))
     avatar: str | None = PydField(default=None, max_length=500, description=(
         "URL of an image already uploaded to this platform's media store, or null."))
     banner: str | None = PydField(default=None, max_length=500, description=(
@@ -93,6 +104,7 @@ class ChannelPublic(ApiModel):
     live_stream_id: str | None
     viewer_count: int
     owner_id: str
+    provider: str
     created_at: UtcDateTime
     creator: UserSummary
 
@@ -104,7 +116,7 @@ class ChannelPublic(ApiModel):
                    view_count=channel.view_count, is_live=channel.is_live,
                    live_stream_id=channel.live_stream_id,
                    viewer_count=channel.viewer_count if channel.is_live else 0,
-                   owner_id=str(channel.owner_id),
+                   owner_id=str(channel.owner_id), provider=channel.provider or "local",
                    created_at=channel.created_at, creator=creator)
 
 

@@ -156,6 +156,7 @@ def _own_media_url(settings: Settings, url: str, field: str) -> str:
 async def update(session: AsyncSession, settings: Settings, channel: Channel,
                  changes: ChannelUpdate, store: ObjectStore) -> Channel:
     values = changes.model_dump(exclude_unset=True)
+    values.pop("provider", None)  # providers.switch: it calls the provider's API
     for field in ("avatar", "banner"):
         if values.get(field) is not None and values[field] != getattr(channel, field):
             values[field] = await media.take_image_or_422(

@@ -8,21 +8,26 @@ from channels_service.channels.models import ChannelCreate, ChannelDetail, Chann
 from channels_service.deps import CallerId, CurrentUser, MaybeCallerId, Runtime, SessionDep, SettingsDep
 from channels_service.follows import service as follows
 from channels_service.moderation import service as moderation
+from channels_service.providers import service as providers
 from channels_service.schemas import CATEGORY_RE, NO_CONTROL_RE, OWNER_RE
 from channels_service.streamkeys import service as stream_keys
 
 router = APIRouter(prefix="/api/channels", tags=["channels"])
 
 
-@router.post("", status_code=201, response_model=ChannelPublic, responses=problem_responses(401, 409, 422),
+@router.post("", status_code=201, response_model=ChannelPublic,
+             responses=problem_responses(401, 409, 422, 502, 503),
              summary="Create a channel for the caller (up to MAX_CHANNELS_PER_USER, then 409)")
 async def create_channel(body: ChannelCreate, caller: CurrentUser, caller_id: CallerId,
                          session: SessionDep, settings: SettingsDep) -> ChannelPublic:
+    providers.require_configured(settings, body.provider)
     channel = await service.create(session, caller_id, caller.username, body,
                                    max_per_owner=settings.max_channels_per_user)
     await stream_keys.issue(session, channel.id)
     await moderation.create_default_filters(session, channel.id)
-    await session.commit()
+    # last: the provider's live stream is created only once everything else is known to be fine
+    change = await providers.attach(session, settings, channel, body.provider)
+    await providers.commit(session, settings, change)
     return await service.to_public(session, channel)
 
 
@@ -58,12 +63,14 @@ async def get_channel(session: SessionDep, viewer: MaybeCallerId,
 
 
 @router.put("/{channel_id}", response_model=ChannelPublic,
-            responses=problem_responses(401, 403, 404, 409, 422),
+            responses=problem_responses(401, 403, 404, 409, 422, 502, 503),
             summary="Edit the channel (owner only); fields left out keep their value")
 async def update_channel(channel_id: str, body: ChannelUpdate, caller: CallerId, session: SessionDep,
                          settings: SettingsDep, runtime: Runtime) -> ChannelPublic:
     channel = await service.get_or_raise(session, channel_id, lock=True)
     service.require_owner(channel, caller, "edit it")
+    providers.require_configured(settings, body.provider)
     channel = await service.update(session, settings, channel, body, runtime.store)
-    await session.commit()
+    change = await providers.switch(session, settings, channel, body.provider)
+    await providers.commit(session, settings, change)
     return await service.to_public(session, channel)

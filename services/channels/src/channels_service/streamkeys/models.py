@@ -2,6 +2,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Column, DateTime, func
+from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
 from channels_service.schemas import ApiModel
@@ -27,5 +28,10 @@ class StreamKey(SQLModel, table=True):
 
 class StreamKeyOut(ApiModel):
     stream_key: str
-    rtmp_url: str
-    srt_url: str
+    rtmp_url: str = PydField(description="The server URL for the encoder (RTMPS for hosted providers).")
+    srt_url: str | None = PydField(default=None, description=(
+        "SRT ingest URL with its credentials, when the provider offers SRT (a secret like the key)."))
+    provider: str = PydField(default="local", description="`local`, `mux` or `cloudflare`.")
+    playback_url: str | None = PydField(default=None, description=(
+        "The hosted provider's HLS playback URL (Mux playback id / Cloudflare customer subdomain); "
+        "null for local ingest, whose streams carry their own hlsUrl."))

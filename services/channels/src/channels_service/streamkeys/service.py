@@ -20,6 +20,7 @@ from contracts.events.channels import StreamKeyRotated
 from contracts.requests import IngestAuthorizeReply
 from servicekit.outbox import stage_event
 
+from channels_service.channels.models import Channel
 from channels_service.channels.service import SOURCE
 from channels_service.streamkeys.models import StreamKey
 
@@ -93,4 +94,8 @@ async def authorize(session: AsyncSession, key: str) -> IngestAuthorizeReply:
     if row is None or not (hmac.compare_digest(row.key_hash, digest)
                            and hmac.compare_digest(row.stream_key.encode(), key.encode())):
         return refusal("unknown stream key")
+    channel = await session.get(Channel, row.channel_id)
+    if channel is not None and (channel.provider or "local") != "local":
+        # its video goes to the hosted provider; the local key is dormant until it switches back
+        return refusal("channel streams through a hosted provider")
     return IngestAuthorizeReply(allowed=True, channel_id=str(row.channel_id))

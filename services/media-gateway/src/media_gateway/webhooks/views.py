@@ -1,6 +1,7 @@
 """Provider webhooks (public, through the gateway). The signature is checked over the raw bytes
 before the body is parsed; without a configured secret an endpoint refuses everything (503)."""
 
+import dataclasses
 import logging
 import time
 
@@ -8,10 +9,12 @@ import orjson
 from fastapi import APIRouter, Request
 
 from contracts.events.media import MediaProvider
+from contracts.requests import PROVIDER_LOOKUP, ProviderLookupRequest
+from servicekit import messaging
 from servicekit.problems import Problem, problem_responses
 
 from media_gateway.config import configured
-from media_gateway.deps import SessionDep, SettingsDep, read_limited_body
+from media_gateway.deps import Runtime, SessionDep, SettingsDep, read_limited_body
 from media_gateway.webhooks import service, signatures
 from media_gateway.webhooks.models import Notice, Outcome, WebhookAck
 from media_gateway.webhooks.signatures import SignatureError
@@ -40,6 +43,21 @@ def _json_object(body: bytes) -> dict:
     if not isinstance(payload, dict):
         raise Problem(400, "The body is not a JSON object.")
     return payload
+
+
+async def _with_channel(runtime, settings, notice: Notice | None) -> Notice | None:
+    """Cloudflare's live-input notifications carry no meta: ask channels which channel uses the
+    input (it created it). Unanswered: 503 and nothing recorded, so a redelivery can still map it."""
+    if notice is None or notice.channel_id is not None:
+        return notice
+    try:
+        reply = await messaging.ask(runtime.nats, PROVIDER_LOOKUP,
+                                    ProviderLookupRequest(provider=notice.provider.value, stream_id=notice.stream_id),
+                                    timeout=settings.authorize_timeout_seconds)
+    except messaging.NoAnswer as exc:
+        log.warning("provider lookup unanswered", extra={"provider": notice.provider.value, "reason": str(exc)})
+        raise Problem(503, "The channel of this live input cannot be looked up now; deliver it again later.") from None
+    return dataclasses.replace(notice, channel_id=reply.channel_id) if reply.found else notice
 
 
 async def _apply(session, notice: Notice | None, provider: MediaProvider, event_type) -> WebhookAck:
@@ -72,7 +90,8 @@ async def mux_webhook(request: Request, session: SessionDep, settings: SettingsD
 
 
 @router.post("/cloudflare", response_model=WebhookAck, openapi_extra=_JSON_BODY, responses=_ANSWERS)
-async def cloudflare_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> WebhookAck:
+async def cloudflare_webhook(request: Request, session: SessionDep, settings: SettingsDep,
+                             runtime: Runtime) -> WebhookAck:
     """Cloudflare Stream: live-input notifications (`cf-webhook-auth: <shared secret>`) and video /
     recording webhooks (`Webhook-Signature: time=<unix>,sig1=<hex>`)."""
     signed = request.headers.get("webhook-signature")
@@ -103,6 +122,7 @@ async def cloudflare_webhook(request: Request, session: SessionDep, settings: Se
         if service.is_cloudflare_live_notification(payload):
             notice = service.translate_cloudflare_live(payload, settings)
             event_type = payload["data"].get("event_type")
+            notice = await _with_channel(runtime, settings, notice)
         else:
             notice = service.translate_cloudflare_video(payload, settings)
             event_type = "video"
