@@ -12,6 +12,7 @@ import profile from "./pages/profile.js";
 import channelEditor from "./pages/channel-editor.js";
 import moderation from "./pages/moderation.js";
 import stream from "./pages/stream.js";
+import clip from "./pages/clip.js";
 import notFound from "./pages/not-found.js";
 
 const SITE = "Streamplatform";
@@ -28,6 +29,7 @@ const ROUTES = [
   { pattern: /^\/dashboard\/channel$/, page: channelEditor, title: "Channel", access: "user" },
   { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "Moderation", access: "user" },
   { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "Stream", access: "any", params: ["slug"] },
+  { pattern: /^\/clips\/([^/]+)$/, page: clip, title: "Clip", access: "any", params: ["id"] },
 ];
 
 /** A same-origin path from ?next=, or null (never an open redirect). */

@@ -11,6 +11,7 @@ import { createChat } from "../chat.js";
 import { createPlayer } from "../player.js";
 import { createReplayChat } from "../replay.js";
 import { announce, avatar, copyText, formatDate, formatDuration, h } from "../ui.js";
+import { clipList } from "./clip.js";
 import { vodList } from "./dashboard.js";
 import { formatCount, viewersText } from "./home.js";
 
@@ -126,6 +127,7 @@ export default async function stream(view, ctx) {
     h("div", { class: "creator-actions" }, follow, share, shareStatus));
 
   const vods = vodList(channel, { limit: 8 });
+  const clips = clipList(channel, { limit: 8 });
   const about = h("section", { class: "about", "aria-labelledby": "about-title" },
     h("h2", { id: "about-title" }, `About ${channel.name}`),
     channel.description ? h("p", { class: "bio" }, channel.description) : h("p", { class: "muted" }, "No description yet."));
@@ -158,7 +160,8 @@ export default async function stream(view, ctx) {
   view.append(h("div", { class: "watch" },
     h("div", { class: "watch-main" }, stage,
       h("div", { class: "watch-info container-pad" }, vodNote, title, meta, creatorCard, about,
-        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past broadcasts"), vods.root))),
+        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past broadcasts"), vods.root),
+        h("section", { class: "clips", "aria-labelledby": "clips-title" }, h("h2", { id: "clips-title" }, "Clips"), clips.root))),
     aside, drawerButton));
 
   // ---- state ----
