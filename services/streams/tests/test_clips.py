@@ -20,7 +20,7 @@ def recording(streams_app, streams_settings, seaweedfs, tmp_path):
 
     async def _make() -> str:
         path = tmp_path / "rec.mp4"
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+        await asyncio.to_thread(subprocess.run, ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
                         "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
                         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "8",
                         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
@@ -65,7 +65,7 @@ def ffprobe(data: bytes, tmp_path) -> dict:
 
 async def test_an_archived_stream_is_clipped_from_start_seconds_stored_and_announced(
         client, archived, make_user, eventually, events, tmp_path, seaweedfs, streams_settings):
-    owner, channel_id, stream = await archived()
+    _, channel_id, stream = await archived()
     viewer = make_user()
     r = await client.post("/api/clips", headers=viewer.headers,
                           json={"streamId": stream["id"], "startSeconds": 2, "durationSeconds": 5, "title": " Wow "})
