@@ -315,7 +315,7 @@ async def test_openapi_documents_the_routes(client):
         "/api/clips", "/api/clips/{clip_id}", "/api/channels/{channel_id}/clips"}
     assert "Problem" in spec["components"]["schemas"]
     r = await client.get("/readyz")
-    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "tasks"]
+    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "redis", "tasks"]
 
 
 # ---- several channels of one creator (API.md Extensions) -------------------------------------------
