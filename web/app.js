@@ -13,6 +13,7 @@ import profile from "./pages/profile.js";
 import channelEditor from "./pages/channel-editor.js";
 import moderation from "./pages/moderation.js";
 import stream from "./pages/stream.js";
+import clip from "./pages/clip.js";
 import notFound from "./pages/not-found.js";
 import userProfile from "./pages/user.js";
 
@@ -32,6 +33,7 @@ const ROUTES = [
   { pattern: /^\/dashboard\/moderation$/, page: moderation, title: "title.moderation", access: "user" },
   { pattern: /^\/streams\/([^/]+)$/, page: stream, title: "title.stream", access: "any", params: ["slug"] },
   { pattern: /^\/users\/([^/]+)$/, page: userProfile, title: "title.user", access: "any", params: ["username"] },
+  { pattern: /^\/clips\/([^/]+)$/, page: clip, title: "title.clip", access: "any", params: ["id"] },
 ];
 
 /** A same-origin path from ?next=, or null (never an open redirect). */

@@ -12,8 +12,8 @@ from devstack.credentials import password_variable, render_authorization
 
 OVERLAYS = ("dev", "prod")
 SERVICE_IMAGE = re.compile(r"streamplatform[-/](?P<service>auth|channels|streams|chat|media-gateway)(?::|$)")
-# streams keeps its presence counts in memory and never connects to Valkey
-NO_VALKEY = {"streams"}
+# services that never connect to Valkey (none now: streams keeps its clip rate limits there)
+NO_VALKEY: set[str] = set()
 
 
 def _workloads(docs):

@@ -13,6 +13,7 @@ export default {
   "title.channel": "Kanal",
   "title.moderation": "Moderation",
   "title.stream": "Stream",
+  "title.clip": "Clip",
   "title.user": "Profil",
   "title.notFound": "Seite nicht gefunden",
   "error.title": "Etwas ist schiefgegangen",

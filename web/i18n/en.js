@@ -13,6 +13,7 @@ export default {
   "title.channel": "Channel",
   "title.moderation": "Moderation",
   "title.stream": "Stream",
+  "title.clip": "Clip",
   "title.user": "Profile",
   "title.notFound": "Page not found",
   "error.title": "Something went wrong",

@@ -12,6 +12,7 @@ import { createPlayer } from "../player.js";
 import { createReplayChat } from "../replay.js";
 import { t } from "../i18n.js";
 import { announce, avatar, copyText, formatDate, formatDuration, h, socialLinkList } from "../ui.js";
+import { clipList } from "./clip.js";
 import { vodList } from "./dashboard.js";
 import { formatCount, viewersText } from "./home.js";
 
@@ -138,6 +139,7 @@ export default async function stream(view, ctx) {
   }
 
   const vods = vodList(channel, { limit: 8 });
+  const clips = clipList(channel, { limit: 8 });
   const about = h("section", { class: "about", "aria-labelledby": "about-title" },
     h("h2", { id: "about-title" }, `About ${channel.name}`),
     channel.description ? h("p", { class: "bio" }, channel.description) : h("p", { class: "muted" }, "No description yet."));
@@ -170,7 +172,8 @@ export default async function stream(view, ctx) {
   view.append(h("div", { class: "watch" },
     h("div", { class: "watch-main" }, stage,
       h("div", { class: "watch-info container-pad" }, vodNote, title, meta, creatorCard, about,
-        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past broadcasts"), vods.root))),
+        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past broadcasts"), vods.root),
+        h("section", { class: "clips", "aria-labelledby": "clips-title" }, h("h2", { id: "clips-title" }, "Clips"), clips.root))),
     aside, drawerButton));
 
   // ---- state ----

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 from contracts.base import WireModel
+from contracts.events.clips import Clip, ClipDeleted
 from contracts.events import (
     Channel,
     ChannelBan,
@@ -122,6 +123,9 @@ def _samples() -> dict[str, WireModel]:
         "stream.viewers": StreamViewers(stream_id="s1", channel_id="c1", count=12, peak=40),
         "stream.end_requested": StreamEndRequested(stream_id="s1", channel_id="c1"),
         "stream.vod_requested": StreamVodRequested(stream_id="s1", channel_id="c1", ingest_session_ids=["i1", "i2"]),
+        "clip.created": Clip(id="k1", channel_id="c1", stream_id="s1", title="Nice", url="http://m/clips/k1.mp4",
+                             thumbnail_url=None, duration_seconds=10, creator="u1", created_at=AT),
+        "clip.deleted": ClipDeleted(id="k1", channel_id="c1", deleted_by="u2"),
         "chat.message": ChatMessage(
             id="m1",
             seq=7,

@@ -36,6 +36,8 @@ EVENTS_MD = {
     "stream.viewers": "streams",
     "stream.end_requested": "streams",
     "stream.vod_requested": "streams",
+    "clip.created": "streams",
+    "clip.deleted": "streams",
     "chat.message": "chat",
     "chat.deleted": "chat",
     "chat.report.created": "chat",

@@ -55,14 +55,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def streams_settings(request, streams_db_url, nats_url_for, redis_url) -> Settings:
+def streams_settings(request, streams_db_url, nats_url_for, redis_url, object_store_env) -> Settings:
     marker = request.node.get_closest_marker("settings")
     values = {
         "database_url": streams_db_url, "nats_url": nats_url_for("streams"), "redis_url": redis_url,
         "outbox_poll_seconds": 0.2,
         # short windows keep the suite fast; the defaults are checked in test_lifecycle
         "reconnect_window_seconds": 1.0, "sweep_interval_seconds": 0.1, "presence_ttl_seconds": 1.0,
-        "viewers_tick_seconds": 0.05,
+        "viewers_tick_seconds": 0.05, "clip_poll_seconds": 0.2,
+        **{k.lower(): v for k, v in object_store_env.items()},
     }
     return Settings(**{**values, **(marker.kwargs if marker else {})})
 

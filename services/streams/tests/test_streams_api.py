@@ -311,10 +311,11 @@ async def test_openapi_documents_the_routes(client):
     assert set(spec["paths"]) == {
         "/api/streams", "/api/streams/{channel_id}/start", "/api/streams/{stream_id}",
         "/api/streams/{stream_id}/status", "/api/streams/{stream_id}/end", "/api/streams/{stream_id}/hls",
-        "/api/channels/{channel_id}/streams"}
+        "/api/channels/{channel_id}/streams",
+        "/api/clips", "/api/clips/{clip_id}", "/api/channels/{channel_id}/clips"}
     assert "Problem" in spec["components"]["schemas"]
     r = await client.get("/readyz")
-    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "tasks"]
+    assert r.status_code == 200 and r.json()["checks"] == ["database", "nats", "redis", "tasks"]
 
 
 # ---- several channels of one creator (API.md Extensions) -------------------------------------------

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from contracts import subjects as s
 from contracts.base import WireModel
 from contracts.errors import UnknownEventType
-from contracts.events import channels, chat, media, streams, users
+from contracts.events import channels, chat, clips, media, streams, users
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM, VIEWERS_STREAM, StreamSpec, is_valid_token
 
 DATASCHEMA_PREFIX = "urn:streamplatform:event:"
@@ -55,6 +55,8 @@ class EventType(StrEnum):
     STREAM_VIEWERS = "stream.viewers"
     STREAM_END_REQUESTED = "stream.end_requested"
     STREAM_VOD_REQUESTED = "stream.vod_requested"
+    CLIP_CREATED = "clip.created"
+    CLIP_DELETED = "clip.deleted"
     CHAT_MESSAGE = "chat.message"
     CHAT_DELETED = "chat.deleted"
     CHAT_REPORT_CREATED = "chat.report.created"
@@ -297,6 +299,14 @@ _ENTRIES = (
         "A stream that ran over several encoder connections ended; the media gateway joins their "
         "recordings, in order, into one VOD.",
     ),
+    _entry(
+        E.CLIP_CREATED,
+        clips.Clip,
+        "streams",
+        s.CLIP_CREATED,
+        "A clip was cut and stored and can be played (sent once it is ready, not when it was asked for).",
+    ),
+    _entry(E.CLIP_DELETED, clips.ClipDeleted, "streams", s.CLIP_DELETED, "A clip was deleted."),
     _entry(
         E.CHAT_MESSAGE,
         chat.ChatMessage,

@@ -45,6 +45,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
                  (s.MEDIA_INGEST_CONNECTED, s.MEDIA_INGEST_DISCONNECTED, s.MEDIA_INGEST_ERRORED,
                   s.MEDIA_RECORDING_READY, s.MEDIA_THUMBNAIL_UPDATED, s.MEDIA_VOD_JOINED),
                  "Drives the stream lifecycle (LIVE, reconnect window, ENDED, ARCHIVED with the VOD)."),
+    ConsumerSpec("streams-moderators", "streams", (s.CHANNEL_MODERATOR_ADDED, s.CHANNEL_MODERATOR_REMOVED),
+                 "Who may delete a channel's clips besides their creator and the owner."),
     ConsumerSpec("chat-replicas", "chat",
                  (s.CHANNEL_CREATED, s.CHANNEL_UPDATED, s.CHANNEL_FILTERS_UPDATED,
                   s.CHANNEL_MODERATOR_ADDED, s.CHANNEL_MODERATOR_REMOVED,

@@ -50,6 +50,8 @@ STREAM_VIEWERS_TEMPLATE = "stream.viewers.{streamId}"
 STREAM_VIEWERS_ALL = "stream.viewers.*"
 STREAM_END_REQUESTED = "stream.end_requested"
 STREAM_VOD_REQUESTED = "stream.vod_requested"
+CLIP_CREATED = "clip.created"
+CLIP_DELETED = "clip.deleted"
 
 # chat: templates take the channel id (use ``contracts.subject_for``), *_ALL subscribe to every room.
 # The templates are deliberately not valid subjects to publish to as they are: NATS would accept
@@ -148,7 +150,8 @@ EVENTS_STREAM = StreamSpec(
     name="EVENTS",
     # stream.* one by one, not "stream.>": the viewer counts (stream.viewers.<id>) are VIEWERS'
     subjects=("user.>", "channel.>", "media.>", STREAM_CREATED, STREAM_STARTED, STREAM_STATUS_CHANGED,
-              STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED, "chat.report.>"),
+              STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED, "chat.report.>",
+              "clip.>"),
     # The outbox relay publishes a row, then marks it sent. A crash between the two makes it
     # publish the row again on restart, possibly after a slow restart or a NATS outage; the
     # window must outlast that, not just a network retry (the 2-minute default). Dedup ids are

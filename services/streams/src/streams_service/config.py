@@ -1,14 +1,10 @@
-from typing import ClassVar
-
 from pydantic import Field
 
 from servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    # presence counts live in memory: streams never connects to Valkey, so a deployment gives it
-    # no REDIS_URL (nor the Valkey password)
-    required_in_prod: ClassVar[frozenset[str]] = ServiceSettings.required_in_prod - {"redis_url"}
+    # Valkey holds the clip rate limits (shared by every replica); clips go to the object store
 
     service_name: str = "streams"
     port: int = 8103
@@ -45,3 +41,21 @@ class Settings(ServiceSettings):
 
     # title of a stream created by an ingest whose channel this service has not heard of yet
     fallback_stream_title: str = "Live stream"
+
+    # ---- clips (streams_service/clips) ----
+    # clips a user may ask for per window (Valkey counter shared by every replica)
+    clip_rate_limit: int = Field(5, ge=1)
+    clip_rate_window_seconds: int = Field(60, ge=1)
+    # where relative media URLs (the live /hls/... playlist, the /vod/... recording) are fetched
+    # from; unset: PUBLIC_BASE_URL (the gateway). Inside a cluster, the gateway's Service URL.
+    clip_source_base_url: str | None = None
+    # the shortest segment the live origin writes: how far back in the live playlist a live clip
+    # starts (the LL-HLS origin writes 1 s segments)
+    clip_live_segment_seconds: float = Field(1.0, gt=0)
+    # ffmpeg's longest wait for one read of the source, and for a whole cut
+    clip_read_timeout_seconds: float = Field(15.0, gt=0)
+    clip_cut_timeout_seconds: float = Field(120.0, gt=0)
+    # how often the cutter looks for clips when no NOTIFY woke it
+    clip_poll_seconds: float = Field(2.0, gt=0)
+    ffmpeg_binary: str = "ffmpeg"
+    ffprobe_binary: str = "ffprobe"

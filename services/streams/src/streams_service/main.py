@@ -7,6 +7,8 @@ from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.problems import problem_response
 from servicekit.security import KeyFetcher
 
+from streams_service.clips.service import ClipCutter
+from streams_service.clips.views import channel_router as clip_channel_router, router as clips_router
 from streams_service.config import Settings
 from streams_service.consumers import consumers
 from streams_service.ingest.service import Sweeper
@@ -18,14 +20,16 @@ from streams_service.viewers.service import ViewerCounter
 
 def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
     """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
-    # presence counts live in memory and nothing else needs Redis
-    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_redis=False, jwks=jwks)
+    # presence counts live in memory; Valkey holds the clip rate limits, the store the clips
+    runtime = ServiceRuntime(settings, streams=[EVENTS_STREAM, VIEWERS_STREAM], uses_store=True, jwks=jwks)
     for prune in prunes(settings):
         runtime.add_prune(prune)
     for worker in consumers(settings):
         runtime.add_worker(worker, stop=worker.stop)
     sweeper = Sweeper(settings)
     runtime.add_worker(sweeper, stop=sweeper.stop)
+    cutter = ClipCutter(settings)
+    runtime.add_worker(cutter, stop=cutter.stop)
     viewers = ViewerCounter(settings)
     runtime.add_worker(viewers, stop=viewers.stop)
     runtime.viewers = viewers
@@ -44,9 +48,9 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         runtime, title="Streams service",
         description=("Stream sessions and their lifecycle (OFFLINE -> LIVE -> ENDING -> ARCHIVED), driven by "
                      "ingest events and by the creator's Go live / End stream; reconnect window; live "
-                     "viewer counts. Chat history (/api/streams/{id}/messages) is served by the chat "
+                     "viewer counts; clips. Chat history (/api/streams/{id}/messages) is served by the chat "
                      "service."),
-        routers=[streams_router, channel_router],
+        routers=[streams_router, channel_router, clips_router, clip_channel_router],
         configure_process=configure_process,
     )
     app.add_exception_handler(IllegalTransition, _illegal_transition)
