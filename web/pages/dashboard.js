@@ -368,7 +368,7 @@ function simulcastCard(channel) {
   const fields = {
     name: field({ name: "name", label: "Name", required: true, maxLength: 80, hint: "e.g. YouTube" }),
     url: field({ name: "url", label: "Server URL", required: true, maxLength: 512, hint: "rtmp:// or rtmps://, e.g. rtmp://a.rtmp.youtube.com/live2" }),
-    streamKey: field({ name: "streamKey", label: "Stream key", type: "password", required: true, maxLength: 512,
+    streamKey: field({ name: "streamKey", label: "Destination stream key", type: "password", required: true, maxLength: 512,
       autocomplete: "off", hint: "Stored encrypted; only its last 4 characters are shown again." }),
   };
   const form = h("form", { class: "destination-form", novalidate: true },

@@ -25,7 +25,7 @@ function takeFragment() {
   return params;
 }
 
-export default function login(view, ctx) {
+export default async function login(view, ctx) {
   const fragment = takeFragment();
   const next = ctx.safeNext(ctx.query.get("next") || (fragment && fragment.get("next")));
   const linkToken = fragment && fragment.get("oidcLink");
@@ -88,16 +88,15 @@ export default function login(view, ctx) {
       ? h("p", { class: "notice" }, t("login.expired"))
       : next ? h("p", { class: "notice" }, t("login.toContinue")) : null;
 
-  const external = h("div", { class: "external-signin", "data-testid": "external-signin" });
-  if (!linkToken) {
-    auth.externalProviders().then((providers) => {
-      for (const p of providers) {
-        const href = next ? `${p.loginUrl}?next=${encodeURIComponent(next)}` : p.loginUrl;
-        external.append(h("a", { class: "btn btn-ghost btn-block", href, "data-provider": p.name },
-          t("login.continueWith", { provider: p.displayName })));
-      }
-    });
-  }
+  // the providers are asked for before the page is drawn: buttons appearing above the form after
+  // it was drawn moved it (a layout shift: tests/e2e/web/test_web_client.py)
+  const providers = linkToken ? [] : await auth.externalProviders();
+  if (!ctx.isCurrent()) return;
+  const external = h("div", { class: "external-signin", "data-testid": "external-signin" },
+    ...providers.map((p) => h("a", {
+      class: "btn btn-ghost btn-block", "data-provider": p.name,
+      href: next ? `${p.loginUrl}?next=${encodeURIComponent(next)}` : p.loginUrl,
+    }, t("login.continueWith", { provider: p.displayName }))));
 
   if (fragment && fragment.get("oidc")) {
     status.set(t("login.signingIn"));
