@@ -19,7 +19,7 @@
 import http from 'node:http';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import {
-  PlaybackBuffer, edges, liveEdge, nextDirectives, parseMediaPlaylist, partsAfter, startPoint, startPointSegments,
+  PlaybackBuffer, advanced, edges, liveEdge, nextDirectives, parseMediaPlaylist, partsAfter, startPoint, startPointSegments,
 } from './_hlsplayer.mjs';
 
 const DEFAULTS = {
@@ -132,6 +132,20 @@ function existedAt(path, msn, part) {
   return exists.get(`${path}|${msn}.${part}`) ?? exists.get(`${path}|${msn + 1}.0`);
 }
 
+// Players of one rendition are answered the same bytes: each distinct playlist is parsed once per
+// process (a browser parses its own, but that is the viewer's CPU, not the platform's; here it would
+// be the generator's, which shares the machine with the platform). Nothing downstream mutates it.
+const parsedPlaylists = new Map();
+function parsed(body) {
+  let d = parsedPlaylists.get(body);
+  if (d === undefined) {
+    d = parseMediaPlaylist(body);
+    if (parsedPlaylists.size >= 64) parsedPlaylists.delete(parsedPlaylists.keys().next().value);
+    parsedPlaylists.set(body, d);
+  }
+  return d;
+}
+
 // ---- players --------------------------------------------------------------------------------
 const players = [];
 
@@ -148,6 +162,7 @@ class Player {
     this.edge = null;
     this.wake = null;
     this.windowStart = null; // {stalls, stallMs} when the measured window began
+    this.unadvanced = 0; // blocking reloads answered with nothing new (then it waits, as hls.js does)
   }
 
   async run(renditions) {
@@ -164,7 +179,7 @@ class Player {
     this.path = new URL(this.url).pathname;
     const first = await get(this.agent, this.url, 'playlist');
     if (first.status !== 200) return this.fail('playlist');
-    let details = parseMediaPlaylist(first.body);
+    let details = parsed(first.body);
     if (this.legacy) {
       const sp = startPointSegments(details, details.holdBack || 3 * details.targetDuration);
       if (!sp) return this.fail('no segment');
@@ -189,8 +204,10 @@ class Player {
       if (r.status !== 200) { await sleep(r.status === 503 ? 0 : 500); continue; }
       const at = d.part === undefined ? undefined : existedAt(this.path, d.msn, d.part);
       if (at !== undefined) record('blockingFromPart', r.tReq, r.tResp - Math.max(r.tReq, at));
-      details = parseMediaPlaylist(r.body);
+      const previous = details;
+      details = parsed(r.body);
       this.edge = liveEdge(details);
+      if (!advanced(previous, details)) { this.unadvanced += 1; await sleep(details.targetDuration * 500); }
       if (this.legacy) this.enqueue(details.segments.filter((s) => s.uri !== null && (this.taken === null || s.msn > this.taken.msn)));
       else {
         this.enqueue(partsAfter(details, this.taken));
@@ -299,7 +316,7 @@ async function main() {
         startupMs: b?.startedAt ? Math.round(b.startedAt - p.started) : null,
         stalls: b ? b.stalls : null, stallMs: b ? Math.round(b.stalledMs(now)) : null,
         windowStalls: b ? b.stalls - w.stalls : null, windowStallMs: b ? Math.round(b.stalledMs(now) - w.stallMs) : null,
-        gapJumps: b?.gapJumps ?? 0, liveJumps: b?.liveJumps ?? 0,
+        gapJumps: b?.gapJumps ?? 0, liveJumps: b?.liveJumps ?? 0, unadvancedReloads: p.unadvanced,
       };
     }),
     samples, errors, bytes, behindEdge, behindClock,

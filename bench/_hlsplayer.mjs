@@ -101,15 +101,34 @@ export function edges(details) {
   return { endSN, lastPartSn: last ? last.msn : endSN, lastPartIndex: last ? last.parts.length - 1 : -1 };
 }
 
-// The `_HLS_msn`/`_HLS_part` of the next blocking reload (hls.js base-playlist-controller
+// The `_HLS_msn`/`_HLS_part` of the next blocking reload (hls.js 1.7.4 base-playlist-controller
 // playlistLoaded): the next part after the last listed one, or, when the last listed part ends a
-// whole segment, part 0 of the next segment. Without low-latency mode hls.js asks for the segment
-// after the last one (part = the last part index) and waits a timer first. {msn, part|undefined}
+// whole segment, part 0 of the next segment. Without low-latency mode hls.js asks for the last
+// part of a segment: the highest part index any listed segment reached (`maxPartIndex`) of the
+// open segment, or the last part index of the next one after a timer. {msn, part|undefined}
 export function nextDirectives(details, lowLatencyMode = true) {
   const { endSN, lastPartSn, lastPartIndex } = edges(details);
   if (lastPartIndex === -1) return { msn: endSN + 1, part: undefined };
   if (lastPartSn === endSN) return { msn: endSN + 1, part: lowLatencyMode ? 0 : lastPartIndex };
-  return { msn: lastPartSn, part: lowLatencyMode ? lastPartIndex + 1 : lastPartIndex };
+  return { msn: lastPartSn, part: lowLatencyMode ? lastPartIndex + 1 : maxPartIndex(details, lastPartIndex) };
+}
+
+function maxPartIndex(details, lastPartIndex) {
+  let max = lastPartIndex;
+  for (const s of details.segments) if (s.parts.length - 1 > max) max = s.parts.length - 1;
+  return max;
+}
+
+// Whether a reload brought anything new (hls.js's `details.advanced`: a later segment or part).
+// hls.js sends the next blocking reload at once only after one that advanced; after one that did
+// not it waits half a target duration (computeReloadInterval, "miss half average"), as the HLS
+// spec says a client must, so a reload answered early never turns into a loop of requests.
+export function advanced(previous, details) {
+  if (!previous) return true;
+  const a = edges(previous);
+  const b = edges(details);
+  return b.endSN > a.endSN || b.lastPartSn > a.lastPartSn
+    || (b.lastPartSn === a.lastPartSn && b.lastPartIndex > a.lastPartIndex);
 }
 
 export function allParts(details) {

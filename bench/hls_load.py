@@ -267,6 +267,9 @@ def summarize(players: int, processes: int, outputs: list[dict], records: list[d
         },
         "latencySeconds": {kind: percentiles(values, 0.001) for kind, values in sorted(samples.items())},
         "errors": dict(errors),
+        # blocking reloads answered with nothing new, after which a player waits half a target
+        # duration (hls.js): many of them would mean the origin answers before the part exists
+        "unadvancedReloads": sum(p.get("unadvancedReloads", 0) for p in everyone),
         "behindLiveSeconds": {
             "newestPart": percentiles([x for o in outputs for x in o["behindEdge"]], 0.001),
             "wallClock": percentiles([x for o in outputs for x in o["behindClock"]], 0.001)},

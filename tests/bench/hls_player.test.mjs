@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import {
-  PlaybackBuffer, nextDirectives, parseMediaPlaylist, partsAfter, startPoint, startPointSegments,
+  PlaybackBuffer, advanced, nextDirectives, parseMediaPlaylist, partsAfter, startPoint, startPointSegments,
 } from '../../bench/_hlsplayer.mjs';
 
 const T0 = Date.parse('2026-12-04T04:00:00.000Z');
@@ -47,9 +47,21 @@ test('the playlist: whole segments, the open one, parts with their media time, t
 test("blocking reload directives are hls.js's: the next part, or part 0 after a whole segment", () => {
   assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 2 }))), { msn: 3, part: 2 });
   assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 0 }))), { msn: 3, part: 0 });
-  // without low-latency mode: the last part index of the segment asked for
-  assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 2 })), false), { msn: 3, part: 1 });
+  // without low-latency mode: the last part a segment has had (hls.js 1.7.4 maxPartIndex), so a
+  // reload is held until the open segment reaches it, never answered with what the player has
+  assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 2 })), false), { msn: 3, part: 2 });
+  assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 1 })), false), { msn: 3, part: 2 });
   assert.deepEqual(nextDirectives(parseMediaPlaylist(playlist({ whole: 3, open: 0 })), false), { msn: 3, part: 2 });
+});
+
+test('a reload that brought nothing new is not advanced (the player then waits, as hls.js does)', () => {
+  const before = parseMediaPlaylist(playlist({ whole: 3, open: 1 }));
+  assert.equal(advanced(null, before), true);
+  assert.equal(advanced(before, parseMediaPlaylist(playlist({ whole: 3, open: 1 }))), false);
+  assert.equal(advanced(before, parseMediaPlaylist(playlist({ whole: 3, open: 2 }))), true);
+  assert.equal(advanced(before, parseMediaPlaylist(playlist({ whole: 4, open: 0 }))), true);
+  // the window moved on (an older segment left) but nothing new arrived: not advanced
+  assert.equal(advanced(before, parseMediaPlaylist(playlist({ whole: 2, open: 1, first: 1 }))), false);
 });
 
 test('a player starts PART-HOLD-BACK behind the newest part, loading from an independent part', () => {
