@@ -50,6 +50,37 @@ async def test_events_of_a_tick_share_one_frame(start_edge, fake_chat, client, m
     assert reader.frames - frames_before <= 3
 
 
+async def test_a_big_rooms_tick_grows_so_a_busy_room_sends_fewer_frames(start_edge, fake_chat, client):
+    room = fake_chat.add_room()
+    # a write budget of 10/s: two members make a 0.2 s tick (capped at max_tick_seconds), where the
+    # base tick of 15 ms would flush each of these messages, 60 ms apart, in a frame of its own
+    edge = await start_edge(fake_chat, tick_seconds=0.015, room_writes_per_second=10, max_tick_seconds=0.2)
+    readers = [await client(edge, parse=True) for _ in range(2)]
+    for c in readers:
+        await _join(c, room.channel_id)
+    frames_before = readers[0].frames
+    for i in range(8):
+        await fake_chat.send(user_id="u", username="u", channel_id=room.channel_id, content=f"c{i}", nonce=None)
+        await asyncio.sleep(0.06)
+    got = [(await readers[0].expect("chat:message"))["message"]["content"] for _ in range(8)]
+    assert got == [f"c{i}" for i in range(8)]
+    # 0.48 s of sending at one frame per 0.2 s tick: at most four frames (eight at the base tick)
+    assert readers[0].frames - frames_before <= 4
+
+
+def test_the_tick_grows_with_the_local_members_within_its_bounds():
+    from chat_service.edge.config import EdgeSettings
+    from chat_service.edge.rooms import tick_for
+
+    s = EdgeSettings(tick_seconds=0.015, room_writes_per_second=25_000, max_tick_seconds=0.04)
+    assert tick_for(100, s) == 0.015
+    assert tick_for(1000, s) == 0.04
+    assert tick_for(800, s) == 0.032
+    assert tick_for(100_000, s) == 0.04
+    # a base tick above the cap wins: the cap only limits the growth
+    assert tick_for(10, EdgeSettings(tick_seconds=0.2, max_tick_seconds=0.04)) == 0.2
+
+
 async def test_resume_with_since_gives_exactly_the_missed_events(start_edge, fake_chat, client, make_user):
     room = fake_chat.add_room()
     edge = await start_edge(fake_chat)

@@ -174,3 +174,23 @@ async def test_a_fresh_auth_before_expiry_keeps_the_socket_signed_in(start_edge,
     kept.send({"type": "chat:send", "content": "still me", "nonce": "k1"})
     await kept.expect("chat:ack", nonce="k1")
     assert not [e for e in kept.seen + kept.drain() if e.get("type") == "chat:error"]
+
+
+async def test_a_send_builds_no_span_while_no_span_is_exported(start_edge, fake_chat, client, make_user,
+                                                               monkeypatch):
+    """The SDK builds a span whether or not anything exports it (~13 us a send); the edge's own
+    `chat:send` span exists only where spans go somewhere (tests/e2e/test_one_trace.py)."""
+    from chat_service.edge import server
+
+    class NoSpans:
+        def start_as_current_span(self, *args, **kwargs):
+            raise AssertionError("a span was built with no exporter")
+
+    monkeypatch.setattr(server, "_tracer", NoSpans())
+    room = fake_chat.add_room()
+    edge = await start_edge(fake_chat)
+    sender = await client(edge, make_user("ada").token)
+    sender.send({"type": "chat:join", "channelId": room.channel_id})
+    await sender.expect("chat:history")
+    sender.send({"type": "chat:send", "content": "hello", "nonce": "n1"})
+    assert (await sender.expect("chat:ack"))["nonce"] == "n1"

@@ -23,6 +23,12 @@ class EdgeSettings(CoreSettings):
     # Fan-out: a room's events are coalesced into one frame per tick; a room quiet for a whole
     # tick is flushed at once (the first event after a pause is not delayed).
     tick_seconds: float = Field(0.015, gt=0, le=1)
+    # A big room's tick grows so its frames stay within this many socket writes per second (per
+    # room, per edge): a write costs ~7 us here and as much again in the gateway, whatever the
+    # frame holds, and above ~66 msg/s a 15 ms tick meant 67 frames/s to every member. 1000
+    # members -> 40 ms, capped at max_tick_seconds; rooms under 375 members keep tick_seconds.
+    room_writes_per_second: int = Field(25_000, ge=1)
+    max_tick_seconds: float = Field(0.04, gt=0, le=1)
     # API.md: client frames over 4 KiB close the socket with 1009
     max_client_frame_bytes: int = Field(4096, ge=256)
     # A socket whose unsent bytes exceed this is a slow consumer: closed with 1013 and counted.

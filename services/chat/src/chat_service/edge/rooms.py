@@ -5,7 +5,9 @@ Each room with local members has ONE ordered JetStream push consumer on `chat.*.
 subscription on `chat.room.<channelId>` (typing, joined/left). Every event is encoded once into
 a JSON line; the lines of one tick become one frame (lines joined by "\\n"), built once and written
 to every member's transport in one synchronous loop. A room that was quiet for a whole tick is
-flushed on the next loop iteration, so a lone message is not delayed by the tick.
+flushed on the next loop iteration, so a lone message is not delayed by the tick. The tick grows
+with the room's local membership (`room_writes_per_second`, `max_tick_seconds`): what a frame
+costs is the write to each member, so a busy big room sends fewer, fuller frames.
 """
 
 from __future__ import annotations
@@ -105,6 +107,11 @@ class RoomHost(Protocol):
     def nc(self) -> Any: ...
 
 
+def tick_for(members: int, settings: EdgeSettings) -> float:
+    """The shortest tick that keeps `members` sockets within the room's write budget."""
+    return max(settings.tick_seconds, min(settings.max_tick_seconds, members / settings.room_writes_per_second))
+
+
 class Room:
     __slots__ = (
         "_targets",
@@ -123,6 +130,7 @@ class Room:
         "ready",
         "room_sub",
         "sub",
+        "tick",
         "users",
     )
 
@@ -141,6 +149,7 @@ class Room:
         self.pending: list[tuple[bytes, int | None, str | None, float | None]] = []
         self.handle: asyncio.Handle | None = None
         self.last_flush = 0.0
+        self.tick = host.settings.tick_seconds
         self.sub = None
         self.room_sub = None
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -216,6 +225,7 @@ class Room:
         if targets is None:
             targets = self._targets = list(self.members)
             self._writes = [conn.transport.write for conn in targets]
+            self.tick = tick_for(len(targets), self.host.settings)
         return targets
 
     def begin_join(self, conn: Connection) -> None:
@@ -289,7 +299,7 @@ class Room:
         self.pending.append((line, seq, author, ts))
         if self.handle is None:
             loop = self.host.loop
-            due = self.last_flush + self.host.settings.tick_seconds
+            due = self.last_flush + self.tick
             now = loop.time()
             self.handle = loop.call_soon(self.flush) if now >= due else loop.call_at(due, self.flush)
 
