@@ -194,20 +194,24 @@ class Player {
     }
     this.edge = liveEdge(details);
     this.fetchLoop();
+    let plain = false; // the last reload brought nothing new: hls.js then reloads without directives
     while (running && !details.ended) {
       const d = nextDirectives(details, !this.legacy);
       const { endSN, lastPartSn } = edges(details);
       if (this.legacy && lastPartSn === endSN) await sleep(details.targetDuration * 500); // hls.js's timer
       if (!running) break;
-      const query = `_HLS_msn=${d.msn}${d.part === undefined ? '' : `&_HLS_part=${d.part}`}`;
-      const r = await get(this.agent, `${this.url}?${query}`, 'blocking');
+      const query = plain ? '' : `?_HLS_msn=${d.msn}${d.part === undefined ? '' : `&_HLS_part=${d.part}`}`;
+      const r = await get(this.agent, `${this.url}${query}`, plain ? 'playlist' : 'blocking');
       if (r.status !== 200) { await sleep(r.status === 503 ? 0 : 500); continue; }
-      const at = d.part === undefined ? undefined : existedAt(this.path, d.msn, d.part);
+      const at = plain || d.part === undefined ? undefined : existedAt(this.path, d.msn, d.part);
       if (at !== undefined) record('blockingFromPart', r.tReq, r.tResp - Math.max(r.tReq, at));
       const previous = details;
       details = parsed(r.body);
       this.edge = liveEdge(details);
-      if (!advanced(previous, details)) { this.unadvanced += 1; await sleep(details.targetDuration * 500); }
+      // hls.js (playlistLoaded): directives only after a reload that advanced; otherwise the next
+      // load, half a target duration later, carries none (getDeliveryDirectives without msn)
+      plain = !advanced(previous, details);
+      if (plain) { this.unadvanced += 1; await sleep(details.targetDuration * 500); }
       if (this.legacy) this.enqueue(details.segments.filter((s) => s.uri !== null && (this.taken === null || s.msn > this.taken.msn)));
       else {
         this.enqueue(partsAfter(details, this.taken));
