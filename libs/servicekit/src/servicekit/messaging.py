@@ -170,14 +170,14 @@ async def _ensure_streams_once(js: JetStreamContext, specs, buckets, replicas: i
             await js.add_stream(cfg)
             continue
         cfg.num_replicas = max(info.config.num_replicas or 1, replicas)
-        if (set(info.config.subjects or []) != set(cfg.subjects)
+        if (set(info.config.subjects or []) != set(spec.subjects)
                 or info.config.duplicate_window != cfg.duplicate_window
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
                 or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
             if configure:
                 await js.update_stream(cfg)
-            elif set(info.config.subjects or []) != set(cfg.subjects):
+            elif set(info.config.subjects or []) != set(spec.subjects):
                 log.warning("stream differs from the contract; the service that configures streams "
                             "updates it", extra={"stream": spec.name})
 
