@@ -1,6 +1,7 @@
 """Request/reply messages (core NATS, not events): a caller waits for one answer."""
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import Field, SecretStr, field_serializer, model_validator
 
@@ -125,13 +126,17 @@ class ProviderLookupReply(WireModel):
         return self
 
 
+RequestT = TypeVar("RequestT", bound=WireModel)
+ReplyT = TypeVar("ReplyT", bound=WireModel)
+
+
 @dataclass(frozen=True, slots=True)
-class RequestSpec:
+class RequestSpec(Generic[RequestT, ReplyT]):
     """A request/reply subject: who asks, who answers, and the two message models."""
 
     subject: str
-    request: type[WireModel]
-    reply: type[WireModel]
+    request: type[RequestT]
+    reply: type[ReplyT]
     requester: str
     responder: str
     description: str
@@ -178,4 +183,4 @@ PROVIDER_LOOKUP = RequestSpec(
                  "notifications): the media gateway asks channels which channel uses it."),
 )
 
-REQUESTS: tuple[RequestSpec, ...] = (INGEST_AUTHORIZE, CHANNEL_GET, SIMULCAST_DESTINATIONS, PROVIDER_LOOKUP)
+REQUESTS: tuple[RequestSpec[Any, Any], ...] = (INGEST_AUTHORIZE, CHANNEL_GET, SIMULCAST_DESTINATIONS, PROVIDER_LOOKUP)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 
 class ChatClient:
@@ -17,7 +18,7 @@ class ChatClient:
     def __init__(self, url: str, token: str | None):
         self.url = url
         self.token = token
-        self.ws = None
+        self.ws: ClientConnection | None = None
         self.events: asyncio.Queue = asyncio.Queue()
         self.messages: dict[str, int] = {}  # chat:message id -> seq, as received live
         self.contents: list[str] = []
@@ -26,12 +27,12 @@ class ChatClient:
 
     async def open(self, channel_id: str, since: int | None = None) -> dict:
         self.events = asyncio.Queue()
-        self.ws = await websockets.connect(self.url, open_timeout=10,
-                                           max_size=2**22, ping_interval=None)
-        self._reader = asyncio.create_task(self._read())
+        self.ws = ws = await websockets.connect(self.url, open_timeout=10,
+                                                max_size=2**22, ping_interval=None)
+        self._reader = asyncio.create_task(self._read(ws))
         if self.token:
             await self.send({"type": "auth", "token": self.token})
-        join = {"type": "chat:join", "channelId": channel_id}
+        join: dict[str, object] = {"type": "chat:join", "channelId": channel_id}
         if since is not None:
             join["since"] = since
         await self.send(join)
@@ -40,9 +41,9 @@ class ChatClient:
             self._saw(m)
         return history
 
-    async def _read(self) -> None:
+    async def _read(self, ws: ClientConnection) -> None:
         try:
-            async for frame in self.ws:
+            async for frame in ws:
                 for line in (frame if isinstance(frame, str) else frame.decode()).split("\n"):
                     if not line:
                         continue
@@ -61,6 +62,8 @@ class ChatClient:
         self.last_seq = max(self.last_seq, message["seq"])
 
     async def send(self, event: dict) -> None:
+        if self.ws is None:
+            raise RuntimeError("send() before open()")
         await self.ws.send(orjson.dumps(event).decode())
 
     async def expect(self, kind: str, timeout: float, **match) -> dict:

@@ -16,33 +16,15 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 
 import httpx
 
 from devstack.ports import free_port
 from devstack.processes import Child, StartupFailed
-from devstack.servers import NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
+from devstack.servers import NatsCluster, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
 from devstack.stack import CHAT_EDGES, SERVICES, EdgeDef, Stack, StackConfig
 
 CLUSTER_NAME = "streamplatform"
-
-
-@dataclass
-class NatsCluster:
-    """Looks like one `NatsServer` to the code that only needs `.url` (all nodes, comma-separated)."""
-
-    nodes: list[NatsServer]
-
-    @property
-    def url(self) -> str:
-        return ",".join(node.url for node in self.nodes)
-
-    def url_for(self, user: str) -> str:
-        return ",".join(node.url_for(user) for node in self.nodes)
-
-    def node_urls(self) -> list[str]:
-        return [node.url for node in self.nodes]
 
 
 class ClusterStack(Stack):
@@ -84,6 +66,7 @@ class ClusterStack(Stack):
             node.start(self.sup, name, extra_args=[
                 "--server_name", name, "--cluster_name", CLUSTER_NAME,
                 "--cluster", f"nats://127.0.0.1:{route_port}", "--routes", routes])
+            assert node.child is not None  # start() sets it or raises
             self.processes[name] = node.child
             nodes.append(node)
         wait_for_jetstream_quorum(nodes, timeout=60)

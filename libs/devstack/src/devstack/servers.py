@@ -142,6 +142,23 @@ def provision_streams(url: str) -> None:
 
 
 @dataclass
+class NatsCluster:
+    """Looks like one `NatsServer` to the code that only needs `.url` (all nodes, comma-separated)."""
+
+    nodes: list[NatsServer]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def url_for(self, user: str) -> str:
+        return ",".join(node.url_for(user) for node in self.nodes)
+
+    def node_urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+
+@dataclass
 class Postgres:
     port: int
     data_dir: Path

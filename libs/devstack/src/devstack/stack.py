@@ -18,7 +18,7 @@ from pathlib import Path
 from devstack.credentials import Credentials
 from devstack.ports import PortInUse, ensure_free
 from devstack.processes import Child, Supervisor
-from devstack.servers import Nginx, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
+from devstack.servers import NatsCluster, Nginx, NatsServer, Postgres, SeaweedFS, Valkey, wait_http_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -68,6 +68,11 @@ EDGE_NATS_USER = "chat-edge"
 CREDENTIALS_FILE = "credentials.json"
 
 CHAT_EDGES: list[EdgeDef] = [EdgeDef("chat-edge-1", "edge-1", 8111), EdgeDef("chat-edge-2", "edge-2", 8112)]
+
+
+def listeners() -> list[ServiceDef | EdgeDef]:
+    """Every service and chat edge: each listens on its own port of `StackConfig.service_ports`."""
+    return [*SERVICES, *CHAT_EDGES]
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class StackConfig:
     # rtmp_port in front of their own RTMP ports, as the LoadBalancer Service does in Kubernetes
     ingest_nodes: int = 1
     service_ports: dict[str, int] = field(
-        default_factory=lambda: {s.name: s.default_port for s in [*SERVICES, *CHAT_EDGES]})
+        default_factory=lambda: {s.name: s.default_port for s in listeners()})
     durable: bool = True
     public_host: str = "localhost"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -146,7 +151,7 @@ class StackConfig:
             s3_port=_env_int("S3_PORT", 8333),
             object_store=_object_store_kind(),
             ingest_nodes=_env_int("INGEST_NODES", 1),
-            service_ports={s.name: _env_int(s.port_env, s.default_port) for s in [*SERVICES, *CHAT_EDGES]},
+            service_ports={s.name: _env_int(s.port_env, s.default_port) for s in listeners()},
         )
 
     @classmethod
@@ -154,7 +159,7 @@ class StackConfig:
         """Free ports everywhere, for tests that run beside a developer's `make run`."""
         from devstack.ports import free_ports, free_udp_port
 
-        services = [s.name for s in [*SERVICES, *CHAT_EDGES]]
+        services = [s.name for s in listeners()]
         taken = free_ports(8 + len(services))
         ports = iter(taken)
         srt_port = free_udp_port()
@@ -203,7 +208,7 @@ class Stack:
         self.config = config
         self.log = log
         self.sup = Supervisor(config.data_dir / "logs")
-        self.nats: NatsServer | None = None
+        self.nats: NatsServer | NatsCluster | None = None
         self.postgres: Postgres | None = None
         self.valkey: Valkey | None = None
         self.s3: SeaweedFS | None = None
@@ -243,15 +248,15 @@ class Stack:
             if svc.database:
                 self.postgres.create_database(svc.database)
             self.migrate(svc)
-        self.log("[3/4] starting services: " + ", ".join(s.name for s in [*SERVICES, *CHAT_EDGES]))
+        self.log("[3/4] starting services: " + ", ".join(s.name for s in listeners()))
         for svc in SERVICES:
             self.start_service(svc)
         for node in self.ingest_nodes[1:]:
             self.start_node_media_gateway(node)
         for edge in CHAT_EDGES:
             self.start_edge(edge)
-        for svc in [*SERVICES, *CHAT_EDGES]:
-            wait_http_ok(f"http://127.0.0.1:{c.service_ports[svc.name]}/readyz", timeout=60)
+        for listener in listeners():
+            wait_http_ok(f"http://127.0.0.1:{c.service_ports[listener.name]}/readyz", timeout=60)
         for node in self.ingest_nodes[1:]:
             wait_http_ok(f"http://127.0.0.1:{node.media_gateway_port}/readyz", timeout=60)
         nodes = f" ({len(self.ingest_nodes)} nodes)" if len(self.ingest_nodes) > 1 else ""
@@ -468,6 +473,7 @@ class Stack:
         ingest = Nginx(conf, prefix, node.rtmp_port).start(self.sup, node.ingest_process)
         if node.index == 0:
             self.ingest = ingest
+        assert ingest.child is not None  # start() sets it or raises
         return ingest.child
 
     def start_gateway(self) -> None:
@@ -477,7 +483,7 @@ class Stack:
     def nats_refusals(self) -> list[str]:
         """Every publish or subscription NATS refused a process of this stack so far (a subject
         missing from contracts.access), as the servers logged them."""
-        nodes = getattr(self.nats, "nodes", [self.nats] if self.nats else [])
+        nodes = self.nats.nodes if isinstance(self.nats, NatsCluster) else [self.nats] if self.nats else []
         return [line for node in nodes for line in node.permission_violations()[0]]
 
     def watch(self) -> None:

@@ -8,12 +8,15 @@ servers, so nothing is wired differently in production.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from servicekit.db import Database
@@ -49,8 +52,8 @@ class ServiceRuntime:
         self.relay_outbox = relay_outbox and uses_db
         self._jwks = jwks
         self.db: Database | None = None
-        self.nats = None
-        self.js = None
+        self.nats: NATS | None = None
+        self.js: JetStreamContext | None = None
         self.redis: Redis | None = None
         self.store: ObjectStore | None = None
         self.verifier: JwtVerifier | None = None
@@ -104,16 +107,17 @@ class ServiceRuntime:
             await self.store.check()
         self.verifier = self.make_verifier()
         if self.relay_outbox:
+            assert self.db is not None  # relay_outbox implies uses_db (__init__)
             self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,
                                      poll_seconds=s.outbox_poll_seconds,
                                      max_attempts=s.outbox_max_attempts)
             self._supervise("outbox-relay", self.relay.run)
-        if self.uses_db and (self.prunes or self.sweeps):
+        if self.db is not None and (self.prunes or self.sweeps):
             self.retention = RetentionJob(self.db, self.prunes, interval_seconds=s.retention_interval_seconds,
                                           batch_size=s.retention_batch_size, sweeps=self.sweeps)
             self._supervise("retention", self.retention.run)
         for worker in self._workers:
-            self._supervise(getattr(worker, "__name__", "worker"), lambda w=worker: w(self))
+            self._supervise(getattr(worker, "__name__", "worker"), functools.partial(worker, self))
 
     def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         s = self.settings
@@ -134,8 +138,8 @@ class ServiceRuntime:
             stop()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=5)
-            for task in pending:
-                task.cancel()
+            for late in pending:
+                late.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
             self.supervised.clear()
@@ -154,14 +158,20 @@ class ServiceRuntime:
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {}
         if self.uses_db:
-            checks["database"] = lambda: self.db.ping()
+            async def database_ok() -> bool:
+                return self.db is not None and await self.db.ping()
+
+            checks["database"] = database_ok
 
         async def nats_ok() -> bool:
             return self.nats is not None and self.nats.is_connected
 
         checks["nats"] = nats_ok
         if self.uses_redis:
-            checks["redis"] = lambda: self.redis.ping()
+            async def redis_ok() -> bool:
+                return self.redis is not None and await self.redis.ping()
+
+            checks["redis"] = redis_ok
 
         async def tasks_ok() -> bool:
             problems = [p for p in (t.problem() for t in self.supervised) if p]
@@ -204,8 +214,10 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str, routers
 
 def _lazy_checks(runtime: ServiceRuntime) -> dict[str, ReadinessCheck]:
     # resources exist only after start(); resolve them when /readyz is called
-    names = list(runtime.readiness_checks())
-    return {name: (lambda n=name: runtime.readiness_checks()[n]()) for name in names}
+    def deferred(name: str) -> ReadinessCheck:
+        return lambda: runtime.readiness_checks()[name]()
+
+    return {name: deferred(name) for name in runtime.readiness_checks()}
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -219,4 +231,4 @@ def _document_problems(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -16,7 +16,11 @@ def get_runtime(request: Request) -> ServiceRuntime:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_runtime(request).db.session() as session:
+    db = get_runtime(request).db
+    if db is None:
+        # a route of a service built with uses_db=False, or a request before the runtime started
+        raise RuntimeError("this runtime has no database")
+    async with db.session() as session:
         yield session
 
 

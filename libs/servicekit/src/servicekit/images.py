@@ -46,7 +46,7 @@ def reencode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_side: int = M
             raise Problem(422, f"The image is larger than {max_side}x{max_side} pixels.")
         try:
             probe.verify()  # structural check; the object is unusable afterwards
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise Problem(422, "The image has too many pixels.") from None

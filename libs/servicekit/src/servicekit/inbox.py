@@ -62,8 +62,9 @@ class DeadLetter(SQLModel, table=True):
     error: str
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     headers: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
-    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
-                                                   server_default=func.now()))
+    # None until the insert: the database's clock stamps it (server_default)
+    recorded_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
 
 
 class InboxConsumer:
@@ -89,9 +90,9 @@ class InboxConsumer:
         # the fetched batch not yet settled: kept alive (in progress) while the database is down
         self._held: list[Msg] = []
         self._stop = asyncio.Event()
-        self._sub = None
+        self._sub: JetStreamContext.PullSubscription | None = None
 
-    async def subscribe(self) -> None:
+    async def subscribe(self) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -106,23 +107,23 @@ class InboxConsumer:
         # add_consumer creates it or updates it in place; a restart resumes where it left off
         await self.js.add_consumer(self.stream, config)
         self._sub = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        return self._sub
 
     async def run(self) -> None:
-        if self._sub is None:
-            await self.subscribe()
+        sub = self._sub if self._sub is not None else await self.subscribe()
         try:
-            await self._loop()
+            await self._loop(sub)
         finally:
             # a late reply to the last fetch would otherwise hold nc.drain() for its full timeout
             try:
-                await self._sub.unsubscribe()
+                await sub.unsubscribe()
             except Exception:
                 pass
 
-    async def _loop(self) -> None:
+    async def _loop(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stop.is_set():
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=1)
+                msgs = await sub.fetch(self.batch, timeout=1)
             except (NatsTimeout, TimeoutError):  # nats-py raises either when a fetch comes back empty
                 PENDING.labels(self.name).set(0)
                 continue

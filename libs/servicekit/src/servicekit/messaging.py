@@ -6,12 +6,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -21,8 +22,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from contracts.access import configures_streams, inbox_prefix
-from contracts.requests import RequestSpec
+from contracts.requests import ReplyT, RequestSpec, RequestT
 from contracts.subjects import StreamSpec
+
+if TYPE_CHECKING:
+    from servicekit.app import ServiceRuntime
 
 log = logging.getLogger("servicekit.messaging")
 _tracer = trace.get_tracer("servicekit.messaging")
@@ -170,14 +174,14 @@ async def _ensure_streams_once(js: JetStreamContext, specs, buckets, replicas: i
             await js.add_stream(cfg)
             continue
         cfg.num_replicas = max(info.config.num_replicas or 1, replicas)
-        if (set(info.config.subjects or []) != set(cfg.subjects)
+        if (set(info.config.subjects or []) != set(spec.subjects)
                 or info.config.duplicate_window != cfg.duplicate_window
                 or (info.config.max_age or 0) != (cfg.max_age or 0)
                 or (info.config.max_msgs_per_subject or -1) != cfg.max_msgs_per_subject
                 or (info.config.num_replicas or 1) != cfg.num_replicas):
             if configure:
                 await js.update_stream(cfg)
-            elif set(info.config.subjects or []) != set(cfg.subjects):
+            elif set(info.config.subjects or []) != set(spec.subjects):
                 log.warning("stream differs from the contract; the service that configures streams "
                             "updates it", extra={"stream": spec.name})
 
@@ -216,7 +220,7 @@ class NoAnswer(Exception):
     """A request got no usable reply: no responder, a timeout, or a reply outside the contract."""
 
 
-async def ask(nc: NATS, spec: RequestSpec, message, *, timeout: float):
+async def ask(nc: NATS, spec: RequestSpec[RequestT, ReplyT], message: RequestT, *, timeout: float) -> ReplyT:
     """Send `message` (a `spec.request`) on `spec.subject` and return the reply parsed as `spec.reply`; NoAnswer
     otherwise, so a caller chooses its own fallback (a read-through falls back to its replica)."""
     try:
@@ -251,12 +255,12 @@ class SubscriptionWorker:
     def __init__(self) -> None:
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
-        self._runtime = None
+        self._runtime: ServiceRuntime | None = None
 
-    async def subscribe(self, runtime):
+    async def subscribe(self, runtime: ServiceRuntime) -> Subscription:
         raise NotImplementedError
 
-    async def __call__(self, runtime) -> None:
+    async def __call__(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
         sub = await self.subscribe(runtime)
         self.ready.set()

@@ -117,12 +117,12 @@ class TelemetryMiddleware(BaseHTTPMiddleware):
             try:
                 response = await call_next(request)
                 status = response.status_code
-                if own_span:
+                if span is not None:
                     span.set_attribute("http.response.status_code", status)
                 return response
             finally:
                 route = _route_template(request)
-                if own_span:
+                if span is not None:
                     span.update_name(f"{request.method} {route}")
                     span.set_attribute("http.route", route)
                 HTTP_LATENCY.labels(self.service, request.method, route, str(status)).observe(

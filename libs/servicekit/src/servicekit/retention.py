@@ -99,7 +99,7 @@ class RetentionJob:
     async def _exists(self, table: str) -> bool:
         async with self.db.session() as session:
             exists = text("SELECT to_regclass(:t) IS NOT NULL").bindparams(t=table)
-            return (await session.execute(exists)).scalar()
+            return bool((await session.execute(exists)).scalar())
 
     async def _delete_batch(self, prune: Prune) -> int:
         # table and condition come from code, never from input; the values are bound parameters

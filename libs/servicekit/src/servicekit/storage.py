@@ -8,9 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore.store import LocalStore, S3Store
+
+if TYPE_CHECKING:  # obstore's option dicts exist in its stubs only
+    from obstore.store import ClientConfig, RetryConfig
 
 
 class ObjectStoreUnavailable(RuntimeError):
@@ -45,11 +49,11 @@ class ObjectStore:
                 kwargs["access_key_id"] = settings.s3_access_key_id.get_secret_value()
                 kwargs["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
             # a local SeaweedFS/MinIO speaks plain HTTP; R2 and AWS never do
-            client_options = {"connect_timeout": "5s", "timeout": "120s",
+            client_options: ClientConfig = {"connect_timeout": "5s", "timeout": "120s",
                               "allow_http": bool(endpoint and endpoint.startswith("http://"))}
             # the default (10 retries over 3 minutes) would hold a start-up or an upload request
             # for minutes behind an unreachable store; a few quick retries ride out a blip
-            retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=20),
+            retry: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20),
                      "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2),
                                  "base": 2}}
             store = S3Store(bucket, prefix=prefix.strip("/") or None, client_options=client_options,

@@ -9,54 +9,37 @@ from __future__ import annotations
 
 import logging
 
-from nats.aio.msg import Msg
 from prometheus_client import Counter
 
-from contracts.requests import ChannelGetReply, ChannelGetRequest
-from contracts.subjects import CHANNELS_GET
-from servicekit.messaging import SubscriptionWorker, handling_span
+from contracts.requests import CHANNEL_GET, ChannelGetReply, ChannelGetRequest
+from servicekit.responder import MalformedRequest, Responder
 
 from channels_service.channels import service
 
 log = logging.getLogger("channels.lookup")
-QUEUE_GROUP = "channels"
-MAX_REQUEST_BYTES = 1024
 
 LOOKUPS = Counter("channel_lookups_total", "Answers to channels.get", ["outcome"])
 
 
-class ChannelLookup(SubscriptionWorker):
+class ChannelLookup(Responder[ChannelGetRequest, ChannelGetReply]):
+    # a failed lookup is not answered (reply_to_failure): the requester falls back to its replica
+    # after its timeout
     __name__ = "channel-lookup"
+    spec = CHANNEL_GET
+    queue = "channels"
+    what = "channel lookup"
+    logger = log
 
-    async def subscribe(self, runtime):
-        return await runtime.nats.subscribe(CHANNELS_GET, queue=QUEUE_GROUP, cb=self.handle)
+    def reply_to_malformed(self, problem: MalformedRequest) -> ChannelGetReply:
+        # a request that names no usable id is about no channel that exists
+        return ChannelGetReply(found=False)
 
-    async def answer(self, data: bytes) -> ChannelGetReply:
-        """Found or not; a request that names no usable id is about no channel that exists."""
-        if len(data) > MAX_REQUEST_BYTES:
-            return ChannelGetReply(found=False)
-        try:
-            request = ChannelGetRequest.model_validate_json(data)
-        except ValueError:
-            return ChannelGetReply(found=False)
-        async with self._runtime.db.session() as session:
+    async def handle_request(self, request: ChannelGetRequest) -> ChannelGetReply:
+        async with self.runtime.db.session() as session:
             channel = await service.get(session, request.channel_id)
             if channel is None:
                 return ChannelGetReply(found=False)
             return ChannelGetReply(found=True, channel=service.payload(channel), updated_at=channel.updated_at)
 
-    async def handle(self, msg: Msg) -> None:
-        with handling_span(msg, f"answer {CHANNELS_GET}"):
-            try:
-                reply = await self.answer(msg.data)
-            except Exception as exc:
-                # no reply: the requester falls back to its replica after its timeout
-                log.error("channel lookup failed", extra={"errorType": type(exc).__name__})
-                LOOKUPS.labels("error").inc()
-                return
-            LOOKUPS.labels("found" if reply.found else "not_found").inc()
-            if msg.reply:
-                try:
-                    await msg.respond(reply.to_json_bytes())
-                except Exception as exc:
-                    log.warning("could not send the channel lookup reply", extra={"errorType": type(exc).__name__})
+    def answered(self, reply: ChannelGetReply | None) -> None:
+        LOOKUPS.labels("error" if reply is None else "found" if reply.found else "not_found").inc()

@@ -6,55 +6,38 @@ from __future__ import annotations
 
 import logging
 
-from nats.aio.msg import Msg
 from prometheus_client import Counter
 from sqlmodel import select
 
-from contracts.requests import ProviderLookupReply, ProviderLookupRequest
-from contracts.subjects import CHANNELS_PROVIDER_LOOKUP
-from servicekit.messaging import SubscriptionWorker, handling_span
+from contracts.requests import PROVIDER_LOOKUP, ProviderLookupReply, ProviderLookupRequest
+from servicekit.responder import MalformedRequest, Responder
 
 from channels_service.providers.models import ProviderStream
 
 log = logging.getLogger("channels.providers")
-QUEUE_GROUP = "channels"
-MAX_REQUEST_BYTES = 1024
 
 LOOKUPS = Counter("provider_lookups_total", "Answers to channels.provider.lookup", ["outcome"])
 
 
-class ProviderLookup(SubscriptionWorker):
+class ProviderLookup(Responder[ProviderLookupRequest, ProviderLookupReply]):
+    # a failed lookup is not answered (reply_to_failure): the media gateway answers the webhook
+    # 503 and the provider retries
     __name__ = "provider-lookup"
+    spec = PROVIDER_LOOKUP
+    queue = "channels"
+    what = "provider lookup"
+    logger = log
 
-    async def subscribe(self, runtime):
-        return await runtime.nats.subscribe(CHANNELS_PROVIDER_LOOKUP, queue=QUEUE_GROUP, cb=self.handle)
+    def reply_to_malformed(self, problem: MalformedRequest) -> ProviderLookupReply:
+        return ProviderLookupReply(found=False)
 
-    async def answer(self, data: bytes) -> ProviderLookupReply:
-        if len(data) > MAX_REQUEST_BYTES:
-            return ProviderLookupReply(found=False)
-        try:
-            request = ProviderLookupRequest.model_validate_json(data)
-        except ValueError:
-            return ProviderLookupReply(found=False)
-        async with self._runtime.db.session() as session:
+    async def handle_request(self, request: ProviderLookupRequest) -> ProviderLookupReply:
+        async with self.runtime.db.session() as session:
             row = (await session.exec(select(ProviderStream).where(
                 ProviderStream.provider == request.provider, ProviderStream.stream_id == request.stream_id))).first()
             if row is None:
                 return ProviderLookupReply(found=False)
             return ProviderLookupReply(found=True, channel_id=str(row.channel_id))
 
-    async def handle(self, msg: Msg) -> None:
-        with handling_span(msg, f"answer {CHANNELS_PROVIDER_LOOKUP}"):
-            try:
-                reply = await self.answer(msg.data)
-            except Exception as exc:
-                # no reply: the media gateway answers the webhook 503 and the provider retries
-                log.error("provider lookup failed", extra={"errorType": type(exc).__name__})
-                LOOKUPS.labels("error").inc()
-                return
-            LOOKUPS.labels("found" if reply.found else "not_found").inc()
-            if msg.reply:
-                try:
-                    await msg.respond(reply.to_json_bytes())
-                except Exception as exc:
-                    log.warning("could not send the provider lookup reply", extra={"errorType": type(exc).__name__})
+    def answered(self, reply: ProviderLookupReply | None) -> None:
+        LOOKUPS.labels("error" if reply is None else "found" if reply.found else "not_found").inc()

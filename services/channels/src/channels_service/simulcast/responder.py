@@ -5,39 +5,30 @@ from __future__ import annotations
 
 import logging
 
-from nats.aio.msg import Msg
-
-from contracts.requests import SimulcastDestinationsRequest
-from contracts.subjects import CHANNELS_SIMULCAST_DESTINATIONS
-from servicekit.messaging import SubscriptionWorker, handling_span
+from contracts.requests import SIMULCAST_DESTINATIONS, SimulcastDestinationsReply, SimulcastDestinationsRequest
+from servicekit.responder import MalformedRequest, Responder
 
 from channels_service.simulcast import service
 
 log = logging.getLogger("channels.simulcast")
-QUEUE_GROUP = "channels"
-MAX_REQUEST_BYTES = 1024
 
 
-class DestinationsResponder(SubscriptionWorker):
+class DestinationsResponder(Responder[SimulcastDestinationsRequest, SimulcastDestinationsReply]):
+    # nothing failed is answered (reply_to_malformed, reply_to_failure): the media gateway retries
+    # with backoff
     __name__ = "simulcast-destinations"
+    spec = SIMULCAST_DESTINATIONS
+    queue = "channels"
+    what = "simulcast destinations lookup"
+    logger = log
 
-    async def subscribe(self, runtime):
-        return await runtime.nats.subscribe(CHANNELS_SIMULCAST_DESTINATIONS, queue=QUEUE_GROUP, cb=self.handle)
+    def reply_to_malformed(self, problem: MalformedRequest) -> None:
+        # a body that does not parse is the media gateway's bug: logged as a failed lookup (its
+        # type only: the text would quote the body); a too large one is dropped unlogged
+        if problem.error_type is not None:
+            log.error("simulcast destinations lookup failed", extra={"errorType": problem.error_type})
+        return None
 
-    async def handle(self, msg: Msg) -> None:
-        with handling_span(msg, f"answer {CHANNELS_SIMULCAST_DESTINATIONS}"):
-            if len(msg.data) > MAX_REQUEST_BYTES:
-                return
-            try:
-                request = SimulcastDestinationsRequest.model_validate_json(msg.data)
-                async with self._runtime.db.session() as session:
-                    reply = await service.targets(session, self._runtime.settings, request.channel_id)
-            except Exception as exc:
-                # no reply: the media gateway retries with backoff
-                log.error("simulcast destinations lookup failed", extra={"errorType": type(exc).__name__})
-                return
-            if msg.reply:
-                try:
-                    await msg.respond(reply.to_json_bytes())
-                except Exception as exc:
-                    log.warning("could not send the simulcast reply", extra={"errorType": type(exc).__name__})
+    async def handle_request(self, request: SimulcastDestinationsRequest) -> SimulcastDestinationsReply:
+        async with self.runtime.db.session() as session:
+            return await service.targets(session, self.runtime.settings, request.channel_id)
