@@ -281,10 +281,14 @@ class Simulcasts:
             self._locks.pop(session_id, None)
 
     async def close(self) -> None:
+        # the lookups first: one in flight holds its session's lock through its retries (channels
+        # away: up to three timeouts and 3.5 s of back-off), which stop() would wait out
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for session_id in list(self._channels):
             await self.stop(session_id)
-        for task in list(self._tasks):
-            task.cancel()
         if self._reporter is not None:
             try:
                 await asyncio.wait_for(self._reporter, 5)
