@@ -185,21 +185,29 @@ def test_concurrent_viewers_of_an_expired_playlist_reach_the_origin_once(live, g
     def origin_count() -> int:  # a direct fetch counts itself too
         return int(httpx.get(live["origin"] + variant, timeout=WAIT).headers["x-origin-fetch"])
 
-    before = origin_count()
-    assert gateway.get(variant).status_code == 200  # in the cache now (fetched, or already there)
-    time.sleep(1.5)  # a plain playlist is cached for its max-age, 1 s: expired now
-
-    async def viewers() -> list[httpx.Response]:
+    async def viewers() -> tuple[list[httpx.Response], float]:
         async with httpx.AsyncClient(base_url=str(gateway.base_url), timeout=WAIT,
                                      limits=httpx.Limits(max_connections=VIEWERS)) as http:
-            return await asyncio.gather(*(http.get(variant) for _ in range(VIEWERS)))
+            started = time.monotonic()
+            answers = await asyncio.gather(*(http.get(variant) for _ in range(VIEWERS)))
+            return answers, time.monotonic() - started
 
-    answers = asyncio.run(viewers())
-    assert [r.status_code for r in answers] == [200] * VIEWERS
-    # one refresh for everyone (the others got the copy being refreshed), at most one more fetch
-    # for the first request above
-    through_gateway = origin_count() - before - 1
-    assert through_gateway <= 2, (through_gateway, [r.headers["x-cache"] for r in answers])
+    # The viewers must all ask within the copy's one second of life, or a second expiry is a
+    # second refresh and proves nothing: on a machine too busy to send 25 requests in 0.8 s the
+    # measurement is taken again (three tries), and only a timely one is judged.
+    for _ in range(3):
+        before = origin_count()
+        assert gateway.get(variant).status_code == 200  # in the cache now (fetched, or already there)
+        time.sleep(1.5)  # a plain playlist is cached for its max-age, 1 s: expired now
+        answers, took = asyncio.run(viewers())
+        assert [r.status_code for r in answers] == [200] * VIEWERS
+        # one refresh for everyone (the others got the copy being refreshed), at most one more
+        # fetch for the first request above
+        through_gateway = origin_count() - before - 1
+        if took < 0.8:
+            assert through_gateway <= 2, (through_gateway, [r.headers["x-cache"] for r in answers])
+            return
+    raise AssertionError(f"25 requests never fitted in 0.8 s (last: {took:.2f} s): the machine is too busy to judge")
 
 
 def test_a_player_without_ll_hls_plays_the_whole_segments(live, stack):

@@ -147,6 +147,18 @@ async def test_oversized_callback_body_is_413(client):
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize("call", ["publish", "publish_done", "update_publish", "record_done"])
+async def test_a_nul_in_any_field_is_an_unknown_publisher_not_a_500(client, call):
+    """An encoder's URL may carry %00; PostgreSQL refuses NUL in a text it compares (it was a 500
+    the OpenAPI fuzzer found)."""
+    path = {"publish": "publish", "publish_done": "publish_done", "update_publish": "update",
+            "record_done": "record_done"}[call]
+    r = await client.post(f"/hooks/rtmp/{path}", content=f"call={call}&app=src&clientid=%00&name=%00&addr=%00",
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code < 500
+    assert RtmpCallback.parse(b"name=a%00b&app=%00").name == "a\ufffdb"
+
+
 def test_callback_parsing_keeps_nginx_fields_and_hides_the_name():
     cb = RtmpCallback.parse(b"app=live&clientid=5&call=publish&name=secret_key&type=live&name=x&clientid=6")
     assert (cb.app, cb.client_id, cb.name, cb.call) == ("live", "5", "secret_key", "publish")

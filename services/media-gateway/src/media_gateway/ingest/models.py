@@ -68,7 +68,9 @@ class RtmpCallback:
     def parse(cls, body: bytes) -> "RtmpCallback":
         first: dict[str, str] = {}
         for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
-            first.setdefault(key, value)
+            # an encoder's URL may carry %00, which PostgreSQL refuses in any text it compares (a
+            # 500): replaced as undecodable bytes are, it names no key, session or publisher
+            first.setdefault(key, value.replace("\x00", "\ufffd"))
         return cls(call=first.get("call", ""), app=first.get("app", ""), name=first.get("name", ""),
                    client_id=first.get("clientid", ""), addr=first.get("addr", ""),
                    path=first.get("path", ""), type=first.get("type", ""))

@@ -176,6 +176,7 @@ class Simulcasts:
         self._channels: dict[str, str] = {}  # session id -> channel id
         self._forwarders: dict[str, dict[str, Forwarder]] = {}  # session id -> destination id -> forwarder
         self._tasks: set[asyncio.Task] = set()
+        self._syncs: dict[str, set[asyncio.Task]] = {}  # session id -> its lookups in flight
         self._locks: dict[str, asyncio.Lock] = {}
         self._reports: asyncio.Queue = asyncio.Queue()
         self._reporter: asyncio.Task | None = None
@@ -197,18 +198,27 @@ class Simulcasts:
             return
         self._channels[session_id] = channel_id
         self._forwarders[session_id] = {}
-        self._spawn(self._sync(session_id))
+        self._spawn(session_id)
 
     def refresh(self, channel_id: str) -> None:
         """The channel's destinations changed: forward the held session to the new set."""
         for session_id, held in list(self._channels.items()):
             if held == channel_id:
-                self._spawn(self._sync(session_id))
+                self._spawn(session_id)
 
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(self, session_id: str) -> None:
+        task = asyncio.create_task(self._sync(session_id))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._syncs.setdefault(session_id, set()).add(task)
+
+        def done(task: asyncio.Task) -> None:
+            self._tasks.discard(task)
+            syncs = self._syncs.get(session_id)
+            if syncs is not None:
+                syncs.discard(task)
+                if not syncs:
+                    del self._syncs[session_id]
+        task.add_done_callback(done)
 
     async def _lookup(self, channel_id: str) -> list[SimulcastTarget] | None:
         request = SimulcastDestinationsRequest(channel_id=channel_id).to_json_bytes()
@@ -271,6 +281,12 @@ class Simulcasts:
     async def stop(self, session_id: str) -> None:
         """The session ended: stop its forwarders (each reports idle). Idempotent."""
         self._channels.pop(session_id, None)
+        # a lookup still retrying (channels away) holds the session's lock for seconds: on_publish_done
+        # (nginx waits for its answer) must not wait it out, and nothing it found is wanted now
+        syncs = list(self._syncs.get(session_id, ()))
+        for task in syncs:
+            task.cancel()
+        await asyncio.gather(*syncs, return_exceptions=True)
         lock = self._locks.get(session_id)
         running = self._forwarders.pop(session_id, {})
         await asyncio.gather(*(f.stop() for f in running.values()), return_exceptions=True)
@@ -281,10 +297,14 @@ class Simulcasts:
             self._locks.pop(session_id, None)
 
     async def close(self) -> None:
+        # the lookups first: one in flight holds its session's lock through its retries (channels
+        # away: up to three timeouts and 3.5 s of back-off), which stop() would wait out
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for session_id in list(self._channels):
             await self.stop(session_id)
-        for task in list(self._tasks):
-            task.cancel()
         if self._reporter is not None:
             try:
                 await asyncio.wait_for(self._reporter, 5)
