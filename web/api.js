@@ -7,6 +7,8 @@
 //
 // The token source is plugged in by auth.js (configureAuth), so this module has no storage of its own.
 
+import { t } from "./i18n.js";
+
 const auth = {
   /** @returns {Promise<string|null>} */
   getAccessToken: async () => null,
@@ -18,34 +20,36 @@ export function configureAuth(handlers) {
   Object.assign(auth, handlers);
 }
 
-const DEFAULT_DETAILS = {
-  0: "Can't reach the server. Check your connection and try again.",
-  401: "You need to log in again.",
-  403: "You are not allowed to do that.",
-  404: "Not found.",
-  413: "The file is too large.",
-  415: "That file type is not supported.",
-  429: "Too many attempts. Wait a moment and try again.",
-  500: "Something went wrong on our side. Try again in a moment.",
-  502: "The service is unavailable right now. Try again in a moment.",
-  503: "The service is unavailable right now. Try again in a moment.",
-  504: "The service took too long to answer. Try again in a moment.",
-};
+// the words for a problem the server sent no detail for (or no answer at all), in the page's language
+const DEFAULT_DETAILS = () => ({
+  0: t("api.unreachable"),
+  401: t("api.401"),
+  403: t("api.403"),
+  404: t("api.404"),
+  413: t("api.413"),
+  415: t("api.415"),
+  429: t("api.429"),
+  500: t("api.500"),
+  502: t("api.unavailable"),
+  503: t("api.unavailable"),
+  504: t("api.504"),
+});
 
 export class ApiError extends Error {
   constructor({ status, title = "", detail = "", type = "about:blank", errors = [], retryAfter = null }) {
-    super(detail || title || DEFAULT_DETAILS[status] || `Request failed (${status}).`);
+    const fallback = DEFAULT_DETAILS();
+    super(detail || title || fallback[status] || t("api.failed", { status }));
     this.name = "ApiError";
     this.status = status;
     this.title = title;
-    this.detail = detail || DEFAULT_DETAILS[status] || DEFAULT_DETAILS[500];
+    this.detail = detail || fallback[status] || fallback[500];
     this.type = type;
     this.errors = Array.isArray(errors) ? errors.filter((e) => e && typeof e === "object") : [];
     /** @type {Record<string, string>} first message per field */
     this.fieldErrors = {};
     for (const e of this.errors) {
       if (typeof e.field === "string" && e.field && !(e.field in this.fieldErrors)) {
-        this.fieldErrors[e.field] = typeof e.message === "string" && e.message ? e.message : "Invalid value.";
+        this.fieldErrors[e.field] = typeof e.message === "string" && e.message ? e.message : t("api.invalidValue");
       }
     }
     /** seconds, from Retry-After, when the server sent one */
@@ -109,7 +113,7 @@ export async function request(path, options = {}) {
       return { res, token };
     } catch (err) {
       if (err && err.name === "AbortError") throw err;
-      throw new ApiError({ status: 0, title: "Network error" });
+      throw new ApiError({ status: 0, title: t("api.networkError") });
     }
   };
 

@@ -258,10 +258,11 @@ translateShell();
 
 auth.onChange((user, reason) => {
   // a saved profile, a login or a logout may change the language: the page is drawn again in it
+  // (not after a login: the login and sign-up pages go on to the next page themselves)
   const changed = setLanguage(preferred(auth.isLoggedIn() ? user : null));
   if (changed) translateShell();
   renderAccount();
-  if (changed && reason !== "logout" && !(reason === "expired" && currentRoute && currentRoute.access === "user")) {
+  if (changed && reason !== "logout" && reason !== "login" && !(reason === "expired" && currentRoute && currentRoute.access === "user")) {
     render();
   }
   if (reason === "logout") {

@@ -189,10 +189,21 @@ export function loadUser({ force = false } = {}) {
   return userLoad;
 }
 
-export async function register({ email, username, password, displayName }) {
+/** `language`: the one the page is shown in (the browser's); the new account keeps it rather than
+ * the server's default, so signing up does not switch the site to English. */
+export async function register({ email, username, password, displayName, language }) {
   const body = { email, username, password };
   if (displayName) body.displayName = displayName;
   const result = await api.post("/api/auth/register", body, { auth: false });
+  const profile = result.user && result.user.profile;
+  if (language && profile && profile.language !== language) {
+    try {
+      result.user = await api.put("/api/auth/profile", { language }, {
+        auth: false, headers: { Authorization: `Bearer ${result.accessToken}` } });
+    } catch {
+      /* the account exists; the language can be set in the profile editor */
+    }
+  }
   setSession(result, "login");
   return result.user;
 }

@@ -7,27 +7,29 @@
 import { api } from "./api.js";
 import * as auth from "./auth.js";
 import { ChatConnection } from "./live.js";
+import { formatNumber, t } from "./i18n.js";
 import { avatar, clockTime, confirmDialog, h, uid } from "./ui.js";
 
 const MAX_MESSAGES = 250;
 const TYPING_SHOWN_MS = 4000;
 const NEAR_BOTTOM_PX = 48;
 
-const ERROR_WORDS = {
-  unauthorized: "Log in to chat.",
-  banned: "You are banned from this chat.",
-  timed_out: "You are timed out. You can chat again later.",
-  rate_limited: "You are sending messages too fast. Wait a moment.",
-  slow_mode: "Slow mode is on. Wait a moment before your next message.",
-  followers_only: "Only followers can chat here. Follow the channel to join in.",
-  filtered: "That message was blocked by the channel's chat filters.",
-  too_long: "Messages can be at most 500 characters.",
-  invalid: "That message could not be sent.",
-  unknown: "Chat is slow to confirm messages. Check the chat before sending it again.",
-  unavailable: "Chat could not store that message. Try again in a moment.",
-};
+const ERROR_WORDS = () => ({
+  unauthorized: t("chat.err.unauthorized"),
+  banned: t("chat.err.banned"),
+  timed_out: t("chat.err.timedOut"),
+  rate_limited: t("chat.err.rateLimited"),
+  slow_mode: t("chat.err.slowMode"),
+  followers_only: t("chat.err.followersOnly"),
+  filtered: t("chat.err.filtered"),
+  too_long: t("chat.err.tooLong"),
+  invalid: t("chat.err.invalid"),
+  unknown: t("chat.err.unknown"),
+  unavailable: t("chat.err.unavailable"),
+});
 
-const BADGE_WORDS = { owner: "Creator", broadcaster: "Creator", moderator: "Mod", mod: "Mod", staff: "Staff" };
+const BADGE_WORDS = () => ({ owner: t("chat.badge.creator"), broadcaster: t("chat.badge.creator"), moderator: t("chat.badge.mod"),
+  mod: t("chat.badge.mod"), staff: t("chat.badge.staff") });
 
 function hue(text) {
   let n = 0;
@@ -44,15 +46,16 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   const canModerate = Boolean(channel.canModerate);
   const isOwner = Boolean(me && me.id === channel.ownerId);
 
-  const log = h("ol", { class: "chat-log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": "Chat messages", tabindex: "0" });
-  const empty = h("p", { class: "chat-empty muted" }, "Connecting to chat…");
-  const jump = h("button", { type: "button", class: "btn btn-small chat-jump", hidden: true }, "New messages ↓");
+  const log = h("ol", { class: "chat-log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("chat.messages"), tabindex: "0" });
+  const empty = h("p", { class: "chat-empty muted" }, t("chat.connecting"));
+  const jump = h("button", { type: "button", class: "btn btn-small chat-jump", hidden: true }, t("chat.newMessages"));
   const typingLine = h("p", { class: "chat-typing", "aria-live": "off" });
   const state = h("p", { class: "chat-state", role: "status", "aria-live": "polite" });
   const usersId = uid("chat-users");
-  const usersButton = h("button", { type: "button", class: "btn btn-ghost btn-small chat-users-btn", "aria-expanded": "false", "aria-controls": usersId }, "0 in chat");
-  const usersList = h("ul", { class: "chat-users", id: usersId, role: "list", hidden: true, "aria-label": "People in chat" });
-  const closeDrawer = h("button", { type: "button", class: "btn btn-ghost btn-small chat-close", "aria-label": "Close chat" }, "Close");
+  const usersButton = h("button", { type: "button", class: "btn btn-ghost btn-small chat-users-btn", "aria-expanded": "false", "aria-controls": usersId },
+    t("chat.inChat", { n: formatNumber(0) }));
+  const usersList = h("ul", { class: "chat-users", id: usersId, role: "list", hidden: true, "aria-label": t("chat.people") });
+  const closeDrawer = h("button", { type: "button", class: "btn btn-ghost btn-small chat-close", "aria-label": t("chat.closeLabel") }, t("chat.close"));
 
   const messages = new Map(); // id -> li
   const users = new Map(); // id -> user
@@ -64,20 +67,20 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   const inputId = uid("chat-input");
   const errorId = `${inputId}-error`;
   const input = h("input", { id: inputId, type: "text", class: "chat-input", maxlength: 500, autocomplete: "off",
-    placeholder: "Send a message", "aria-describedby": errorId, enterkeyhint: "send" });
-  const sendButton = h("button", { type: "submit", class: "btn btn-primary btn-small" }, "Send");
+    placeholder: t("chat.placeholder"), "aria-describedby": errorId, enterkeyhint: "send" });
+  const sendButton = h("button", { type: "submit", class: "btn btn-primary btn-small" }, t("chat.send"));
   const composerError = h("p", { class: "chat-error", id: errorId, role: "alert" });
   const composer = me
     ? h("form", { class: "chat-form", novalidate: true },
-      h("label", { for: inputId, class: "visually-hidden" }, "Chat message"),
+      h("label", { for: inputId, class: "visually-hidden" }, t("chat.messageLabel")),
       h("div", { class: "chat-form-row" }, input, sendButton), composerError)
     : h("div", { class: "chat-form chat-guest" },
-      h("a", { class: "btn btn-primary btn-small", href: `/auth/login?next=${encodeURIComponent(location.pathname)}` }, "Log in to chat"),
-      h("a", { class: "btn btn-ghost btn-small", href: "/auth/register" }, "Sign up"));
+      h("a", { class: "btn btn-primary btn-small", href: `/auth/login?next=${encodeURIComponent(location.pathname)}` }, t("chat.login")),
+      h("a", { class: "btn btn-ghost btn-small", href: "/auth/register" }, t("nav.signup")));
 
   const root = h("section", { class: "chat", "aria-labelledby": "chat-title" },
     h("header", { class: "chat-head" },
-      h("h2", { id: "chat-title" }, "Chat"), usersButton, closeDrawer),
+      h("h2", { id: "chat-title" }, t("chat.title")), usersButton, closeDrawer),
     usersList,
     h("div", { class: "chat-body" }, log, empty, jump),
     typingLine, state, composer);
@@ -97,7 +100,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   });
 
   // ---- messages ----
-  const badgesOf = (user) => (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS[b] || b }, BADGE_WORDS[b] || b));
+  const badgesOf = (user) => (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS()[b] || b }, BADGE_WORDS()[b] || b));
 
   const actionButton = (label, text, onClick, extra = "") => {
     const b = h("button", { type: "button", class: `chat-action ${extra}`, "aria-label": label, title: label }, text);
@@ -113,22 +116,22 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
         removeMessage(message.id);
       } else if (kind === "timeout") {
         await api.post(`/api/channels/${encodeURIComponent(channel.id)}/bans`, { userId: message.user.id, durationSeconds: 600 });
-        setState(`${who} is timed out for 10 minutes.`);
+        setState(t("chat.timedOut", { name: who }));
       } else if (kind === "ban") {
-        const ok = await confirmDialog({ title: `Ban ${who}?`, text: "They can no longer chat in this channel. You can lift the ban from the moderation page.",
-          confirmLabel: "Ban", danger: true });
+        const ok = await confirmDialog({ title: t("chat.banTitle", { name: who }), text: t("chat.banText"),
+          confirmLabel: t("mod.ban"), danger: true });
         if (!ok) return;
         await api.post(`/api/channels/${encodeURIComponent(channel.id)}/bans`, { userId: message.user.id });
-        setState(`${who} is banned.`);
+        setState(t("mod.banned", { name: who }));
       } else if (kind === "report") {
-        const reason = await confirmDialog({ title: "Report this message?", text: `“${message.content}”`, confirmLabel: "Send report",
-          input: { label: "What is wrong with it?", maxLength: 500 } });
+        const reason = await confirmDialog({ title: t("chat.reportTitle"), text: t("common.quoted", { text: message.content }),
+          confirmLabel: t("chat.sendReport"), input: { label: t("chat.reportReason"), maxLength: 500 } });
         if (!reason) return;
         await api.post("/api/reports", { messageId: message.id, userId: message.user.id, channelId: channel.id, reason });
-        setState("Thanks. The channel's moderators will look at it.");
+        setState(t("chat.reported"));
       }
     } catch (err) {
-      setState(err.detail || "That did not work. Try again.");
+      setState(err.detail || t("common.tryAgain"));
     }
   };
 
@@ -136,16 +139,17 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
     const user = message.user || {};
     const mine = me && user.id === me.id;
     const actions = [];
-    if (canModerate || mine) actions.push(actionButton(`Delete message from ${user.username}`, "Delete", () => moderate("delete", message)));
+    const who = { name: user.username };
+    if (canModerate || mine) actions.push(actionButton(t("chat.deleteLabel", who), t("common.delete"), () => moderate("delete", message)));
     if (canModerate && !mine && user.id !== channel.ownerId) {
-      actions.push(actionButton(`Time out ${user.username} for 10 minutes`, "Timeout", () => moderate("timeout", message)));
-      actions.push(actionButton(`Ban ${user.username}`, "Ban", () => moderate("ban", message), "chat-action-danger"));
+      actions.push(actionButton(t("chat.timeoutLabel", who), t("chat.timeout"), () => moderate("timeout", message)));
+      actions.push(actionButton(t("chat.banLabel", who), t("mod.ban"), () => moderate("ban", message), "chat-action-danger"));
     }
-    if (me && !mine && !canModerate) actions.push(actionButton(`Report message from ${user.username}`, "Report", () => moderate("report", message)));
-    const name = h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || "someone");
+    if (me && !mine && !canModerate) actions.push(actionButton(t("chat.reportLabel", who), t("chat.report"), () => moderate("report", message)));
+    const name = h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || t("chat.someone"));
     return h("li", { class: "chat-message", dataset: { id: message.id, user: user.id || "" } },
       h("time", { class: "chat-time", datetime: message.createdAt }, clockTime(message.createdAt)),
-      h("span", { class: "chat-line" }, badgesOf(user), name, h("span", { class: "visually-hidden" }, " says: "),
+      h("span", { class: "chat-line" }, badgesOf(user), name, h("span", { class: "visually-hidden" }, t("chat.says")),
         h("span", { class: "chat-sep", "aria-hidden": "true" }, ": "), h("span", { class: "chat-text" }, message.content)),
       actions.length ? h("span", { class: "chat-actions" }, actions) : null);
   }
@@ -159,8 +163,8 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
       messages.set(message.id, li);
       log.append(li);
       added += 1;
-      const t = message.user && typers.get(message.user.id);
-      if (t) clearTyper(message.user.id);
+      const typer = message.user && typers.get(message.user.id);
+      if (typer) clearTyper(message.user.id);
     }
     while (messages.size > MAX_MESSAGES) {
       const [firstId, li] = messages.entries().next().value;
@@ -168,7 +172,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
       messages.delete(firstId);
     }
     empty.hidden = messages.size > 0;
-    empty.textContent = "No messages yet. Say hello!";
+    empty.textContent = t("chat.empty");
     if (!added) return;
     if (stick) toBottom();
     else jump.hidden = false;
@@ -189,16 +193,16 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
     addMessages(list);
     if (!messages.size) {
       empty.hidden = false;
-      empty.textContent = "No messages yet. Say hello!";
+      empty.textContent = t("chat.empty");
     }
   }
 
   // ---- presence and typing ----
   const renderUsers = () => {
-    usersButton.textContent = `${userCount} in chat`;
+    usersButton.textContent = t("chat.inChat", { n: formatNumber(userCount) });
     const sorted = [...users.values()].sort((a, b) => (a.displayName || a.username || "").localeCompare(b.displayName || b.username || ""));
     usersList.replaceChildren(...sorted.map((u) => h("li", { class: "chat-user" }, avatar(u, 24), badgesOf(u), h("span", {}, u.displayName || u.username))));
-    if (!sorted.length) usersList.append(h("li", { class: "muted" }, "Only viewers who are not logged in."));
+    if (!sorted.length) usersList.append(h("li", { class: "muted" }, t("chat.onlyGuests")));
   };
   usersButton.addEventListener("click", () => {
     const open = usersList.hidden;
@@ -207,16 +211,16 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   });
 
   function clearTyper(userId) {
-    const t = typers.get(userId);
-    if (t) clearTimeout(t.timer);
+    const typer = typers.get(userId);
+    if (typer) clearTimeout(typer.timer);
     typers.delete(userId);
     renderTyping();
   }
   function renderTyping() {
-    const names = [...typers.values()].map((t) => t.name);
+    const names = [...typers.values()].map((typer) => typer.name);
     typingLine.textContent = !names.length ? ""
-      : names.length === 1 ? `${names[0]} is typing…`
-        : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
+      : names.length === 1 ? t("chat.typing1", { name: names[0] })
+        : names.length === 2 ? t("chat.typing2", { a: names[0], b: names[1] }) : t("chat.typingMany");
   }
 
   // ---- connection ----
@@ -232,8 +236,8 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
     onState(s) {
       if (s === "open") setState("");
       else if (s === "reconnecting") {
-        setState("Chat is unavailable right now. Reconnecting…", true);
-        if (!messages.size) empty.textContent = "Chat is not connected.";
+        setState(t("chat.reconnecting"), true);
+        if (!messages.size) empty.textContent = t("chat.notConnected");
       }
       root.dataset.connection = s;
       if (me) sendButton.disabled = s !== "open";
@@ -280,7 +284,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
           break;
         }
         case "chat:error":
-          if (!event.nonce) setState(ERROR_WORDS[event.code] || event.message || "Chat error.");
+          if (!event.nonce) setState(ERROR_WORDS()[event.code] || event.message || t("chat.error"));
           break;
         case "stream:viewers":
           onViewers(Number(event.count) || 0, event.streamId);
@@ -304,7 +308,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
       const content = input.value.trim();
       if (!content) return;
       if (content.length > 500) {
-        composerError.textContent = ERROR_WORDS.too_long;
+        composerError.textContent = ERROR_WORDS().too_long;
         return;
       }
       composerError.textContent = "";
@@ -314,7 +318,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
         await conn.send(content);
       } catch (err) {
         if (!input.value) input.value = content;
-        composerError.textContent = ERROR_WORDS[err.code] || err.message;
+        composerError.textContent = ERROR_WORDS()[err.code] || err.message;
       }
     });
   }
@@ -328,7 +332,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
     destroy() {
       conn.stop();
       clearTimeout(stateTimer);
-      for (const t of typers.values()) clearTimeout(t.timer);
+      for (const typer of typers.values()) clearTimeout(typer.timer);
     },
   };
 }

@@ -54,6 +54,15 @@ export function t(key, params) {
   return fill(text, params);
 }
 
+/** t() for a sentence with elements in it: "{link}" placeholders may be DOM nodes (a link, a <time>);
+ * -> an array of strings and nodes for h() (the words around them stay in the language's order). */
+export function tx(key, params = {}) {
+  return t(key).split(/(\{\w+\})/).filter((part) => part !== "").map((part) => {
+    const name = /^\{(\w+)\}$/.exec(part);
+    return name && name[1] in params ? params[name[1]] : part;
+  });
+}
+
 /** Plural forms by the language's rules: the catalog has "key.one", "key.other" (and more). */
 export function tn(key, count, params = {}) {
   const form = new Intl.PluralRules(current).select(Number(count) || 0);
@@ -61,6 +70,63 @@ export function tn(key, count, params = {}) {
   return t(CATALOGS[current][full] !== undefined || en[full] !== undefined ? full : `${key}.other`, { count, ...params });
 }
 
-export function formatNumber(n) {
-  return new Intl.NumberFormat(current).format(Number(n) || 0);
+export function formatNumber(n, options) {
+  return new Intl.NumberFormat(current, options).format(Number(n) || 0);
+}
+
+/** 1234 -> "1.2K" (en) / "1234" (de), 1500000 -> "1.5M" / "1,5 Mio." */
+export function formatCompact(n) {
+  return formatNumber(n, { notation: "compact" });
+}
+
+/** 3, "second" -> "3 seconds" / "3 Sekunden" (unit: second, minute, hour, day, week) */
+export function formatUnit(n, unit) {
+  return formatNumber(n, { style: "unit", unit, unitDisplay: "long" });
+}
+
+function date(value) {
+  const d = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** A date or time in the active language; options as Intl.DateTimeFormat's. "" for an invalid date. */
+export function formatDateTime(value, options = { dateStyle: "medium", timeStyle: "short" }) {
+  const d = date(value);
+  return d ? new Intl.DateTimeFormat(current, options).format(d) : "";
+}
+
+const UNITS = [["year", 31_536_000], ["month", 2_592_000], ["week", 604_800], ["day", 86_400], ["hour", 3600], ["minute", 60], ["second", 1]];
+
+/** "5 minutes ago" / "vor 5 Minuten", "in 2 hours" / "in 2 Stunden", "now" / "jetzt" */
+export function relativeTime(value, now = Date.now()) {
+  const d = date(value);
+  if (!d) return "";
+  const seconds = Math.round((d.getTime() - now) / 1000);
+  const format = new Intl.RelativeTimeFormat(current, { numeric: "auto" });
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size || unit === "second") {
+      return format.format(Math.abs(seconds) < 10 && unit === "second" ? 0 : Math.trunc(seconds / size), unit);
+    }
+  }
+  return "";
+}
+
+// languages whose nouns keep their capital in the middle of a sentence ("Stream key" -> "Copy
+// stream key", but "Streamschlüssel kopieren")
+const KEEPS_CASE = new Set(["de"]);
+
+/** A field label as it reads inside a sentence or an aria-label: lower case in English, unless it
+ * starts with an abbreviation ("RTMP URL"). */
+export function midSentence(label) {
+  return KEEPS_CASE.has(current) || /^[A-Z]{2,}/.test(label) ? label : label.toLowerCase();
+}
+
+/** A language's name in that language ("de" -> "Deutsch"), for the language picker. */
+export function languageName(tag) {
+  try {
+    const name = new Intl.DisplayNames([tag], { type: "language" }).of(tag);
+    return name.charAt(0).toLocaleUpperCase(tag) + name.slice(1);
+  } catch {
+    return tag;
+  }
 }

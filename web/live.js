@@ -9,6 +9,7 @@
 //   after `retryAfter`, so a message is stored at most once and the writer does not retype it.
 
 import * as auth from "./auth.js";
+import { t } from "./i18n.js";
 
 const PING_MS = 25_000;
 const ACK_TIMEOUT_MS = 10_000;
@@ -111,7 +112,7 @@ export class ChatConnection {
       this.ws = null;
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
-        p.reject(new ChatError("disconnected", "Not sent: the chat connection dropped. Try again."));
+        p.reject(new ChatError("disconnected", t("live.dropped")));
       }
       this.pending.clear();
       if (!this.stopped) this.retry();
@@ -167,12 +168,12 @@ export class ChatConnection {
     const id = nonce();
     return new Promise((resolve, reject) => {
       if (!this.raw({ type: "chat:send", content, nonce: id })) {
-        reject(new ChatError("disconnected", "Not connected to chat yet. Try again in a moment."));
+        reject(new ChatError("disconnected", t("live.notConnected")));
         return;
       }
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ChatError("timeout", "The message was not confirmed. Check the chat before sending it again."));
+        reject(new ChatError("timeout", t("live.notConfirmed")));
       }, ACK_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer, content, resends: 0 });
     });

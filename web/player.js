@@ -4,6 +4,7 @@
 // and media errors, and full screen; a plain <video src> for VOD recordings (MP4).
 
 import { h, uid } from "./ui.js";
+import { formatNumber, t } from "./i18n.js";
 
 let hlsModule = null;
 /** hls.js is loaded only by pages that play video. */
@@ -15,8 +16,8 @@ function loadHls() {
 function levelLabel(level) {
   if (level.height) return `${level.height}p`;
   // the source rendition is passed through as sent, often without a RESOLUTION attribute
-  if (level.bitrate) return `Source (${(level.bitrate / 1e6).toFixed(1)} Mbps)`;
-  return level.name || "Source";
+  if (level.bitrate) return t("player.sourceRate", { mbps: formatNumber(level.bitrate / 1e6, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
+  return level.name || t("player.source");
 }
 
 /**
@@ -27,22 +28,22 @@ function levelLabel(level) {
 export function createPlayer({ title }) {
   const video = h("video", {
     class: "player-video", playsinline: true, controls: true, muted: true, autoplay: true, preload: "auto",
-    "aria-label": `Video: ${title}`,
+    "aria-label": t("player.label", { title }),
   });
   video.muted = true; // autoplay is allowed muted; the viewer unmutes with the controls
   const qualityId = uid("quality");
-  const quality = h("select", { id: qualityId, class: "quality-select", disabled: true }, h("option", { value: "-1" }, "Auto"));
-  const fullscreen = h("button", { type: "button", class: "btn btn-small btn-ghost player-fs", "aria-pressed": "false" }, "Full screen");
+  const quality = h("select", { id: qualityId, class: "quality-select", disabled: true }, h("option", { value: "-1" }, t("player.auto")));
+  const fullscreen = h("button", { type: "button", class: "btn btn-small btn-ghost player-fs", "aria-pressed": "false" }, t("player.fullscreen"));
   // hls.latency: seconds between the live edge and what is on screen (read every half second; the
   // text changes at most that often, so screen readers are not flooded: aria-live off)
   const behind = h("span", { class: "behind-live", hidden: true, "aria-live": "off" });
-  const goLive = h("button", { type: "button", class: "btn btn-small btn-ghost go-live", hidden: true }, "Go to live");
+  const goLive = h("button", { type: "button", class: "btn btn-small btn-ghost go-live", hidden: true }, t("player.goLive"));
   const seekBack = h("button", { type: "button", class: "btn btn-small btn-ghost seek-back", hidden: true,
-    "aria-label": "Back 10 seconds" }, "−10 s");
+    "aria-label": t("player.back10Label") }, t("player.back10"));
   const overlay = h("div", { class: "player-overlay", hidden: true, role: "status", "aria-live": "polite" });
   const stage = h("div", { class: "player-stage" }, video, overlay);
   const bar = h("div", { class: "player-bar" }, behind, seekBack, goLive,
-    h("label", { for: qualityId, class: "quality-label" }, "Quality"), quality, fullscreen);
+    h("label", { for: qualityId, class: "quality-label" }, t("player.quality")), quality, fullscreen);
   const root = h("div", { class: "player" }, stage, bar);
 
   let hls = null;
@@ -56,7 +57,7 @@ export function createPlayer({ title }) {
     overlay.hidden = !text;
   };
   video.addEventListener("playing", () => setOverlay(""));
-  video.addEventListener("waiting", () => { if (hls) setOverlay("Buffering…"); });
+  video.addEventListener("waiting", () => { if (hls) setOverlay(t("player.buffering")); });
 
   fullscreen.addEventListener("click", async () => {
     try {
@@ -68,14 +69,14 @@ export function createPlayer({ title }) {
   });
   const onFullscreen = () => {
     const on = document.fullscreenElement === root;
-    fullscreen.textContent = on ? "Exit full screen" : "Full screen";
+    fullscreen.textContent = on ? t("player.exitFullscreen") : t("player.fullscreen");
     fullscreen.setAttribute("aria-pressed", String(on));
   };
   document.addEventListener("fullscreenchange", onFullscreen);
 
   const fillLevels = () => {
     const levels = hls ? hls.levels : [];
-    const options = [h("option", { value: "-1" }, "Auto")];
+    const options = [h("option", { value: "-1" }, t("player.auto"))];
     // highest first, as viewers expect
     levels.map((level, i) => ({ level, i }))
       .sort((a, b) => (b.level.bitrate || 0) - (a.level.bitrate || 0))
@@ -87,13 +88,13 @@ export function createPlayer({ title }) {
   const showAutoLevel = () => {
     if (!hls || quality.value !== "-1") return;
     const level = hls.levels[hls.currentLevel];
-    quality.options[0].textContent = level ? `Auto (${levelLabel(level)})` : "Auto";
+    quality.options[0].textContent = level ? t("player.autoLevel", { level: levelLabel(level) }) : t("player.auto");
   };
   quality.addEventListener("change", () => {
     if (!hls) return;
     const value = Number(quality.value);
     hls.currentLevel = value; // -1: back to adaptive
-    quality.options[0].textContent = "Auto";
+    quality.options[0].textContent = t("player.auto");
     showAutoLevel();
   });
 
@@ -119,7 +120,7 @@ export function createPlayer({ title }) {
     behind.hidden = false;
     seekBack.hidden = false;
     seekBack.disabled = !video.seekable.length || video.currentTime - video.seekable.start(0) < 1;
-    behind.textContent = `${latency.toFixed(1)} s behind live`;
+    behind.textContent = t("player.behind", { s: formatNumber(latency, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
     behind.dataset.latency = latency.toFixed(3);
     const target = Number.isFinite(hls.targetLatency) ? hls.targetLatency : 0;
     goLive.hidden = !(video.paused || latency - target > FAR_BEHIND_SECONDS);
@@ -165,7 +166,7 @@ export function createPlayer({ title }) {
   async function playLive(url) {
     stopHls();
     mediaErrors = 0;
-    setOverlay("Loading the stream…");
+    setOverlay(t("player.loading"));
     const Hls = await loadHls();
     if (destroyed) return;
     if (!Hls.isSupported()) {
@@ -174,7 +175,7 @@ export function createPlayer({ title }) {
         video.play().catch(() => {});
         return;
       }
-      setOverlay("This browser cannot play live video.");
+      setOverlay(t("player.unsupported"));
       return;
     }
     hls = new Hls({
@@ -203,14 +204,14 @@ export function createPlayer({ title }) {
     const current = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       fillLevels();
-      video.play().catch(() => setOverlay("Press play to start."));
+      video.play().catch(() => setOverlay(t("player.pressPlay")));
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, showAutoLevel);
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || current !== hls) return;
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
         // the playlist may not exist yet (just went live) or the network blipped: keep trying
-        setOverlay("Reconnecting to the stream…");
+        setOverlay(t("player.reconnecting"));
         clearTimeout(retryTimer);
         retryTimer = setTimeout(() => {
           if (current !== hls) return;
@@ -222,11 +223,11 @@ export function createPlayer({ title }) {
         }, 2000);
       } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaErrors < 3) {
         mediaErrors += 1;
-        setOverlay("Recovering playback…");
+        setOverlay(t("player.recovering"));
         if (mediaErrors === 2) hls.swapAudioCodec();
         hls.recoverMediaError();
       } else {
-        setOverlay("Playback failed. Retrying…");
+        setOverlay(t("player.failed"));
         retryTimer = setTimeout(() => { if (current === hls) playLive(url); }, 3000);
       }
     });
@@ -237,7 +238,7 @@ export function createPlayer({ title }) {
 
   function playVod(url) {
     stopHls();
-    quality.replaceChildren(h("option", { value: "-1" }, "Source"));
+    quality.replaceChildren(h("option", { value: "-1" }, t("player.source")));
     quality.disabled = true;
     setOverlay("");
     video.src = url;

@@ -6,13 +6,15 @@
 import { api, ApiError } from "./api.js";
 import { ReplaySync } from "./replay-sync.js";
 import { formatDuration, h } from "./ui.js";
+import { formatDateTime, t } from "./i18n.js";
 
 const MAX_SHOWN = 200;
 const NEAR_BOTTOM_PX = 48;
 const PAGE = 100; // the API's largest page; a busy window takes several (nextCursor)
 const MAX_PAGES = 50;
 
-const BADGE_WORDS = { owner: "Creator", broadcaster: "Creator", moderator: "Mod", mod: "Mod", staff: "Staff" };
+const BADGE_WORDS = () => ({ owner: t("chat.badge.creator"), broadcaster: t("chat.badge.creator"), moderator: t("chat.badge.mod"),
+  mod: t("chat.badge.mod"), staff: t("chat.badge.staff") });
 
 function hue(text) {
   let n = 0;
@@ -22,14 +24,14 @@ function hue(text) {
 
 /** @param {{streamId: string}} options */
 export function createReplayChat({ streamId }) {
-  const log = h("ol", { class: "chat-log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": "Chat replay messages", tabindex: "0" });
-  const empty = h("p", { class: "chat-empty muted" }, "Loading the chat of this broadcast…");
+  const log = h("ol", { class: "chat-log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("replay.messages"), tabindex: "0" });
+  const empty = h("p", { class: "chat-empty muted" }, t("replay.loading"));
   const state = h("p", { class: "chat-state", role: "status", "aria-live": "polite" });
-  const closeDrawer = h("button", { type: "button", class: "btn btn-ghost btn-small chat-close", "aria-label": "Close chat" }, "Close");
+  const closeDrawer = h("button", { type: "button", class: "btn btn-ghost btn-small chat-close", "aria-label": t("chat.closeLabel") }, t("chat.close"));
   const root = h("section", { class: "chat chat-replay", "aria-labelledby": "chat-title" },
-    h("header", { class: "chat-head" }, h("h2", { id: "chat-title" }, "Chat replay"), closeDrawer),
+    h("header", { class: "chat-head" }, h("h2", { id: "chat-title" }, t("replay.title")), closeDrawer),
     h("div", { class: "chat-body" }, log, empty),
-    h("p", { class: "chat-note muted" }, "Messages appear as they were sent during the broadcast."),
+    h("p", { class: "chat-note muted" }, t("replay.note")),
     state);
 
   let following = true;
@@ -39,11 +41,11 @@ export function createReplayChat({ streamId }) {
   const render = (m) => {
     const user = m.user || {};
     return h("li", { class: "chat-message", dataset: { id: m.id, offset: String(m.offsetSeconds) } },
-      h("time", { class: "chat-time", datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString() }, formatDuration(m.offsetSeconds)),
+      h("time", { class: "chat-time", datetime: m.createdAt, title: formatDateTime(m.createdAt) }, formatDuration(m.offsetSeconds)),
       h("span", { class: "chat-line" },
-        (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS[b] || b }, BADGE_WORDS[b] || b)),
-        h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || "someone"),
-        h("span", { class: "visually-hidden" }, " said: "),
+        (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS()[b] || b }, BADGE_WORDS()[b] || b)),
+        h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || t("chat.someone")),
+        h("span", { class: "visually-hidden" }, t("replay.said")),
         h("span", { class: "chat-sep", "aria-hidden": "true" }, ": "), h("span", { class: "chat-text" }, m.content)));
   };
 
@@ -71,7 +73,7 @@ export function createReplayChat({ streamId }) {
     onReset() {
       log.replaceChildren();
       following = true;
-      showEmpty("No chat at this point of the broadcast.");
+      showEmpty(t("replay.nothingHere"));
     },
     onAdd(messages) {
       const stick = following || nearBottom();
@@ -84,10 +86,10 @@ export function createReplayChat({ streamId }) {
       // 409: the stream never went live; 404: chat never heard of it. Asking again changes nothing.
       if (err instanceof ApiError && (err.status === 409 || err.status === 404)) {
         sync.stop();
-        showEmpty("This broadcast has no chat replay.");
+        showEmpty(t("replay.none"));
         return;
       }
-      state.textContent = "The chat replay could not be loaded. Trying again…";
+      state.textContent = t("replay.retrying");
       setTimeout(() => { state.textContent = ""; }, 4000);
     },
   });
@@ -112,7 +114,7 @@ export function createReplayChat({ streamId }) {
     },
     unavailable() {
       sync.stop();
-      showEmpty("There is no chat replay for this recording.");
+      showEmpty(t("replay.unavailable"));
     },
     destroy() {
       sync.stop();

@@ -1,7 +1,7 @@
 // Small DOM helpers and form building blocks shared by the pages.
 // Everything user-provided goes in through textContent or attributes, never innerHTML.
 
-import { t } from "./i18n.js";
+import { formatDateTime, midSentence, t } from "./i18n.js";
 
 let idCounter = 0;
 export const uid = (prefix = "id") => `${prefix}-${++idCounter}`;
@@ -49,7 +49,7 @@ export function announce(message) {
 
 /** "Value error, must not contain x" -> "Must not contain x." */
 export function humanize(message) {
-  let text = String(message || "Invalid value").replace(/^Value error,\s*/i, "").trim();
+  let text = String(message || t("ui.invalidValue")).replace(/^Value error,\s*/i, "").trim();
   text = text.charAt(0).toUpperCase() + text.slice(1);
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
@@ -90,14 +90,14 @@ export function field({
   if (reveal) {
     const toggle = h("button", {
       type: "button", class: "btn btn-ghost reveal", "aria-controls": id, "aria-pressed": "false",
-      "aria-label": t("ui.showLabel", { label: label.toLowerCase() }),
+      "aria-label": t("ui.showLabel", { label: midSentence(label) }),
     }, t("ui.show"));
     toggle.addEventListener("click", () => {
       const show = input.type === "password";
       input.type = show ? "text" : "password";
       toggle.textContent = show ? t("ui.hide") : t("ui.show");
       toggle.setAttribute("aria-pressed", String(show));
-      toggle.setAttribute("aria-label", t(show ? "ui.hideLabel" : "ui.showLabel", { label: label.toLowerCase() }));
+      toggle.setAttribute("aria-label", show ? t("ui.hideLabel", { label: midSentence(label) }) : t("ui.showLabel", { label: midSentence(label) }));
     });
     control = h("div", { class: "input-with-action" }, input, toggle);
   }
@@ -264,6 +264,12 @@ const AVATAR_TYPES = "image/jpeg,image/png,image/webp,image/gif";
 
 const UPLOAD_WORDS = () => ({ 413: t("ui.tooLarge"), 415: t("ui.notImage") });
 
+/** A file input drawn as a button with the catalog's words (styles.css: .file-picker); the input
+ * keeps its label, focus and keyboard. */
+export function filePicker(input) {
+  return h("span", { class: "file-picker" }, input, h("span", { class: "file-button", "aria-hidden": "true" }, t("ui.chooseImage")));
+}
+
 /**
  * Profile picture chooser: preview right away, upload at once, show the API's 413/415/422 answers.
  * @param {{user: object, upload: (file: File) => Promise<string>}} options
@@ -337,7 +343,7 @@ export function avatarUploader({ user, upload }) {
   const root = h("div", { class: "field avatar-field" },
     h("label", { for: id }, t("ui.picture")),
     h("div", { class: "avatar-row" }, preview,
-      h("div", { class: "avatar-controls" }, input,
+      h("div", { class: "avatar-controls" }, filePicker(input),
         h("p", { class: "hint", id: hintId }, t("ui.pictureHint")),
         h("div", { class: "upload-feedback" }, error, status))));
   return { root, input };
@@ -491,12 +497,12 @@ export function socialLinksEditor(initial = {}) {
  * `input` adds one text field (e.g. a reason); the promise then resolves to its value.
  * @returns {Promise<boolean|string|null>} false/null when cancelled
  */
-export function confirmDialog({ title, text = "", confirmLabel = "Confirm", danger = false, input = null }) {
+export function confirmDialog({ title, text = "", confirmLabel = t("ui.confirm"), danger = false, input = null }) {
   const opener = document.activeElement;
   const titleId = uid("dlg-title");
   const field = input ? h("input", { type: "text", id: uid("dlg-input"), maxlength: input.maxLength || 500 }) : null;
   const confirm = h("button", { type: "submit", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, value: "ok" }, confirmLabel);
-  const cancel = h("button", { type: "button", class: "btn btn-secondary" }, "Cancel");
+  const cancel = h("button", { type: "button", class: "btn btn-secondary" }, t("ui.cancel"));
   const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
     h("form", { method: "dialog", class: "form" },
       h("h2", { id: titleId }, title),
@@ -542,7 +548,7 @@ export async function copyText(text) {
 
 export function clockTime(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return Number.isNaN(d.getTime()) ? "" : formatDateTime(d, { hour: "2-digit", minute: "2-digit" });
 }
 
 export function formatDuration(seconds) {
@@ -556,5 +562,5 @@ export function formatDuration(seconds) {
 
 export function formatDate(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+  return Number.isNaN(d.getTime()) ? "" : formatDateTime(d, { year: "numeric", month: "short", day: "numeric" });
 }

@@ -7,7 +7,7 @@
 // broadcasts, follower and view counts and the profile summary.
 
 import { api } from "../api.js";
-import { t } from "../i18n.js";
+import { formatDateTime, formatNumber, midSentence, t, tn, tx } from "../i18n.js";
 import * as auth from "../auth.js";
 import {
   announce, avatar, clearErrors, confirmDialog, copyText, field, focusFirstInvalid, formatDate, formatDuration,
@@ -88,17 +88,17 @@ export function channelSwitcher(pick, ctx) {
   const id = uid("channel-switch");
   const select = h("select", { id, name: "channel", class: "channel-select" },
     pick.channels.map((c) => h("option", { value: c.id, selected: c.id === pick.channel.id },
-      c.isLive ? `${c.name} (live)` : c.name)));
+      c.isLive ? t("dash.channelLive", { name: c.name }) : c.name)));
   select.addEventListener("change", () => {
     const query = new URLSearchParams(location.search);
     query.set("channel", select.value);
     ctx.navigate(`${location.pathname}?${query}`);
   });
   return h("div", { class: "channel-switcher" },
-    h("label", { for: id }, "Your channel"), select,
-    h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/new-channel" }, "New channel"),
+    h("label", { for: id }, t("dash.yourChannel")), select,
+    h("a", { class: "btn btn-secondary btn-small", href: "/dashboard/new-channel" }, t("title.newChannel")),
     pick.unknown ? h("p", { class: "notice", role: "status" },
-      "The channel in the address is not one of yours; showing ", h("strong", {}, pick.channel.name), " instead.") : null);
+      tx("dash.notYours", { name: h("strong", {}, pick.channel.name) })) : null);
 }
 
 export function dashShell(view, title, ...content) {
@@ -117,7 +117,7 @@ export function channelShell(view, title, pick, ctx, ...content) {
 }
 
 export function noChannelNotice() {
-  return h("p", { class: "notice" }, "You don't have a channel yet. ", h("a", { href: "/dashboard" }, "Create it on the overview"), ".");
+  return h("p", { class: "notice" }, tx("dash.noChannel", { link: h("a", { href: "/dashboard" }, t("dash.noChannelLink")) }));
 }
 
 function profileSummary(user) {
@@ -131,27 +131,26 @@ function profileSummary(user) {
       h("div", { class: "summary-names" },
         h("h2", { id: "summary-title", class: "display-name" }, user.displayName || user.username),
         h("p", { class: "muted username" }, `@${user.username}`))),
-    user.bio ? h("p", { class: "bio" }, user.bio) : h("p", { class: "muted" }, "No bio yet."),
+    user.bio ? h("p", { class: "bio" }, user.bio) : h("p", { class: "muted" }, t("dash.noBio")),
     links.length
-      ? h("ul", { class: "social-links", role: "list", "aria-label": "Social links" },
+      ? h("ul", { class: "social-links", role: "list", "aria-label": t("ui.socialLinks") },
         links.map(([name, url]) => h("li", {},
           h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow" }, name,
-            h("span", { class: "visually-hidden" }, " (opens in a new tab)")))))
+            h("span", { class: "visually-hidden" }, t("dash.newTab"))))))
       : null,
     since && !Number.isNaN(since.getTime())
-      ? h("p", { class: "muted small" }, "Member since ",
-        h("time", { datetime: user.createdAt }, since.toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" })))
+      ? h("p", { class: "muted small" }, tx("dash.memberSince", {
+        date: h("time", { datetime: user.createdAt }, formatDateTime(since, { year: "numeric", month: "long", day: "numeric" })) }))
       : null,
-    h("p", {}, h("a", { class: "btn btn-secondary", href: "/dashboard/profile" }, "Edit profile")));
+    h("p", {}, h("a", { class: "btn btn-secondary", href: "/dashboard/profile" }, t("nav.editProfile"))));
 }
 
 // ---- create a channel ----------------------------------------------------------------------
 
-const CHANNEL_WORDS = {
-  slug: { string_pattern_mismatch: "Use 3-40 lower-case letters, digits and “-”, starting and ending with a letter or digit.",
-    conflict: "This address is taken. Choose another one.", "*": null },
-  category: { string_pattern_mismatch: "Use lower-case letters, digits and “-”, like “just-chatting”." },
-};
+const CHANNEL_WORDS = () => ({
+  slug: { string_pattern_mismatch: t("chan.slugPattern"), conflict: t("chan.slugTaken"), "*": null },
+  category: { string_pattern_mismatch: t("chan.categoryPattern") },
+});
 
 /** The username as a channel address (usernames are unique, so this one is usually free). */
 function suggestedSlug(username) {
@@ -161,22 +160,22 @@ function suggestedSlug(username) {
 
 function createChannelCard(user, onCreated, { first = true } = {}) {
   const fields = {
-    name: field({ name: "name", label: "Channel name", required: true, maxLength: 80, value: first ? user.displayName || user.username : "" }),
-    slug: field({ name: "slug", label: "Address", optional: true, maxLength: 40, value: first ? suggestedSlug(user.username) : "",
-      hint: "Your page will be /streams/<address>. Left empty, it is made from the name." }),
-    category: field({ name: "category", label: "Category", optional: true, maxLength: 40, hint: "For example gaming, music or just-chatting." }),
-    description: field({ name: "description", label: "Description", optional: true, multiline: true, rows: 3, maxLength: 2000 }),
+    name: field({ name: "name", label: t("chan.name"), required: true, maxLength: 80, value: first ? user.displayName || user.username : "" }),
+    slug: field({ name: "slug", label: t("chan.slug"), optional: true, maxLength: 40, value: first ? suggestedSlug(user.username) : "",
+      hint: t("dash.slugHint") }),
+    category: field({ name: "category", label: t("chan.category"), optional: true, maxLength: 40, hint: t("dash.categoryHint") }),
+    description: field({ name: "description", label: t("chan.description"), optional: true, multiline: true, rows: 3, maxLength: 2000 }),
   };
   const status = formStatus();
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "create-title" },
     ...Object.values(fields).map((f) => f.root), status.el,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Create channel")));
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("dash.createChannel"))));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(fields);
     status.clear();
     if (!fields.name.input.value.trim()) {
-      fields.name.setError("Give your channel a name.");
+      fields.name.setError(t("chan.nameMissing"));
       focusFirstInvalid(form);
       return;
     }
@@ -188,44 +187,42 @@ function createChannelCard(user, onCreated, { first = true } = {}) {
     setBusy(form, true);
     try {
       const channel = await api.post("/api/channels", body);
-      announce("Your channel is created.");
+      announce(t("dash.created"));
       onCreated(channel);
     } catch (err) {
       setBusy(form, false);
       // a 409 is a taken address (on the slug field) or the channel limit (no field: its detail says so)
-      const { shown } = showFieldErrors(fields, err, CHANNEL_WORDS);
-      status.set(shown ? "Please fix the highlighted fields." : err.detail, "error");
+      const { shown } = showFieldErrors(fields, err, CHANNEL_WORDS());
+      status.set(shown ? t("common.fixFields") : err.detail, "error");
       focusFirstInvalid(form);
     }
   });
   return h("section", { class: "card", "aria-labelledby": "create-title" },
-    h("h2", { id: "create-title" }, first ? "Create your channel" : "Create another channel"),
-    h("p", { class: "muted" }, first
-      ? "You can change all of this later, and add more channels from the dashboard."
-      : "Each channel has its own stream key, chat settings, moderators and past broadcasts."),
+    h("h2", { id: "create-title" }, first ? t("dash.createFirst") : t("dash.createAnother")),
+    h("p", { class: "muted" }, first ? t("dash.createFirstLead") : t("dash.createAnotherLead")),
     form);
 }
 
 // ---- encoder settings: RTMP URL and stream key ----------------------------------------------
 
 function secretRow({ label, value, secret, onCopy }) {
-  const spoken = /^[A-Z]{2,}/.test(label) ? label : label.toLowerCase(); // "RTMP URL" keeps its capitals
+  const spoken = midSentence(label); // "RTMP URL" keeps its capitals
   const id = uid("secret");
   const input = h("input", { id, type: secret ? "password" : "text", readonly: true, class: "mono", spellcheck: "false", autocomplete: "off" });
   input.value = value;
-  const copy = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Copy");
-  copy.setAttribute("aria-label", `Copy ${spoken}`);
+  const copy = h("button", { type: "button", class: "btn btn-secondary btn-small" }, t("dash.copy"));
+  copy.setAttribute("aria-label", t("dash.copyLabel", { label: spoken }));
   copy.addEventListener("click", () => onCopy(input.value, label));
   let toggle = null;
   if (secret) {
     toggle = h("button", { type: "button", class: "btn btn-secondary btn-small", "aria-pressed": "false", "aria-controls": id,
-      "aria-label": `Show ${spoken}` }, "Show");
+      "aria-label": t("ui.showLabel", { label: spoken }) }, t("ui.show"));
     toggle.addEventListener("click", () => {
       const show = input.type === "password";
       input.type = show ? "text" : "password";
-      toggle.textContent = show ? "Hide" : "Show";
+      toggle.textContent = show ? t("ui.hide") : t("ui.show");
       toggle.setAttribute("aria-pressed", String(show));
-      toggle.setAttribute("aria-label", `${show ? "Hide" : "Show"} ${spoken}`);
+      toggle.setAttribute("aria-label", show ? t("ui.hideLabel", { label: spoken }) : t("ui.showLabel", { label: spoken }));
     });
   }
   const root = h("div", { class: "field" }, h("label", { for: id }, label),
@@ -235,66 +232,66 @@ function secretRow({ label, value, secret, onCopy }) {
 
 function encoderCard(channel) {
   const status = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
-  const body = h("div", { class: "encoder-body" }, h("p", { class: "muted" }, "Loading…"));
+  const body = h("div", { class: "encoder-body" }, h("p", { class: "muted" }, t("common.loading")));
   const say = (text, kind = "info") => { status.dataset.kind = kind; status.textContent = text; };
   const onCopy = async (value, label) => {
-    if (await copyText(value)) say(`${label} copied to the clipboard.`, "success");
-    else say(`Could not copy. Select the ${label} field and copy it by hand.`, "error");
+    if (await copyText(value)) say(t("dash.copied", { label }), "success");
+    else say(t("dash.copyFailed", { label }), "error");
   };
 
-  const PROVIDERS = { local: "This platform", mux: "Mux", cloudflare: "Cloudflare Stream" };
+  const PROVIDERS = { local: t("dash.providerLocal"), mux: "Mux", cloudflare: "Cloudflare Stream" };
   const providerChoice = (current) => {
     const id = uid("provider");
     const select = h("select", { id, name: "provider" },
       ...Object.entries(PROVIDERS).map(([value, label]) => h("option", { value }, label)));
     select.value = current;
-    const apply = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Switch");
+    const apply = h("button", { type: "button", class: "btn btn-secondary btn-small" }, t("dash.switch"));
     apply.addEventListener("click", async () => {
       if (select.value === current) return;
       const ok = await confirmDialog({
-        title: `Send your video to ${PROVIDERS[select.value]}?`,
-        text: "Your encoder needs the new server URL and key shown after the switch; the old ones stop working.",
-        confirmLabel: "Switch",
+        title: t("dash.switchTitle", { provider: PROVIDERS[select.value] }),
+        text: t("dash.switchText"),
+        confirmLabel: t("dash.switch"),
       });
       if (!ok) return;
       apply.disabled = true;
-      say(`Switching to ${PROVIDERS[select.value]}…`);
+      say(t("dash.switching", { provider: PROVIDERS[select.value] }));
       try {
         await api.put(`/api/channels/${encodeURIComponent(channel.id)}`, { provider: select.value });
         render(await api.get(`/api/channels/${encodeURIComponent(channel.id)}/stream-key`));
-        say(`Your video now goes to ${PROVIDERS[select.value]}.`, "success");
+        say(t("dash.switched", { provider: PROVIDERS[select.value] }), "success");
       } catch (err) {
         apply.disabled = false;
         select.value = current;
         say(err.detail, "error");
       }
     });
-    return h("div", { class: "field" }, h("label", { for: id }, "Video provider"),
+    return h("div", { class: "field" }, h("label", { for: id }, t("dash.provider")),
       h("div", { class: "input-with-action" }, select, apply),
-      h("p", { class: "hint" }, "Where your encoder sends video: this platform's ingest, or your Mux / Cloudflare Stream account."));
+      h("p", { class: "hint" }, t("dash.providerHint")));
   };
 
   const render = (keys) => {
     const provider = keys.provider || "local";
     const hosted = provider !== "local";
-    const rtmp = secretRow({ label: hosted ? "RTMPS URL" : "RTMP URL", value: keys.rtmpUrl, secret: false, onCopy });
-    const key = secretRow({ label: "Stream key", value: keys.streamKey, secret: true, onCopy });
+    const rtmp = secretRow({ label: hosted ? t("dash.rtmpsUrl") : t("dash.rtmpUrl"), value: keys.rtmpUrl, secret: false, onCopy });
+    const key = secretRow({ label: t("dash.streamKey"), value: keys.streamKey, secret: true, onCopy });
     // an SRT URL carries the key or the provider's passphrase: as secret as the key
-    const srt = keys.srtUrl ? secretRow({ label: "SRT URL", value: keys.srtUrl, secret: true, onCopy }) : null;
-    const playback = keys.playbackUrl ? secretRow({ label: "Playback URL", value: keys.playbackUrl, secret: false, onCopy }) : null;
-    const rotate = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Rotate key");
+    const srt = keys.srtUrl ? secretRow({ label: t("dash.srtUrl"), value: keys.srtUrl, secret: true, onCopy }) : null;
+    const playback = keys.playbackUrl ? secretRow({ label: t("dash.playbackUrl"), value: keys.playbackUrl, secret: false, onCopy }) : null;
+    const rotate = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, t("dash.rotate"));
     rotate.addEventListener("click", async () => {
       const ok = await confirmDialog({
-        title: "Rotate the stream key?",
-        text: "The current key stops working at once and a live broadcast using it is cut. Update your encoder with the new key.",
-        confirmLabel: "Rotate key", danger: true,
+        title: t("dash.rotateTitle"),
+        text: t("dash.rotateText"),
+        confirmLabel: t("dash.rotate"), danger: true,
       });
       if (!ok) return;
       rotate.disabled = true;
       try {
         const fresh = await api.post(`/api/channels/${encodeURIComponent(channel.id)}/stream-key/rotate`);
         render(fresh);
-        say("A new stream key is ready. The old one no longer works.", "success");
+        say(t("dash.rotated"), "success");
       } catch (err) {
         rotate.disabled = false;
         say(err.detail, "error");
@@ -302,12 +299,10 @@ function encoderCard(channel) {
     });
     body.replaceChildren(providerChoice(provider), rtmp.root, key.root, ...(srt ? [srt.root] : []),
       ...(playback ? [playback.root] : []),
-      h("p", { class: "hint" }, hosted
-        ? `Your video goes to ${PROVIDERS[provider]}, which serves it to viewers. In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key.`
-        : "In OBS: Settings → Stream → Service “Custom”, then paste the URL and the key. Never share the key."),
-      ...(srt && !hosted ? [h("p", { class: "hint" }, "Or over SRT (steadier on lossy networks): paste the whole SRT URL as the Server and leave the Stream Key empty; the key is in the URL.")] : []),
+      h("p", { class: "hint" }, hosted ? t("dash.obsHosted", { provider: PROVIDERS[provider] }) : t("dash.obsLocal")),
+      ...(srt && !hosted ? [h("p", { class: "hint" }, t("dash.obsSrt"))] : []),
       // the first HLS segment ends at the encoder's second key frame: this interval is the start-up delay
-      h("p", { class: "hint" }, "For the fastest start, set a key frame every second (OBS: Settings → Output → Keyframe Interval 1)."),
+      h("p", { class: "hint" }, t("dash.keyframes")),
       h("div", { class: "form-actions" }, rotate));
   };
 
@@ -316,12 +311,13 @@ function encoderCard(channel) {
     .catch((err) => body.replaceChildren(h("p", { class: "field-error" }, err.detail)));
 
   return h("section", { class: "card", "aria-labelledby": "encoder-title" },
-    h("h2", { id: "encoder-title" }, "Encoder settings"), body, status);
+    h("h2", { id: "encoder-title" }, t("dash.encoder")), body, status);
 }
 
 // ---- simulcast destinations ---------------------------------------------------------------------
 
-const SIMULCAST_WORDS = { idle: "Idle", connecting: "Connecting…", live: "Live", failed: "Failed" };
+const SIMULCAST_WORDS = () => ({ idle: t("dash.dest.idle"), connecting: t("dash.dest.connecting"), live: t("dash.dest.live"),
+  failed: t("dash.dest.failed") });
 
 /** Restream destinations (API.md Extensions: Simulcast): add, enable/disable, remove; each row shows
  * the state the ingest reports while the channel is live (polled like the stream card). The key
@@ -334,24 +330,24 @@ function simulcastCard(channel) {
   let timer = null;
 
   const row = (d) => {
-    const state = h("span", { class: "status-badge destination-state", "data-state": d.state }, SIMULCAST_WORDS[d.state] || d.state);
-    const toggle = h("button", { type: "button", class: "btn btn-secondary btn-small" }, d.enabled ? "Disable" : "Enable");
+    const state = h("span", { class: "status-badge destination-state", "data-state": d.state }, SIMULCAST_WORDS()[d.state] || d.state);
+    const toggle = h("button", { type: "button", class: "btn btn-secondary btn-small" }, d.enabled ? t("dash.disable") : t("dash.enable"));
     toggle.addEventListener("click", async () => {
       toggle.disabled = true;
       try { await api.put(`${base}/${encodeURIComponent(d.id)}`, { enabled: !d.enabled }); await load(); }
       catch (err) { status.set(err.detail, "error"); toggle.disabled = false; }
     });
-    const remove = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, "Remove");
+    const remove = h("button", { type: "button", class: "btn btn-danger-ghost btn-small" }, t("ui.remove"));
     remove.addEventListener("click", async () => {
-      const ok = await confirmDialog({ title: `Remove ${d.name}?`, text: "The stream is no longer sent there.",
-        confirmLabel: "Remove", danger: true });
+      const ok = await confirmDialog({ title: t("dash.dest.removeTitle", { name: d.name }), text: t("dash.dest.removeText"),
+        confirmLabel: t("ui.remove"), danger: true });
       if (!ok) return;
-      try { await api.del(`${base}/${encodeURIComponent(d.id)}`); await load(); status.set(`${d.name} removed.`, "success"); }
+      try { await api.del(`${base}/${encodeURIComponent(d.id)}`); await load(); status.set(t("dash.dest.removed", { name: d.name }), "success"); }
       catch (err) { status.set(err.detail, "error"); }
     });
     return h("li", { class: "destination", "data-destination-id": d.id },
-      h("p", {}, h("strong", {}, d.name), " ", state, d.enabled ? null : h("span", { class: "muted" }, " (disabled)")),
-      h("p", { class: "muted" }, `${d.url} · key …${d.streamKeyLast4}`),
+      h("p", {}, h("strong", {}, d.name), " ", state, d.enabled ? null : h("span", { class: "muted" }, t("dash.dest.disabled"))),
+      h("p", { class: "muted" }, t("dash.dest.url", { url: d.url, last4: d.streamKeyLast4 })),
       d.lastError ? h("p", { class: "field-error destination-error" }, d.lastError) : null,
       h("p", { class: "form-actions" }, toggle, remove));
   };
@@ -359,21 +355,21 @@ function simulcastCard(channel) {
   async function load() {
     try {
       const { items } = await api.get(base);
-      list.replaceChildren(...(items.length ? items.map(row) : [h("li", { class: "muted" }, "No destinations yet.")]));
+      list.replaceChildren(...(items.length ? items.map(row) : [h("li", { class: "muted" }, t("dash.dest.none"))]));
     } catch (err) {
       list.replaceChildren(h("li", { class: "field-error" }, err.detail));
     }
   }
 
   const fields = {
-    name: field({ name: "name", label: "Name", required: true, maxLength: 80, hint: "e.g. YouTube" }),
-    url: field({ name: "url", label: "Server URL", required: true, maxLength: 512, hint: "rtmp:// or rtmps://, e.g. rtmp://a.rtmp.youtube.com/live2" }),
-    streamKey: field({ name: "streamKey", label: "Destination stream key", type: "password", required: true, maxLength: 512,
-      autocomplete: "off", hint: "Stored encrypted; only its last 4 characters are shown again." }),
+    name: field({ name: "name", label: t("dash.dest.name"), required: true, maxLength: 80, hint: t("dash.dest.nameHint") }),
+    url: field({ name: "url", label: t("dash.dest.server"), required: true, maxLength: 512, hint: t("dash.dest.serverHint") }),
+    streamKey: field({ name: "streamKey", label: t("dash.dest.key"), type: "password", required: true, maxLength: 512,
+      autocomplete: "off", hint: t("dash.dest.keyHint") }),
   };
   const form = h("form", { class: "destination-form", novalidate: true },
     fields.name.root, fields.url.root, fields.streamKey.root,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary btn-small" }, "Add destination")),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary btn-small" }, t("dash.dest.add"))),
     status.el);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -383,7 +379,7 @@ function simulcastCard(channel) {
       const created = await api.post(base, { name: fields.name.input.value, url: fields.url.input.value,
         streamKey: fields.streamKey.input.value, enabled: true });
       for (const f of Object.values(fields)) f.input.value = "";
-      status.set(`${created.name} added.`, "success");
+      status.set(t("dash.dest.added", { name: created.name }), "success");
       await load();
     } catch (err) {
       if (!showFieldErrors(fields, err).shown) status.set(err.detail, "error");
@@ -401,8 +397,8 @@ function simulcastCard(channel) {
 
   return {
     root: h("section", { class: "card", "aria-labelledby": "simulcast-title" },
-      h("h2", { id: "simulcast-title" }, "Simulcast"),
-      h("p", { class: "hint" }, "While you are live, your stream is also sent, unchanged, to each enabled destination."),
+      h("h2", { id: "simulcast-title" }, t("dash.simulcast")),
+      h("p", { class: "hint" }, t("dash.simulcastHint")),
       list, form),
     stop() { stopped = true; clearTimeout(timer); },
   };
@@ -410,9 +406,9 @@ function simulcastCard(channel) {
 
 // ---- stream status, Go live, End stream -------------------------------------------------------
 
-const STATUS_WORDS = {
-  OFFLINE: "Offline", LIVE: "Live", ENDING: "Ending", ARCHIVED: "Ended",
-};
+const STATUS_WORDS = () => ({
+  OFFLINE: t("dash.status.offline"), LIVE: t("dash.status.live"), ENDING: t("dash.status.ending"), ARCHIVED: t("dash.status.ended"),
+});
 
 function streamCard(channel) {
   let stream = null; // the current session: OFFLINE (prepared), LIVE or ENDING
@@ -420,39 +416,40 @@ function streamCard(channel) {
   let stopped = false;
   let lastAnnounced = null;
 
-  const badge = h("span", { class: "status-badge", "data-status": "OFFLINE" }, "Offline");
-  const viewers = h("span", { class: "stat" }, "0 viewers");
+  const badge = h("span", { class: "status-badge", "data-status": "OFFLINE" }, t("dash.status.offline"));
+  const viewers = h("span", { class: "stat" }, viewersText(0));
   const uptime = h("span", { class: "stat muted" });
   const info = h("p", { class: "muted stream-hint" });
   const liveRegion = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   const status = formStatus();
 
   const fields = {
-    title: field({ name: "title", label: "Title", maxLength: 140, required: true, hint: "What viewers see in the directory." }),
-    description: field({ name: "description", label: "Description", optional: true, multiline: true, rows: 2, maxLength: 2000 }),
+    title: field({ name: "title", label: t("dash.streamTitle"), maxLength: 140, required: true, hint: t("dash.streamTitleHint") }),
+    description: field({ name: "description", label: t("chan.description"), optional: true, multiline: true, rows: 2, maxLength: 2000 }),
   };
-  const goLive = h("button", { type: "submit", class: "btn btn-primary" }, "Go live");
-  const end = h("button", { type: "button", class: "btn btn-danger", hidden: true }, "End stream");
-  const form = h("form", { class: "form", novalidate: true, "aria-label": "Go live" },
+  const goLive = h("button", { type: "submit", class: "btn btn-primary" }, t("dash.goLive"));
+  const end = h("button", { type: "button", class: "btn btn-danger", hidden: true }, t("dash.endStream"));
+  const form = h("form", { class: "form", novalidate: true, "aria-label": t("dash.goLive") },
     fields.title.root, fields.description.root, status.el, h("div", { class: "form-actions" }, goLive, end));
 
   const show = () => {
     const s = stream ? stream.status : "OFFLINE";
     const live = s === "LIVE";
     badge.dataset.status = s;
-    badge.textContent = STATUS_WORDS[s] || s;
+    badge.textContent = STATUS_WORDS()[s] || s;
     viewers.textContent = viewersText(live ? stream.viewerCount : 0);
     viewers.hidden = !live;
-    uptime.textContent = live && stream.startTime ? `Up ${formatDuration((Date.now() - Date.parse(stream.startTime)) / 1000)}` : "";
+    uptime.textContent = live && stream.startTime
+      ? t("dash.uptime", { duration: formatDuration((Date.now() - Date.parse(stream.startTime)) / 1000) }) : "";
     end.hidden = !(stream && (s === "LIVE" || s === "OFFLINE"));
-    goLive.textContent = stream && s === "OFFLINE" ? "Update title" : "Go live";
+    goLive.textContent = stream && s === "OFFLINE" ? t("dash.updateTitle") : t("dash.goLive");
     goLive.hidden = s === "LIVE" || s === "ENDING";
-    info.textContent = !stream ? "Set a title and press Go live, then start your encoder."
-      : s === "OFFLINE" ? "Ready: start your encoder with the stream key below. The stream goes live as soon as it connects."
-        : s === "LIVE" ? "You are live." : s === "ENDING" ? "Ending: the recording is being prepared." : "";
+    info.textContent = !stream ? t("dash.info.none")
+      : s === "OFFLINE" ? t("dash.info.ready")
+        : s === "LIVE" ? t("dash.info.live") : s === "ENDING" ? t("dash.info.ending") : "";
     if (lastAnnounced !== s) {
       if (lastAnnounced !== null) {
-        liveRegion.textContent = `Stream status: ${badge.textContent}.`;
+        liveRegion.textContent = t("dash.statusAnnounce", { status: badge.textContent });
         status.clear(); // the last action's message is about the previous state
       }
       lastAnnounced = s;
@@ -484,7 +481,7 @@ function streamCard(channel) {
     status.clear();
     const title = fields.title.input.value.trim();
     if (!title) {
-      fields.title.setError("Give your stream a title.");
+      fields.title.setError(t("dash.titleMissing"));
       focusFirstInvalid(form);
       return;
     }
@@ -503,11 +500,11 @@ function streamCard(channel) {
           await new Promise((r) => setTimeout(r, 500));
         }
       }
-      status.set(stream.status === "LIVE" ? "You are live." : "Ready. Start your encoder to go live.", "success");
+      status.set(stream.status === "LIVE" ? t("dash.info.live") : t("dash.started"), "success");
       show();
     } catch (err) {
       const { shown } = showFieldErrors(fields, err);
-      status.set(shown ? "Please fix the highlighted fields." : err.detail, "error");
+      status.set(shown ? t("common.fixFields") : err.detail, "error");
     } finally {
       setBusy(form, false);
     }
@@ -515,13 +512,13 @@ function streamCard(channel) {
 
   end.addEventListener("click", async () => {
     if (!stream) return;
-    const ok = await confirmDialog({ title: "End the stream?", text: "Viewers see the offline screen and the recording is saved as a past broadcast.",
-      confirmLabel: "End stream", danger: true });
+    const ok = await confirmDialog({ title: t("dash.endTitle"), text: t("dash.endText"),
+      confirmLabel: t("dash.endStream"), danger: true });
     if (!ok) return;
     end.disabled = true;
     try {
       stream = await api.post(`/api/streams/${encodeURIComponent(stream.id)}/end`);
-      status.set("Stream ended. The recording appears under Past broadcasts when it is ready.", "success");
+      status.set(t("dash.ended"), "success");
       show();
     } catch (err) {
       status.set(err.detail, "error");
@@ -533,9 +530,9 @@ function streamCard(channel) {
   show();
   poll();
   const root = h("section", { class: "card stream-card", "aria-labelledby": "stream-title" },
-    h("div", { class: "section-head" }, h("h2", { id: "stream-title" }, "Stream"), badge, viewers, uptime),
+    h("div", { class: "section-head" }, h("h2", { id: "stream-title" }, t("dash.stream")), badge, viewers, uptime),
     info, liveRegion,
-    h("p", {}, h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, "Open your stream page")),
+    h("p", {}, h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, t("dash.openStreamPage"))),
     form);
   return { root, stop: () => { stopped = true; clearTimeout(timer); } };
 }
@@ -544,7 +541,7 @@ function streamCard(channel) {
 
 export function vodList(channel, { linkTo = (vod) => `/streams/${encodeURIComponent(channel.slug)}?vod=${encodeURIComponent(vod.id)}`, limit = 12 } = {}) {
   const list = h("ul", { class: "vod-list", role: "list" });
-  const empty = h("p", { class: "muted", hidden: true }, "No past broadcasts yet. Every stream is recorded and listed here when it ends.");
+  const empty = h("p", { class: "muted", hidden: true }, t("dash.noVods"));
   const load = async () => {
     try {
       const page = await api.get(`/api/channels/${encodeURIComponent(channel.id)}/vod?limit=${limit}`);
@@ -589,16 +586,17 @@ export default async function dashboard(view, ctx) {
     main.replaceChildren(
       h("div", { class: "dash-col" },
         streamPanel.root,
-        h("section", { class: "card", "aria-labelledby": "vod-title" }, h("h2", { id: "vod-title" }, "Past broadcasts"), vods.root)),
+        h("section", { class: "card", "aria-labelledby": "vod-title" }, h("h2", { id: "vod-title" }, t("dash.pastBroadcasts")), vods.root)),
       h("div", { class: "dash-col" },
         encoderCard(channel),
         simulcast.root,
         h("section", { class: "card channel-summary", "aria-labelledby": "channel-title" },
-          h("h2", { id: "channel-title" }, "Channel"),
+          h("h2", { id: "channel-title" }, t("dash.channel")),
           h("p", {}, h("strong", {}, channel.name), h("span", { class: "muted" }, ` · /streams/${channel.slug}`)),
-          h("p", { class: "muted channel-stats" }, `${channel.followerCount} followers · ${channel.viewCount} total views`),
+          h("p", { class: "muted channel-stats" }, tn("home.followers", channel.followerCount, { n: formatNumber(channel.followerCount) }),
+            " · ", tn("dash.totalViews", channel.viewCount, { n: formatNumber(channel.viewCount) })),
           h("p", { class: "form-actions" },
-            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/channel${q}` }, "Edit channel"),
+            h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/channel${q}` }, t("dash.editChannel")),
             h("a", { class: "btn btn-secondary btn-small", href: `/dashboard/moderation${q}` }, t("dash.moderation")))),
         profileSummary(user)));
   } else {
@@ -607,9 +605,9 @@ export default async function dashboard(view, ctx) {
     }), profileSummary(user));
   }
 
-  channelShell(view, "Creator dashboard", pick, ctx,
-    user.onboarded ? null : h("p", { class: "notice" }, "Your profile is not finished yet. ",
-      h("a", { href: "/onboarding" }, "Finish setting it up")),
+  channelShell(view, t("title.dashboard"), pick, ctx,
+    user.onboarded ? null : h("p", { class: "notice" },
+      tx("dash.notOnboarded", { link: h("a", { href: "/onboarding" }, t("dash.finishSetup")) })),
     main);
 
   // keep the summary in step with edits made from the header menu's pages or another tab
@@ -633,6 +631,6 @@ export async function newChannel(view, ctx) {
   const card = createChannelCard(user, (created) => {
     ctx.navigate(`/dashboard?channel=${encodeURIComponent(created.id)}`);
   }, { first: channels.length === 0 });
-  dashShell(view, "New channel", h("div", { class: "dash-grid" }, h("div", { class: "dash-col" }, card)),
-    channels.length ? h("p", { class: "dash-back" }, h("a", { href: "/dashboard" }, "Back to the dashboard")) : null);
+  dashShell(view, t("title.newChannel"), h("div", { class: "dash-grid" }, h("div", { class: "dash-col" }, card)),
+    channels.length ? h("p", { class: "dash-back" }, h("a", { href: "/dashboard" }, t("dash.back"))) : null);
 }

@@ -2,16 +2,14 @@
 
 import { api } from "../api.js";
 import * as auth from "../auth.js";
-import { t, tn } from "../i18n.js";
+import { formatCompact, t, tn } from "../i18n.js";
 import { avatar, h } from "../ui.js";
 
 const REFRESH_MS = 15_000;
 
+/** 950, 1.2K, 12K, 1.5M (en); 950, 1234, 12.345, 1,5 Mio. (de) */
 export function formatCount(n) {
-  const v = Number(n) || 0;
-  if (v < 1000) return String(v);
-  if (v < 1_000_000) return `${(v / 1000).toFixed(v < 10_000 ? 1 : 0).replace(/\.0$/, "")}K`;
-  return `${(v / 1_000_000).toFixed(1).replace(/\.0$/, "")}M`;
+  return formatCompact(n);
 }
 
 export function viewersText(n) {

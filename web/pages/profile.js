@@ -1,7 +1,7 @@
 // /dashboard/profile: display name, bio, social links, theme, language, notification email, avatar.
 
 import * as auth from "../auth.js";
-import { language, t } from "../i18n.js";
+import { SUPPORTED, language, languageName, t } from "../i18n.js";
 import {
   avatarUploader, clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy,
   showFieldErrors, socialLinksEditor, validate,
@@ -15,8 +15,8 @@ const THEMES = () => [
   { value: "system", label: t("prof.themeSystem") },
 ];
 
-// the languages the site has a catalog for (i18n.js), each named in itself
-const LANGUAGES = [["en", "English"], ["de", "Deutsch"]];
+// the languages the site has a catalog for (i18n.js), each named in itself ("Deutsch")
+const LANGUAGES = () => SUPPORTED.map((tag) => [tag, languageName(tag)]);
 
 const RULES = {
   ...PROFILE_RULES,
@@ -32,7 +32,7 @@ export default async function profile(view, ctx) {
   if (!ctx.isCurrent()) return;
   const prefs = user.profile || {};
 
-  const languages = LANGUAGES.map(([value, label]) => ({ value, label, lang: value }));
+  const languages = LANGUAGES().map(([value, label]) => ({ value, label, lang: value }));
   if (prefs.language && !languages.some((l) => l.value === prefs.language)) {
     languages.push({ value: prefs.language, label: prefs.language });
   }

@@ -1,7 +1,7 @@
 // /auth/register: email, username, password, optional display name -> /onboarding.
 
 import * as auth from "../auth.js";
-import { t } from "../i18n.js";
+import { language, t } from "../i18n.js";
 import {
   clearErrors, field, focusFirstInvalid, formStatus, h, revalidateOnInput, setBusy, showFieldErrors, validate,
 } from "../ui.js";
@@ -66,6 +66,7 @@ export default function register(view, ctx) {
         username: fields.username.input.value,
         password: fields.password.input.value,
         displayName: fields.displayName.input.value.trim(),
+        language: language(),
       });
       status.set(t("reg.done"), "success");
       ctx.navigate("/onboarding");

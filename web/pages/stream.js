@@ -10,7 +10,7 @@ import * as auth from "../auth.js";
 import { createChat } from "../chat.js";
 import { createPlayer } from "../player.js";
 import { createReplayChat } from "../replay.js";
-import { t } from "../i18n.js";
+import { t, tn, tx } from "../i18n.js";
 import { announce, avatar, copyText, formatDate, formatDuration, h, socialLinkList } from "../ui.js";
 import { clipList } from "./clip.js";
 import { vodList } from "./dashboard.js";
@@ -21,9 +21,9 @@ const POLL_LIVE_MS = 10_000;
 
 function notFound(view, slug) {
   view.append(h("section", { class: "container narrow page" },
-    h("h1", {}, "Channel not found"),
-    h("p", { class: "muted" }, `There is no channel at /streams/${slug}.`),
-    h("p", {}, h("a", { class: "btn btn-secondary", href: "/" }, "See who is live"))));
+    h("h1", {}, t("stream.notFound")),
+    h("p", { class: "muted" }, t("stream.notFoundText", { path: `/streams/${slug}` })),
+    h("p", {}, h("a", { class: "btn btn-secondary", href: "/" }, t("stream.seeWhoIsLive")))));
 }
 
 export default async function stream(view, ctx) {
@@ -54,36 +54,36 @@ export default async function stream(view, ctx) {
     channel.banner ? h("img", { class: "offline-banner", src: channel.banner, alt: "" }) : null,
     h("div", { class: "offline-text" },
       avatar({ ...channel.creator, avatar: channel.avatar || (channel.creator && channel.creator.avatar) }, 64),
-      h("p", { class: "offline-title" }, `${channel.name} is offline`),
-      h("p", { class: "muted" }, "The stream starts here by itself when they go live.")));
+      h("p", { class: "offline-title" }, t("stream.offline", { name: channel.name })),
+      h("p", { class: "muted" }, t("stream.offlineHint"))));
   const stage = h("div", { class: "stage" }, player.root, offline);
 
   // ---- info ----
   const title = h("h1", { class: "stream-title" }, channel.name);
-  const liveBadge = h("span", { class: "live-pill", hidden: true }, "LIVE");
+  const liveBadge = h("span", { class: "live-pill", hidden: true }, t("home.live"));
   const viewers = h("span", { class: "stat", hidden: true, "aria-live": "polite" });
   const uptime = h("span", { class: "stat muted" });
   const vodNote = h("p", { class: "notice vod-note", hidden: true });
   const meta = h("div", { class: "stream-meta" }, liveBadge, viewers, uptime,
     channel.category ? h("span", { class: "tag" }, channel.category) : null,
-    (channel.tags || []).map((t) => h("span", { class: "tag tag-plain" }, t)));
+    (channel.tags || []).map((tag) => h("span", { class: "tag tag-plain" }, tag)));
 
   // ---- creator card ----
   const followers = h("span", { class: "muted" });
-  const showFollowers = () => { followers.textContent = `${formatCount(channel.followerCount)} ${channel.followerCount === 1 ? "follower" : "followers"}`; };
+  const showFollowers = () => { followers.textContent = tn("home.followers", channel.followerCount, { n: formatCount(channel.followerCount) }); };
   showFollowers();
   let follow;
   if (!me) {
-    follow = h("a", { class: "btn btn-primary btn-small", href: `/auth/login?next=${encodeURIComponent(location.pathname)}` }, "Follow");
+    follow = h("a", { class: "btn btn-primary btn-small", href: `/auth/login?next=${encodeURIComponent(location.pathname)}` }, t("user.follow"));
   } else if (me.id === channel.ownerId) {
-    follow = h("a", { class: "btn btn-secondary btn-small", href: "/dashboard" }, "Dashboard");
+    follow = h("a", { class: "btn btn-secondary btn-small", href: "/dashboard" }, t("nav.dashboard"));
   } else {
     follow = h("button", { type: "button", class: "btn btn-small", "aria-pressed": String(Boolean(channel.isFollowing)) });
     const paint = () => {
-      follow.textContent = channel.isFollowing ? "Following" : "Follow";
+      follow.textContent = channel.isFollowing ? t("user.following") : t("user.follow");
       follow.className = `btn btn-small ${channel.isFollowing ? "btn-secondary" : "btn-primary"}`;
       follow.setAttribute("aria-pressed", String(Boolean(channel.isFollowing)));
-      follow.setAttribute("aria-label", channel.isFollowing ? `Unfollow ${channel.name}` : `Follow ${channel.name}`);
+      follow.setAttribute("aria-label", channel.isFollowing ? t("stream.unfollowLabel", { name: channel.name }) : t("stream.followLabel", { name: channel.name }));
     };
     paint();
     follow.addEventListener("click", async () => {
@@ -97,7 +97,7 @@ export default async function stream(view, ctx) {
         channel.followerCount = Math.max(0, channel.followerCount + (next ? 1 : -1));
         paint();
         showFollowers();
-        announce(next ? `You follow ${channel.name}.` : `You no longer follow ${channel.name}.`);
+        announce(next ? t("user.nowFollowing", { name: channel.name }) : t("user.noLongerFollowing", { name: channel.name }));
       } catch (err) {
         announce(err.detail);
       } finally {
@@ -106,7 +106,7 @@ export default async function stream(view, ctx) {
     });
   }
   const shareStatus = h("span", { class: "share-status", role: "status", "aria-live": "polite" });
-  const share = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Share");
+  const share = h("button", { type: "button", class: "btn btn-secondary btn-small" }, t("stream.share"));
   share.addEventListener("click", async () => {
     const url = `${location.origin}/streams/${encodeURIComponent(channel.slug)}`;
     if (navigator.share && matchMedia("(pointer: coarse)").matches) {
@@ -117,11 +117,11 @@ export default async function stream(view, ctx) {
         /* cancelled: fall back to copying */
       }
     }
-    shareStatus.textContent = (await copyText(url)) ? "Link copied." : url;
+    shareStatus.textContent = (await copyText(url)) ? t("stream.linkCopied") : url;
   });
   const creator = channel.creator || {};
   const creatorLinks = h("div", { class: "creator-links" });
-  const creatorCard = h("section", { class: "creator-card", "aria-label": "About the creator" },
+  const creatorCard = h("section", { class: "creator-card", "aria-label": t("stream.aboutCreator") },
     avatar({ ...creator, avatar: channel.avatar || creator.avatar }, 56, ""),
     h("div", { class: "creator-text" },
       h("p", { class: "creator-name" }, creator.username
@@ -141,8 +141,8 @@ export default async function stream(view, ctx) {
   const vods = vodList(channel, { limit: 8 });
   const clips = clipList(channel, { limit: 8 });
   const about = h("section", { class: "about", "aria-labelledby": "about-title" },
-    h("h2", { id: "about-title" }, `About ${channel.name}`),
-    channel.description ? h("p", { class: "bio" }, channel.description) : h("p", { class: "muted" }, "No description yet."));
+    h("h2", { id: "about-title" }, t("stream.about", { name: channel.name })),
+    channel.description ? h("p", { class: "bio" }, channel.description) : h("p", { class: "muted" }, t("stream.noDescription")));
 
   // ---- chat (beside the player, or a drawer): a recording gets its stream's chat replayed ----
   const chat = vodId ? createReplayChat({ streamId: vodId }) : createChat({
@@ -154,8 +154,8 @@ export default async function stream(view, ctx) {
       if ((status === "LIVE") !== (mode === "live")) refresh();
     },
   });
-  const drawerButton = h("button", { type: "button", class: "btn btn-primary chat-toggle", "aria-expanded": "false", "aria-controls": "chat-drawer" }, "Chat");
-  const aside = h("aside", { class: "watch-chat", id: "chat-drawer", "aria-label": "Chat", dataset: { open: "false" } }, chat.root);
+  const drawerButton = h("button", { type: "button", class: "btn btn-primary chat-toggle", "aria-expanded": "false", "aria-controls": "chat-drawer" }, t("chat.title"));
+  const aside = h("aside", { class: "watch-chat", id: "chat-drawer", "aria-label": t("chat.title"), dataset: { open: "false" } }, chat.root);
   const setDrawer = (open) => {
     aside.dataset.open = String(open);
     drawerButton.setAttribute("aria-expanded", String(open));
@@ -172,8 +172,8 @@ export default async function stream(view, ctx) {
   view.append(h("div", { class: "watch" },
     h("div", { class: "watch-main" }, stage,
       h("div", { class: "watch-info container-pad" }, vodNote, title, meta, creatorCard, about,
-        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past broadcasts"), vods.root),
-        h("section", { class: "clips", "aria-labelledby": "clips-title" }, h("h2", { id: "clips-title" }, "Clips"), clips.root))),
+        h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, t("dash.pastBroadcasts")), vods.root),
+        h("section", { class: "clips", "aria-labelledby": "clips-title" }, h("h2", { id: "clips-title" }, t("clip.clips")), clips.root))),
     aside, drawerButton));
 
   // ---- state ----
@@ -199,7 +199,7 @@ export default async function stream(view, ctx) {
     title.textContent = channel.name;
     stage.dataset.mode = "offline";
     if (wasLive) {
-      announce(`${channel.name} ended the stream.`);
+      announce(t("stream.ended", { name: channel.name }));
       vods.reload();
       setTimeout(vods.reload, 5000);
     }
@@ -218,7 +218,7 @@ export default async function stream(view, ctx) {
     stage.dataset.mode = "live";
     offline.hidden = true;
     player.root.hidden = false;
-    if (wasOffline) announce(`${channel.name} is live.`);
+    if (wasOffline) announce(t("stream.nowLive", { name: channel.name }));
     await player.playLive(s.hlsUrl);
   }
 
@@ -251,15 +251,15 @@ export default async function stream(view, ctx) {
       title.textContent = s.title || channel.name;
       uptime.textContent = s.duration != null ? formatDuration(s.duration) : "";
       vodNote.hidden = false;
-      vodNote.replaceChildren(`Past broadcast from ${formatDate(s.startTime || s.createdAt)}. `,
-        h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, channel.isLive ? "Watch live" : "Back to the channel"));
+      vodNote.replaceChildren(...tx("stream.vodFrom", { date: formatDate(s.startTime || s.createdAt),
+        link: h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, channel.isLive ? t("stream.watchLive") : t("stream.backToChannel")) }));
       offline.hidden = true;
       player.playVod(s.vodUrl);
       chat.attach(player.video);
     } catch {
       chat.unavailable();
       vodNote.hidden = false;
-      vodNote.textContent = "That recording is not available.";
+      vodNote.textContent = t("stream.vodMissing");
       player.root.hidden = true;
       offline.hidden = false;
     }
