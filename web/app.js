@@ -1,6 +1,8 @@
 // Client-side router and the header's account area.
 // The gateway answers every unknown path with index.html, so routing is on location.pathname.
 
+// first: its listeners report errors of everything evaluated after it (web/errors.js)
+import "./errors.js";
 import * as auth from "./auth.js";
 import { preferred, setLanguage, t } from "./i18n.js";
 import { announce, avatar, h } from "./ui.js";

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from devstack.envelopes import EnvelopeReceiver
 from devstack.oidc import TestOidcProvider
 from devstack.otlp import SpanCollector
 from devstack.pytest_plugin import fail_on_nats_refusals
@@ -36,6 +37,14 @@ def span_collector():
     collector; test_one_trace.py reads them."""
     with SpanCollector() as collector:
         yield collector
+
+
+@pytest.fixture(scope="session")
+def error_tracker():
+    """Every service of the e2e stack reports its errors here (SENTRY_DSN), as it would to Sentry or
+    GlitchTip, and so does the web client through auth (test_error_reporting.py reads them)."""
+    with EnvelopeReceiver() as receiver:
+        yield receiver
 
 
 def _load_fake_providers():
@@ -77,9 +86,10 @@ def oidc_provider(stack_config):
 
 
 @pytest.fixture(scope="session")
-def stack(span_collector, stack_config, oidc_provider, provider_api):
+def stack(span_collector, error_tracker, stack_config, oidc_provider, provider_api):
     config = stack_config
     config.extra_env.update(span_collector.env())
+    config.extra_env.update({"SENTRY_DSN": error_tracker.dsn, "SENTRY_ENVIRONMENT": "e2e"})
     config.extra_env["OIDC_PROVIDERS"] = json.dumps(
         {"test": oidc_provider.settings_entry(webhook_secret=OIDC_WEBHOOK_SECRET)})
     # streams: an encoder gone longer than this ends its stream; 5 s instead of 10 keeps the

@@ -134,3 +134,35 @@ def test_configure_logging_installs_the_json_formatter_on_root(capsys):
         root.handlers[:], level = saved
         root.setLevel(level)
         logging.getLogger("uvicorn.access").disabled = False
+
+
+STREAM_KEY = "live_" + "Q3x9-vT_" * 5 + "k2Z"  # the shape channels issues: live_ + 43 URL-safe characters
+
+
+@pytest.mark.parametrize("text", [f"publish refused for {STREAM_KEY}", f"rtmp://ingest/live/{STREAM_KEY}",
+                                  f"srt://ingest:9000?streamid={STREAM_KEY}"])
+def test_anything_shaped_like_a_stream_key_is_redacted(emit, text):
+    entry = emit(text, extra={"detail": text})
+    assert STREAM_KEY not in json.dumps(entry)
+    assert "[redacted]" in entry["message"]
+
+
+def test_names_that_only_start_like_a_stream_key_stay(emit):
+    entry = emit("live_window_seconds_for_the_directory_listing changed")
+    assert entry["message"] == "live_window_seconds_for_the_directory_listing changed"
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("GET /cb?code=abc123&state=s1", "state=s1"), ("https://x/hls?token=t0k&_HLS_msn=4", "_HLS_msn=4"),
+    ("body was password=hunter2&login=ada", "login=ada"), ("{'refresh_token': 'r3fr', 'user': 'ada'}", "'user': 'ada'"),
+    ("Cookie: session=c00kie; theme=dark", "Cookie: [redacted]"), ("X-Stream-Key: k3y-v4l", "X-Stream-Key: [redacted]"),
+])
+def test_secret_query_parameters_and_pairs_are_redacted(emit, text, kept):
+    entry = emit(text)
+    for secret in ("abc123", "t0k", "hunter2", "r3fr", "c00kie", "k3y-v4l"):
+        assert secret not in entry["message"]
+    assert kept in entry["message"]
+
+
+def test_ordinary_sentences_about_tokens_stay_readable(emit):
+    assert emit("the token expired; 3 passed, exit code=1")["message"] == "the token expired; 3 passed, exit code=1"

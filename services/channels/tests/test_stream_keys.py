@@ -183,3 +183,15 @@ def test_the_srt_url_keeps_the_base_options_and_escapes_the_key():
     assert srt_url("srt://ingest:9000", "live_a-b") == "srt://ingest:9000?streamid=live_a-b"
     assert srt_url("srt://ingest:9000?latency=200000", "k") == "srt://ingest:9000?latency=200000&streamid=k"
     assert srt_url("srt://ingest:9000", "a&b=c") == "srt://ingest:9000?streamid=a%26b%3Dc"
+
+
+def test_every_issued_key_matches_the_redaction_rule_for_stream_keys():
+    """Logs and error reports (servicekit.logging.STREAM_KEY, one rule for both) recognise a stream
+    key by its shape alone; the shape is this service's, so the two must not drift apart."""
+    from channels_service.streamkeys.service import new_key
+    from servicekit.logging import STREAM_KEY, redact_text
+
+    for _ in range(2000):
+        key = new_key()
+        assert STREAM_KEY.fullmatch(key), key
+        assert key not in redact_text(f"refused {key}, rtmp://ingest/live/{key}?x=1")

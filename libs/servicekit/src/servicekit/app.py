@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from servicekit.db import Database
+from servicekit.errortracking import setup_error_tracking
 from servicekit.logging import configure_logging
 from servicekit.messaging import connect, ensure_streams, may_configure
 from servicekit.observability import NotReady, ReadinessCheck, health_router, instrument, setup_tracing
@@ -189,6 +190,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str, routers
     if configure_process:
         configure_logging(s.service_name, s.log_level)
     setup_tracing(s.service_name, s.otel_exporter_otlp_endpoint)
+    # before the app exists: the SDK's Starlette hooks wrap the middleware the app builds
+    setup_error_tracking(s, version=version)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -78,6 +78,14 @@ class ServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     metrics_enabled: bool = True
 
+    # error tracking (servicekit.errortracking): unexpected errors go to Sentry or a self-hosted
+    # GlitchTip at this DSN (`https://<public key>@<host>/<project id>`); unset, the SDK is not
+    # even imported. The web client reports to the same DSN through the auth service.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
+    # what events are grouped under (an image tag, a commit); unset: `<service>@<package version>`
+    sentry_release: str | None = None
+
     # object storage for uploads: file:///path (default) or s3://bucket (R2 and friends via the
     # S3_* variables); media_base_url is where the gateway serves what was stored
     object_store_url: str = "file://./.data/objects"

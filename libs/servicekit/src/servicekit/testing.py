@@ -132,3 +132,18 @@ def assert_problem():
         return body
 
     return _check
+
+
+@pytest.fixture
+def envelope_receiver():
+    """A local Sentry envelope receiver (devstack.envelopes) for `sentry_dsn=receiver.dsn`; the
+    error tracking a test started is stopped after it (the SDK is per process)."""
+    from devstack.envelopes import EnvelopeReceiver
+
+    from servicekit.errortracking import shutdown_error_tracking
+
+    with EnvelopeReceiver() as receiver:
+        try:
+            yield receiver
+        finally:
+            shutdown_error_tracking()

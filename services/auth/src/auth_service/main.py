@@ -1,7 +1,10 @@
 """Bootstrap: wires settings, connections and routers into the auth app."""
 
+from importlib import metadata
+
 from contracts.subjects import EVENTS_STREAM
 from servicekit.app import ServiceRuntime, create_app as create_service_app
+from servicekit.errortracking import browser_router
 
 from auth_service.blocks.views import router as blocks_router
 from auth_service.config import Settings
@@ -37,7 +40,10 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
         build_runtime(settings), title="Auth service",
         description="Accounts, sessions, profiles, blocks, user follows, avatars and the JWKS.",
         routers=[sessions_router, me_router, blocks_router, follows_router, users_router, uploads_router, keys_router,
-                 oidc_router],
+                 oidc_router,
+                 # the web client's settings and its error reports (servicekit.errortracking)
+                 browser_router()],
+        version=metadata.version("auth-service"),
         configure_process=configure_process,
     )
     budget = settings.argon2_memory_budget_mib

@@ -1,5 +1,7 @@
 """Bootstrap: wires settings, connections, routers, consumers and the NATS responders."""
 
+from importlib import metadata
+
 from contracts.subjects import BUCKETS, STREAMS
 from servicekit.app import ServiceRuntime, create_app as create_service_app
 from servicekit.retention import Sweep
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
                      "moderation (filters, moderators, bans), banners, VOD listings and simulcast destinations."),
         routers=[channels_router, stream_keys_router, follows_router, moderation_router, vods_router,
                  uploads_router, simulcast_router],
+        version=metadata.version("channels-service"),
         configure_process=configure_process,
     )
     app.state.ingest_authorizer = runtime.ingest_authorizer

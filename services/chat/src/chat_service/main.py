@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
 from servicekit.app import ServiceRuntime
 from servicekit.app import create_app as create_service_app
@@ -72,5 +74,6 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
                      "`seq` is its CHAT stream sequence, strictly increasing within a room but not by one. "
                      "Errors are problem+json."),
         routers=[messages_router, reports_router],
+        version=metadata.version("chat-service"),
         configure_process=configure_process,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from importlib import metadata
 
 from contracts.subjects import CHANNEL_STREAM_KEY_ROTATED, EVENTS_STREAM, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED
 from servicekit.app import ServiceRuntime, create_app as create_service_app
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
                     "to VOD, live thumbnails, simulcast to creators' RTMP(S) destinations, and Mux / Cloudflare Stream webhooks, all translated into media.* "
                     "events.",
         routers=[ingest_router, llhls_router, recordings_router, webhooks_router],
+        version=metadata.version("media-gateway-service"),
         configure_process=configure_process,
     )
     app.state.control = control

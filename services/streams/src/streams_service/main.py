@@ -1,5 +1,7 @@
 """Bootstrap: wires settings, connections, consumers, workers and routers into the streams app."""
 
+from importlib import metadata
+
 from fastapi import Request
 
 from contracts.subjects import EVENTS_STREAM, VIEWERS_STREAM
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
                      "viewer counts; clips. Chat history (/api/streams/{id}/messages) is served by the chat "
                      "service."),
         routers=[streams_router, channel_router, clips_router, clip_channel_router],
+        version=metadata.version("streams-service"),
         configure_process=configure_process,
     )
     app.add_exception_handler(IllegalTransition, _illegal_transition)

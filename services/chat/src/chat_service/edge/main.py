@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from importlib import metadata
 
 import uvloop
+from servicekit.errortracking import setup_error_tracking
 from servicekit.logging import configure_logging
 from servicekit.observability import setup_tracing
 
@@ -32,5 +34,6 @@ def run_edge(settings=None) -> int:
         settings = EdgeSettings()
     configure_logging(settings.service_name, settings.log_level)
     setup_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    setup_error_tracking(settings, version=metadata.version("chat-service"))
     uvloop.run(serve(settings))
     return 0
