@@ -7,7 +7,8 @@
 import { api } from "./api.js";
 import * as auth from "./auth.js";
 import { ChatConnection } from "./live.js";
-import { avatar, clockTime, confirmDialog, h, uid } from "./ui.js";
+import { t } from "./i18n.js";
+import { avatar, chatBadge, clockTime, confirmDialog, h, uid } from "./ui.js";
 
 const MAX_MESSAGES = 250;
 const TYPING_SHOWN_MS = 4000;
@@ -28,6 +29,10 @@ const ERROR_WORDS = {
 };
 
 const BADGE_WORDS = { owner: "Creator", broadcaster: "Creator", moderator: "Mod", mod: "Mod", staff: "Staff" };
+
+function errorText(code) {
+  return code === "subscribers_only" ? t("chat.error.subscribersOnly") : ERROR_WORDS[code];
+}
 
 function hue(text) {
   let n = 0;
@@ -97,7 +102,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   });
 
   // ---- messages ----
-  const badgesOf = (user) => (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS[b] || b }, BADGE_WORDS[b] || b));
+  const badgesOf = (user) => (user.badges || []).map((b) => chatBadge(b, BADGE_WORDS));
 
   const actionButton = (label, text, onClick, extra = "") => {
     const b = h("button", { type: "button", class: `chat-action ${extra}`, "aria-label": label, title: label }, text);
@@ -280,7 +285,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
           break;
         }
         case "chat:error":
-          if (!event.nonce) setState(ERROR_WORDS[event.code] || event.message || "Chat error.");
+          if (!event.nonce) setState(errorText(event.code) || event.message || "Chat error.");
           break;
         case "stream:viewers":
           onViewers(Number(event.count) || 0, event.streamId);
@@ -314,7 +319,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
         await conn.send(content);
       } catch (err) {
         if (!input.value) input.value = content;
-        composerError.textContent = ERROR_WORDS[err.code] || err.message;
+        composerError.textContent = errorText(err.code) || err.message;
       }
     });
   }

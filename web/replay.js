@@ -5,7 +5,7 @@
 
 import { api, ApiError } from "./api.js";
 import { ReplaySync } from "./replay-sync.js";
-import { formatDuration, h } from "./ui.js";
+import { chatBadge, formatDuration, h } from "./ui.js";
 
 const MAX_SHOWN = 200;
 const NEAR_BOTTOM_PX = 48;
@@ -41,7 +41,7 @@ export function createReplayChat({ streamId }) {
     return h("li", { class: "chat-message", dataset: { id: m.id, offset: String(m.offsetSeconds) } },
       h("time", { class: "chat-time", datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString() }, formatDuration(m.offsetSeconds)),
       h("span", { class: "chat-line" },
-        (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS[b] || b }, BADGE_WORDS[b] || b)),
+        (user.badges || []).map((b) => chatBadge(b, BADGE_WORDS)),
         h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || "someone"),
         h("span", { class: "visually-hidden" }, " said: "),
         h("span", { class: "chat-sep", "aria-hidden": "true" }, ": "), h("span", { class: "chat-text" }, m.content)));

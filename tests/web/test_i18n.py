@@ -16,7 +16,7 @@ import pytest
 WEB = Path(__file__).resolve().parents[2] / "web"
 # the pages whose every user-visible string goes through the catalog (web/README.md)
 TRANSLATED = ["app.js", "ui.js", "pages/home.js", "pages/login.js", "pages/register.js", "pages/onboarding.js",
-              "pages/profile.js", "pages/not-found.js", "pages/user.js"]
+              "pages/profile.js", "pages/not-found.js", "pages/user.js", "subscribe.js"]
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (make setup installs it)")
 
 
@@ -52,7 +52,8 @@ def test_every_key_the_pages_use_is_in_the_catalog():
     for name in TRANSLATED:
         used |= set(re.findall(r"\bt\(\s*\"([^\"]+)\"", (WEB / name).read_text()))
         used |= {k + ".other" for k in re.findall(r"\btn\(\s*\"([^\"]+)\"", (WEB / name).read_text())}
-    for name in ("pages/stream.js", "pages/dashboard.js"):  # pages that use a few keys (links, the dashboard menu)
+    # pages that use a few keys (links, the dashboard menu, subscriptions in chat and moderation)
+    for name in ("pages/stream.js", "pages/dashboard.js", "chat.js", "pages/moderation.js"):
         used |= set(re.findall(r"\bt\(\s*\"([^\"]+)\"", (WEB / name).read_text()))
     # route titles are keys too
     used |= set(re.findall(r"title: \"(title\.[^\"]+)\"", (WEB / "app.js").read_text()))

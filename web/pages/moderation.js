@@ -1,7 +1,8 @@
 // /dashboard/moderation: for the channel chosen with the switcher (?channel=): chat filters (banned words,
-// profanity filter, slow mode, followers-only), moderators, bans and timeouts, and viewers' reports with actions.
+// profanity filter, slow mode, followers-only, subscribers-only), moderators, bans and timeouts, and viewers' reports with actions.
 
 import { api } from "../api.js";
+import { t } from "../i18n.js";
 import * as auth from "../auth.js";
 import {
   avatar, checkbox, clearErrors, confirmDialog, field, formatDate, formStatus, h, humanize, setBusy, showFieldErrors,
@@ -38,8 +39,9 @@ function filtersCard(channel, initial) {
   const slow = field({ name: "slowModeSeconds", label: "Slow mode", options: SLOW_MODE,
     hint: "How long each viewer waits between messages (moderators are exempt)." });
   const followers = checkbox({ name: "followersOnly", label: "Followers-only chat", hint: "Only followers of the channel can send messages." });
+  const subscribers = checkbox({ name: "subscribersOnly", label: t("moderation.subscribersOnly"), hint: t("moderation.subscribersOnlyHint") });
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "filters-title" },
-    words.root, profanity.root, slow.root, followers.root, status.el,
+    words.root, profanity.root, slow.root, followers.root, subscribers.root, status.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save chat settings")));
   const path = `/api/channels/${encodeURIComponent(channel.id)}/filters`;
   const fill = (f) => {
@@ -49,6 +51,7 @@ function filtersCard(channel, initial) {
     if (![...slow.input.options].some((o) => o.value === value)) slow.input.append(h("option", { value }, `${value} seconds`));
     slow.input.value = value;
     followers.input.checked = Boolean(f.followersOnly);
+    subscribers.input.checked = Boolean(f.subscribersOnly);
   };
   fill(initial); // loaded before the form is shown, so a late answer never overwrites typing
   form.addEventListener("submit", async (e) => {
@@ -62,6 +65,7 @@ function filtersCard(channel, initial) {
         profanityFilter: profanity.input.checked,
         slowModeSeconds: Number(slow.input.value),
         followersOnly: followers.input.checked,
+        subscribersOnly: subscribers.input.checked,
       }));
       status.set("Chat settings saved.", "success");
     } catch (err) {
