@@ -8,7 +8,7 @@ import { api } from "./api.js";
 import * as auth from "./auth.js";
 import { ChatConnection } from "./live.js";
 import { formatNumber, t } from "./i18n.js";
-import { avatar, clockTime, confirmDialog, h, uid } from "./ui.js";
+import { avatar, chatBadge, clockTime, confirmDialog, h, uid } from "./ui.js";
 
 const MAX_MESSAGES = 250;
 const TYPING_SHOWN_MS = 4000;
@@ -21,6 +21,7 @@ const ERROR_WORDS = () => ({
   rate_limited: t("chat.err.rateLimited"),
   slow_mode: t("chat.err.slowMode"),
   followers_only: t("chat.err.followersOnly"),
+  subscribers_only: t("chat.error.subscribersOnly"),
   filtered: t("chat.err.filtered"),
   too_long: t("chat.err.tooLong"),
   invalid: t("chat.err.invalid"),
@@ -100,7 +101,7 @@ export function createChat({ channel, onViewers = () => {}, onStatus = () => {} 
   });
 
   // ---- messages ----
-  const badgesOf = (user) => (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS()[b] || b }, BADGE_WORDS()[b] || b));
+  const badgesOf = (user) => (user.badges || []).map((b) => chatBadge(b, BADGE_WORDS()));
 
   const actionButton = (label, text, onClick, extra = "") => {
     const b = h("button", { type: "button", class: `chat-action ${extra}`, "aria-label": label, title: label }, text);

@@ -5,7 +5,7 @@
 
 import { api, ApiError } from "./api.js";
 import { ReplaySync } from "./replay-sync.js";
-import { formatDuration, h } from "./ui.js";
+import { chatBadge, formatDuration, h } from "./ui.js";
 import { formatDateTime, t } from "./i18n.js";
 
 const MAX_SHOWN = 200;
@@ -43,7 +43,7 @@ export function createReplayChat({ streamId }) {
     return h("li", { class: "chat-message", dataset: { id: m.id, offset: String(m.offsetSeconds) } },
       h("time", { class: "chat-time", datetime: m.createdAt, title: formatDateTime(m.createdAt) }, formatDuration(m.offsetSeconds)),
       h("span", { class: "chat-line" },
-        (user.badges || []).map((b) => h("span", { class: `chat-badge chat-badge-${b}`, title: BADGE_WORDS()[b] || b }, BADGE_WORDS()[b] || b)),
+        (user.badges || []).map((b) => chatBadge(b, BADGE_WORDS())),
         h("span", { class: "chat-name", style: { "--hue": String(hue(user.username)) } }, user.displayName || user.username || t("chat.someone")),
         h("span", { class: "visually-hidden" }, t("replay.said")),
         h("span", { class: "chat-sep", "aria-hidden": "true" }, ": "), h("span", { class: "chat-text" }, m.content)));

@@ -564,3 +564,19 @@ export function formatDate(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? "" : formatDateTime(d, { year: "numeric", month: "short", day: "numeric" });
 }
+
+/** A subscription tier's name (BASIC, PREMIUM, VIP) in the current language. */
+export function tierName(tier) {
+  return ({ BASIC: t("subs.tier.basic"), PREMIUM: t("subs.tier.premium"), VIP: t("subs.tier.vip") })[tier] || tier;
+}
+
+/** One chat badge: `subscriber:<TIER>` as the subscriber badge with its tier, any other with `words[badge]`. */
+export function chatBadge(badge, words = {}) {
+  const [kind, tier] = String(badge).split(":");
+  if (kind === "subscriber" && tier) {
+    const name = tierName(tier);
+    return h("span", { class: "chat-badge chat-badge-subscriber", dataset: { tier }, title: t("chat.badge.subscriberTitle", { tier: name }) },
+      t("chat.badge.subscriber", { tier: name }));
+  }
+  return h("span", { class: `chat-badge chat-badge-${kind}`, title: words[badge] || badge }, words[badge] || badge);
+}

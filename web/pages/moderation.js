@@ -1,5 +1,5 @@
 // /dashboard/moderation: for the channel chosen with the switcher (?channel=): chat filters (banned words,
-// profanity filter, slow mode, followers-only), moderators, bans and timeouts, and viewers' reports with actions.
+// profanity filter, slow mode, followers-only, subscribers-only), moderators, bans and timeouts, and viewers' reports with actions.
 
 import { api } from "../api.js";
 import * as auth from "../auth.js";
@@ -42,8 +42,9 @@ function filtersCard(channel, initial) {
   const slow = field({ name: "slowModeSeconds", label: t("mod.slowMode"), options: SLOW_MODE(),
     hint: t("mod.slowModeHint") });
   const followers = checkbox({ name: "followersOnly", label: t("mod.followersOnly"), hint: t("mod.followersOnlyHint") });
+  const subscribers = checkbox({ name: "subscribersOnly", label: t("moderation.subscribersOnly"), hint: t("moderation.subscribersOnlyHint") });
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "filters-title" },
-    words.root, profanity.root, slow.root, followers.root, status.el,
+    words.root, profanity.root, slow.root, followers.root, subscribers.root, status.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("mod.saveFilters"))));
   const path = `/api/channels/${encodeURIComponent(channel.id)}/filters`;
   const fill = (f) => {
@@ -53,6 +54,7 @@ function filtersCard(channel, initial) {
     if (![...slow.input.options].some((o) => o.value === value)) slow.input.append(h("option", { value }, formatUnit(Number(value), "second")));
     slow.input.value = value;
     followers.input.checked = Boolean(f.followersOnly);
+    subscribers.input.checked = Boolean(f.subscribersOnly);
   };
   fill(initial); // loaded before the form is shown, so a late answer never overwrites typing
   form.addEventListener("submit", async (e) => {
@@ -66,6 +68,7 @@ function filtersCard(channel, initial) {
         profanityFilter: profanity.input.checked,
         slowModeSeconds: Number(slow.input.value),
         followersOnly: followers.input.checked,
+        subscribersOnly: subscribers.input.checked,
       }));
       status.set(t("mod.filtersSaved"), "success");
     } catch (err) {

@@ -10,6 +10,7 @@ import * as auth from "../auth.js";
 import { createChat } from "../chat.js";
 import { createPlayer } from "../player.js";
 import { createReplayChat } from "../replay.js";
+import { subscribePanel } from "../subscribe.js";
 import { t, tn, tx } from "../i18n.js";
 import { announce, avatar, copyText, formatDate, formatDuration, h, socialLinkList } from "../ui.js";
 import { clipList } from "./clip.js";
@@ -138,6 +139,10 @@ export default async function stream(view, ctx) {
     }).catch(() => { /* no links shown; the rest of the page stands */ });
   }
 
+  // subscribing: beside the creator card, loaded without holding up the page
+  const subscription = subscribePanel(channel, me);
+  if (subscription) subscription.load();
+
   const vods = vodList(channel, { limit: 8 });
   const clips = clipList(channel, { limit: 8 });
   const about = h("section", { class: "about", "aria-labelledby": "about-title" },
@@ -171,7 +176,8 @@ export default async function stream(view, ctx) {
 
   view.append(h("div", { class: "watch" },
     h("div", { class: "watch-main" }, stage,
-      h("div", { class: "watch-info container-pad" }, vodNote, title, meta, creatorCard, about,
+      h("div", { class: "watch-info container-pad" }, vodNote, title, meta, creatorCard,
+        subscription ? subscription.root : null, about,
         h("section", { class: "past", "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, t("dash.pastBroadcasts")), vods.root),
         h("section", { class: "clips", "aria-labelledby": "clips-title" }, h("h2", { id: "clips-title" }, t("clip.clips")), clips.root))),
     aside, drawerButton));

@@ -3,6 +3,8 @@ from datetime import UTC, datetime
 import pytest
 from contracts.base import WireModel
 from contracts.events.clips import Clip, ClipDeleted
+from contracts.events.subscriptions import (Subscription, SubscriptionChanged, SubscriptionStatus,
+                                            SubscriptionTier)
 from contracts.events import (
     Channel,
     ChannelBan,
@@ -75,6 +77,8 @@ def _samples() -> dict[str, WireModel]:
     moderator = ChannelModerator(channel_id="c1", user_id="u3")
     ingest = {"channel_id": "c1", "provider": MediaProvider.MUX, "ingest_session_id": "i1", "at": AT}
     stream = Stream(**_STREAM_FIELDS)
+    subscription = Subscription(id="b1", channel_id="c1", user_id="u2", tier=SubscriptionTier.VIP,
+                                status=SubscriptionStatus.ACTIVE, renewal_date=AT)
     return {
         "user.registered": profile,
         "user.updated": profile.model_copy(update={"avatar": "https://cdn.example/a.png"}),
@@ -126,6 +130,12 @@ def _samples() -> dict[str, WireModel]:
         "clip.created": Clip(id="k1", channel_id="c1", stream_id="s1", title="Nice", url="http://m/clips/k1.mp4",
                              thumbnail_url=None, duration_seconds=10, creator="u1", created_at=AT),
         "clip.deleted": ClipDeleted(id="k1", channel_id="c1", deleted_by="u2"),
+        "subscription.created": subscription,
+        "subscription.changed": SubscriptionChanged(
+            **subscription.model_dump(), previous_tier=SubscriptionTier.BASIC,
+            previous_status=SubscriptionStatus.ACTIVE),
+        "subscription.cancelled": subscription.model_copy(update={"status": SubscriptionStatus.CANCELLED}),
+        "subscription.expired": subscription.model_copy(update={"status": SubscriptionStatus.EXPIRED}),
         "chat.message": ChatMessage(
             id="m1",
             seq=7,

@@ -54,8 +54,14 @@ def channels_settings(channels_db_url, nats_url_for, redis_url, object_store_env
 
 
 @pytest.fixture
-async def channels_app(channels_settings, jwks):
-    app = create_app(channels_settings, configure_process=False, jwks=jwks)
+def payment_provider():
+    """The subscriptions' payment hook the app gets; None: the default (NoPayments)."""
+    return None
+
+
+@pytest.fixture
+async def channels_app(channels_settings, jwks, payment_provider):
+    app = create_app(channels_settings, configure_process=False, jwks=jwks, payment_provider=payment_provider)
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.ingest_authorizer.ready.wait(), 5)
         await asyncio.wait_for(app.state.channel_lookup.ready.wait(), 5)

@@ -12,14 +12,15 @@ async def test_filters(client, make_user, create_channel, problem, published, ev
 
     r = await client.get(url, headers=alice.headers)
     assert r.status_code == 200
-    assert r.json() == {"bannedWords": [], "profanityFilter": False, "slowModeSeconds": 0, "followersOnly": False}
+    assert r.json() == {"bannedWords": [], "profanityFilter": False, "slowModeSeconds": 0, "followersOnly": False,
+                        "subscribersOnly": False}
 
     r = await client.put(url, headers=alice.headers, json={
         "bannedWords": [" Spoiler ", "spoiler", "Scam"], "profanityFilter": True, "slowModeSeconds": 30,
-        "followersOnly": True})
+        "followersOnly": True, "subscribersOnly": True})
     assert r.status_code == 200, r.text
     assert r.json() == {"bannedWords": ["spoiler", "scam"], "profanityFilter": True, "slowModeSeconds": 30,
-                        "followersOnly": True}
+                        "followersOnly": True, "subscribersOnly": True}
     # a moderator may change them too; fields left out keep their value
     r = await client.put(url, headers=mod.headers, json={"slowModeSeconds": 0})
     assert r.status_code == 200 and r.json()["slowModeSeconds"] == 0 and r.json()["followersOnly"] is True
@@ -28,8 +29,8 @@ async def test_filters(client, make_user, create_channel, problem, published, ev
     events = await eventually(lambda: published("channel.filters_updated"), message="filters published")
     await eventually(lambda: len(events) == 2 or published("channel.filters_updated"))
     last = (await published("channel.filters_updated"))[-1].data
-    assert (last.channel_id, last.banned_words, last.slow_mode_seconds, last.followers_only) == (
-        ch["id"], ["spoiler", "scam"], 0, True)
+    assert (last.channel_id, last.banned_words, last.slow_mode_seconds, last.followers_only,
+            last.subscribers_only) == (ch["id"], ["spoiler", "scam"], 0, True, True)
 
     problem(await client.get(url), 401)
     problem(await client.put(url, json={}), 401)
@@ -39,7 +40,8 @@ async def test_filters(client, make_user, create_channel, problem, published, ev
     problem(await client.put("/api/channels/xyz/filters", headers=alice.headers, json={}), 404)
     for bad in ({"slowModeSeconds": -1}, {"slowModeSeconds": 3601}, {"bannedWords": ["w"] * 201},
                 {"bannedWords": ["x" * 51]}, {"bannedWords": [""]}, {"bannedWords": "spoiler"},
-                {"profanityFilter": None}, {"followersOnly": "yes"}):
+                {"profanityFilter": None}, {"followersOnly": "yes"}, {"subscribersOnly": None},
+                {"subscribersOnly": 1}):
         body = problem(await client.put(url, headers=alice.headers, json=bad), 422)
         assert body["errors"], bad
 
@@ -144,7 +146,8 @@ async def test_expired_timeouts_are_not_listed(client, make_user, create_channel
     # a channel whose filters row is missing answers (and stores) the defaults
     await sql("delete from channel_filters")
     r = await client.get(f"/api/channels/{ch['id']}/filters", headers=alice.headers)
-    assert r.json() == {"bannedWords": [], "profanityFilter": False, "slowModeSeconds": 0, "followersOnly": False}
+    assert r.json() == {"bannedWords": [], "profanityFilter": False, "slowModeSeconds": 0, "followersOnly": False,
+                        "subscribersOnly": False}
     await client.post(f"/api/channels/{ch['id']}/bans", headers=alice.headers,
                       json={"userId": bob.id, "durationSeconds": 60})
     await sql("update channel_bans set until = now() - interval '1 second'")

@@ -9,7 +9,7 @@ handed out as fixtures, not imported.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -148,10 +148,24 @@ def moderation_events(publish, settled):
 
     class _Events:
         async def filters(self, channel_id: str, *, banned_words=(), profanity_filter=False, slow_mode_seconds=0,
-                          followers_only=False):
+                          followers_only=False, subscribers_only=False):
             await publish("channel.filters_updated", ChannelFilters(
                 channel_id=channel_id, banned_words=list(banned_words), profanity_filter=profanity_filter,
-                slow_mode_seconds=slow_mode_seconds, followers_only=followers_only))
+                slow_mode_seconds=slow_mode_seconds, followers_only=followers_only,
+                subscribers_only=subscribers_only))
+            await settled()
+
+        async def subscription(self, channel_id: str, user_id: str, tier: str = "BASIC", *,
+                               event: str = "subscription.created", status: str = "ACTIVE",
+                               renewal_date: datetime | None = None, time: datetime | None = None):
+            """A subscription event as channels publishes it (the whole subscription after the change)."""
+            from contracts.events.subscriptions import Subscription, SubscriptionChanged
+            fields = dict(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{channel_id}:{user_id}")), channel_id=channel_id,
+                          user_id=user_id, tier=tier, status=status,
+                          renewal_date=renewal_date or datetime.now(UTC) + timedelta(days=30))
+            payload = (SubscriptionChanged(**fields, previous_tier=tier, previous_status="ACTIVE")
+                       if event == "subscription.changed" else Subscription(**fields))
+            await publish(event, payload, time=time)
             await settled()
 
         async def ban(self, channel_id: str, user_id: str, until: datetime | None = None):

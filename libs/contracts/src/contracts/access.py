@@ -169,7 +169,7 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         reads=(CHAT_STREAM,),
         buckets=(s.CHAT_STATE_BUCKET,),
         # the moderation cache applies these at once (chat_service.moderation.service)
-        listens=("channel.>", "user.>", "stream.>"),
+        listens=("channel.>", "user.>", "stream.>", "subscription.>"),
         asks=(r.CHANNEL_GET.subject,),
         answers=(s.CHAT_API_HISTORY, s.CHAT_API_STATE),
     ),
@@ -181,7 +181,7 @@ USERS: MappingProxyType[str, Access] = MappingProxyType({
         consumes=(CHAT_STREAM,),
         reads=(CHAT_STREAM,),
         buckets=(s.CHAT_STATE_BUCKET,),
-        listens=("channel.>", "user.>", "stream.>", s.CHAT_ROOM_ALL),
+        listens=("channel.>", "user.>", "stream.>", "subscription.>", s.CHAT_ROOM_ALL),
         sends=(s.CHAT_ROOM_ALL,),
         asks=(s.CHAT_API_HISTORY, s.CHAT_API_STATE),
     ),

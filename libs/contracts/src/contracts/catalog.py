@@ -14,7 +14,7 @@ from types import MappingProxyType
 from contracts import subjects as s
 from contracts.base import WireModel
 from contracts.errors import UnknownEventType
-from contracts.events import channels, chat, clips, media, streams, users
+from contracts.events import channels, chat, clips, media, streams, subscriptions, users
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM, VIEWERS_STREAM, StreamSpec, is_valid_token
 
 DATASCHEMA_PREFIX = "urn:streamplatform:event:"
@@ -57,6 +57,10 @@ class EventType(StrEnum):
     STREAM_VOD_REQUESTED = "stream.vod_requested"
     CLIP_CREATED = "clip.created"
     CLIP_DELETED = "clip.deleted"
+    SUBSCRIPTION_CREATED = "subscription.created"
+    SUBSCRIPTION_CHANGED = "subscription.changed"
+    SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    SUBSCRIPTION_EXPIRED = "subscription.expired"
     CHAT_MESSAGE = "chat.message"
     CHAT_DELETED = "chat.deleted"
     CHAT_REPORT_CREATED = "chat.report.created"
@@ -307,6 +311,36 @@ _ENTRIES = (
         "A clip was cut and stored and can be played (sent once it is ready, not when it was asked for).",
     ),
     _entry(E.CLIP_DELETED, clips.ClipDeleted, "streams", s.CLIP_DELETED, "A clip was deleted."),
+    _entry(
+        E.SUBSCRIPTION_CREATED,
+        subscriptions.Subscription,
+        "channels",
+        s.SUBSCRIPTION_CREATED,
+        "A user subscribed to a channel (first time, or again after the last one expired); ACTIVE "
+        "for 30 days.",
+    ),
+    _entry(
+        E.SUBSCRIPTION_CHANGED,
+        subscriptions.SubscriptionChanged,
+        "channels",
+        s.SUBSCRIPTION_CHANGED,
+        "A subscription changed tier, was resumed before its renewal date, or renewed for another period.",
+    ),
+    _entry(
+        E.SUBSCRIPTION_CANCELLED,
+        subscriptions.Subscription,
+        "channels",
+        s.SUBSCRIPTION_CANCELLED,
+        "A subscriber cancelled; the subscription stays valid until its renewal date, then expires.",
+    ),
+    _entry(
+        E.SUBSCRIPTION_EXPIRED,
+        subscriptions.Subscription,
+        "channels",
+        s.SUBSCRIPTION_EXPIRED,
+        "A subscription ended: cancelled and past its renewal date, or its renewal was refused by the "
+        "payment provider.",
+    ),
     _entry(
         E.CHAT_MESSAGE,
         chat.ChatMessage,

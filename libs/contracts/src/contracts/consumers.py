@@ -52,11 +52,13 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
                   s.CHANNEL_MODERATOR_ADDED, s.CHANNEL_MODERATOR_REMOVED,
                   s.CHANNEL_USER_BANNED, s.CHANNEL_USER_UNBANNED,
                   s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED,
+                  s.SUBSCRIPTION_CREATED, s.SUBSCRIPTION_CHANGED, s.SUBSCRIPTION_CANCELLED,
+                  s.SUBSCRIPTION_EXPIRED,
                   s.USER_REGISTERED, s.USER_UPDATED, s.USER_BLOCKED, s.USER_UNBLOCKED,
                   s.STREAM_CREATED, s.STREAM_STARTED, s.STREAM_STATUS_CHANGED, s.STREAM_ENDED,
                   s.STREAM_ARCHIVED),
-                 "The chat service's replicas of moderation state, profiles and streams (and the "
-                 "edges' KV snapshots built from them)."),
+                 "The chat service's replicas of moderation state, subscribers, profiles and streams "
+                 "(and the edges' KV snapshots built from them)."),
     ConsumerSpec("chat-persister", "chat", (E.CHAT_MESSAGE, E.CHAT_DELETED),
                  "Copies the CHAT stream into PostgreSQL (history beyond the stream's age, reports, "
                  "VOD chat replay).", stream=CHAT_STREAM),

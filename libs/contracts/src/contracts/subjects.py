@@ -53,6 +53,13 @@ STREAM_VOD_REQUESTED = "stream.vod_requested"
 CLIP_CREATED = "clip.created"
 CLIP_DELETED = "clip.deleted"
 
+# channels: subscriptions (a domain of their own, outside channel.*: a subscription is the
+# subscriber's as much as the channel's)
+SUBSCRIPTION_CREATED = "subscription.created"
+SUBSCRIPTION_CHANGED = "subscription.changed"
+SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+SUBSCRIPTION_EXPIRED = "subscription.expired"
+
 # chat: templates take the channel id (use ``contracts.subject_for``), *_ALL subscribe to every room.
 # The templates are deliberately not valid subjects to publish to as they are: NATS would accept
 # the literal ``{channelId}`` token, so they are named *_TEMPLATE to make that mistake visible.
@@ -151,7 +158,7 @@ EVENTS_STREAM = StreamSpec(
     # stream.* one by one, not "stream.>": the viewer counts (stream.viewers.<id>) are VIEWERS'
     subjects=("user.>", "channel.>", "media.>", STREAM_CREATED, STREAM_STARTED, STREAM_STATUS_CHANGED,
               STREAM_ENDED, STREAM_ARCHIVED, STREAM_END_REQUESTED, STREAM_VOD_REQUESTED, "chat.report.>",
-              "clip.>"),
+              "clip.>", "subscription.>"),
     # The outbox relay publishes a row, then marks it sent. A crash between the two makes it
     # publish the row again on restart, possibly after a slow restart or a NATS outage; the
     # window must outlast that, not just a network retry (the 2-minute default). Dedup ids are

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from pydantic import Field, SecretStr
 from servicekit.settings import ServiceSettings
 
@@ -47,3 +49,13 @@ class Settings(ServiceSettings):
     cloudflare_playback_base_url: str | None = None
     # a provider call longer than this fails the request (503) instead of holding it open
     provider_timeout_seconds: float = Field(10.0, gt=0)
+
+    # ---- subscriptions (channels_service/subscriptions) ---------------------------------------
+    # one paid period: a new subscription renews this many days later, a renewal adds as many
+    subscription_period_days: int = Field(30, ge=1, le=366)
+    # how often the renewal job expires cancelled subscriptions past their date and renews active ones
+    subscription_renewal_interval_seconds: float = Field(300.0, gt=0)
+
+    @property
+    def subscription_period(self) -> timedelta:
+        return timedelta(days=self.subscription_period_days)

@@ -3,12 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from servicekit.deps import Runtime, SessionDep, get_runtime, get_session, get_settings  # noqa: F401  (re-exported for views)
 from servicekit.problems import Problem
 from servicekit.security import CurrentUser, MaybeUser, Principal  # noqa: F401  (re-exported for views)
 
 from channels_service.config import Settings
+from channels_service.subscriptions.payments import PaymentProvider
 
 
 def user_id_of(principal: Principal) -> uuid.UUID:
@@ -28,6 +29,12 @@ def maybe_caller_id(caller: MaybeUser) -> uuid.UUID | None:
     return user_id_of(caller) if caller is not None else None
 
 
+def payment_provider(request: Request) -> PaymentProvider:
+    """The subscriptions' payment-provider hook (main.build_runtime; NoPayments by default)."""
+    return request.app.state.runtime.payment_provider
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PaymentProviderDep = Annotated[PaymentProvider, Depends(payment_provider)]
 CallerId = Annotated[uuid.UUID, Depends(caller_id)]
 MaybeCallerId = Annotated[uuid.UUID | None, Depends(maybe_caller_id)]

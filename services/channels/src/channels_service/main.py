@@ -19,13 +19,19 @@ from channels_service.simulcast.responder import DestinationsResponder
 from channels_service.simulcast.views import router as simulcast_router
 from channels_service.providers.responder import ProviderLookup
 from channels_service.streamkeys.responder import IngestAuthorizer
+from channels_service.subscriptions.payments import NoPayments, PaymentProvider
+from channels_service.subscriptions.renewals import Renewals
+from channels_service.subscriptions.views import router as subscriptions_router
 from channels_service.streamkeys.views import router as stream_keys_router
 from channels_service.uploads.views import router as uploads_router
 from channels_service.vods.views import router as vods_router
 
 
-def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> ServiceRuntime:
-    """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key)."""
+def build_runtime(settings: Settings, jwks: KeyFetcher | None = None,
+                  payment_provider: PaymentProvider | None = None) -> ServiceRuntime:
+    """`jwks` replaces fetching auth's JWKS over HTTP (tests hand in their own key);
+    `payment_provider` is the subscriptions' payment hook (default: NoPayments, which allows every
+    change; subscriptions/payments.py says how a real one plugs in)."""
     # channels' NATS user is the one that configures every stream and bucket of the platform
     # (contracts.access): the others wait for them at start
     runtime = ServiceRuntime(settings, streams=STREAMS, buckets=BUCKETS, uses_store=True, jwks=jwks)
@@ -50,19 +56,23 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     viewer_counts = ViewerCounts()
     runtime.add_worker(viewer_counts, stop=viewer_counts.stop)
     runtime.viewer_counts = viewer_counts
+    runtime.payment_provider = payment_provider or NoPayments()
+    renewals = Renewals(settings.subscription_renewal_interval_seconds, settings.subscription_period)
+    runtime.add_worker(renewals, stop=renewals.stop)
     return runtime
 
 
 def create_app(settings: Settings | None = None, *, configure_process: bool = True,
-               jwks: KeyFetcher | None = None):
+               jwks: KeyFetcher | None = None, payment_provider: PaymentProvider | None = None):
     settings = settings or Settings()
-    runtime = build_runtime(settings, jwks)
+    runtime = build_runtime(settings, jwks, payment_provider)
     app = create_service_app(
         runtime, title="Channels service",
         description=("Channels (slug, profile, directory), stream keys and ingest authorization, follows, "
-                     "moderation (filters, moderators, bans), banners, VOD listings and simulcast destinations."),
+                     "moderation (filters, moderators, bans), banners, VOD listings, simulcast destinations and "
+                     "subscriptions."),
         routers=[channels_router, stream_keys_router, follows_router, moderation_router, vods_router,
-                 uploads_router, simulcast_router],
+                 uploads_router, simulcast_router, subscriptions_router],
         version=metadata.version("channels-service"),
         configure_process=configure_process,
     )

@@ -69,8 +69,8 @@ def create_app(settings: Settings | None = None, *, configure_process: bool = Tr
     return create_service_app(
         runtime, title="Chat service",
         description=("Chat rooms per channel: sending (the same checks as the WebSocket edges: bans, "
-                     "timeouts, length, followers-only, banned words, profanity, slow mode, rate limits), "
-                     "soft deletion, history and reports. A message is accepted once JetStream stored it; "
+                     "timeouts, length, followers-only, subscribers-only, banned words, profanity, slow mode, "
+                     "rate limits), soft deletion, history and reports. A message is accepted once JetStream stored it; "
                      "`seq` is its CHAT stream sequence, strictly increasing within a room but not by one. "
                      "Errors are problem+json."),
         routers=[messages_router, reports_router],

@@ -30,6 +30,12 @@ from contracts.events.streams import (
     StreamViewers,
     StreamVodRequested,
 )
+from contracts.events.subscriptions import (
+    Subscription,
+    SubscriptionChanged,
+    SubscriptionStatus,
+    SubscriptionTier,
+)
 from contracts.events.users import UserBlock, UserProfile
 
 __all__ = [
@@ -59,6 +65,10 @@ __all__ = [
     "StreamStatusChanged",
     "StreamViewers",
     "StreamVodRequested",
+    "Subscription",
+    "SubscriptionChanged",
+    "SubscriptionStatus",
+    "SubscriptionTier",
     "ThumbnailUpdated",
     "UserBlock",
     "UserProfile",

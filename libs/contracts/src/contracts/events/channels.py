@@ -66,6 +66,9 @@ class ChannelFilters(WireModel):
     """Minimum seconds between two messages of one user; 0 turns slow mode off."""
     followers_only: bool
     """Whether only followers may send messages."""
+    subscribers_only: bool = False
+    """Whether only subscribers (an ACTIVE subscription, or a CANCELLED one before its renewal
+    date) may send messages; absent from publishers older than subscriptions (false)."""
 
 
 class ChannelModerator(WireModel):

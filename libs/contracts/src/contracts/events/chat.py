@@ -15,7 +15,8 @@ class ChatUser(WireModel):
     display_name: str
     """The user's display name."""
     badges: list[str]
-    """Badges shown in this channel, e.g. ``owner``, ``moderator``."""
+    """Badges shown in this channel: ``owner`` or ``moderator``, then ``subscriber:<tier>``
+    (``subscriber:BASIC``, ``subscriber:PREMIUM``, ``subscriber:VIP``) for a subscriber."""
 
 
 class ChatMessage(WireModel):

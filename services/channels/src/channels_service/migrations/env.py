@@ -8,6 +8,7 @@ import channels_service.profiles.models  # noqa: F401
 import channels_service.simulcast.models  # noqa: F401
 import channels_service.providers.models  # noqa: F401
 import channels_service.streamkeys.models  # noqa: F401
+import channels_service.subscriptions.models  # noqa: F401
 import channels_service.vods.models  # noqa: F401
 import servicekit.inbox  # noqa: F401
 import servicekit.outbox  # noqa: F401

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from pydantic import Field as PydField, StrictBool
-from sqlalchemy import Column, DateTime, String, func, text
+from sqlalchemy import Boolean, Column, DateTime, String, false, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -20,6 +20,8 @@ class ChannelFilters(SQLModel, table=True):
     profanity_filter: bool = False
     slow_mode_seconds: int = 0
     followers_only: bool = False
+    subscribers_only: bool = Field(default=False, sa_column=Column(Boolean, nullable=False,
+                                                                   server_default=false()))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
                                                   server_default=func.now(), onupdate=func.now()))
 
@@ -55,11 +57,15 @@ class Filters(ApiModel):
     profanity_filter: bool
     slow_mode_seconds: int
     followers_only: bool
+    subscribers_only: bool = PydField(description=(
+        "Only subscribers (ACTIVE, or CANCELLED before the renewal date) may send; owner and moderators "
+        "are exempt."))
 
     @classmethod
     def of(cls, row: ChannelFilters) -> "Filters":
         return cls(banned_words=list(row.banned_words or []), profanity_filter=row.profanity_filter,
-                   slow_mode_seconds=row.slow_mode_seconds, followers_only=row.followers_only)
+                   slow_mode_seconds=row.slow_mode_seconds, followers_only=row.followers_only,
+                   subscribers_only=bool(row.subscribers_only))
 
 
 class FiltersUpdate(ApiModel):
@@ -70,6 +76,7 @@ class FiltersUpdate(ApiModel):
     profanity_filter: StrictBool = None  # type: ignore[assignment]
     slow_mode_seconds: int = PydField(default=None, ge=0, le=3600)  # type: ignore[assignment]
     followers_only: StrictBool = None  # type: ignore[assignment]
+    subscribers_only: StrictBool = None  # type: ignore[assignment]
 
 
 class Moderator(ApiModel):

@@ -66,7 +66,7 @@ async def update_filters(session: AsyncSession, channel: Channel, changes: Filte
     await stage_event(session, "channel.filters_updated", events.ChannelFilters(
         channel_id=str(channel.id), banned_words=list(row.banned_words),
         profanity_filter=row.profanity_filter, slow_mode_seconds=row.slow_mode_seconds,
-        followers_only=row.followers_only,
+        followers_only=row.followers_only, subscribers_only=bool(row.subscribers_only),
     ), source=SOURCE, key=str(channel.id))
     return row
 

@@ -424,6 +424,8 @@ class ChatService:
         if state.filters.followers_only and not privileged \
                 and not await self.moderation.is_follower(state.channel_id, user_id):
             raise ChatRejected("followers_only", "Only followers can chat in this channel.")
+        if state.filters.subscribers_only and not privileged and state.subscription_tier(user_id, now) is None:
+            raise ChatRejected("subscribers_only", "Only subscribers can chat in this channel.")
         if state.filters.pattern is not None and state.filters.pattern.search(text):
             raise ChatRejected("filtered", "Your message contains a word this channel does not allow.")
         if state.filters.profanity_filter and contains_profanity(text):

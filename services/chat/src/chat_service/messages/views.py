@@ -12,7 +12,7 @@ from chat_service.messages.service import ChatRejected, ChatService, ChatUnavail
 
 router = APIRouter(tags=["messages"])
 
-_STATUS = {"unauthorized": 403, "banned": 403, "timed_out": 403, "followers_only": 403,
+_STATUS = {"unauthorized": 403, "banned": 403, "timed_out": 403, "followers_only": 403, "subscribers_only": 403,
            "rate_limited": 429, "slow_mode": 429, "filtered": 422, "too_long": 422, "invalid": 422,
            # maybe stored: not a failure to claim, a retry (same nonce / Idempotency-Key) to ask for
            "unknown": 503}
@@ -90,8 +90,8 @@ async def send_message(body: MessageCreate, caller: CurrentUser, chat: ChatDep,
                        idempotency_key: IdempotencyKey = None) -> dict:
     """Send a message to a channel's room (`channelId`, or `streamId` for its channel). The answer
     comes once JetStream stored it; a resent `nonce` (or `Idempotency-Key` header) answers the same
-    message (same id and seq). 403 banned/timed out/followers-only, 422 filtered/too long/empty,
-    429 rate limit or slow mode (with Retry-After); 503 `urn:streamplatform:chat:unavailable` not
+    message (same id and seq). 403 banned/timed out/followers-only/subscribers-only, 422 filtered/too
+    long/empty, 429 rate limit or slow mode (with Retry-After); 503 `urn:streamplatform:chat:unavailable` not
     stored, 503 `urn:streamplatform:chat:unknown` maybe stored: resend with the same nonce/key."""
     nonce = _nonce(body.nonce, idempotency_key)
     if (body.channel_id is None) == (body.stream_id is None):

@@ -1,7 +1,7 @@
 """Replicas of other services' state that chat decides with (fed by inbox consumers on EVENTS).
 
 Chat never reads another service's tables: these rows are built from events (channel.*, user.*,
-stream.*) and read by `moderation.service` on behalf of the REST path and the edges.
+stream.*, subscription.*) and read by `moderation.service` on behalf of the REST path and the edges.
 """
 
 from datetime import datetime
@@ -50,6 +50,7 @@ class FiltersReplica(SQLModel, table=True):
     profanity_filter: bool = False
     slow_mode_seconds: int = 0
     followers_only: bool = False
+    subscribers_only: bool = False
     synced_at: datetime = Field(sa_column=_time())
 
 
@@ -80,6 +81,19 @@ class FollowReplica(Membership, table=True):
 
     channel_id: str = Field(primary_key=True)
     user_id: str = Field(primary_key=True)
+
+
+class SubscriptionReplica(Membership, table=True):
+    """`subscription.*` (badges with the tier, subscribers-only mode): present while the user is a
+    subscriber; `until` is the renewal date of a CANCELLED subscription (null while ACTIVE, which
+    renews), after which it no longer counts even before `subscription.expired` arrives."""
+
+    __tablename__ = "chat_subscriptions"
+
+    channel_id: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True)
+    tier: str
+    until: datetime | None = Field(default=None, sa_column=_time(nullable=True))
 
 
 class UserReplica(SQLModel, table=True):

@@ -2,7 +2,8 @@
 
 Two layers:
 - **Replicas** in chat's database, written by inbox consumers on EVENTS (`handle_event`): channels
-  (owner), filters, moderators, bans/timeouts, follows, user profiles, blocks, streams. They are
+  (owner), filters, moderators, bans/timeouts, follows, subscribers (with their tier), user
+  profiles, blocks, streams. They are
   the truth this service decides with and survive restarts.
 - **An in-process cache** (`Moderation`) in front of them. Each process (the API and every edge)
   also subscribes to the same subjects over core NATS: JetStream stores `channel.user_banned`
@@ -26,6 +27,7 @@ from contracts import subjects as s
 from contracts.envelope import Envelope, parse_event
 from contracts.events import channels as ch
 from contracts.events import streams as st
+from contracts.events import subscriptions as sb
 from contracts.events import users as us
 from contracts.requests import CHANNEL_GET, ChannelGetRequest
 from nats.aio.client import Client as NATS
@@ -44,6 +46,7 @@ from chat_service.moderation.models import (
     FollowReplica,
     ModeratorReplica,
     StreamReplica,
+    SubscriptionReplica,
     UserReplica,
 )
 
@@ -56,9 +59,12 @@ REPLICA_EVENTS = (
     s.CHANNEL_MODERATOR_ADDED, s.CHANNEL_MODERATOR_REMOVED,
     s.CHANNEL_USER_BANNED, s.CHANNEL_USER_UNBANNED,
     s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED,
+    s.SUBSCRIPTION_CREATED, s.SUBSCRIPTION_CHANGED, s.SUBSCRIPTION_CANCELLED, s.SUBSCRIPTION_EXPIRED,
     s.USER_REGISTERED, s.USER_UPDATED, s.USER_BLOCKED, s.USER_UNBLOCKED,
     s.STREAM_CREATED, s.STREAM_STARTED, s.STREAM_STATUS_CHANGED, s.STREAM_ENDED, s.STREAM_ARCHIVED,
 )
+SUBSCRIPTION_EVENTS = {s.SUBSCRIPTION_CREATED, s.SUBSCRIPTION_CHANGED, s.SUBSCRIPTION_CANCELLED,
+                       s.SUBSCRIPTION_EXPIRED}
 STREAM_EVENTS = {s.STREAM_CREATED, s.STREAM_STARTED, s.STREAM_STATUS_CHANGED, s.STREAM_ENDED,
                  s.STREAM_ARCHIVED}
 # a stream's status never moves backwards (API.md); a late event must not revive it
@@ -73,6 +79,19 @@ def _channel_user(data) -> dict:
 
 def _no_extra(data) -> dict:
     return {}
+
+
+def _subscribed(data) -> bool:
+    return str(data.status) != "EXPIRED"
+
+
+def subscription_until(data) -> datetime | None:
+    """A CANCELLED subscription counts until its renewal date; an ACTIVE one renews (no end)."""
+    return data.renewal_date if str(data.status) == "CANCELLED" else None
+
+
+def _subscription(data) -> dict:
+    return {"tier": str(data.tier), "until": subscription_until(data)}
 
 
 # event type -> (table, present after it, its key columns, other columns it sets)
@@ -108,10 +127,17 @@ async def handle_event(session: AsyncSession, event: Envelope) -> None:
     elif t == s.CHANNEL_FILTERS_UPDATED:
         values = {"banned_words": list(data.banned_words), "profanity_filter": data.profanity_filter,
                   "slow_mode_seconds": data.slow_mode_seconds, "followers_only": data.followers_only,
-                  "synced_at": event.time}
+                  "subscribers_only": data.subscribers_only, "synced_at": event.time}
         await session.exec(insert(FiltersReplica).values(channel_id=data.channel_id, **values)
                            .on_conflict_do_update(index_elements=["channel_id"], set_=values,
                                                   where=col(FiltersReplica.synced_at) <= event.time))
+    elif t in SUBSCRIPTION_EVENTS:
+        # one table for the four: present while not EXPIRED, ordered by event time like the others
+        present = _subscribed(data)
+        extra = _subscription(data)
+        if not present:
+            extra = {"tier": extra["tier"]}  # the row needs a tier even as a tombstone
+        await apply_membership(session, SubscriptionReplica, _channel_user(data), present, event.time, extra)
     elif t in MEMBERSHIP_EVENTS:
         model, present, key, extra = MEMBERSHIP_EVENTS[t]
         await apply_membership(session, model, key(data), present, event.time, extra(data) if present else {})
@@ -150,16 +176,19 @@ class Filters:
     slow_mode_seconds: int = 0
     followers_only: bool = False
     pattern: re.Pattern | None = None
+    subscribers_only: bool = False
 
     @classmethod
-    def of(cls, banned_words=(), profanity_filter=False, slow_mode_seconds=0, followers_only=False) -> Filters:
+    def of(cls, banned_words=(), profanity_filter=False, slow_mode_seconds=0, followers_only=False,
+           subscribers_only=False) -> Filters:
         words = tuple(w.strip().lower() for w in banned_words if w and w.strip())
         pattern = None
         if words:
             # whole words (and phrases), any case: "ass" must not refuse "class"
             alternatives = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
             pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-        return cls(words, bool(profanity_filter), int(slow_mode_seconds), bool(followers_only), pattern)
+        return cls(words, bool(profanity_filter), int(slow_mode_seconds), bool(followers_only), pattern,
+                   bool(subscribers_only))
 
 
 @dataclass
@@ -175,7 +204,10 @@ class ChannelState:
     bans: dict[str, datetime | None] = field(default_factory=dict)
     live_stream_id: str | None = None
     expires: float = 0.0
-    # ("moderator"|"ban", user id) -> time of the event the entry reflects, removals included:
+    # user id -> (tier, end of a cancelled subscription or None while it renews): the room's
+    # subscribers, in memory so that badges and subscribers-only cost the send path no lookup
+    subscribers: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    # ("moderator"|"ban"|"subscription", user id) -> time of the event the entry reflects, removals included:
     # a late core-NATS event older than it changes nothing (as in the replicas)
     stamps: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
@@ -193,12 +225,29 @@ class ChannelState:
         """Owner or moderator: exempt from slow mode and followers-only, higher rate limit."""
         return user_id == self.owner_id or user_id in self.moderators
 
+    def subscription_tier(self, user_id: str, now: datetime | None = None) -> str | None:
+        """The user's tier while their subscription counts (ACTIVE, or CANCELLED before its date)."""
+        entry = self.subscribers.get(user_id)
+        if entry is None:
+            return None
+        tier, until = entry
+        if until is not None and until <= (now or datetime.now(UTC)):
+            return None
+        return tier
+
     def badges(self, user_id: str) -> list[str]:
+        """The role badge (owner or moderator), then `subscriber:<TIER>` for a subscriber."""
         if user_id == self.owner_id:
-            return ["owner"]
-        if user_id in self.moderators:
-            return ["moderator"]
-        return []
+            badges = ["owner"]
+        elif user_id in self.moderators:
+            badges = ["moderator"]
+        else:
+            badges = []
+        if self.subscribers:
+            tier = self.subscription_tier(user_id)
+            if tier is not None:
+                badges.append(f"subscriber:{tier}")
+        return badges
 
     def ban_of(self, user_id: str, now: datetime | None = None) -> tuple[bool, datetime | None] | None:
         """None when the user may chat; (True, None) banned; (False, until) timed out."""
@@ -270,6 +319,10 @@ async def read_channel(session: AsyncSession, channel_id: str) -> ChannelState |
                                .where(col(ModeratorReplica.channel_id) == channel_id))).all()
     bans = (await session.exec(select(BanReplica.user_id, BanReplica.until, BanReplica.present, BanReplica.changed_at)
                                .where(col(BanReplica.channel_id) == channel_id))).all()
+    subs = (await session.exec(select(SubscriptionReplica.user_id, SubscriptionReplica.tier,
+                                      SubscriptionReplica.until, SubscriptionReplica.present,
+                                      SubscriptionReplica.changed_at)
+                               .where(col(SubscriptionReplica.channel_id) == channel_id))).all()
     live = (await session.exec(select(StreamReplica.id).where(
         col(StreamReplica.channel_id) == channel_id, col(StreamReplica.status) == "LIVE")
         .order_by(col(StreamReplica.synced_at).desc()).limit(1))).first()
@@ -277,9 +330,11 @@ async def read_channel(session: AsyncSession, channel_id: str) -> ChannelState |
         channel_id=channel_id, owner_id=row.owner_id, slug=row.slug,
         moderators={user_id for user_id, present, _ in mods if present},
         filters=Filters.of(filters.banned_words, filters.profanity_filter, filters.slow_mode_seconds,
-                           filters.followers_only) if filters else Filters(),
+                           filters.followers_only, filters.subscribers_only) if filters else Filters(),
         bans={user_id: until for user_id, until, present, _ in bans if present}, live_stream_id=live,
-        stamps={**{("moderator", u): at for u, _, at in mods}, **{("ban", u): at for u, _, _, at in bans}})
+        subscribers={user_id: (tier, until) for user_id, tier, until, present, _ in subs if present},
+        stamps={**{("moderator", u): at for u, _, at in mods}, **{("ban", u): at for u, _, _, at in bans},
+                **{("subscription", u): at for u, _, _, _, at in subs}})
 
 
 async def read_follow(session: AsyncSession, channel_id: str, user_id: str) -> bool:
@@ -387,7 +442,7 @@ class Moderation:
     async def start(self, nc: NATS) -> None:
         if isinstance(self.source, PgReplicas):
             self.source.nc = nc
-        for subject in ("channel.>", "user.>", "stream.>"):
+        for subject in ("channel.>", "user.>", "stream.>", "subscription.>"):
             self._subs.append(await nc.subscribe(subject, cb=self._on_core_message))
 
     async def stop(self) -> None:
@@ -548,7 +603,7 @@ class Moderation:
                 self._channels.drop(data.id)
         elif t == s.CHANNEL_FILTERS_UPDATED and isinstance(data, ch.ChannelFilters):
             filters = Filters.of(data.banned_words, data.profanity_filter, data.slow_mode_seconds,
-                                 data.followers_only)
+                                 data.followers_only, data.subscribers_only)
             channel(lambda st: setattr(st, "filters", filters))
         elif t == s.CHANNEL_MODERATOR_ADDED and isinstance(data, ch.ChannelModerator):
             member("moderator", lambda st: st.moderators.add(data.user_id))
@@ -558,6 +613,12 @@ class Moderation:
             member("ban", lambda st: st.bans.__setitem__(data.user_id, data.until))
         elif t == s.CHANNEL_USER_UNBANNED and isinstance(data, ch.ChannelUnban):
             member("ban", lambda st: st.bans.pop(data.user_id, None))
+        elif t in SUBSCRIPTION_EVENTS and isinstance(data, sb.Subscription):
+            if _subscribed(data):
+                entry = (str(data.tier), subscription_until(data))
+                member("subscription", lambda st: st.subscribers.__setitem__(data.user_id, entry))
+            else:
+                member("subscription", lambda st: st.subscribers.pop(data.user_id, None))
         elif t in (s.CHANNEL_FOLLOWED, s.CHANNEL_UNFOLLOWED) and isinstance(data, ch.ChannelFollow):
             self._follows.set_fresh((data.channel_id, data.user_id), t == s.CHANNEL_FOLLOWED)
         elif t in (s.USER_REGISTERED, s.USER_UPDATED) and isinstance(data, us.UserProfile):

@@ -6,7 +6,7 @@ in the same handler that changes a replica, the snapshot the edges read on a cac
 
 | key | value |
 |---|---|
-| `channel.<channelId>` | owner, slug, moderators, bans/timeouts, filters, live stream |
+| `channel.<channelId>` | owner, slug, moderators, bans/timeouts, filters, live stream, subscribers (tier, end of a cancelled one) |
 | `stream.<streamId>` | `[channelId, status]` |
 | `follow.<channelId>.<userId>` | `1` / `0` |
 | `blocks.<userId>` | the ids this user blocked |
@@ -53,8 +53,11 @@ def encode_channel(st: ChannelState) -> bytes:
         "ownerId": st.owner_id, "slug": st.slug, "moderators": sorted(st.moderators),
         "bans": {uid: until.isoformat() if until else None for uid, until in st.bans.items()},
         "filters": {"bannedWords": list(f.banned_words), "profanityFilter": f.profanity_filter,
-                    "slowModeSeconds": f.slow_mode_seconds, "followersOnly": f.followers_only},
+                    "slowModeSeconds": f.slow_mode_seconds, "followersOnly": f.followers_only,
+                    "subscribersOnly": f.subscribers_only},
         "liveStreamId": st.live_stream_id,
+        "subscribers": {uid: [tier, until.isoformat() if until else None]
+                        for uid, (tier, until) in st.subscribers.items()},
         "stamps": [[kind, uid, at.isoformat()] for (kind, uid), at in st.stamps.items()]})
 
 
@@ -63,9 +66,13 @@ def decode_channel(channel_id: str, raw: bytes) -> ChannelState:
     f = d["filters"]
     return ChannelState(
         channel_id=channel_id, owner_id=d["ownerId"], slug=d["slug"], moderators=set(d["moderators"]),
-        filters=Filters.of(f["bannedWords"], f["profanityFilter"], f["slowModeSeconds"], f["followersOnly"]),
+        filters=Filters.of(f["bannedWords"], f["profanityFilter"], f["slowModeSeconds"], f["followersOnly"],
+                           f.get("subscribersOnly", False)),
         bans={uid: datetime.fromisoformat(u) if u else None for uid, u in d["bans"].items()},
         live_stream_id=d["liveStreamId"],
+        # snapshots written before subscriptions have none
+        subscribers={uid: (tier, datetime.fromisoformat(u) if u else None)
+                     for uid, (tier, u) in d.get("subscribers", {}).items()},
         stamps={(kind, uid): datetime.fromisoformat(at) for kind, uid, at in d.get("stamps", ())})
 
 
@@ -116,6 +123,7 @@ SNAPSHOTS = {
     s.CHANNEL_FOLLOWED: _follow, s.CHANNEL_UNFOLLOWED: _follow,
     s.USER_BLOCKED: _blocks, s.USER_UNBLOCKED: _blocks,
     s.USER_REGISTERED: _user, s.USER_UPDATED: _user,
+    **{t: _channel for t in mod.SUBSCRIPTION_EVENTS},
     **{t: _stream for t in mod.STREAM_EVENTS},
 }
 # the keys an event's snapshots lock, in a fixed order (stream before channel): no deadlock
