@@ -123,3 +123,11 @@ def test_an_error_outside_any_span_keeps_the_sdks_trace(tracking):
     event = receiver.wait_for(lambda e: e.get("logger") == "servicekit.tests.errortracking")
     assert "trace_id" not in event["tags"]
     assert len(event["contexts"]["trace"]["trace_id"]) == 32
+
+
+def test_an_empty_dsn_is_off(monkeypatch):
+    monkeypatch.setenv("SENTRY_DSN", "")
+    monkeypatch.setenv("SENTRY_RELEASE", " ")
+    settings = ServiceSettings()
+    assert settings.sentry_dsn is None and settings.sentry_release is None
+    assert setup_error_tracking(settings) is False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -85,6 +85,12 @@ class ServiceSettings(BaseSettings):
     sentry_environment: str = "production"
     # what events are grouped under (an image tag, a commit); unset: `<service>@<package version>`
     sentry_release: str | None = None
+
+    @field_validator("sentry_dsn", "sentry_release", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        # `SENTRY_DSN=` (an empty line in an env file) means off, not a DSN that fails to parse
+        return None if isinstance(value, str) and not value.strip() else value
 
     # object storage for uploads: file:///path (default) or s3://bucket (R2 and friends via the
     # S3_* variables); media_base_url is where the gateway serves what was stored
