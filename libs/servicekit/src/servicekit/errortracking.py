@@ -169,7 +169,8 @@ def _link_trace(event: dict) -> None:
     trace_id, span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
     contexts = event.get("contexts")
     event["contexts"] = contexts = dict(contexts) if isinstance(contexts, dict) else {}
-    previous = contexts.get("trace") if isinstance(contexts.get("trace"), dict) else {}
+    trace_context = contexts.get("trace")
+    previous: dict = trace_context if isinstance(trace_context, dict) else {}
     contexts["trace"] = {**{k: v for k, v in previous.items() if k not in ("parent_span_id",)},
                          "trace_id": trace_id, "span_id": span_id}
     event["tags"]["trace_id"] = trace_id
@@ -277,7 +278,8 @@ def browser_event(body: bytes, dsn: Dsn) -> tuple[str, bytes]:
         event_id = uuid.UUID(event_id).hex
     except ValueError:
         event_id = uuid.uuid4().hex
-    tags = event.get("tags") if isinstance(event.get("tags"), dict) else {}
+    event_tags = event.get("tags")
+    tags: dict = event_tags if isinstance(event_tags, dict) else {}
     event.update(event_id=event_id, platform="javascript", tags={**tags, "service": "web"})
     payload = orjson.dumps(event)
     envelope = b"\n".join([
