@@ -226,7 +226,7 @@ function secretRow({ label, value, secret, onCopy }) {
     });
   }
   const root = h("div", { class: "field" }, h("label", { for: id }, label),
-    h("div", { class: "input-with-action secret-row" }, input, toggle, copy));
+    h("div", { class: "input-with-action secret-row" }, input, h("span", { class: "secret-actions" }, toggle, copy)));
   return { root, input, hide() { if (input.type === "text" && toggle) toggle.click(); } };
 }
 
