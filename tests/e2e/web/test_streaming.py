@@ -393,7 +393,7 @@ def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_f
     filters = gateway.get(f"/api/channels/{channel['id']}/filters",
                           headers={"Authorization": f"Bearer {owner['accessToken']}"}).json()
     assert filters == {"bannedWords": ["spoiler", "refund"], "profanityFilter": True, "slowModeSeconds": 10,
-                       "followersOnly": True}
+                       "followersOnly": True, "subscribersOnly": False}
 
     mods = page.get_by_role("region", name="Moderators")
     mods.get_by_label("Add a moderator").fill("no-such-user")
