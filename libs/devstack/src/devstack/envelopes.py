@@ -16,9 +16,9 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from devstack.ports import free_port
+from devstack.receivers import LoopbackReceiver
 
 _PATH = re.compile(r"^/api/(?P<project>\d+)/envelope/?(?:\?.*)?$")
 
@@ -55,18 +55,19 @@ def parse_envelope(body: bytes) -> tuple[dict, list[tuple[dict, bytes]]]:
     return header, items
 
 
-class EnvelopeReceiver:
+class EnvelopeReceiver(LoopbackReceiver):
     """`with EnvelopeReceiver() as r:` listens on a free loopback port until the block ends;
     `r.dsn` is the DSN to configure, `r.events()` what arrived."""
+
+    thread_name = "envelope-receiver"
 
     def __init__(self, *, project: str = "42", public_key: str = "e2e0public0key", port: int | None = None):
         self.project = project
         self.public_key = public_key
-        self.port = port or free_port()
+        super().__init__(port)
         self._envelopes: list[Envelope] = []
         self.refused: list[str] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def dsn(self) -> str:
@@ -112,21 +113,9 @@ class EnvelopeReceiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, name="envelope-receiver", daemon=True).start()
+        self.serve(Handler)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> EnvelopeReceiver:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def envelopes(self) -> list[Envelope]:

@@ -12,9 +12,9 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from devstack.ports import free_port
+from devstack.receivers import LoopbackReceiver
 
 # the SDK waits this long between batches; the default (5 s) would make every trace test wait
 FAST_EXPORT_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "200"}
@@ -56,15 +56,15 @@ def decode_export_request(body: bytes) -> list[Span]:
     return spans
 
 
-class SpanCollector:
+class SpanCollector(LoopbackReceiver):
     """`with SpanCollector() as c:` listens on a free loopback port until the block ends."""
 
+    thread_name = "otlp-collector"
+
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+        super().__init__(port)
         self._spans: list[Span] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -103,22 +103,9 @@ class SpanCollector:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-collector", daemon=True)
-        self._thread.start()
+        self.serve(Handler)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> SpanCollector:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def spans(self) -> list[Span]:
