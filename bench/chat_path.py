@@ -11,6 +11,8 @@ users (moderators of one benchmark channel) with the harness's `platform/prep.py
 shared harness (`run.sh`, its Node.js load generator `loadgen.js --proto platform`) point by point:
 
 - targets: `P-direct` (one chat edge), `P-gw` (the nginx gateway, `least_conn` over both edges),
+  `P-l4` (an L4 address over both edges as kube-proxy publishes a Service: a kernel DNAT rule,
+  nftables `numgen inc`, no process in the path; needs root and `nft`),
   `A` (socket.io on Node) and `B` (python-socketio on uvicorn), the last two started and stopped
   by `run.sh` itself;
 - per V, R steps up the ladder of offered deliveries/s (R = D/V) until a point misses the SLO
@@ -36,6 +38,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,7 +52,7 @@ SLO = {"p99Ms": 100, "lossPct": 0.1, "refusedSends": 0}
 TARGETS = {"seedGatewayV1000R1000": "p99 < 100 ms, 0 loss, 0 refused", "ratioVsSocketIoAtLeast": 5,
            "cpuMsPerMessageAtMost": 0.3, "floorP50MsAtMost": 10, "floorP99MsAtMost": 30,
            "idleSocketKiBBelow": 20}
-PLATFORM_TARGETS = ("P-direct", "P-gw", "P-gw-tuned")
+PLATFORM_TARGETS = ("P-direct", "P-gw", "P-gw-tuned", "P-l4")
 # P-gw-tuned: a second nginx over the same edges, the gateway's config with these changes for
 # many WebSockets (worker_processes auto and tcp_nodelay on are in the gateway's config already)
 TUNED_WS = {
@@ -130,6 +133,25 @@ class Bench:
         path.write_text(conf)
         Nginx(path, prefix, self.tuned_port).start(self.stack.sup, "nginx-tuned")
 
+    def start_l4_address(self, exits: contextlib.ExitStack) -> None:
+        """An L4 address over both edges (target P-l4): what a Kubernetes Service of type
+        LoadBalancer/NodePort gives the edges (kube-proxy's iptables/IPVS mode: a DNAT per new
+        connection, round robin, then conntrack), here one nftables table on the output hook.
+        Only connections to the new port are rewritten; the table goes when the run ends."""
+        if os.geteuid() != 0 or not shutil.which("nft"):
+            raise SystemExit("P-l4 needs root and nft (Debian's nftables)")
+        edge2 = self.stack.config.service_ports["chat-edge-2"]
+        # a virtual address as a Service's cluster IP is (nothing listens there; 127/8 is all
+        # loopback), on edge 1's port so the harness's "is anything listening" check passes
+        self.l4_address, self.l4_port = "127.0.0.77", self.edge_port
+        table = f"chatbench_l4_{os.getpid()}"
+        rules = (f"table ip {table} {{\n chain out {{\n  type nat hook output priority -100; policy accept;\n"
+                 f"  ip daddr {self.l4_address} tcp dport {self.l4_port} dnat to numgen inc mod 2 map "
+                 f"{{ 0 : 127.0.0.1 . {self.edge_port}, 1 : 127.0.0.1 . {edge2} }}\n }}\n}}\n")
+        subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, timeout=30)
+        exits.callback(subprocess.run, ["nft", "delete", "table", "ip", table], check=False, timeout=30)
+        progress(f"L4 address {self.l4_address}:{self.l4_port} -> edges :{self.edge_port}, :{edge2} (nftables DNAT)")
+
     def prepare(self) -> None:
         progress(f"registering {self.args.users} sender users (moderators of one channel) with prep.py")
         self._prep("create", "--api", f"http://localhost:{self.gateway_port}", "--users", str(self.args.users))
@@ -146,8 +168,10 @@ class Bench:
         if target in PLATFORM_TARGETS:
             groups = self.groups()
             served = ["edge1"] if target == "P-direct" else ["edge1", "edge2"]
-            port = {"P-direct": self.edge_port, "P-gw": self.gateway_port}.get(target) or self.tuned_port
-            url = f"ws://127.0.0.1:{port}/ws"
+            port = {"P-direct": self.edge_port, "P-gw": self.gateway_port, "P-l4": getattr(self, "l4_port", None),
+                    "P-gw-tuned": getattr(self, "tuned_port", None)}[target]
+            host = self.l4_address if target == "P-l4" else "127.0.0.1"
+            url = f"ws://{host}:{port}/ws"
             watch = ",".join(f"{name}={'+'.join(map(str, pids))}" for name, pids in groups.items()
                              if name not in served and pids)
             senders = senders_for(rate, seconds, self.args.senders)
@@ -281,7 +305,7 @@ def main() -> None:
                    help="offered deliveries/s to step through per V (R = D/V)")
     p.add_argument("--seconds", type=float, default=5.0, help="sending time per point")
     p.add_argument("--targets", default="P-direct,P-gw,A,B",
-                   help="P-direct, P-gw, P-gw-tuned (a second nginx with TUNED_WS), A, B")
+                   help="P-direct, P-gw, P-gw-tuned (a second nginx with TUNED_WS), P-l4 (kernel DNAT over both edges), A, B")
     p.add_argument("--full", action="store_true",
                    help="the full sweep: 10 s points and a ladder in steps of about 1.4x up to 200k/s")
     p.add_argument("--no-fixed", action="store_true", help="skip the seed point, the floor and the memory")
@@ -316,11 +340,15 @@ def main() -> None:
         bench.prepare()
         if "P-gw-tuned" in targets:
             bench.start_tuned_gateway()
+        if "P-l4" in targets:
+            bench.start_l4_address(exits)
         if not args.no_fixed:
             # on a fresh edge: after the points its heap holds room for thousands of sockets
             memory = bench.idle_memory(args.idle_connections)
             progress("fixed points: the seed's stress test and the light-load floor")
             fixed["seedGateway"] = bench.point("P-gw", 1000, 1000, 10)
+            if "P-l4" in targets:
+                fixed["seedL4"] = bench.point("P-l4", 1000, 1000, 10)
             fixed["floorGateway"] = bench.point("P-gw", 200, 20, 10)
             fixed["floorDirect"] = bench.point("P-direct", 200, 20, 10)
         for v in viewer_counts:

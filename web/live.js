@@ -25,6 +25,14 @@ export class ChatError extends Error {
   }
 }
 
+// The edges' published address when the site names one (the gateway writes CHAT_WS_URL into the
+// page; clients then reach an edge with no HTTP proxy in between), else /ws on this site.
+export function chatUrl() {
+  const published = document.querySelector('meta[name="chat-url"]')?.content;
+  if (published) return published;
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+}
+
 function nonce() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
@@ -73,7 +81,7 @@ export class ChatConnection {
       token = null; // read-only until the next reconnect
     }
     if (this.stopped) return;
-    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+    const url = chatUrl();
     let ws;
     try {
       ws = new WebSocket(url);

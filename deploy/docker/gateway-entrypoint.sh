@@ -39,6 +39,14 @@ IFS=$old_ifs
 [ -n "$HLS_ORIGIN_MAP" ] || { echo "HLS_ORIGINS names no ingest node" >&2; exit 1; }
 export HLS_ORIGIN_UPSTREAMS HLS_ORIGIN_MAP
 
+# CHAT_WS_URL (optional): the chat edges' published address; it lands in the page's HTML and CSP,
+# so only a plain ws(s) URL passes (the same rule as devstack.stack.checked_chat_ws_url)
+CHAT_WS_URL=${CHAT_WS_URL:-}
+if [ -n "$CHAT_WS_URL" ] && ! printf %s "$CHAT_WS_URL" | grep -Eqx 'wss?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?'; then
+    echo "CHAT_WS_URL must be a ws:// or wss:// URL without query or quotes" >&2; exit 1
+fi
+export CHAT_WS_URL
+
 # POSIX awk (busybox's too): replace each {{NAME}} with ENVIRON[NAME]; a missing one stops the start
 awk '
 {

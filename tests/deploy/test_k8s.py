@@ -393,3 +393,46 @@ def test_only_the_services_reach_nats_and_valkey(rendered, overlay, target):
                     admitted |= {name for name, labels in pods.items() if selects(peer["podSelector"], labels)}
     assert "gateway" not in admitted, admitted
     assert {"auth", "channels", "streams", "chat", "chat-edge", "ingest"} <= admitted, admitted
+
+
+def test_prod_publishes_the_chat_edges_at_an_l4_address_the_pages_use(rendered):
+    """The edges behind a LoadBalancer Service of their own (no HTTP proxy per frame), its port
+    open to clients, and the gateway telling the pages that address (docs/benchmarks.md "The
+    gateway for WebSockets"); the base (dev) keeps chat on the gateway's /ws."""
+    docs = rendered["prod"]
+    service = by_kind(docs, "Service")["chat-edge-public"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "chat-edge"}
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["ws"]
+    edge = by_kind(docs, "Deployment")["chat-edge"]
+    ports = {p["name"]: p["containerPort"] for p in pod_spec(edge)["containers"][0]["ports"]}
+    policy = by_kind(docs, "NetworkPolicy")["chat-edge-public"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "chat-edge"}
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [ports["ws"]]
+    assert all("from" not in rule for rule in policy["spec"]["ingress"])  # the balancer keeps clients' addresses
+
+    def chat_ws_url(overlay):
+        gateway = by_kind(rendered[overlay], "Deployment")["gateway"]
+        return {e["name"]: e["value"] for e in pod_spec(gateway)["containers"][0]["env"]}["CHAT_WS_URL"]
+
+    assert chat_ws_url("prod").startswith("wss://")
+    assert chat_ws_url("dev") == ""
+    assert "chat-edge-public" not in by_kind(rendered["dev"], "Service")
+
+
+def test_gateway_entrypoint_refuses_a_chat_address_that_is_not_a_plain_ws_url(rendered, tmp_path):
+    gateway = by_kind(rendered["prod"], "Deployment")["gateway"]
+    env = {e["name"]: e["value"] for e in pod_spec(gateway)["containers"][0]["env"]}
+    template = REPO / "deploy" / "gateway" / "nginx.conf.template"
+    for value, ok in (("wss://chat.example.com/ws", True), ('wss://x/ws" onload="x', False),
+                      ("wss://x/ws; script-src *", False)):
+        env.update(PREFIX=str(tmp_path / "nginx"), CHAT_WS_URL=value)
+        result = subprocess.run(["sh", str(REPO / "deploy" / "docker" / "gateway-entrypoint.sh")], capture_output=True,
+                                text=True, timeout=20,
+                                env={"PATH": os.environ["PATH"], **env, "GATEWAY_TEMPLATE": str(template),
+                                     "RENDER_ONLY": "1"})
+        assert (result.returncode == 0) is ok, (value, result.stderr)
+        if ok:
+            assert f"connect-src 'self' {value}" in (tmp_path / "nginx" / "nginx.conf").read_text()
+        else:
+            assert "CHAT_WS_URL" in result.stderr

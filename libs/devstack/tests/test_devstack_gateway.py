@@ -86,3 +86,26 @@ def test_nginx_test_config_reports_a_broken_config(tmp_path):
     (tmp_path / "logs").mkdir()
     with pytest.raises(RuntimeError, match="nginx rejected"):
         Nginx(conf, tmp_path, 1).test_config()
+
+
+def test_the_chat_address_is_a_plain_ws_url_or_refused():
+    from devstack.stack import checked_chat_ws_url
+
+    for good in ("", "wss://chat.example.com/ws", "ws://127.0.0.1:8111/ws", "wss://chat.example.com"):
+        assert checked_chat_ws_url(good) == good
+    # it lands in an HTML attribute and a CSP source list
+    for bad in ('wss://x/ws" onload="x', "wss://x/ws; script-src *", "https://x/ws", "wss://x/ws?token=1",
+                "wss://x/ws 'unsafe-inline'", "javascript:alert(1)"):
+        with pytest.raises(ValueError):
+            checked_chat_ws_url(bad)
+
+
+def test_a_chat_address_is_written_into_the_page_and_its_csp(tmp_path):
+    config = StackConfig.ephemeral(tmp_path / "data")
+    config.chat_ws_url = "wss://chat.example.com/ws"
+    text = Stack(config, log=lambda *_: None).render_gateway().read_text()
+    assert """sub_filter '<meta name="chat-url" content="">' '<meta name="chat-url" content="wss://chat.example.com/ws">';""" in text
+    assert """sub_filter "connect-src 'self'" "connect-src 'self' wss://chat.example.com/ws";""" in text
+    # what the filters look for is in the page as written (else they would silently do nothing)
+    page = (REPO_ROOT / "web" / "index.html").read_text()
+    assert '<meta name="chat-url" content="">' in page and "connect-src 'self';" in page

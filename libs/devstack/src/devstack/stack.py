@@ -133,6 +133,9 @@ class StackConfig:
         default_factory=lambda: {s.name: s.default_port for s in listeners()})
     durable: bool = True
     public_host: str = "localhost"
+    # the chat edges' published address (an L4 Service in Kubernetes), e.g. wss://chat.example.com/ws;
+    # empty: pages open /ws on the gateway. The gateway writes it into the page and its CSP.
+    chat_ws_url: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -152,6 +155,7 @@ class StackConfig:
             object_store=_object_store_kind(),
             ingest_nodes=_env_int("INGEST_NODES", 1),
             service_ports={s.name: _env_int(s.port_env, s.default_port) for s in listeners()},
+            chat_ws_url=checked_chat_ws_url(os.environ.get("CHAT_WS_URL", "")),
         )
 
     @classmethod
@@ -410,6 +414,7 @@ class Stack:
             **self.object_sources(),
             "ERROR_PAGES": str(REPO_ROOT / "deploy" / "gateway" / "errors"),
             "USER_DIRECTIVE": "user nobody nogroup;" if os.geteuid() == 0 else "",
+            "CHAT_WS_URL": checked_chat_ws_url(c.chat_ws_url),
             # each node's nginx-rtmp calls its own media gateway, which holds its sessions' transcoders
             **hls_origin_values(self.hls_origins()),
         }
@@ -532,6 +537,17 @@ def hls_origin_values(origins: dict[str, str]) -> dict[str, str]:
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
+
+
+_CHAT_WS_URL = re.compile(r"wss?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
+
+
+def checked_chat_ws_url(value: str) -> str:
+    """CHAT_WS_URL, or a ValueError: it goes into an HTML attribute and a CSP source list, so
+    nothing but a plain ws(s) URL (no quotes, spaces, semicolons or query) is accepted."""
+    if value and not _CHAT_WS_URL.fullmatch(value):
+        raise ValueError(f"CHAT_WS_URL must be a ws:// or wss:// URL without query or quotes, not {value!r}")
+    return value
 
 
 def render_template(template: str, values: dict[str, str]) -> str:
