@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg libsrt1.5-gnutls chromium nodejs npm
+APT_PACKAGES := nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg libsrt1.5-gnutls chromium nodejs npm nftables
 PYTEST_ARGS ?=
 
 .PHONY: help setup system-deps python-deps web-deps oidc-deps run test test-fast cluster-test bench bench-chat asyncapi openapi lint clean
@@ -21,7 +21,8 @@ setup: system-deps python-deps web-deps oidc-deps
 
 # nginx with the RTMP and stream modules (stream: the L4 balancer over several ingest nodes), ffmpeg
 # (with libsrt, ffmpeg's own dependency, which the SRT listener calls too) and Chromium (browser
-# tests, never a downloaded browser) come from the distribution; everything
+# tests, never a downloaded browser) and nftables (bench/chat_path.py's L4 address: a DNAT rule as
+# kube-proxy writes) come from the distribution; everything
 # else from PyPI
 system-deps:
 	@missing=""; \
@@ -32,6 +33,7 @@ system-deps:
 	ls /usr/lib/*/libsrt*.so.1.5 >/dev/null 2>&1 || missing="$$missing libsrt1.5-gnutls"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	{ [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1; } || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing$$missing with apt-get"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
