@@ -9,15 +9,18 @@
 //
 //   node bench/_hlsload.mjs --master http://127.0.0.1:PORT/hls/<session>/index.m3u8 --players 250
 //        [--seconds 30] [--measure-from 8] [--ramp 3] [--origin http://127.0.0.1:PORT]
-//        [--legacy-share 0.1] [--rendition spread] [--preload-hint] [--first-player 0]
+//        [--legacy-share 0.1] [--rendition spread] [--preload-hint] [--first-player 0] [--client lean]
 //
 // --origin: the LL-HLS origin itself, followed by one probe per rendition (blocking reloads, not
 // through the cache) to know when each part came to exist, so that a player's blocking reload is
 // also timed from that moment. Requests before --measure-from seconds (the start-up) are not
 // counted in the latencies; stalls are counted both over the whole run and from then on.
+// --client: the HTTP client, `lean` (bench/_httpget.mjs: keep-alive GETs on node:net, a fraction
+// of the CPU) or `node` (node:http, what the generator used before; to compare). Both keep a
+// browser's per-host pool: 6 connections per player, requests beyond them queued.
 // Only loopback URLs are accepted. Output: one line `RESULT {json}` on stdout.
-import http from 'node:http';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Requests } from './_httpget.mjs';
 import {
   PlaybackBuffer, advanced, edges, liveEdge, nextDirectives, parseMediaPlaylist, partsAfter, startPoint, startPointSegments,
 } from './_hlsplayer.mjs';
@@ -25,7 +28,7 @@ import {
 const DEFAULTS = {
   master: '', players: 10, seconds: 30, 'measure-from': 8, ramp: 3, origin: '', 'legacy-share': 0,
   rendition: 'spread', 'preload-hint': false, 'first-player': 0, 'max-latency': 3, 'hold-back': 0,
-  timeout: 10,
+  timeout: 10, client: 'lean',
 };
 
 function parseArgs(argv) {
@@ -42,6 +45,7 @@ function parseArgs(argv) {
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) throw new Error(`not loopback: ${url}`);
   }
   if (!o.master) throw new Error('--master is required');
+  if (!['lean', 'node'].includes(o.client)) throw new Error(`--client: lean or node, not ${o.client}`);
   return o;
 }
 
@@ -53,38 +57,12 @@ const stopAt = t0 + opts.seconds * 1000;
 let running = true;
 
 // ---- requests ------------------------------------------------------------------------------
-const samples = {}; // type -> [ms]
-const errors = {}; // "type status" -> count
-let bytes = 0;
-
-function record(type, tReq, ms) {
-  if (tReq >= measureFrom) (samples[type] ??= []).push(Math.round(ms * 10) / 10);
-}
-
-function get(agent, url, type, { keep = true } = {}) {
-  return new Promise((resolve) => {
-    const tReq = clock();
-    const req = http.get(url, { agent, timeout: opts.timeout * 1000 }, (res) => {
-      const chunks = [];
-      let size = 0;
-      res.on('data', (c) => { size += c.length; if (keep) chunks.push(c); });
-      res.on('end', () => {
-        const tResp = clock();
-        bytes += size;
-        if (res.statusCode === 200) record(type, tReq, tResp - tReq);
-        else if (running) errors[`${type} ${res.statusCode}`] = (errors[`${type} ${res.statusCode}`] ?? 0) + 1;
-        resolve({ status: res.statusCode, body: keep ? Buffer.concat(chunks).toString() : '', tReq, tResp,
-          cache: res.headers['x-cache'] });
-      });
-      res.on('error', () => resolve({ status: 0, tReq, tResp: clock() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => {
-      if (running) errors[`${type} ${e.message === 'timeout' ? 'timeout' : 'error'}`] = (errors[`${type} ${e.message === 'timeout' ? 'timeout' : 'error'}`] ?? 0) + 1;
-      resolve({ status: 0, tReq, tResp: clock() });
-    });
-  });
-}
+// samples: type -> [ms]; errors: "type status" -> count; bytes: body bytes (requests.bytes)
+const requests = new Requests({ client: opts.client, timeoutMs: opts.timeout * 1000, clock, measureFrom });
+const { samples, errors } = requests;
+const record = (type, tReq, ms) => requests.record(type, tReq, ms);
+// -> {status, body, tReq, tResp, cache}
+const get = (agent, url, type, options) => requests.get(agent, url, type, options);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const resolveUrl = (base, uri) => new URL(uri, base).toString();
@@ -100,7 +78,7 @@ const reference = {}; // rendition path -> PlaybackBuffer
 async function probe(mediaUrl) {
   const path = new URL(mediaUrl).pathname;
   const url = new URL(path, opts.origin).toString();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = requests.pool(1);
   let query = '';
   let taken = null;
   while (running) {
@@ -153,7 +131,7 @@ class Player {
   constructor(id, legacy) {
     this.id = id;
     this.legacy = legacy;
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 6 }); // a browser's per-host pool
+    this.agent = requests.pool(6); // a browser's per-host pool
     this.buffer = null;
     this.queue = [];
     this.taken = null; // the last part (or segment) queued
@@ -306,6 +284,7 @@ async function main() {
   }, 1000);
   await sleep(stopAt - clock());
   running = false;
+  requests.running = false;
   clearInterval(tick);
   const now = clock();
   const cpu = process.cpuUsage(cpuAtWindow?.cpu);
@@ -323,7 +302,7 @@ async function main() {
         gapJumps: b?.gapJumps ?? 0, liveJumps: b?.liveJumps ?? 0, unadvancedReloads: p.unadvanced,
       };
     }),
-    samples, errors, bytes, behindEdge, behindClock,
+    client: opts.client, samples, errors, bytes: requests.bytes, behindEdge, behindClock,
     cpu: { userS: cpu.user / 1e6, systemS: cpu.system / 1e6, windowS: windowMs / 1000 },
     partsSeenByProbe: exists.size,
     eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },

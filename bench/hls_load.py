@@ -1,7 +1,8 @@
 """HLS under load: N concurrent LL-HLS players of one live stream through the gateway's cache.
 
     .venv/bin/python bench/hls_load.py [--players 100,300,1000] [--seconds 20] [--warmup 8]
-                                       [--processes 0] [--legacy-share 0.1] [--preload-hint] [--output hls_load]
+                                       [--processes 0] [--legacy-share 0.1] [--preload-hint] [--client lean]
+                                       [--output hls_load]
 
 Starts the whole platform (devstack, free ports, loopback only), registers a creator, goes live and
 publishes a 720p30 test pattern with ffmpeg (as bench/golive.py does), takes the master playlist's
@@ -199,7 +200,8 @@ def run_step(stack, args, master_url: str, origin_url: str, players: int, encode
     before = origin_counter(httpx.get(metrics_url, timeout=10).text)
     argv_common = ["--master", master_url, "--seconds", str(total), "--measure-from", str(args.warmup),
                    "--ramp", str(args.ramp), "--origin", origin_url, "--legacy-share", str(args.legacy_share),
-                   "--rendition", args.rendition, *(["--preload-hint"] if args.preload_hint else [])]
+                   "--rendition", args.rendition, "--client", args.client,
+                   *(["--preload-hint"] if args.preload_hint else [])]
     procs, outputs = [], []
     share = [players // processes + (1 if i < players % processes else 0) for i in range(processes)]
     first = 0
@@ -314,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="spread: players round-robin over the renditions; first: all on the first")
     parser.add_argument("--preload-hint", action="store_true",
                         help="players also request the preload-hinted part at once (hls.js does not)")
+    parser.add_argument("--client", choices=["lean", "node"], default="lean",
+                        help="the generator's HTTP client: lean (keep-alive GETs on node:net, bench/_httpget.mjs) "
+                             "or node (node:http, as before; 3-4x the CPU per request in bench/_httpget_bench.mjs)")
     parser.add_argument("--compare", action="store_true",
                         help="also run every step on a second gateway without stale-while-updating (before/after)")
     parser.add_argument("--ladder", default=None, help="INGEST_LADDER (default: the platform's)")
@@ -371,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             if transcoder_log.exists() else None
     payload = {"ladder": ladder, "steps": steps, "seconds": args.seconds, "warmupSeconds": args.warmup,
                "rampSeconds": args.ramp, "legacyShare": args.legacy_share, "rendition": args.rendition,
-               "preloadHint": args.preload_hint, "targets": TARGETS, "cacheNodes": 1, "compare": args.compare,
+               "preloadHint": args.preload_hint, "client": args.client, "targets": TARGETS, "cacheNodes": 1, "compare": args.compare,
                "beforeTakesOut": BEFORE if args.compare else None,
                "player": "hls.js 1.7 lowLatencyMode as in web/player.js (bench/_hlsplayer.mjs)",
                "encoder": {"argv": encoder_argv("rtmp://<ingest>/live/<key>", 1.0, 0)},
