@@ -10,7 +10,7 @@ __all__ = ["JoinStatus", "VodJoin"]
 
 class VodJoin(SQLModel, table=True):
     """A stream's recorded parts to join into one VOD (stream.vod_requested): a durable job like a
-    recording's, claimed, heartbeated and retried the same way (recordings/service.py)."""
+    recording's, claimed, heartbeated and retried the same way (jobs.py)."""
 
     __tablename__ = "vod_joins"
     __table_args__ = (

@@ -8,7 +8,7 @@ them as they are (`-c copy`, seconds for hours of video). Parts whose parameters
 creator changed resolution or encoder between connections) are re-encoded to the first part's
 picture, since a player cannot switch decoder set-ups inside one MP4 (docs/architecture.md).
 
-The job is durable and claimed like a recording's (recordings/service.py): heartbeated while
+The job is durable and claimed like a recording's (jobs.py): heartbeated while
 ffmpeg runs, claimed again when the heartbeat stops, retried with a backoff, given up after
 recording_max_attempts (the streams service then keeps the longest part as the VOD). The part
 objects stay in the store: until the joined VOD is announced the streams service may still list
@@ -22,7 +22,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.envelope import Envelope
@@ -33,13 +33,13 @@ from servicekit.db import Database
 from servicekit.outbox import stage_event
 from servicekit.storage import ObjectStore
 from sqlalchemy import event as orm_event
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from media_gateway import media
 from media_gateway.config import Settings
 from media_gateway.ingest.service import SOURCE
+from media_gateway.jobs import JobTable, JobWorker
 from media_gateway.joins.models import JoinStatus, VodJoin
 from media_gateway.recordings.service import vod_key
 
@@ -77,79 +77,31 @@ class Job:
     attempts: int
 
 
-class JoinWorker:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    async def run(self, db: Database, store: ObjectStore) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                worked = await self.process_next(db, store)
-            except Exception as exc:  # noqa: BLE001  the worker outlives any one failure
-                log.warning("vod join pass failed", extra={"error": repr(exc)})
-                worked = False
-            if worked:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.recording_poll_seconds)
-            except TimeoutError:
-                pass
-
-    async def _claim(self, db: Database) -> Job | None:
-        async with db.session() as session:
-            row = (await session.exec(text(
-                "UPDATE vod_joins SET status = 'processing', attempts = attempts + 1, updated_at = now() "
-                "WHERE stream_id = ("
-                "  SELECT stream_id FROM vod_joins"
-                "  WHERE (status = 'pending' AND next_attempt_at <= now())"
-                "     OR (status = 'processing' AND updated_at < now() - make_interval(secs => :stale))"
-                "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                "RETURNING stream_id, channel_id, parts, attempts"
-            ).bindparams(stale=self.settings.recording_stale_seconds))).first()
-            await session.commit()
-        return Job(row.stream_id, row.channel_id, tuple(row.parts), row.attempts) if row else None
+class JoinWorker(JobWorker):
+    jobs = JobTable(VodJoin, ("stream_id", "channel_id", "parts", "attempts"), log, name="vod join", work="join",
+                    key_field="streamId", give_up=" (the stream keeps its longest part)")
 
     async def process_next(self, db: Database, store: ObjectStore) -> bool:
         """Join one due stream's parts; False when none was due."""
-        job = await self._claim(db)
-        if job is None:
+        claimed = await self.jobs.claim(db, self.settings)
+        if claimed is None:
             return False
+        job = Job(claimed.stream_id, claimed.channel_id, tuple(claimed.parts), claimed.attempts)
         s = self.settings
         # this claim's own folder: the parts as downloaded and the joined file, gone once stored
         workdir = s.vod_dir / "joins" / f"{job.stream_id}.{job.attempts}"
-        work = asyncio.create_task(self._join(job, workdir, store))
-        lost = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(db, job, work, lost))
         started = time.monotonic()
         try:
-            duration, reencoded = await work
-        except asyncio.CancelledError:
-            if not lost.is_set():
-                raise  # the worker is stopping
-            log.warning("vod join claim taken over; this join stopped", extra={"streamId": job.stream_id})
-            return True
-        except Exception as exc:  # noqa: BLE001  recorded on the job, retried or given up
-            await self._failed(db, job, exc)
-            return True
+            joined = await self.jobs.hold(db, s, job.stream_id, job.attempts, self._join(job, workdir, store))
         finally:
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if joined is None:
+            return True
+        duration, reencoded = joined
         vod_url = f"{s.vod_base_url.rstrip('/')}/{job.stream_id}.mp4"
         async with db.session() as session:
-            row = await session.get(VodJoin, job.stream_id, with_for_update=True)
-            if row is None or row.status != JoinStatus.PROCESSING.value or row.attempts != job.attempts:
-                log.warning("vod join claim taken over; the other claim publishes", extra={"streamId": job.stream_id})
+            row = await self.jobs.still_held(session, job.stream_id, job.attempts)
+            if row is None:
                 return True
             row.status = JoinStatus.READY.value
             row.vod_url, row.duration_seconds, row.reencoded, row.error = vod_url, duration, reencoded, None
@@ -188,37 +140,3 @@ class JoinWorker:
         duration = await media.probe_duration(s.ffprobe_binary, target)
         await store.put_file(joined_key(s, job.stream_id), target, "video/mp4")
         return duration, reencoded
-
-    async def _heartbeat(self, db: Database, job: Job, work: asyncio.Task, lost: asyncio.Event) -> None:
-        """Keep the claim fresh while ffmpeg runs; stop the join once another worker holds the job."""
-        while True:
-            await asyncio.sleep(self.settings.recording_heartbeat_seconds)
-            try:
-                async with db.session() as session:
-                    beat = (await session.exec(text(
-                        "UPDATE vod_joins SET updated_at = now() WHERE stream_id = :sid "
-                        "AND status = 'processing' AND attempts = :claim RETURNING stream_id")
-                        .bindparams(sid=job.stream_id, claim=job.attempts))).first()
-                    await session.commit()
-            except Exception as exc:  # noqa: BLE001  a missed beat is retried; the stale limit spans several
-                log.warning("vod join heartbeat failed", extra={"streamId": job.stream_id, "error": repr(exc)})
-                continue
-            if beat is None:
-                lost.set()
-                work.cancel()
-                return
-
-    async def _failed(self, db: Database, job: Job, exc: Exception) -> None:
-        final = job.attempts >= self.settings.recording_max_attempts
-        async with db.session() as session:
-            row = await session.get(VodJoin, job.stream_id, with_for_update=True)
-            if row is not None and row.status == JoinStatus.PROCESSING.value and row.attempts == job.attempts:
-                row.status = (JoinStatus.FAILED if final else JoinStatus.PENDING).value
-                row.error = str(exc)[:2000]
-                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=10 * 3 ** (job.attempts - 1))
-                row.updated_at = datetime.now(UTC)
-                session.add(row)
-                await session.commit()
-        (log.error if final else log.warning)(
-            "vod join failed" + ("; giving up (the stream keeps its longest part)" if final else "; will retry"),
-            extra={"streamId": job.stream_id, "attempt": job.attempts, "error": str(exc)[:500]})

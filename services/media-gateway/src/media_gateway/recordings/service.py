@@ -6,20 +6,18 @@ The job lives in the `recordings` table, so the callback answers at once and a c
 only delays the VOD. A worker heartbeats its job (`updated_at`) while ffmpeg runs; a job whose
 heartbeat stopped (the worker died) is claimed again. Each claim counts `attempts` and remuxes into
 a temporary file of its own; only the job's current claim publishes the VOD, and a worker that
-finds its claim taken over stops its ffmpeg.
+finds its claim taken over stops its ffmpeg (jobs.py, shared with the VOD joins).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +32,7 @@ from media_gateway import media
 from media_gateway.config import Settings
 from media_gateway.ingest.models import IngestSession
 from media_gateway.ingest.service import SOURCE, session_id_from_stream_name
+from media_gateway.jobs import JobTable, JobWorker
 from media_gateway.recordings.models import Recording, RecordingStatus
 
 log = logging.getLogger("media_gateway.recordings")
@@ -87,37 +86,20 @@ class Job:
     attempts: int
 
 
-class RecordingWorker:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+class RecordingWorker(JobWorker):
+    jobs = JobTable(Recording, ("session_id", "channel_id", "path", "attempts"), log,
+                    name="recording", work="remux", key_field="sessionId")
+    _last_sweep = 0.0
 
     async def run(self, db: Database, store: ObjectStore) -> None:
-        last_sweep = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                worked = await self.process_next(db, store)
-                if not worked and time.monotonic() - last_sweep >= self.settings.recording_sweep_seconds:
-                    last_sweep = time.monotonic()
-                    worked = await self.sweep_orphans(db) > 0
-            except Exception as exc:  # noqa: BLE001  the worker outlives any one failure
-                log.warning("recording pass failed", extra={"error": repr(exc)})
-                worked = False
-            if worked:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.recording_poll_seconds)
-            except TimeoutError:
-                pass
+        self._last_sweep = time.monotonic()
+        await super().run(db, store)
+
+    async def idle(self, db: Database) -> bool:
+        if time.monotonic() - self._last_sweep < self.settings.recording_sweep_seconds:
+            return False
+        self._last_sweep = time.monotonic()
+        return await self.sweep_orphans(db) > 0
 
     async def sweep_orphans(self, db: Database) -> int:
         """Queue finished recordings whose on_record_done never arrived (this service was down)."""
@@ -149,53 +131,27 @@ class RecordingWorker:
             await session.commit()
         return queued
 
-    async def _claim(self, db: Database) -> Job | None:
-        async with db.session() as session:
-            row = (await session.exec(text(
-                "UPDATE recordings SET status = 'processing', attempts = attempts + 1, updated_at = now() "
-                "WHERE session_id = ("
-                "  SELECT session_id FROM recordings"
-                "  WHERE (status = 'pending' AND next_attempt_at <= now())"
-                "     OR (status = 'processing' AND updated_at < now() - make_interval(secs => :stale))"
-                "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                "RETURNING session_id, channel_id, path, attempts"
-            ).bindparams(stale=self.settings.recording_stale_seconds))).first()
-            await session.commit()
-        return Job(row.session_id, row.channel_id, Path(row.path), row.attempts) if row else None
-
     async def process_next(self, db: Database, store: ObjectStore) -> bool:
         """Turn one due recording into a VOD; False when none was due."""
-        job = await self._claim(db)
-        if job is None:
+        claimed = await self.jobs.claim(db, self.settings)
+        if claimed is None:
             return False
+        job = Job(claimed.session_id, claimed.channel_id, Path(claimed.path), claimed.attempts)
         s = self.settings
         # the remux needs a seekable local file (the MP4 index goes to the front); it lives only
         # until the store has it, and is this claim's own (a claim taken over must not remove or
         # upload another claim's file)
         target = s.vod_dir / f"{job.session_id}.{job.attempts}.mp4"
-        remux = asyncio.create_task(self._remux(job, target, store))
-        lost = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(db, job, remux, lost))
         try:
-            duration = await remux
-        except asyncio.CancelledError:
-            if not lost.is_set():
-                raise  # the worker is stopping
-            log.warning("recording claim taken over; this remux stopped", extra={"sessionId": job.session_id})
-            return True
-        except Exception as exc:  # noqa: BLE001  recorded on the job, retried or given up
-            await self._failed(db, job, exc)
-            return True
+            duration = await self.jobs.hold(db, s, job.session_id, job.attempts, self._remux(job, target, store))
         finally:
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
             target.unlink(missing_ok=True)
+        if duration is None:
+            return True
         vod_url = f"{s.vod_base_url.rstrip('/')}/{job.session_id}.mp4"
         async with db.session() as session:
-            row = await session.get(Recording, job.session_id, with_for_update=True)
-            if row is None or not self._still_ours(row, job):
-                log.warning("recording claim taken over; the other claim publishes",
-                            extra={"sessionId": job.session_id})
+            row = await self.jobs.still_held(session, job.session_id, job.attempts)
+            if row is None:
                 return True
             row.status = RecordingStatus.READY.value
             row.vod_url = vod_url
@@ -222,41 +178,3 @@ class RecordingWorker:
         duration = await media.probe_duration(s.ffprobe_binary, target)
         await store.put_file(vod_key(s, job.session_id), target, "video/mp4")
         return duration
-
-    @staticmethod
-    def _still_ours(row: Recording, job: Job) -> bool:
-        return row.status == RecordingStatus.PROCESSING.value and row.attempts == job.attempts
-
-    async def _heartbeat(self, db: Database, job: Job, remux: asyncio.Task, lost: asyncio.Event) -> None:
-        """Keep the claim fresh while ffmpeg runs; stop the remux once another worker holds the job."""
-        while True:
-            await asyncio.sleep(self.settings.recording_heartbeat_seconds)
-            try:
-                async with db.session() as session:
-                    beat = (await session.exec(text(
-                        "UPDATE recordings SET updated_at = now() WHERE session_id = :sid "
-                        "AND status = 'processing' AND attempts = :claim RETURNING session_id")
-                        .bindparams(sid=job.session_id, claim=job.attempts))).first()
-                    await session.commit()
-            except Exception as exc:  # noqa: BLE001  a missed beat is retried; the stale limit spans several
-                log.warning("recording heartbeat failed", extra={"sessionId": job.session_id, "error": repr(exc)})
-                continue
-            if beat is None:
-                lost.set()
-                remux.cancel()
-                return
-
-    async def _failed(self, db: Database, job: Job, exc: Exception) -> None:
-        final = job.attempts >= self.settings.recording_max_attempts
-        async with db.session() as session:
-            row = await session.get(Recording, job.session_id, with_for_update=True)
-            if row is not None and self._still_ours(row, job):
-                row.status = (RecordingStatus.FAILED if final else RecordingStatus.PENDING).value
-                row.error = str(exc)[:2000]
-                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=10 * 3 ** (job.attempts - 1))
-                row.updated_at = datetime.now(UTC)
-                session.add(row)
-                await session.commit()
-        (log.error if final else log.warning)(
-            "recording failed" + ("; giving up" if final else "; will retry"),
-            extra={"sessionId": job.session_id, "attempt": job.attempts, "error": str(exc)[:500]})
