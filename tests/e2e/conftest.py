@@ -16,6 +16,8 @@ from devstack.otlp import SpanCollector
 from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
 
+from .helpers import gateway_client
+
 
 MUX_WEBHOOK_SECRET = "e2e-mux-webhook-secret"
 CLOUDFLARE_WEBHOOK_AUTH = "e2e-cloudflare-live-input-auth"
@@ -110,7 +112,7 @@ def stack(span_collector, error_tracker, stack_config, oidc_provider, provider_a
 
 @pytest.fixture
 def gateway(stack) -> httpx.Client:
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.config.gateway_port}", timeout=10) as client:
+    with gateway_client(stack) as client:
         yield client
 
 

@@ -13,37 +13,11 @@ import httpx
 import pytest
 from servicekit.testing import poll
 
+from .helpers import (create_channel, encoder, go_live, problem, register, rtmp_url, segments_in_first_variant, stop,
+                      stream_key)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                                   reason="needs ffmpeg and ffprobe")]
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def register(gateway: httpx.Client, prefix: str) -> dict:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
-def encoder(stack, key: str, seconds: int) -> subprocess.Popen:
-    """A small test pattern with a tone, a key frame every second (as OBS is told to)."""
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
-         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
-         "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def segments_in_first_variant(gateway: httpx.Client, master_url: str) -> int:
-    master = gateway.get(master_url)
-    uris = [line for line in master.text.splitlines() if line and not line.startswith("#")]
-    if master.status_code != 200 or not uris:
-        return 0
-    variant = uris[0] if uris[0].startswith("/") else f"{master_url.rsplit('/', 1)[0]}/{uris[0]}"
-    return gateway.get(variant).text.count("#EXTINF")
 
 
 def ready_clip(gateway: httpx.Client, clip_id: str) -> dict:
@@ -69,20 +43,13 @@ def probe_and_decode(gateway: httpx.Client, url: str, tmp_path) -> float:
     return float(next(line.split("=", 1)[1] for line in probe.stdout.splitlines() if line.startswith("duration=")))
 
 
-def assert_problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].split(";")[0] == PROBLEM_JSON, r.headers
-    return r.json()
-
-
 def test_live_and_archived_clips_are_cut_played_listed_and_deleted(gateway, stack, tmp_path):
-    owner = register(gateway, "clipper_owner")
-    channel = gateway.post("/api/channels", json={"name": f"Clips {uuid.uuid4().hex[:6]}"}, headers=owner).json()
-    key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=owner).json()["streamKey"]
-    stream_id = poll("Go live", lambda: (r := gateway.post(f"/api/streams/{channel['id']}/start", json={"title": "Clip me"},
-                                                           headers=owner)).status_code == 200 and r).json()["id"]
-    viewer, stranger = register(gateway, "clipper"), register(gateway, "stranger")
-    publisher = encoder(stack, key, seconds=60)
+    owner = register(gateway, "clipper_owner")["auth"]
+    channel = create_channel(gateway, owner, f"Clips {uuid.uuid4().hex[:6]}")
+    key = stream_key(gateway, channel["id"], owner)
+    stream_id = go_live(gateway, channel["id"], owner, "Clip me", timeout=30)["id"]
+    viewer, stranger = register(gateway, "clipper")["auth"], register(gateway, "stranger")["auth"]
+    publisher = encoder(rtmp_url(stack, key), seconds=60)
     try:
         live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
         # the origin keeps the last few 1 s segments: wait until a 5 s clip is in the window
@@ -94,8 +61,8 @@ def test_live_and_archived_clips_are_cut_played_listed_and_deleted(gateway, stac
                              ({"streamId": stream_id, "durationSeconds": 4}, 422),
                              ({"streamId": stream_id, "durationSeconds": 5, "startSeconds": 1}, 422),
                              ({"streamId": str(uuid.uuid4()), "durationSeconds": 5}, 404)):
-            assert_problem(gateway.post("/api/clips", json=body, headers=viewer), status)
-        assert_problem(gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5}), 401)
+            problem(gateway.post("/api/clips", json=body, headers=viewer), status)
+        problem(gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5}), 401)
 
         r = gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5, "title": "Live moment"},
                          headers=viewer)
@@ -111,15 +78,13 @@ def test_live_and_archived_clips_are_cut_played_listed_and_deleted(gateway, stac
         assert gateway.post(f"/api/streams/{stream_id}/end", headers=owner).status_code == 202
         publisher.wait(20)
     finally:
-        if publisher.poll() is None:
-            publisher.kill()
-        publisher.wait(10)
+        stop(publisher)
 
     archived = poll("ARCHIVED with a VOD", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"]
                     == "ARCHIVED" and s["vodUrl"] and s, timeout=90, every=0.5)
-    problem = assert_problem(gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5,
-                                                              "startSeconds": 3600}, headers=viewer), 422)
-    assert "startSeconds" in problem["detail"]
+    refused = problem(gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5,
+                                                       "startSeconds": 3600}, headers=viewer), 422)
+    assert "startSeconds" in refused["detail"]
     r = gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5, "startSeconds": 1},
                      headers=viewer)
     assert r.status_code == 202, r.text
@@ -131,10 +96,10 @@ def test_live_and_archived_clips_are_cut_played_listed_and_deleted(gateway, stac
     assert listed.status_code == 200, listed.text
     assert [c["id"] for c in listed.json()["items"]] == [vod_clip["id"], live_clip["id"]]
 
-    assert_problem(gateway.delete(f"/api/clips/{live_clip['id']}", headers=stranger), 403)
+    problem(gateway.delete(f"/api/clips/{live_clip['id']}", headers=stranger), 403)
     assert gateway.delete(f"/api/clips/{live_clip['id']}", headers=viewer).status_code == 204
     assert gateway.delete(f"/api/clips/{vod_clip['id']}", headers=owner).status_code == 204
-    assert_problem(gateway.get(f"/api/clips/{live_clip['id']}"), 404)
+    problem(gateway.get(f"/api/clips/{live_clip['id']}"), 404)
     assert gateway.get(f"/api/channels/{channel['id']}/clips").json()["items"] == []
     # the files went with the clips
     poll("the clip file gone", lambda: gateway.get(live_clip["url"]).status_code == 404, timeout=15)

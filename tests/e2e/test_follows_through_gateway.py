@@ -4,27 +4,13 @@ import uuid
 
 import pytest
 
+from .helpers import problem, register
+
 pytestmark = pytest.mark.e2e
-PASSWORD = "s3cret-passw0rd"
-
-
-def _user(gateway) -> dict:
-    name = f"f_{uuid.uuid4().hex[:10]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": PASSWORD,
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    body = r.json()
-    return {"id": body["user"]["id"], "username": name, "auth": {"Authorization": f"Bearer {body['accessToken']}"}}
-
-
-def _problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    return r.json()
 
 
 def test_follow_unfollow_lists_and_counts(gateway):
-    a, b = _user(gateway), _user(gateway)
+    a, b = register(gateway, "f"), register(gateway, "f")
     for _ in range(2):  # idempotent
         r = gateway.post(f"/api/users/{b['id']}/follow", headers=a["auth"])
         assert r.status_code == 204, r.text
@@ -46,20 +32,20 @@ def test_follow_unfollow_lists_and_counts(gateway):
 
 
 def test_follow_refusals_are_problems(gateway):
-    me = _user(gateway)
-    body = _problem(gateway.post(f"/api/users/{me['id']}/follow", headers=me["auth"]), 422)
+    me = register(gateway, "f")
+    body = problem(gateway.post(f"/api/users/{me['id']}/follow", headers=me["auth"]), 422)
     assert body["errors"][0]["field"] == "user_id"
-    _problem(gateway.post(f"/api/users/{uuid.uuid4()}/follow", headers=me["auth"]), 404)
-    _problem(gateway.delete(f"/api/users/{uuid.uuid4()}/follow", headers=me["auth"]), 404)
-    _problem(gateway.post(f"/api/users/{me['id']}/follow"), 401)
-    _problem(gateway.get(f"/api/users/{uuid.uuid4()}/followers"), 404)
-    _problem(gateway.get(f"/api/users/{uuid.uuid4()}/following"), 404)
+    problem(gateway.post(f"/api/users/{uuid.uuid4()}/follow", headers=me["auth"]), 404)
+    problem(gateway.delete(f"/api/users/{uuid.uuid4()}/follow", headers=me["auth"]), 404)
+    problem(gateway.post(f"/api/users/{me['id']}/follow"), 401)
+    problem(gateway.get(f"/api/users/{uuid.uuid4()}/followers"), 404)
+    problem(gateway.get(f"/api/users/{uuid.uuid4()}/following"), 404)
 
 
 def test_social_links_are_http_only_and_public(gateway):
-    me = _user(gateway)
+    me = register(gateway, "f")
     for bad in ("javascript:alert(1)", "data:text/html,hi", "ftp://example.com/x"):
-        body = _problem(gateway.put("/api/auth/profile", headers=me["auth"],
+        body = problem(gateway.put("/api/auth/profile", headers=me["auth"],
                                     json={"socialLinks": {"site": bad}}), 422)
         assert any(e["field"].startswith("socialLinks") for e in body["errors"])
     r = gateway.put("/api/auth/profile", headers=me["auth"],
@@ -68,5 +54,5 @@ def test_social_links_are_http_only_and_public(gateway):
     public = gateway.get(f"/api/users/{me['id']}").json()
     assert public["socialLinks"] == {"site": "https://example.org/me"}
     assert "notificationEmail" not in str(public) and "email" not in public
-    body = _problem(gateway.put("/api/auth/profile", headers=me["auth"], json={"notificationEmail": "nope"}), 422)
+    body = problem(gateway.put("/api/auth/profile", headers=me["auth"], json={"notificationEmail": "nope"}), 422)
     assert body["errors"][0]["field"] == "notificationEmail"

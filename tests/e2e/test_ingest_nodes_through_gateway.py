@@ -22,6 +22,9 @@ from devstack.pytest_plugin import fail_on_nats_refusals
 from devstack.stack import Stack, StackConfig
 from servicekit.testing import poll
 
+from .helpers import Creator as BaseCreator
+from .helpers import encoder, gateway_client, rtmp_url, stop
+
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     shutil.which("ffmpeg") is None or not Path("/usr/lib/nginx/modules/ngx_stream_module.so").exists(),
     reason="needs ffmpeg and nginx's stream module (libnginx-mod-stream)")]
@@ -49,44 +52,19 @@ _nats_refused_nothing = fail_on_nats_refusals("nodes_stack")
 
 @pytest.fixture
 def gateway(nodes_stack) -> httpx.Client:
-    with httpx.Client(base_url=f"http://127.0.0.1:{nodes_stack.config.gateway_port}", timeout=10) as client:
+    with gateway_client(nodes_stack) as client:
         yield client
 
 
-class Creator:
+class Creator(BaseCreator):
     def __init__(self, gateway: httpx.Client, stack: Stack):
-        self.gateway, self.stack = gateway, stack
-        name = f"nd_{uuid.uuid4().hex[:8]}"
-        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                     "username": name})
-        assert r.status_code == 201, r.text
-        self.auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-        r = gateway.post("/api/channels", json={"name": f"Nodes {name}"}, headers=self.auth)
-        assert r.status_code == 201, r.text
-        self.channel = r.json()
-        r = gateway.get(f"/api/channels/{self.channel['id']}/stream-key", headers=self.auth)
-        assert r.status_code == 200, r.text
-        self.key = r.json()["streamKey"]
-
-    def go_live(self) -> str:
-        return poll("Go live answering 200", lambda: (r := self.gateway.post(
-            f"/api/streams/{self.channel['id']}/start", json={"title": "Nodes"}, headers=self.auth)).status_code == 200
-            and r, 15).json()["id"]
+        super().__init__(gateway, "nd")
+        self.stack = stack
+        self.key = self.keys()["streamKey"]
 
     def encoder(self, seconds: int = 90) -> subprocess.Popen:
-        """ffmpeg publishing through the balancer (the stack's RTMP port), a key frame every second."""
-        rtmp = f"rtmp://127.0.0.1:{self.stack.config.rtmp_port}/live/{self.key}"
-        return subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-             "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
-             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
-             "-c:a", "aac", "-f", "flv", rtmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stream(self, stream_id: str) -> dict:
-        r = self.gateway.get(f"/api/streams/{stream_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
+        """ffmpeg publishing through the balancer (the stack's RTMP port)."""
+        return encoder(rtmp_url(self.stack, self.key), seconds=seconds)
 
 
 def node_of(hls_url: str) -> str:
@@ -110,12 +88,6 @@ def plays(gateway: httpx.Client, hls_url: str) -> bool:
         return False
     segment = gateway.get(f"{variants[0].rsplit('/', 1)[0]}/{segments[-1]}")
     return segment.status_code == 200 and segment.headers["content-type"] == "video/mp4"
-
-
-def _stop(encoder: subprocess.Popen) -> None:
-    if encoder.poll() is None:
-        encoder.kill()
-    encoder.wait(10)
 
 
 def session_of(hls_url: str) -> str:
@@ -153,7 +125,7 @@ def test_the_rotation_drops_the_publisher_on_the_node_holding_it(gateway, nodes_
             poll(f"{holder}'s media gateway dropping the publisher",
                  lambda h=holder, s=session_id: dropped_by(stack, h, s), 10)
         finally:
-            _stop(encoder)
+            stop(encoder)
         if seen == {"ingest-0", "ingest-1"}:
             break
     assert seen == {"ingest-0", "ingest-1"}
@@ -204,6 +176,6 @@ def test_a_stream_survives_the_loss_of_its_ingest_node(gateway, nodes_stack):
         except subprocess.TimeoutExpired:
             pytest.fail("the publish with the rotated key is still running on the surviving node")
     finally:
-        _stop(first)
+        stop(first)
         if second is not None:
-            _stop(second)
+            stop(second)

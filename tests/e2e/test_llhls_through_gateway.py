@@ -24,6 +24,8 @@ import httpx
 import pytest
 from servicekit.testing import poll
 
+from .helpers import Creator, encoder, fetched, gateway_client, rtmp_url, stop
+
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                                   reason="needs ffmpeg and ffprobe")]
 
@@ -34,35 +36,22 @@ VIEWERS = 25
 @pytest.fixture(scope="module")
 def live(stack):
     """A channel live with a 640x360 30 fps test pattern and a tone, a key frame every second."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.config.gateway_port}", timeout=10) as gateway:
-        name = f"ll_{uuid.uuid4().hex[:8]}"
-        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                     "username": name})
-        assert r.status_code == 201, r.text
-        auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-        channel = gateway.post("/api/channels", json={"name": f"LL {name}"}, headers=auth).json()
-        key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=auth).json()["streamKey"]
-        stream = poll("Go live answering 200", lambda: (r := gateway.post(
-            f"/api/streams/{channel['id']}/start", json={"title": "LL-HLS"}, headers=auth)).status_code == 200 and r.json())
-        encoder = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-             "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
-             "-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-             "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv",
-             f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with gateway_client(stack) as gateway:
+        creator = Creator(gateway, "ll")
+        key = creator.keys()["streamKey"]
+        stream_id = creator.go_live("LL-HLS", timeout=WAIT)
+        publisher = encoder(rtmp_url(stack, key), seconds=120, size="640x360", rate=30, extra=["-pix_fmt", "yuv420p"])
         try:
             hls_url = poll("the stream LIVE with an hlsUrl", lambda: (
-                s := gateway.get(f"/api/streams/{stream['id']}").json())["status"] == "LIVE" and s["hlsUrl"])
-            master = poll("the master playlist", lambda: (r := gateway.get(hls_url)).status_code == 200 and r)
+                s := creator.stream(stream_id))["status"] == "LIVE" and s["hlsUrl"])
+            master = fetched(gateway, hls_url, WAIT)
             variants = [line for line in master.text.splitlines() if line.startswith("/hls/")]
             for variant in variants:  # every rendition has a whole segment
                 poll(f"a segment in {variant}", lambda v=variant: "#EXTINF" in gateway.get(v).text)
             yield {"hlsUrl": hls_url, "master": master, "variants": variants,
                    "origin": f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"}
         finally:
-            encoder.kill()
-            encoder.wait(10)
+            stop(publisher)
 
 
 def tags(text: str, name: str) -> list[str]:

@@ -14,6 +14,8 @@ from PIL import Image
 
 from servicekit.storage import ObjectStore
 
+from .helpers import register
+
 pytestmark = pytest.mark.e2e
 
 
@@ -36,11 +38,7 @@ def _assert_nothing_of_the_store(r) -> None:
 
 
 def test_an_avatar_upload_is_served_from_the_bucket(gateway, stack, store):
-    name = f"s3_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+    auth = register(gateway, "s3")["auth"]
     buf = io.BytesIO()
     Image.new("RGB", (300, 200), (10, 120, 30)).save(buf, format="JPEG")
     r = gateway.post("/api/upload/avatar", files={"file": ("me.jpg", buf.getvalue(), "image/jpeg")}, headers=auth)

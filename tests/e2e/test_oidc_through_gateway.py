@@ -19,15 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from standardwebhooks.webhooks import Webhook
 
+from .helpers import problem, register
+
 pytestmark = pytest.mark.e2e
-PROBLEM = "application/problem+json"
 
 
 def _problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body = r.json()
-    assert body["status"] == status and body["detail"]
+    body = problem(r, status)
+    assert body["detail"], body
     return body
 
 
@@ -182,17 +181,10 @@ def test_exchange_refuses_tokens_not_meant_for_this_client(gateway, oidc_provide
     _problem(gateway.post("/api/auth/oidc/test/exchange", json={}), 422)
 
 
-def _register(gateway, email: str) -> dict:
-    name = f"pw{uuid.uuid4().hex[:10]}"
-    r = gateway.post("/api/auth/register", json={"email": email, "password": "s3cret-passw0rd", "username": name})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def test_verified_email_links_only_after_the_owner_confirms(gateway, stack, oidc_provider):
     account = _account()
-    owner = _register(gateway, f"{account}@example.com")
-    stranger = _register(gateway, f"{_account()}@example.com")
+    owner = register(gateway, "pw", email=f"{account}@example.com")
+    stranger = register(gateway, "pw", email=f"{_account()}@example.com")
 
     body = _problem(gateway.post("/api/auth/oidc/test/exchange",
                                  json={"idToken": _id_token(stack, oidc_provider, account)}), 409)
@@ -203,9 +195,8 @@ def test_verified_email_links_only_after_the_owner_confirms(gateway, stack, oidc
     assert r.status_code == 302 and _fragment(r.headers["location"])["oidcLink"]
 
     _problem(gateway.post("/api/auth/oidc/link", json={"linkToken": link}), 401)
-    _problem(gateway.post("/api/auth/oidc/link", json={"linkToken": link},
-                          headers={"Authorization": f"Bearer {stranger['accessToken']}"}), 403)
-    auth = {"Authorization": f"Bearer {owner['accessToken']}"}
+    _problem(gateway.post("/api/auth/oidc/link", json={"linkToken": link}, headers=stranger["auth"]), 403)
+    auth = owner["auth"]
     r = gateway.post("/api/auth/oidc/link", json={"linkToken": link}, headers=auth)
     assert r.status_code == 201, r.text
     assert r.json()["provider"] == "test"
@@ -219,7 +210,7 @@ def test_verified_email_links_only_after_the_owner_confirms(gateway, stack, oidc
 
 def test_unverified_email_of_an_existing_account_is_refused(gateway, oidc_provider):
     email = f"{_account()}@example.com"
-    _register(gateway, email)
+    register(gateway, "pw", email=email)
     body = _problem(gateway.post("/api/auth/oidc/test/exchange",
                                  json={"idToken": _signed(oidc_provider, email=email, email_verified=False)}), 409)
     assert "linkToken" not in body

@@ -11,33 +11,15 @@ contains the key authorization by channels (NATS request with `traceparent` in i
 
 import asyncio
 import shutil
-import subprocess
 import time
-import uuid
 
-import nats
 import orjson
 import pytest
 import websockets
 
-from contracts.envelope import parse_event
+from .helpers import Creator, connected_event, create_channel, encoder, register, rtmp_url, stop, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
-
-
-async def _connected_event_of(nats_url: str, channel_id: str, timeout: float):
-    """The `media.ingest.connected` event of this channel (other tests' channels publish too)."""
-    nc = await nats.connect(nats_url)
-    try:
-        sub = await nc.jetstream().subscribe("media.ingest.connected", ordered_consumer=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = await sub.next_msg(timeout=max(0.1, deadline - time.monotonic()))
-            event = parse_event(msg.data)
-            if event.data.channel_id == channel_id:
-                return event
-    finally:
-        await nc.close()
 
 
 def _one(spans, service: str, predicate, what: str):
@@ -64,30 +46,15 @@ def _is_on_publish(span) -> bool:
 
 
 def test_go_live_is_one_trace_across_services(gateway, stack, span_collector):
-    name = f"tr_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com",
-                                                 "password": "s3cret-passw0rd", "username": name})
-    auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-    channel = gateway.post("/api/channels", json={"name": f"Trace {name}"}, headers=auth).json()
-    key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=auth).json()["streamKey"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:  # streams learns about the channel from channel.created
-        r = gateway.post(f"/api/streams/{channel['id']}/start", json={"title": "Traced"}, headers=auth)
-        if r.status_code == 200:
-            break
-        time.sleep(0.3)
-    assert r.status_code == 200, r.text
+    creator = Creator(gateway, "tr")
+    channel, key = creator.channel, creator.keys()["streamKey"]
+    creator.go_live("Traced")
 
-    encoder = subprocess.Popen(
-        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15",
-         "-t", "15", "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-f", "flv",
-         f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    publisher = encoder(rtmp_url(stack, key), seconds=15, size="320x240", rate=15, audio=False)
     try:
-        connected = asyncio.run(_connected_event_of(stack.nats.url, channel["id"], 20))
+        connected = asyncio.run(connected_event(stack.nats.url, channel["id"], 20))
     finally:
-        encoder.kill()
-        encoder.wait(10)
+        stop(publisher)
 
     # streams' consumer span names the event it handled: that is the way into the trace
     consume = span_collector.wait_for(lambda spans: next(
@@ -188,22 +155,13 @@ def test_chat_message_is_one_trace_across_edges_and_the_persister(gateway, stack
     """A chat message's trace starts at the `chat:send` frame on the sender's edge (a WebSocket
     frame carries no context) and travels in the stored message's headers to the fan-out on every
     edge with members in the room and to the persister in the chat API process."""
-    def register(prefix: str) -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com",
-                                                     "password": "s3cret-passw0rd", "username": name})
-        return r.json()["accessToken"]
-
-    owner = register("tro")
-    channel = gateway.post("/api/channels", json={"name": "Traced chat"},
-                           headers={"Authorization": f"Bearer {owner}"}).json()
-    deadline = time.monotonic() + 20
-    while gateway.get(f"/api/channels/{channel['id']}/messages").status_code != 200:
-        assert time.monotonic() < deadline, "chat never learned about the channel"
-        time.sleep(0.3)
+    channel = create_channel(gateway, register(gateway, "tro")["auth"], "Traced chat")
+    until("chat to learn about the channel", lambda: gateway.get(f"/api/channels/{channel['id']}/messages"),
+          lambda r: r.status_code == 200, timeout=20, every=0.3)
     edges = ("chat-edge-1", "chat-edge-2")
     ports = tuple(stack.config.service_ports[name] for name in edges)
-    ack = asyncio.run(_send_across_edges(ports, (register("trs"), register("trr")), channel["id"]))
+    tokens = (register(gateway, "trs")["accessToken"], register(gateway, "trr")["accessToken"])
+    ack = asyncio.run(_send_across_edges(ports, tokens, channel["id"]))
 
     send = span_collector.wait_for(lambda spans: next(
         (s for s in spans if s.service == edges[0] and s.name == "chat:send"

@@ -12,35 +12,13 @@ import uuid
 
 import pytest
 
+from .helpers import Creator, problem, until
+
 pytestmark = pytest.mark.e2e
 
 
-def _creator(gateway) -> dict:
-    name = f"pv_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-    r = gateway.post("/api/channels", json={"name": f"Hosted {name}"}, headers=auth)
-    assert r.status_code == 201, r.text
-    return {"auth": auth, "channel": r.json()}
-
-
-def _wait(what, check, seconds: float = 20):
-    deadline = time.monotonic() + seconds
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {value!r}")
-
-
-def _problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    return r.json()
+def _wait(what, check):
+    return until(what, check, timeout=20, every=0.2)
 
 
 def _mux_webhook(gateway, secret: str, event_type: str, stream: dict, channel_id: str):
@@ -55,8 +33,8 @@ def _mux_webhook(gateway, secret: str, event_type: str, stream: dict, channel_id
 
 
 def test_a_channel_on_mux_streams_rotates_plays_and_ends_through_mux(gateway, provider_api, mux_webhook_secret):
-    c = _creator(gateway)
-    cid, auth = c["channel"]["id"], c["auth"]
+    c = Creator(gateway, "pv")
+    cid, auth = c.channel["id"], c.auth
     local_key = gateway.get(f"/api/channels/{cid}/stream-key", headers=auth).json()["streamKey"]
 
     r = gateway.put(f"/api/channels/{cid}", json={"provider": "mux"}, headers=auth)
@@ -99,8 +77,8 @@ def test_a_channel_on_mux_streams_rotates_plays_and_ends_through_mux(gateway, pr
 
 
 def test_a_channel_on_cloudflare_gets_a_live_input_and_rotation_replaces_it(gateway, provider_api):
-    c = _creator(gateway)
-    cid, auth = c["channel"]["id"], c["auth"]
+    c = Creator(gateway, "pv")
+    cid, auth = c.channel["id"], c.auth
     r = gateway.put(f"/api/channels/{cid}", json={"provider": "cloudflare"}, headers=auth)
     assert r.status_code == 200, r.text
     [live_input] = provider_api.inputs_of(cid)
@@ -145,8 +123,8 @@ def _cloudflare_notification(gateway, auth_secret: str, input_id: str, event_typ
 
 def test_a_cloudflare_channel_goes_live_from_its_notification_and_end_disables_the_input(
         gateway, provider_api, cloudflare_webhook_auth):
-    c = _creator(gateway)
-    cid, auth = c["channel"]["id"], c["auth"]
+    c = Creator(gateway, "pv")
+    cid, auth = c.channel["id"], c.auth
     assert gateway.put(f"/api/channels/{cid}", json={"provider": "cloudflare"}, headers=auth).status_code == 200
     [live_input] = provider_api.inputs_of(cid)
     uid = live_input["uid"]
@@ -173,23 +151,23 @@ def test_a_cloudflare_channel_goes_live_from_its_notification_and_end_disables_t
 
 
 def test_provider_failures_and_bad_values_change_nothing(gateway, provider_api):
-    c = _creator(gateway)
-    cid, auth = c["channel"]["id"], c["auth"]
+    c = Creator(gateway, "pv")
+    cid, auth = c.channel["id"], c.auth
 
-    problem = _problem(gateway.put(f"/api/channels/{cid}", json={"provider": "wowza"}, headers=auth), 422)
-    assert any("provider" in str(e.get("field")) for e in problem["errors"])
+    refused = problem(gateway.put(f"/api/channels/{cid}", json={"provider": "wowza"}, headers=auth), 422)
+    assert any("provider" in str(e.get("field")) for e in refused["errors"])
 
     provider_api.fail_next("POST", r"^/video/v1/live-streams$", 500)
-    _problem(gateway.put(f"/api/channels/{cid}", json={"provider": "mux"}, headers=auth), 503)
+    problem(gateway.put(f"/api/channels/{cid}", json={"provider": "mux"}, headers=auth), 503)
     provider_api.fail_next("POST", r"/stream/live_inputs$", 401)
-    _problem(gateway.put(f"/api/channels/{cid}", json={"provider": "cloudflare"}, headers=auth), 502)
+    problem(gateway.put(f"/api/channels/{cid}", json={"provider": "cloudflare"}, headers=auth), 502)
     assert gateway.get(f"/api/channels/{cid}").json()["provider"] == "local"
     assert gateway.get(f"/api/channels/{cid}/stream-key", headers=auth).json()["provider"] == "local"
 
     # a new channel whose provider call fails is not created at all
     provider_api.fail_next("POST", r"^/video/v1/live-streams$", 0)
     name = f"never-{uuid.uuid4().hex[:8]}"
-    _problem(gateway.post("/api/channels", json={"name": name, "provider": "mux"}, headers=auth), 503)
+    problem(gateway.post("/api/channels", json={"name": name, "provider": "mux"}, headers=auth), 503)
     assert gateway.get(f"/api/channels/{name}").status_code == 404
     r = gateway.post("/api/channels", json={"name": name, "provider": "mux"}, headers=auth)
     assert r.status_code == 201 and r.json()["provider"] == "mux"

@@ -6,30 +6,18 @@ import uuid
 
 import pytest
 
+from .helpers import create_channel, register
+
 pytestmark = pytest.mark.e2e
 
 ROUNDS = 50
 
 
-def _creator(gateway) -> dict:
-    name = f"ryw_{uuid.uuid4().hex[:10]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
-def _channel(gateway, auth: dict) -> str:
-    r = gateway.post("/api/channels", json={"name": f"RYW {uuid.uuid4().hex[:8]}"}, headers=auth)
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
 def test_go_live_right_after_creating_the_channel_never_answers_404(gateway):
     answers = []
     for n in range(ROUNDS):
-        auth = _creator(gateway)
-        channel_id = _channel(gateway, auth)
+        auth = register(gateway, "ryw")["auth"]
+        channel_id = create_channel(gateway, auth)["id"]
         # the two ways to go live, alternately, each the very next request after the 201
         if n % 2:
             r = gateway.post("/api/streams", json={"channelId": channel_id, "title": "at once"}, headers=auth)
@@ -43,8 +31,8 @@ def test_go_live_right_after_creating_the_channel_never_answers_404(gateway):
 def test_chat_send_right_after_creating_the_channel_never_answers_404(gateway):
     answers = []
     for _ in range(ROUNDS // 2):
-        auth = _creator(gateway)
-        channel_id = _channel(gateway, auth)
+        auth = register(gateway, "ryw")["auth"]
+        channel_id = create_channel(gateway, auth)["id"]
         r = gateway.post("/api/messages", json={"channelId": channel_id, "content": "first!"}, headers=auth)
         answers.append((r.status_code, r.text[:200]))
         r = gateway.get(f"/api/channels/{channel_id}/messages")
@@ -54,7 +42,7 @@ def test_chat_send_right_after_creating_the_channel_never_answers_404(gateway):
 
 
 def test_an_unknown_channel_still_answers_404(gateway):
-    auth = _creator(gateway)
+    auth = register(gateway, "ryw")["auth"]
     missing = str(uuid.uuid4())
     r = gateway.post(f"/api/streams/{missing}/start", headers=auth)
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")

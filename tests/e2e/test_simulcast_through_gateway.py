@@ -8,13 +8,14 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from devstack.ports import free_port
 from devstack.servers import Nginx
+
+from .helpers import create_channel, encoder, register, rtmp_url, stop, stream_key, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
@@ -58,28 +59,9 @@ def destination_server(stack):
         stack.sup.stop(server.child, grace=3)
 
 
-def _register(gateway) -> dict:
-    name = f"sim_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
-def _poll(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached within {timeout}s")
-
-
 def test_destination_routes_are_owner_only_and_validate(gateway):
-    owner, other = _register(gateway), _register(gateway)
-    channel = gateway.post("/api/channels", json={"name": f"Sim {uuid.uuid4().hex[:6]}"}, headers=owner).json()
+    owner, other = register(gateway, "sim")["auth"], register(gateway, "sim")["auth"]
+    channel = create_channel(gateway, owner, f"Sim {uuid.uuid4().hex[:6]}")
     url = f"/api/channels/{channel['id']}/destinations"
     body = {"name": "Twitch", "url": "rtmp://127.0.0.1:1935/app", "streamKey": "live_secret_9876", "enabled": True}
 
@@ -110,9 +92,8 @@ def test_destination_routes_are_owner_only_and_validate(gateway):
 
 def test_live_source_is_copied_to_destinations_and_a_refused_one_fails_alone(gateway, stack, destination_server):
     port, received = destination_server
-    owner = _register(gateway)
-    channel = gateway.post("/api/channels", json={"name": f"Simulcast {uuid.uuid4().hex[:6]}"},
-                           headers=owner).json()
+    owner = register(gateway, "sim")["auth"]
+    channel = create_channel(gateway, owner, f"Simulcast {uuid.uuid4().hex[:6]}")
     url = f"/api/channels/{channel['id']}/destinations"
     good_key = f"dest_{uuid.uuid4().hex}"
     refused_key = f"refused_{uuid.uuid4().hex}"
@@ -121,14 +102,9 @@ def test_live_source_is_copied_to_destinations_and_a_refused_one_fails_alone(gat
                                    "enabled": True}, headers=owner).json()
     refused = gateway.post(url, json={"name": "nobody", "url": f"rtmp://127.0.0.1:{refused_port}/live",
                                       "streamKey": refused_key, "enabled": True}, headers=owner).json()
-    key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=owner).json()["streamKey"]
+    key = stream_key(gateway, channel["id"], owner)
 
-    encoder = subprocess.Popen(
-        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440", "-t", "40", "-c:v", "libx264", "-preset", "ultrafast",
-         "-tune", "zerolatency", "-g", "30", "-c:a", "aac", "-f", "flv",
-         f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    publisher = encoder(rtmp_url(stack, key), seconds=40, size="320x240", rate=30)
     try:
         def states():
             items = {d["id"]: d for d in gateway.get(url, headers=owner).json()["items"]}
@@ -136,7 +112,7 @@ def test_live_source_is_copied_to_destinations_and_a_refused_one_fails_alone(gat
                 return items
             return None
 
-        items = _poll(states, 60, "the good destination live and the refused one failed")
+        items = until("the good destination live and the refused one failed", states, timeout=60, every=0.5)
         error = items[refused["id"]]["lastError"]
         assert error and "refused" in error.lower(), error
         assert refused_key not in json.dumps(items) and good_key not in json.dumps(items)
@@ -149,7 +125,8 @@ def test_live_source_is_copied_to_destinations_and_a_refused_one_fails_alone(gat
 
         # what the destination received: the source itself (not re-encoded: 320x240 H.264 + AAC)
         recorded = received / f"{good_key}.flv"
-        _poll(lambda: recorded.exists() and recorded.stat().st_size > 100_000, 30, "the destination's recording")
+        until("the destination's recording", lambda: recorded.exists() and recorded.stat().st_size > 100_000,
+              timeout=30, every=0.5)
         probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
                                 "stream=codec_type,codec_name,width,height", "-of", "json", str(recorded)],
                                capture_output=True, text=True, timeout=30)
@@ -162,9 +139,9 @@ def test_live_source_is_copied_to_destinations_and_a_refused_one_fails_alone(gat
         hls = gateway.get(stream["hlsUrl"]) if stream.get("hlsUrl") else None
         assert hls is None or hls.status_code == 200
     finally:
-        encoder.kill()
-        encoder.wait(timeout=10)
+        stop(publisher)
 
     # the session ended: the forwarders stop and report idle
-    _poll(lambda: all(d["state"] == "idle" for d in gateway.get(url, headers=owner).json()["items"]), 60,
-          "every destination idle after the stream ended")
+    until("every destination idle after the stream ended",
+          lambda: all(d["state"] == "idle" for d in gateway.get(url, headers=owner).json()["items"]), timeout=60,
+          every=0.5)

@@ -11,12 +11,15 @@ import copy
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from servicekit.testing import poll
+
+from .helpers import Creator as BaseCreator
+from .helpers import (assert_never_logged, create_channel, encoder, rtmp_url, segments_in_first_variant, stop,
+                      vod_duration)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                                   reason="needs ffmpeg and ffprobe")]
@@ -24,28 +27,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None
 WAIT = 30.0  # upper bound for anything that normally takes a second or two
 
 
-class Creator:
+class Creator(BaseCreator):
     def __init__(self, gateway: httpx.Client, stack):
-        self.gateway = gateway
+        super().__init__(gateway, "lc")
         self.stack = stack
-        self.keys: list[str] = []
-        name = f"lc_{uuid.uuid4().hex[:8]}"
-        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                     "username": name})
-        assert r.status_code == 201, r.text
-        self.auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-        r = gateway.post("/api/channels", json={"name": f"Lifecycle {name}"}, headers=self.auth)
-        assert r.status_code == 201, r.text
-        self.channel = r.json()
+        self.all_keys: list[str] = []
         self.key = self._remember(gateway.get(f"/api/channels/{self.channel['id']}/stream-key", headers=self.auth))
 
     def another_channel(self) -> "Creator":
         """The same creator on a second channel of theirs (API.md Extensions: several per creator);
         the list of keys is shared, so either one's log check covers both."""
         other = copy.copy(self)
-        r = self.gateway.post("/api/channels", json={"name": f"Second of {self.channel['slug']}"}, headers=self.auth)
-        assert r.status_code == 201, r.text
-        other.channel = r.json()
+        other.channel = create_channel(self.gateway, self.auth, f"Second of {self.channel['slug']}")
         other.key = other._remember(self.gateway.get(f"/api/channels/{other.channel['id']}/stream-key",
                                                      headers=self.auth))
         return other
@@ -53,16 +46,8 @@ class Creator:
     def _remember(self, r: httpx.Response) -> str:
         assert r.status_code == 200, r.text
         key = r.json()["streamKey"]
-        self.keys.append(key)
+        self.all_keys.append(key)
         return key
-
-    def go_live(self) -> str:
-        """Go live (the streams service learns the channel from channel.created first) -> stream id."""
-        def start():
-            r = self.gateway.post(f"/api/streams/{self.channel['id']}/start", json={"title": "Lifecycle"},
-                                  headers=self.auth)
-            return r if r.status_code == 200 else None
-        return poll("Go live answering 200", start, 15).json()["id"]
 
     def rotate_key(self) -> str:
         self.key = self._remember(self.gateway.post(f"/api/channels/{self.channel['id']}/stream-key/rotate",
@@ -70,51 +55,14 @@ class Creator:
         return self.key
 
     def encoder(self, key: str | None = None, seconds: int = 60, picture: str = "testsrc") -> subprocess.Popen:
-        """ffmpeg publishing a small test pattern (`picture`: a lavfi source such as `color=c=red`) with
-        a tone, a key frame every second (as OBS is told to)."""
-        rtmp = f"rtmp://127.0.0.1:{self.stack.config.rtmp_port}/live/{key or self.key}"
-        size = "size=426x240:rate=15"
-        return subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-             "-f", "lavfi", "-i", f"{picture}:{size}" if "=" in picture else f"{picture}={size}",
-             "-f", "lavfi", "-i", "sine=frequency=440",
-             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
-             "-c:a", "aac", "-f", "flv", rtmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stream(self, stream_id: str) -> dict:
-        r = self.gateway.get(f"/api/streams/{stream_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def live_streams(self) -> list[dict]:
-        r = self.gateway.get(f"/api/channels/{self.channel['id']}/streams", params={"status": "LIVE"})
-        assert r.status_code == 200, r.text
-        return r.json()["items"]
-
-    def wait_live(self, stream_id: str | None = None) -> dict:
-        """The channel's LIVE stream (the given one, if any) once the encoder is connected."""
-        if stream_id:
-            return poll("the stream going LIVE", lambda: (s := self.stream(stream_id))["status"] == "LIVE" and s)
-        return poll("a LIVE stream on the channel", lambda: (items := self.live_streams()) and items[0])
+        """ffmpeg publishing a test pattern (`picture`: a lavfi source such as `color=c=red`)."""
+        return encoder(rtmp_url(self.stack, key or self.key), seconds=seconds, picture=picture)
 
     def assert_keys_never_logged(self) -> None:
+        assert_never_logged(self.stack, self.all_keys)
         data = self.stack.config.data_dir
-        logs = [*(data / "logs").glob("*.log"), *(data / "ingest" / "logs").glob("*.log"),
-                *(data / "nginx" / "logs").glob("*.log")]
-        assert logs
-        for path in logs:
-            text = path.read_text(errors="replace")
-            for key in self.keys:
-                assert key not in text, f"a stream key leaked into {path}"
         names = [p.name for p in (data / "hls").rglob("*")] + [p.name for p in (data / "vod").rglob("*")]
-        assert not any(key in name for key in self.keys for name in names)
-
-
-def _stop(encoder: subprocess.Popen) -> None:
-    if encoder.poll() is None:
-        encoder.kill()
-    encoder.wait(10)
+        assert not any(key in name for key in self.all_keys for name in names)
 
 
 def _exits_within(encoder: subprocess.Popen, seconds: float) -> int | None:
@@ -136,7 +84,7 @@ def test_rotating_the_key_drops_the_live_publish(gateway, stack):
         # the media gateway drops the publish at once (control module); on_update would within 5 s
         assert _exits_within(encoder, 15) is not None, "the publish with the rotated key is still running"
     finally:
-        _stop(encoder)
+        stop(encoder)
 
     # the old key is refused from now on; the new one is accepted
     started = time.monotonic()
@@ -145,14 +93,14 @@ def test_rotating_the_key_drops_the_live_publish(gateway, stack):
         assert _exits_within(refused, 10) not in (None, 0), "the rotated key was accepted again"
         assert time.monotonic() - started < 10
     finally:
-        _stop(refused)
+        stop(refused)
     accepted = creator.encoder(new_key)
     try:
         live = creator.wait_live()
         assert live["channelId"] == creator.channel["id"]
         assert accepted.poll() is None
     finally:
-        _stop(accepted)
+        stop(accepted)
     creator.assert_keys_never_logged()
 
 
@@ -184,7 +132,7 @@ def test_one_creator_lives_on_two_channels_and_rotating_one_key_drops_only_that_
         assert first.stream(one)["status"] == "LIVE"
     finally:
         for encoder in encoders:
-            _stop(encoder)
+            stop(encoder)
     first.assert_keys_never_logged()
 
 
@@ -194,7 +142,7 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
     encoder = creator.encoder()
     try:
         live = creator.wait_live(stream_id)
-        poll("a first segment of the source rendition", lambda: _first_variant_has_a_segment(gateway, live["hlsUrl"]))
+        poll("a first segment of the source rendition", lambda: segments_in_first_variant(gateway, live["hlsUrl"]))
         time.sleep(3)  # a few seconds on air, so the recording has something in it
         r = gateway.post(f"/api/streams/{stream_id}/end", headers=creator.auth)
         assert r.status_code == 202, r.text
@@ -202,22 +150,12 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
         # End drops the ingest: the encoder is disconnected by the server
         assert _exits_within(encoder, 15) is not None, "the ended stream's encoder is still publishing"
     finally:
-        _stop(encoder)
+        stop(encoder)
 
-    archived = poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
-                     timeout=60, every=0.5)
+    archived = creator.wait_archived(stream_id)
     assert archived["isArchived"] is True and archived["vodUrl"], archived
     assert archived["endTime"] and archived["duration"] >= 3, archived
-    vod = gateway.get(archived["vodUrl"])
-    assert vod.status_code == 200, vod.text[:200]
-    assert vod.headers["content-type"].startswith("video/mp4")
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
-                            "-of", "default=nw=1", "-"], input=vod.content, capture_output=True, timeout=30, check=False)
-    assert probe.returncode == 0, probe.stderr
-    out = probe.stdout.decode()
-    assert "codec_type=video" in out and "codec_type=audio" in out, out
-    duration = float(next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("duration=")))
-    assert duration >= 3, out
+    assert vod_duration(gateway, archived["vodUrl"]) >= 3
 
     page = gateway.get(f"/api/channels/{creator.channel['slug']}").json()
     assert page["isLive"] is False
@@ -225,15 +163,6 @@ def test_end_stream_archives_it_with_a_vod_ffprobe_reads(gateway, stack):
         v for v in gateway.get(f"/api/channels/{creator.channel['id']}/vod").json()["items"] if v["id"] == stream_id])
     assert vods[0]["vodUrl"] == archived["vodUrl"]
     creator.assert_keys_never_logged()
-
-
-def _first_variant_has_a_segment(gateway: httpx.Client, master_url: str) -> bool:
-    master = gateway.get(master_url)
-    uris = [line for line in master.text.splitlines() if line and not line.startswith("#")]
-    if master.status_code != 200 or not uris:
-        return False
-    variant = uris[0] if uris[0].startswith("/") else f"{master_url.rsplit('/', 1)[0]}/{uris[0]}"
-    return "#EXTINF" in gateway.get(variant).text
 
 
 def test_a_reconnect_inside_the_window_keeps_the_stream(gateway, stack):
@@ -257,7 +186,7 @@ def test_a_reconnect_inside_the_window_keeps_the_stream(gateway, stack):
         assert [s["id"] for s in creator.live_streams()] == [stream_id]
         assert creator.stream(stream_id)["status"] == "LIVE"
     finally:
-        _stop(second)
+        stop(second)
     creator.assert_keys_never_logged()
 
 
@@ -280,18 +209,17 @@ def test_a_reconnected_stream_is_archived_with_one_vod_of_both_parts(gateway, st
         before = creator.wait_live(stream_id)
         assert _exits_within(first, WAIT) == 0, "the first part's encoder did not finish"
     finally:
-        _stop(first)
+        stop(first)
     second = creator.encoder(seconds=part_seconds, picture="color=c=blue")
     try:
         poll("the stream switching to the second connection",
              lambda: creator.stream(stream_id)["hlsUrl"] not in (None, before["hlsUrl"]))
         assert _exits_within(second, WAIT) == 0, "the second part's encoder did not finish"
     finally:
-        _stop(second)
+        stop(second)
 
     # the window (5 s) closes, both recordings come in, the media gateway joins them
-    archived = poll("ARCHIVED with a VOD", lambda: (s := creator.stream(stream_id))["status"] == "ARCHIVED" and s,
-                    timeout=90, every=0.5)
+    archived = creator.wait_archived(stream_id, timeout=90)
     assert archived["vodUrl"] and archived["isArchived"] is True, archived
     vod = gateway.get(archived["vodUrl"])
     assert vod.status_code == 200 and vod.headers["content-type"].startswith("video/mp4")
@@ -328,5 +256,5 @@ def test_a_reconnect_after_the_window_starts_a_new_stream(gateway, stack):
         assert new["id"] != first_id
         assert creator.stream(first_id)["status"] in ("ENDING", "ARCHIVED")
     finally:
-        _stop(second)
+        stop(second)
     creator.assert_keys_never_logged()

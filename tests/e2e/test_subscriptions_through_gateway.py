@@ -8,50 +8,30 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from .helpers import create_channel, problem, register, until
+
 pytestmark = pytest.mark.e2e
 
 
 def _register(gateway, prefix: str) -> tuple[str, dict]:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": "s3cret-passw0rd",
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    return r.json()["user"]["id"], {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
-def _until(fn, predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = fn()
-        if predicate(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {result!r}")
-        time.sleep(0.1)
-
-
-def _problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    return r.json()
+    user = register(gateway, prefix)
+    return user["id"], user["auth"]
 
 
 def test_subscribe_badge_subscribers_only_and_cancel(gateway):
     owner_id, owner = _register(gateway, "subo")
     viewer_id, viewer = _register(gateway, "subv")
     _, stranger = _register(gateway, "subs")
-    r = gateway.post("/api/channels", json={"name": f"Subs {uuid.uuid4().hex[:6]}"}, headers=owner)
-    assert r.status_code == 201, r.text
-    channel_id = r.json()["id"]
+    channel_id = create_channel(gateway, owner, f"Subs {uuid.uuid4().hex[:6]}")["id"]
     url = f"/api/channels/{channel_id}/subscription"
 
     def send(headers, content="hi"):
         return gateway.post("/api/messages", json={"channelId": channel_id, "content": content}, headers=headers)
 
-    first = _until(lambda: send(viewer), lambda r: r.status_code == 201, what="chat to know the channel")
+    first = until("chat to know the channel", lambda: send(viewer), lambda r: r.status_code == 201)
     assert first.json()["user"]["badges"] == []
 
-    _problem(gateway.get(url, headers=viewer), 404)
+    problem(gateway.get(url, headers=viewer), 404)
     r = gateway.post(url, json={"tier": "VIP"}, headers=viewer)
     assert r.status_code == 201, r.text
     sub = r.json()
@@ -61,28 +41,28 @@ def test_subscribe_badge_subscribers_only_and_cancel(gateway):
     assert gateway.get(url, headers=viewer).json() == sub
 
     # the event reaches chat: the next message carries the badge with the tier
-    badged = _until(lambda: send(viewer), lambda r: r.status_code == 201 and r.json()["user"]["badges"]
-                    == ["subscriber:VIP"], timeout=10, what="the subscriber badge")
+    badged = until("the subscriber badge", lambda: send(viewer), lambda r: r.status_code == 201
+                   and r.json()["user"]["badges"] == ["subscriber:VIP"], timeout=10)
     assert badged.json()["user"]["id"] == viewer_id
 
     # a tier change keeps the date
     r = gateway.post(url, json={"tier": "BASIC"}, headers=viewer)
     assert r.status_code == 200 and r.json()["renewalDate"] == sub["renewalDate"]
-    _until(lambda: send(viewer), lambda r: r.json()["user"]["badges"] == ["subscriber:BASIC"], timeout=10,
-           what="the new tier's badge")
+    until("the new tier's badge", lambda: send(viewer), lambda r: r.json()["user"]["badges"] == ["subscriber:BASIC"],
+          timeout=10)
 
     # subscribers-only: a filter of the channel, set by the owner, applied by chat
     r = gateway.put(f"/api/channels/{channel_id}/filters", json={"subscribersOnly": True}, headers=owner)
     assert r.status_code == 200 and r.json()["subscribersOnly"] is True
-    refused = _until(lambda: send(stranger), lambda r: r.status_code == 403, timeout=10, what="subscribers-only")
-    assert _problem(refused, 403)["type"].endswith(":subscribers_only")
+    refused = until("subscribers-only", lambda: send(stranger), lambda r: r.status_code == 403, timeout=10)
+    assert problem(refused, 403)["type"].endswith(":subscribers_only")
     assert send(viewer).status_code == 201
     assert send(owner).json()["user"]["badges"] == ["owner"]
 
     # the owner sees their subscribers; nobody else does
     page = gateway.get(f"/api/channels/{channel_id}/subscriptions", headers=owner).json()
     assert page["count"] == 1 and [i["user"]["id"] for i in page["items"]] == [viewer_id]
-    _problem(gateway.get(f"/api/channels/{channel_id}/subscriptions", headers=viewer), 403)
+    problem(gateway.get(f"/api/channels/{channel_id}/subscriptions", headers=viewer), 403)
 
     # cancelled: still a subscriber until the renewal date
     r = gateway.delete(url, headers=viewer)
@@ -95,13 +75,13 @@ def test_subscribe_badge_subscribers_only_and_cancel(gateway):
 def test_subscription_refusals_are_problems(gateway):
     _, owner = _register(gateway, "subr")
     _, viewer = _register(gateway, "subq")
-    channel_id = gateway.post("/api/channels", json={"name": f"Subr {uuid.uuid4().hex[:6]}"}, headers=owner).json()["id"]
+    channel_id = create_channel(gateway, owner, f"Subr {uuid.uuid4().hex[:6]}")["id"]
     url = f"/api/channels/{channel_id}/subscription"
-    _problem(gateway.post(url, json={"tier": "VIP"}), 401)
-    _problem(gateway.get(url), 401)
-    _problem(gateway.delete(url), 401)
-    body = _problem(gateway.post(url, json={"tier": "GOLD"}, headers=viewer), 422)
+    problem(gateway.post(url, json={"tier": "VIP"}), 401)
+    problem(gateway.get(url), 401)
+    problem(gateway.delete(url), 401)
+    body = problem(gateway.post(url, json={"tier": "GOLD"}, headers=viewer), 422)
     assert body["errors"][0]["field"] == "tier"
-    assert "own channel" in _problem(gateway.post(url, json={"tier": "VIP"}, headers=owner), 422)["detail"]
-    _problem(gateway.post(f"/api/channels/{uuid.uuid4()}/subscription", json={"tier": "VIP"}, headers=viewer), 404)
-    _problem(gateway.delete(url, headers=viewer), 404)
+    assert "own channel" in problem(gateway.post(url, json={"tier": "VIP"}, headers=owner), 422)["detail"]
+    problem(gateway.post(f"/api/channels/{uuid.uuid4()}/subscription", json={"tier": "VIP"}, headers=viewer), 404)
+    problem(gateway.delete(url, headers=viewer), 404)

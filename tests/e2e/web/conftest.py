@@ -4,17 +4,18 @@ Playwright's sync API against the whole stack behind the gateway (the parent con
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from ..helpers import PASSWORD as PASSWORD  # the web tests' logins type it
+from ..helpers import register
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts"  # tests/e2e/artifacts/, git-ignored
-PASSWORD = "s3cret-passw0rd"
 
 
 @pytest.fixture(scope="session")
@@ -102,19 +103,16 @@ def png_file(tmp_path) -> Path:
 
 @pytest.fixture
 def make_user(gateway):
-    """Register (and optionally onboard) a user over HTTP; returns its credentials and profile."""
+    """Register (and optionally onboard) a user over HTTP -> `helpers.register`'s answer (the
+    credentials, tokens and `auth` headers) with its `displayName`."""
 
     def make(onboard: bool = True) -> dict:
-        name = f"w_{uuid.uuid4().hex[:10]}"
-        r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": PASSWORD,
-                                                     "username": name})
-        assert r.status_code == 201, r.text
-        result = r.json()
+        user = register(gateway, "w")
+        name = user["username"]
         if onboard:
             r = gateway.post("/api/auth/onboard", json={"displayName": f"Web {name}", "bio": "Hello from the tests."},
-                             headers={"Authorization": f"Bearer {result['accessToken']}"})
+                             headers=user["auth"])
             assert r.status_code == 200, r.text
-        return {"username": name, "email": f"{name}@example.com", "password": PASSWORD,
-                "displayName": f"Web {name}" if onboard else name, **result}
+        return {**user, "displayName": f"Web {name}" if onboard else name}
 
     return make

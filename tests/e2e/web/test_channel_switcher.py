@@ -10,13 +10,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD
+from .common import log_in, own_channel
 
 pytestmark = [pytest.mark.e2e]
 
 
 def _api(gateway, user, method, path, **kw):
-    r = gateway.request(method, path, headers={"Authorization": f"Bearer {user['accessToken']}"}, **kw)
+    r = gateway.request(method, path, headers=user["auth"], **kw)
     assert r.status_code < 300, r.text
     return r.json()
 
@@ -29,22 +29,13 @@ def _revealed_key(page) -> str:
     return key.input_value()
 
 
-def _log_in(page, user):
-    page.goto("/auth/login")
-    page.locator('form [name="login"]').fill(user["username"])
-    page.locator('form [name="password"]').fill(PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page.get_by_role("heading", name="Creator dashboard")).to_be_visible()
-
-
 def test_create_a_second_channel_switch_to_it_and_see_its_own_key_and_settings(new_page, make_user, gateway, shot):
     page = new_page()
     user = make_user()
-    first = _api(gateway, user, "POST", "/api/channels",
-                 json={"name": "Morning Show", "slug": user["username"].replace("_", "-")})
+    first = own_channel(gateway, user, "Morning Show")
     first_key = _api(gateway, user, "GET", f"/api/channels/{first['id']}/stream-key")["streamKey"]
 
-    _log_in(page, user)
+    log_in(page, user)
     # the only channel is chosen, and the URL says so
     switcher = page.get_by_role("combobox", name="Your channel")
     expect(switcher).to_have_value(first["id"])
@@ -130,7 +121,7 @@ def test_create_a_second_channel_switch_to_it_and_see_its_own_key_and_settings(n
 
     # on a phone-sized screen the switcher wraps under the heading without a horizontal scroll
     phone = new_page(360, 740)
-    _log_in(phone, user)
+    log_in(phone, user)
     phone.goto(f"/dashboard/moderation?channel={second['id']}")
     expect(phone.get_by_role("combobox", name="Your channel")).to_have_value(second["id"])
     expect(phone.get_by_label("Slow mode")).to_have_value("30")

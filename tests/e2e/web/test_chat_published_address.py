@@ -21,7 +21,7 @@ from devstack.servers import Nginx
 from devstack.stack import EDGE_NATS_USER, SERVICES
 from playwright.sync_api import expect
 
-from .test_streaming import _create_channel, needs_chat
+from .common import needs_chat, own_channel
 
 pytestmark = [pytest.mark.e2e, needs_chat]
 
@@ -80,7 +80,7 @@ def test_the_page_names_the_published_address_in_its_meta_tag_and_csp(published,
 def test_a_viewer_chats_over_the_published_address(published, browser, make_user, gateway, shot):
     site, chat_url = published
     owner = make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
     context = browser.new_context(base_url=site)
     try:
         page = context.new_page()
@@ -92,7 +92,7 @@ def test_a_viewer_chats_over_the_published_address(published, browser, make_user
         assert sockets == [chat_url], sockets  # not /ws on the site
 
         r = gateway.post("/api/messages", json={"channelId": channel["id"], "content": "over the L4 address"},
-                         headers={"Authorization": f"Bearer {owner['accessToken']}"})
+                         headers=owner["auth"])
         assert r.status_code == 201, r.text
         log = page.get_by_role("log", name="Chat messages")
         expect(log.get_by_text("over the L4 address", exact=True)).to_be_visible(timeout=10_000)

@@ -9,30 +9,20 @@ the new position and drops what belongs elsewhere, the deleted message never sho
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 from datetime import datetime
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from servicekit.testing import poll
 
-from .conftest import PASSWORD
+from ..helpers import create_channel, encoder, gateway_client, register, rtmp_url, stop, stream_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
 LATE_AT = 12.0  # seconds into the stream the late message is sent
 ON_AIR = 18.0  # the stream's length
-
-
-def _register(gateway: httpx.Client, prefix: str) -> dict:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{name}@example.com", "password": PASSWORD,
-                                                 "username": name})
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
 
 
 def _seconds_since(iso: str) -> float:
@@ -43,18 +33,11 @@ def _seconds_since(iso: str) -> float:
 def replay_vod(stack) -> dict:
     """An archived stream whose chat holds `early`, `late` and a deleted message -> their ids,
     the stream, the channel."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.config.gateway_port}", timeout=10) as gateway:
-        creator, viewer = _register(gateway, "rpc"), _register(gateway, "rpv")
-        channel = gateway.post("/api/channels", json={"name": f"Replay {uuid.uuid4().hex[:6]}"}, headers=creator)
-        assert channel.status_code == 201, channel.text
-        channel = channel.json()
-        key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=creator).json()["streamKey"]
-        encoder = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-             "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
-             "-t", str(int(ON_AIR) + 30), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-             "-g", "15", "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with gateway_client(stack) as gateway:
+        creator, viewer = register(gateway, "rpc")["auth"], register(gateway, "rpv")["auth"]
+        channel = create_channel(gateway, creator, f"Replay {uuid.uuid4().hex[:6]}")
+        key = stream_key(gateway, channel["id"], creator)
+        publisher = encoder(rtmp_url(stack, key), seconds=int(ON_AIR) + 30)
         try:
             live_id = poll("the channel going live", lambda: gateway.get(f"/api/channels/{channel['slug']}").json()
                            .get("liveStreamId"))
@@ -76,9 +59,7 @@ def replay_vod(stack) -> dict:
             time.sleep(max(0.0, ON_AIR - _seconds_since(stream["startTime"])))
             assert gateway.post(f"/api/streams/{live_id}/end", headers=creator).status_code == 202
         finally:
-            if encoder.poll() is None:
-                encoder.kill()
-            encoder.wait(10)
+            stop(publisher)
         archived = poll("the recording archived", lambda: (
             s := gateway.get(f"/api/streams/{live_id}").json())["status"] == "ARCHIVED" and s["vodUrl"] and s,
             timeout=90, every=0.5)

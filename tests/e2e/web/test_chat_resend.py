@@ -12,25 +12,33 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("code", ["unknown", "unavailable"])
-def test_a_send_answered_unknown_or_unavailable_is_resent_with_the_same_nonce(page, code):
-    sends: list[dict] = []
+def _scripted_edge(sends: list[dict], answer):
+    """A stand-in edge for route_web_socket: an empty history on chat:join, `answer(send)` to each
+    chat:send (recorded in `sends` first)."""
 
-    def scripted_edge(ws):
+    def edge(ws):
         def on_message(raw):
             event = json.loads(raw)
             if event["type"] == "chat:join":
                 ws.send(json.dumps({"type": "chat:history", "channelId": event["channelId"], "messages": []}))
             elif event["type"] == "chat:send":
                 sends.append(event)
-                if len(sends) == 1:
-                    ws.send(json.dumps({"type": "chat:error", "code": code, "message": "x",
-                                        "nonce": event["nonce"], "retryAfter": 0.2}))
-                else:
-                    ws.send(json.dumps({"type": "chat:ack", "nonce": event["nonce"], "id": "m-1", "seq": 7}))
+                ws.send(json.dumps(answer(event)))
         ws.on_message(on_message)
 
-    page.route_web_socket("**/ws", scripted_edge)
+    return edge
+
+
+@pytest.mark.parametrize("code", ["unknown", "unavailable"])
+def test_a_send_answered_unknown_or_unavailable_is_resent_with_the_same_nonce(page, code):
+    sends: list[dict] = []
+
+    def answer(send):
+        if len(sends) == 1:
+            return {"type": "chat:error", "code": code, "message": "x", "nonce": send["nonce"], "retryAfter": 0.2}
+        return {"type": "chat:ack", "nonce": send["nonce"], "id": "m-1", "seq": 7}
+
+    page.route_web_socket("**/ws", _scripted_edge(sends, answer))
     page.goto("/")
     ack = page.evaluate("""async () => {
         const { ChatConnection } = await import('/live.js');
@@ -45,19 +53,8 @@ def test_a_send_answered_unknown_or_unavailable_is_resent_with_the_same_nonce(pa
 
 def test_a_definite_refusal_is_not_resent(page):
     sends: list[dict] = []
-
-    def scripted_edge(ws):
-        def on_message(raw):
-            event = json.loads(raw)
-            if event["type"] == "chat:join":
-                ws.send(json.dumps({"type": "chat:history", "channelId": event["channelId"], "messages": []}))
-            elif event["type"] == "chat:send":
-                sends.append(event)
-                ws.send(json.dumps({"type": "chat:error", "code": "filtered", "message": "no",
-                                    "nonce": event["nonce"]}))
-        ws.on_message(on_message)
-
-    page.route_web_socket("**/ws", scripted_edge)
+    page.route_web_socket("**/ws", _scripted_edge(sends, lambda send: {
+        "type": "chat:error", "code": "filtered", "message": "no", "nonce": send["nonce"]}))
     page.goto("/")
     result = page.evaluate("""async () => {
         const { ChatConnection } = await import('/live.js');

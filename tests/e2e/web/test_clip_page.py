@@ -3,52 +3,37 @@ window) plays in the page's player, the share control copies its link, and the c
 it under Clips."""
 
 import shutil
-import subprocess
 import uuid
 
 import pytest
 from servicekit.testing import poll
 
+from ..helpers import create_channel, encoder, go_live, rtmp_url, segments_in_first_variant, stop, stream_key
+
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
-
-
-def _segments(gateway, master_url: str) -> int:
-    master = gateway.get(master_url)
-    uris = [line for line in master.text.splitlines() if line and not line.startswith("#")]
-    if master.status_code != 200 or not uris:
-        return 0
-    variant = uris[0] if uris[0].startswith("/") else f"{master_url.rsplit('/', 1)[0]}/{uris[0]}"
-    return gateway.get(variant).text.count("#EXTINF")
 
 
 @pytest.fixture
 def ready_clip(gateway, stack, make_user):
     owner, viewer = make_user(), make_user()
-    owner_auth = {"Authorization": f"Bearer {owner['accessToken']}"}
-    channel = gateway.post("/api/channels", json={"name": f"Clip page {uuid.uuid4().hex[:6]}"}, headers=owner_auth).json()
-    key = gateway.get(f"/api/channels/{channel['id']}/stream-key", headers=owner_auth).json()["streamKey"]
-    stream_id = poll("Go live", lambda: (r := gateway.post(f"/api/streams/{channel['id']}/start", json={"title": "Clips"},
-                                                           headers=owner_auth)).status_code == 200 and r).json()["id"]
-    encoder = subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc=size=426x240:rate=15", "-f", "lavfi", "-i", "sine=frequency=440",
-         "-t", "40", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
-         "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live/{key}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owner_auth = owner["auth"]
+    channel = create_channel(gateway, owner_auth, f"Clip page {uuid.uuid4().hex[:6]}")
+    key = stream_key(gateway, channel["id"], owner_auth)
+    stream_id = go_live(gateway, channel["id"], owner_auth, "Clips", timeout=30)["id"]
+    publisher = encoder(rtmp_url(stack, key), seconds=40)
     try:
         live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
-        poll("6 segments in the live window", lambda: _segments(gateway, live["hlsUrl"]) >= 6, timeout=60, every=0.5)
+        poll("6 segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]) >= 6,
+             timeout=60, every=0.5)
         r = gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5, "title": "Page clip"},
-                         headers={"Authorization": f"Bearer {viewer['accessToken']}"})
+                         headers=viewer["auth"])
         assert r.status_code == 202, r.text
         clip = poll("the clip ready", lambda: (c := gateway.get(f"/api/clips/{r.json()['id']}").json())["status"]
                     != "processing" and c, timeout=60, every=0.5)
         assert clip["status"] == "ready", clip
     finally:
         gateway.post(f"/api/streams/{stream_id}/end", headers=owner_auth)
-        if encoder.poll() is None:
-            encoder.kill()
-        encoder.wait(10)
+        stop(publisher)
     return clip, channel
 
 

@@ -8,14 +8,14 @@ German dashboard and stream page (tests/e2e/artifacts/i18n-*-de.png) show the lo
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
+from ..helpers import report_a_message
+from .common import needs_chat, own_channel
 from .conftest import PASSWORD
-from .test_streaming import needs_chat
 
 pytestmark = [pytest.mark.e2e]
 
@@ -96,10 +96,6 @@ def _fits(page, widths=(1280, 360)) -> None:
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
-def _auth(user) -> dict:
-    return {"Authorization": f"Bearer {user['accessToken']}"}
-
-
 def _none_of(page, words: list[str]) -> None:
     text = page.evaluate(WORDS_ON_PAGE)
     found = [w for w in words if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)]
@@ -116,34 +112,15 @@ def _buttons(scope, names):
         expect(scope.get_by_role("button", name=name, exact=True).first).to_be_visible()
 
 
-def _report_a_message(gateway, channel, reporter_user) -> None:
-    """A viewer reports a message (chat hears of the new channel from its channel.created event)."""
-    reporter = _auth(reporter_user)
-    deadline = time.monotonic() + 20
-    while True:
-        sent = gateway.post("/api/messages", json={"channelId": channel["id"], "content": "buy followers here"},
-                            headers=reporter)
-        if sent.status_code == 201 or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert sent.status_code == 201, sent.text
-    r = gateway.post("/api/reports", json={"channelId": channel["id"], "messageId": sent.json()["id"],
-                                           "reason": "spam link"}, headers=reporter)
-    assert r.status_code == 201, r.text
-
-
 @needs_chat
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_pages_in_the_profile_language(lang, new_page, make_user, gateway, shot):
     want = PAGES[lang]
     user = make_user()
-    r = gateway.put("/api/auth/profile", headers=_auth(user), json={"language": lang})
+    r = gateway.put("/api/auth/profile", headers=user["auth"], json={"language": lang})
     assert r.status_code == 200 and r.json()["profile"]["language"] == lang, r.text
-    r = gateway.post("/api/channels", headers=_auth(user),
-                     json={"name": f"Kanal {user['username']}", "slug": user["username"].replace("_", "-")})
-    assert r.status_code == 201, r.text
-    channel = r.json()
-    _report_a_message(gateway, channel, make_user())
+    channel = own_channel(gateway, user, f"Kanal {user['username']}")
+    report_a_message(gateway, channel, make_user())
 
     # the browser's language is English (Chromium's default here): for "de", the profile's setting wins
     page = new_page()

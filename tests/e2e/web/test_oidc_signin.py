@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD
+from ..helpers import register
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +31,7 @@ def test_sign_in_button_runs_the_flow_and_signs_in(page, stack):
 
 def test_link_notice_then_password_login_links_the_account(page, stack, gateway, oidc_provider):
     account = f"oidcweb{uuid.uuid4().hex[:8]}"
-    name = f"w_{uuid.uuid4().hex[:10]}"
-    r = gateway.post("/api/auth/register", json={"email": f"{account}@example.com", "password": PASSWORD,
-                                                 "username": name})
-    assert r.status_code == 201
-    owner = r.json()
+    owner = register(gateway, "w", email=f"{account}@example.com")
     # the provider part of the flow over HTTP (it picks the account by login_hint), then the
     # browser opens where the callback sent it
     r = gateway.get("/api/auth/oidc/test/login")
@@ -51,10 +47,10 @@ def test_link_notice_then_password_login_links_the_account(page, stack, gateway,
     page.goto(finish)
     expect(page.get_by_test_id("oidc-link-notice")).to_be_visible()
     expect(page.get_by_test_id("external-signin")).to_be_empty()
-    page.locator('form [name="login"]').fill(name)
-    page.locator('form [name="password"]').fill(PASSWORD)
+    page.locator('form [name="login"]').fill(owner["username"])
+    page.locator('form [name="password"]').fill(owner["password"])
     page.get_by_role("button", name="Log in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/onboarding$"))
 
-    r = gateway.get("/api/auth/oidc/identities", headers={"Authorization": f"Bearer {owner['accessToken']}"})
+    r = gateway.get("/api/auth/oidc/identities", headers=owner["auth"])
     assert [i["provider"] for i in r.json()] == ["test"]

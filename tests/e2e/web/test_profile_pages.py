@@ -10,22 +10,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD
+from .common import log_in, own_channel
 
 pytestmark = pytest.mark.e2e
 REL = "noopener nofollow ugc"
-
-
-def _auth(user) -> dict:
-    return {"Authorization": f"Bearer {user['accessToken']}"}
-
-
-def _login(page, user):
-    page.goto("/auth/login")
-    page.locator('form [name="login"]').fill(user["username"])
-    page.locator('form [name="password"]').fill(PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page.get_by_role("heading", name="Creator dashboard")).to_be_visible()
 
 
 def _unsafe_links(page, user_id: str):
@@ -53,13 +41,10 @@ def _check_links(page, scope):
 
 def test_social_links_are_safe_on_profile_and_channel_page(new_page, make_user, gateway, shot):
     creator = make_user()
-    r = gateway.put("/api/auth/profile", headers=_auth(creator), json={
+    r = gateway.put("/api/auth/profile", headers=creator["auth"], json={
         "socialLinks": {"site": "https://example.org/me", "blog": "http://example.com/blog"}})
     assert r.status_code == 200, r.text
-    r = gateway.post("/api/channels", headers=_auth(creator),
-                     json={"name": f"Ch {creator['username']}", "slug": creator["username"].replace("_", "-")})
-    assert r.status_code == 201, r.text
-    channel = r.json()
+    channel = own_channel(gateway, creator)
 
     page = new_page()
     _unsafe_links(page, creator["user"]["id"])
@@ -84,7 +69,7 @@ def test_follow_button_and_counts(new_page, make_user, shot):
     expect(follow_link).to_have_attribute("href", re.compile(r"^/auth/login\?next="))
 
     page = new_page()
-    _login(page, fan)
+    log_in(page, fan)
     page.goto(f"/users/{star['username']}")
     button = page.get_by_role("button", name="Follow", exact=True)
     expect(button).to_have_attribute("aria-pressed", "false")
@@ -109,7 +94,7 @@ def test_follow_button_and_counts(new_page, make_user, shot):
 def test_language_setting_switches_the_pages(browser, base_url, new_page, make_user, shot):
     user = make_user()
     page = new_page()
-    _login(page, user)
+    log_in(page, user)
     page.goto("/dashboard/profile")
     expect(page.get_by_role("heading", name="Edit profile")).to_be_visible()
     page.get_by_label("Language").select_option("de")

@@ -9,23 +9,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD
+from ..helpers import create_channel
+from .common import log_in
 
 pytestmark = [pytest.mark.e2e]
 
 
 def test_switch_a_channel_to_mux_and_see_muxs_url_and_key(new_page, make_user, gateway, provider_api, shot):
     user = make_user()
-    auth = {"Authorization": f"Bearer {user['accessToken']}"}
-    r = gateway.post("/api/channels", json={"name": "Hosted Show"}, headers=auth)
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
+    cid = create_channel(gateway, user["auth"], "Hosted Show")["id"]
 
     page = new_page()
-    page.goto("/auth/login")
-    page.locator('form [name="login"]').fill(user["username"])
-    page.locator('form [name="password"]').fill(PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
+    log_in(page, user)
     expect(page.get_by_role("heading", name="Encoder settings")).to_be_visible()
     expect(page.get_by_label("RTMP URL", exact=True)).to_have_value(re.compile(r"^rtmp://"))
 

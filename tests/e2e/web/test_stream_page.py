@@ -10,8 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .common import log_in, needs_chat, own_channel
 from .conftest import PASSWORD
-from .test_streaming import _create_channel, _login, needs_chat
 
 pytestmark = [pytest.mark.e2e]
 
@@ -80,11 +80,10 @@ def _focus_ring(locator) -> dict:
 
 def test_follow_from_anonymous_to_following_and_back(new_page, make_user, gateway):
     owner, early_fan, fan = make_user(), make_user(), make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
     slug, name = channel["slug"], channel["name"]
     # someone already follows: the count below goes from 1 to 2 (and the word from singular to plural)
-    r = gateway.post(f"/api/channels/{channel['id']}/follow",
-                     headers={"Authorization": f"Bearer {early_fan['accessToken']}"})
+    r = gateway.post(f"/api/channels/{channel['id']}/follow", headers=early_fan["auth"])
     assert r.status_code == 204, r.text
 
     # anonymous: Follow is a link to the login page that brings the visitor back here
@@ -116,8 +115,7 @@ def test_follow_from_anonymous_to_following_and_back(new_page, make_user, gatewa
     assert _followers_now(page) == "2 followers"  # updated with the button, not by the next poll
 
     # the server agrees, for the fan and for anyone
-    fan_auth = {"Authorization": f"Bearer {fan['accessToken']}"}
-    seen = gateway.get(f"/api/channels/{channel['id']}", headers=fan_auth).json()
+    seen = gateway.get(f"/api/channels/{channel['id']}", headers=fan["auth"]).json()
     assert seen["isFollowing"] is True and seen["followerCount"] == 2, seen
     assert gateway.get(f"/api/channels/{channel['id']}").json()["followerCount"] == 2
 
@@ -134,7 +132,7 @@ def test_follow_from_anonymous_to_following_and_back(new_page, make_user, gatewa
     expect(follow).to_have_attribute("aria-pressed", "false")
     expect(follow).to_have_accessible_name(f"Follow {name}")
     assert _followers_now(page) == "1 follower"
-    seen = gateway.get(f"/api/channels/{channel['id']}", headers=fan_auth).json()
+    seen = gateway.get(f"/api/channels/{channel['id']}", headers=fan["auth"]).json()
     assert seen["isFollowing"] is False and seen["followerCount"] == 1, seen
     page.reload()
     expect(_follow_button(page)).to_have_text("Follow")
@@ -144,7 +142,7 @@ def test_follow_from_anonymous_to_following_and_back(new_page, make_user, gatewa
 
 def test_share_copies_the_page_address(new_page, make_user, gateway, base_url):
     owner = make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
     page = new_page(1280, 800)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
     page.goto(f"/streams/{channel['slug']}")
@@ -160,14 +158,14 @@ def test_share_copies_the_page_address(new_page, make_user, gateway, base_url):
 @needs_chat
 def test_chat_catches_up_after_the_connection_drops(new_page, make_user, gateway, shot):
     owner, viewer_user = make_user(), make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
 
     creator = new_page()
-    _login(creator, owner)
+    log_in(creator, owner)
     creator.goto(f"/streams/{channel['slug']}")
     viewer = new_page()
     viewer.context.add_init_script(SOCKET_PROBE)
-    _login(viewer, viewer_user)
+    log_in(viewer, viewer_user)
     sent: list[dict] = []  # what the viewer's page sends on its chat sockets
     received: list[dict] = []
 
@@ -236,9 +234,9 @@ def test_chat_catches_up_after_the_connection_drops(new_page, make_user, gateway
 
 def test_keyboard_reaches_follow_and_chat_with_a_visible_focus_ring(new_page, make_user, gateway, shot):
     owner, viewer_user = make_user(), make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
     page = new_page(1280, 800)
-    _login(page, viewer_user)
+    log_in(page, viewer_user)
     page.goto(f"/streams/{channel['slug']}")
     follow = _follow_button(page)
     chat_input = page.get_by_role("textbox", name="Chat message")

@@ -14,21 +14,16 @@ import shutil
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from devstack.stack import SERVICES
 from playwright.sync_api import expect
 
+from ..helpers import report_a_message
+from .common import log_in, needs_chat, own_channel
 from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.e2e]
 
-GATEWAY_TEMPLATE = (Path(__file__).resolve().parents[3] / "deploy" / "gateway" / "nginx.conf.template").read_text()
-HAS_CHAT = (any(s.name.startswith("chat") for s in SERVICES)
-            and re.search(r"location\s+(=\s*|\^~\s*)?/ws\b", GATEWAY_TEMPLATE) is not None)
-needs_chat = pytest.mark.skipif(not HAS_CHAT, reason="the chat WebSocket is not wired yet: no chat service in devstack "
-                                                     "SERVICES or no /ws location in the gateway template")
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 
@@ -62,22 +57,6 @@ def _wait_playing(video, timeout: float = 30.0, advance: float = 1.5) -> float:
             return now
         time.sleep(0.25)
     raise AssertionError(f"video did not play: currentTime stayed at {now} (first seen {start})")
-
-
-def _login(page, user):
-    page.goto("/auth/login")
-    page.locator('form [name="login"]').fill(user["username"])
-    page.locator('form [name="password"]').fill(PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page.get_by_role("heading", name="Creator dashboard")).to_be_visible()
-
-
-def _create_channel(gateway, user, **extra) -> dict:
-    auth = {"Authorization": f"Bearer {user['accessToken']}"}
-    r = gateway.post("/api/channels", json={"name": f"Ch {user['username']}", "slug": user["username"].replace("_", "-"),
-                                            **extra}, headers=auth)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 @needs_ffmpeg
@@ -249,14 +228,14 @@ def test_creator_goes_live_viewer_watches_then_vod_plays(new_page, base_url, sta
 def test_chat_between_two_browsers_with_moderation(new_page, make_user, gateway, shot):
     owner = make_user()
     viewer_user = make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
 
     creator = new_page()
-    _login(creator, owner)
+    log_in(creator, owner)
     creator.goto(f"/streams/{channel['slug']}")
     viewer = new_page()
     viewer.context.add_init_script(LAYOUT_SHIFT_PROBE)
-    _login(viewer, viewer_user)
+    log_in(viewer, viewer_user)
     viewer.goto(f"/streams/{channel['slug']}")
 
     def log(page):
@@ -293,7 +272,7 @@ def test_chat_between_two_browsers_with_moderation(new_page, make_user, gateway,
 
 def test_mobile_stream_page_has_a_chat_drawer(new_page, make_user, gateway, shot):
     owner = make_user()
-    channel = _create_channel(gateway, owner, description="Phone-sized test channel.")
+    channel = own_channel(gateway, owner, description="Phone-sized test channel.")
     page = new_page(360, 740)
     page.goto(f"/streams/{channel['slug']}")
     expect(page.get_by_role("heading", level=1)).to_have_text(channel["name"])
@@ -337,23 +316,11 @@ def test_unknown_channel_shows_not_found(page):
 def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_file, tmp_path, shot):
     owner = make_user()
     other = make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
     # a viewer reports a chat message before the filters below make the room followers-only
-    reporter = make_user()
-    auth = {"Authorization": f"Bearer {reporter['accessToken']}"}
-    deadline = time.monotonic() + 20
-    while True:  # chat learns of the new channel from its channel.created event
-        sent = gateway.post("/api/messages", json={"channelId": channel["id"], "content": "buy followers here"},
-                            headers=auth)
-        if sent.status_code == 201 or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert sent.status_code == 201, sent.text
-    r = gateway.post("/api/reports", json={"channelId": channel["id"], "messageId": sent.json()["id"],
-                                           "reason": "spam link"}, headers=auth)
-    assert r.status_code == 201, r.text
+    report_a_message(gateway, channel, make_user())
     page = new_page()
-    _login(page, owner)
+    log_in(page, owner)
 
     # channel editor: banner with preview and errors, details saved
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Channel").click()
@@ -390,8 +357,7 @@ def test_channel_editor_and_moderation_panel(new_page, make_user, gateway, png_f
     page.get_by_label("Followers-only chat").check()
     page.get_by_role("button", name="Save chat settings").click()
     expect(page.get_by_text("Chat settings saved.")).to_be_visible()
-    filters = gateway.get(f"/api/channels/{channel['id']}/filters",
-                          headers={"Authorization": f"Bearer {owner['accessToken']}"}).json()
+    filters = gateway.get(f"/api/channels/{channel['id']}/filters", headers=owner["auth"]).json()
     assert filters == {"bannedWords": ["spoiler", "refund"], "profanityFilter": True, "slowModeSeconds": 10,
                        "followersOnly": True, "subscribersOnly": False}
 

@@ -6,35 +6,23 @@ owner's subscribers-only switch on the moderation page, which chat then applies.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
-from .test_streaming import _create_channel, _login, needs_chat
+from ..helpers import until
+from .common import log_in, needs_chat, own_channel
 
 pytestmark = [pytest.mark.e2e]
-
-
-def _until(fn, predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate(result := fn()):
-        assert time.monotonic() < deadline, f"timed out: {result!r}"
-        time.sleep(0.1)
-    return result
-
-
-def _auth(user) -> dict:
-    return {"Authorization": f"Bearer {user['accessToken']}"}
 
 
 @needs_chat
 def test_subscribe_from_the_stream_page_and_the_badge_in_chat(new_page, make_user, gateway, shot):
     owner, fan, stranger = make_user(), make_user(), make_user()
-    channel = _create_channel(gateway, owner)
+    channel = own_channel(gateway, owner)
 
     page = new_page()
-    _login(page, fan)
+    log_in(page, fan)
     page.goto(f"/streams/{channel['slug']}")
     panel = page.get_by_role("region", name="Subscribe")
     expect(panel).to_contain_text(f"Support {channel['name']} with a subscription")
@@ -43,15 +31,15 @@ def test_subscribe_from_the_stream_page_and_the_badge_in_chat(new_page, make_use
     expect(panel).to_contain_text(re.compile(r"You subscribe at VIP\. Renews on \w+ \d+, \d{4}\."))
     expect(panel.get_by_role("button", name="Change tier")).to_be_disabled()  # VIP is already the tier
     expect(panel.get_by_role("button", name="Cancel subscription")).to_be_visible()
-    sub = gateway.get(f"/api/channels/{channel['id']}/subscription", headers=_auth(fan)).json()
+    sub = gateway.get(f"/api/channels/{channel['id']}/subscription", headers=fan["auth"]).json()
     assert (sub["tier"], sub["status"]) == ("VIP", "ACTIVE")
 
     # the fan's next message carries the subscriber badge with the tier. The event travels channels'
     # outbox -> NATS -> chat in milliseconds; on a busy test machine the test makes sure it arrived
     # (a message over REST) before typing, so the typed message is the one checked
-    _until(lambda: gateway.post("/api/messages", json={"channelId": channel["id"], "content": "probe"},
-                                headers=_auth(fan)),
-           lambda r: r.status_code == 201 and "subscriber:VIP" in r.json()["user"]["badges"])
+    until("the fan's messages badged VIP", lambda: gateway.post(
+        "/api/messages", json={"channelId": channel["id"], "content": "probe"}, headers=fan["auth"]),
+        lambda r: r.status_code == 201 and "subscriber:VIP" in r.json()["user"]["badges"], timeout=10)
     log = page.get_by_role("log", name="Chat messages")
     box = page.get_by_role("textbox", name="Chat message")
     expect(box).to_be_enabled(timeout=15_000)
@@ -75,22 +63,23 @@ def test_subscribe_from_the_stream_page_and_the_badge_in_chat(new_page, make_use
     expect(panel.get_by_role("button", name="Resume subscription")).to_be_visible()
     expect(panel.get_by_role("button", name="Cancel subscription")).to_be_hidden()
     assert gateway.get(f"/api/channels/{channel['id']}/subscription",
-                       headers=_auth(fan)).json()["status"] == "CANCELLED"
+                       headers=fan["auth"]).json()["status"] == "CANCELLED"
 
     # the owner turns on subscribers-only where followers-only is, on the moderation page
     admin = new_page()
-    _login(admin, owner)
+    log_in(admin, owner)
     admin.goto(f"/dashboard/moderation?channel={channel['id']}")
     admin.get_by_label("Subscribers-only chat").check()
     admin.get_by_role("button", name="Save chat settings").click()
     expect(admin.get_by_text("Chat settings saved.")).to_be_visible()
-    assert gateway.get(f"/api/channels/{channel['id']}/filters", headers=_auth(owner)).json()["subscribersOnly"]
+    assert gateway.get(f"/api/channels/{channel['id']}/filters", headers=owner["auth"]).json()["subscribersOnly"]
     admin.reload()
     expect(admin.get_by_label("Subscribers-only chat")).to_be_checked()
 
     # chat applies it: a viewer without a subscription is refused, the cancelled (still valid) fan is not
-    refused = _until(lambda: gateway.post("/api/messages", json={"channelId": channel["id"], "content": "may I?"},
-                                          headers=_auth(stranger)), lambda r: r.status_code == 403)
+    refused = until("subscribers-only refusing the stranger", lambda: gateway.post(
+        "/api/messages", json={"channelId": channel["id"], "content": "may I?"}, headers=stranger["auth"]),
+        lambda r: r.status_code == 403, timeout=10)
     assert refused.json()["type"].endswith(":subscribers_only")
     box.fill("still here until the renewal date")
     box.press("Enter")
