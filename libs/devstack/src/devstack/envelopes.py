@@ -8,14 +8,17 @@ in what left the process, not only in the fields it thought to look at.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 
-from devstack.receivers import LoopbackReceiver, QuietHandler
+from devstack.receivers import LoopbackReceiver
 
 _PATH = re.compile(r"^/api/(?P<project>\d+)/envelope/?(?:\?.*)?$")
 
@@ -73,16 +76,20 @@ class EnvelopeReceiver(LoopbackReceiver):
     def start(self) -> EnvelopeReceiver:
         receiver = self
 
-        class Handler(QuietHandler):
+        class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 match = _PATH.match(self.path)
-                body = self.read_body()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not match or match["project"] != receiver.project:
                     receiver.refused.append(f"path {self.path}")
                     self.send_error(404)
                     return
+                encoding = (self.headers.get("Content-Encoding") or "").lower()
                 try:
-                    body = self.decoded(body)
+                    if encoding == "gzip":
+                        body = gzip.decompress(body)
+                    elif encoding == "deflate":
+                        body = zlib.decompress(body)
                     header, items = parse_envelope(body)
                 except Exception as exc:  # what Sentry answers a malformed envelope
                     receiver.refused.append(f"malformed: {exc!r}")
@@ -103,8 +110,12 @@ class EnvelopeReceiver(LoopbackReceiver):
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def log_message(self, *args) -> None:
+                pass
+
         self.serve(Handler)
         return self
+
 
     @property
     def envelopes(self) -> list[Envelope]:
