@@ -3,6 +3,8 @@ service; rows younger than the retention period stay."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 from servicekit.app import ServiceRuntime
@@ -38,3 +40,18 @@ async def test_a_rule_for_a_table_this_service_lacks_is_skipped(db, sql):
               "VALUES ('c', 'e', now() - interval '1 year')")
     job = RetentionJob(db, [Prune("no_such_table", "true"), Prune("inbox", "true")])
     assert await job.run_once() == {"inbox": 1}
+
+
+async def test_the_job_prunes_again_every_interval_until_stopped(db, sql):
+    job = RetentionJob(db, [Prune("inbox", "processed_at < now() - interval '8 days'")], interval_seconds=0.1)
+    running = asyncio.create_task(job.run())
+    await asyncio.sleep(0.25)  # a pass or more with nothing to prune
+    event = str(uuid.uuid4())
+    await sql("INSERT INTO inbox (consumer, event_id, processed_at) VALUES ('c', :e, now() - interval '1 year')",
+              e=event)
+    deadline = time.monotonic() + 5
+    while await sql("SELECT 1 FROM inbox WHERE event_id = :e", e=event):
+        assert time.monotonic() < deadline, "a later pass did not prune the row"
+        await asyncio.sleep(0.05)
+    job.stop()
+    await asyncio.wait_for(running, 1)

@@ -1,15 +1,17 @@
 """GET/POST/DELETE /api/channels/{id}/subscription, the owner's list, the payment-provider hook,
 the renewal job, and the subscription.* events published through the outbox."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from channels_service.main import build_runtime
 from channels_service.subscriptions.payments import (Authorization, NoPayments, PaymentProvider,
                                                      PaymentProviderUnavailable, SubscriptionChange)
-from channels_service.subscriptions.renewals import run_due
+from channels_service.subscriptions.renewals import Renewals, run_due
 
 DAY = timedelta(days=1)
 
@@ -268,3 +270,31 @@ async def test_renewal_job_expires_cancelled_and_renews_active(client, make_user
     assert r.status_code == 201 and r.json()["id"] == ann_sub["id"] and r.json()["status"] == "ACTIVE"
     assert when(r.json()["renewalDate"]) >= before + 30 * DAY
     assert (await client.delete(url, headers=cid.headers)).status_code == 404  # nothing left to cancel
+
+
+async def test_the_renewal_worker_runs_a_pass_every_interval_until_stopped(client, make_user, create_channel,
+                                                                          channels_app, channels_settings,
+                                                                          sql, eventually):
+    """The service's own loop (not run_due called by hand): a subscription that falls due while it
+    runs is expired by a later pass, and stop ends it."""
+    alice, ann = make_user(), make_user()
+    ch = await create_channel(alice)
+    url = f"/api/channels/{ch['id']}/subscription"
+    assert (await client.post(url, headers=ann.headers, json={"tier": "BASIC"})).status_code == 201
+    assert (await client.delete(url, headers=ann.headers)).status_code == 200
+    worker = Renewals(0.1, channels_settings.subscription_period)
+    runtime = SimpleNamespace(db=channels_app.state.runtime.db, payment_provider=NoPayments())
+    running = asyncio.create_task(worker(runtime))
+    await asyncio.sleep(0.25)  # a pass or more with nothing due
+    assert await sql("select status from channel_subscriptions where user_id = :u",
+                     u=uuid.UUID(ann.id)) == [("CANCELLED",)]
+    await sql("update channel_subscriptions set renewal_date = :at where user_id = :u",
+              at=datetime.now(UTC) - DAY, u=uuid.UUID(ann.id))
+
+    async def expired() -> bool:  # the stored row: the API reads a cancelled one past its date as EXPIRED anyway
+        return await sql("select status from channel_subscriptions where user_id = :u",
+                         u=uuid.UUID(ann.id)) == [("EXPIRED",)]
+
+    await eventually(expired, timeout=5, message="expired by a later pass")
+    worker.stop()
+    await asyncio.wait_for(running, 1)

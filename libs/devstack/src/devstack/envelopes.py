@@ -8,17 +8,14 @@ in what left the process, not only in the fields it thought to look at.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from devstack.receivers import LoopbackReceiver
+from devstack.receivers import LoopbackReceiver, QuietHandler
 
 _PATH = re.compile(r"^/api/(?P<project>\d+)/envelope/?(?:\?.*)?$")
 
@@ -76,20 +73,16 @@ class EnvelopeReceiver(LoopbackReceiver):
     def start(self) -> EnvelopeReceiver:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 match = _PATH.match(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 if not match or match["project"] != receiver.project:
                     receiver.refused.append(f"path {self.path}")
                     self.send_error(404)
                     return
-                encoding = (self.headers.get("Content-Encoding") or "").lower()
                 try:
-                    if encoding == "gzip":
-                        body = gzip.decompress(body)
-                    elif encoding == "deflate":
-                        body = zlib.decompress(body)
+                    body = self.decoded(body)
                     header, items = parse_envelope(body)
                 except Exception as exc:  # what Sentry answers a malformed envelope
                     receiver.refused.append(f"malformed: {exc!r}")
@@ -110,12 +103,8 @@ class EnvelopeReceiver(LoopbackReceiver):
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, *args) -> None:
-                pass
-
         self.serve(Handler)
         return self
-
 
     @property
     def envelopes(self) -> list[Envelope]:

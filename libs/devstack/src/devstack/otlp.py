@@ -6,15 +6,12 @@ posted to `/v1/traces`), so the processes run exactly as in production; only the
 
 from __future__ import annotations
 
-import gzip
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from devstack.receivers import LoopbackReceiver
+from devstack.receivers import LoopbackReceiver, QuietHandler
 
 # the SDK waits this long between batches; the default (5 s) would make every trace test wait
 FAST_EXPORT_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "200"}
@@ -77,19 +74,14 @@ class SpanCollector(LoopbackReceiver):
     def start(self) -> SpanCollector:
         collector = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 if self.path.rstrip("/") != "/v1/traces":
                     self.send_error(404)
                     return
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                encoding = (self.headers.get("Content-Encoding") or "").lower()
+                body = self.read_body()
                 try:
-                    if encoding == "gzip":
-                        body = gzip.decompress(body)
-                    elif encoding == "deflate":
-                        body = zlib.decompress(body)
-                    spans = decode_export_request(body)
+                    spans = decode_export_request(self.decoded(body))
                 except Exception:  # a malformed export is the exporter's bug: answer like a collector
                     self.send_error(400)
                     return
@@ -100,12 +92,8 @@ class SpanCollector(LoopbackReceiver):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args) -> None:
-                pass
-
         self.serve(Handler)
         return self
-
 
     @property
     def spans(self) -> list[Span]:

@@ -3,11 +3,33 @@ loopback port, served from a daemon thread while a `with` block runs."""
 
 from __future__ import annotations
 
+import gzip
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 from devstack.ports import free_port
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A receiver's request handler: reads a body as its sender encoded it, and logs nothing (the
+    tests' output stays readable)."""
+
+    def read_body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def decoded(self, body: bytes) -> bytes:
+        """`body` before its Content-Encoding (gzip or deflate, as exporters send); raises on a bad one."""
+        encoding = (self.headers.get("Content-Encoding") or "").lower()
+        if encoding == "gzip":
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+        return body
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 class LoopbackReceiver:

@@ -25,6 +25,7 @@ from prometheus_client import Counter
 from sqlalchemy import text
 
 from servicekit.db import Database
+from servicekit.periodic import every
 
 log = logging.getLogger("servicekit.retention")
 
@@ -113,12 +114,8 @@ class RetentionJob:
         return len(rows)
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            await self.run_once()  # a failure propagates: the runtime's supervisor reports and restarts
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.interval)
-            except TimeoutError:
-                pass
+        # no logger: a failure propagates, the runtime's supervisor reports and restarts
+        await every(self.interval, self.run_once, self._stop)
 
     def stop(self) -> None:
         self._stop.set()

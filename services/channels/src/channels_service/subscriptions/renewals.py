@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from servicekit.db import Database
+from servicekit.periodic import every
 from servicekit.problems import Problem
 
 from channels_service.subscriptions import service
@@ -100,17 +101,12 @@ class Renewals:
         self._stop = asyncio.Event()
 
     async def __call__(self, runtime) -> None:
-        while not self._stop.is_set():
-            try:
-                done = await run_due(runtime.db, runtime.payment_provider, self.period)
-                if any(done.values()):
-                    log.info("subscriptions renewed or expired", extra=done)
-            except Exception as exc:
-                log.warning("subscription renewal pass failed", extra={"error": repr(exc)})
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.interval)
-            except TimeoutError:
-                pass
+        async def renew() -> None:
+            done = await run_due(runtime.db, runtime.payment_provider, self.period)
+            if any(done.values()):
+                log.info("subscriptions renewed or expired", extra=done)
+
+        await every(self.interval, renew, self._stop, log=log, failed="subscription renewal pass failed")
 
     def stop(self) -> None:
         self._stop.set()

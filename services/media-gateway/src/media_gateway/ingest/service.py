@@ -39,6 +39,7 @@ from contracts.subjects import (
 from servicekit import messaging
 from servicekit.db import Database
 from servicekit.outbox import stage_event
+from servicekit.periodic import every
 
 from media_gateway.config import Settings
 from media_gateway.ingest.models import IngestSession
@@ -266,16 +267,14 @@ class LivenessWorker:
 
     async def run(self, db: Database) -> None:
         started = time.monotonic()
-        while not self._stop.is_set():
+
+        async def sweep() -> None:
             if time.monotonic() - started >= self.settings.ingest_stale_seconds:
-                try:
-                    await self.end_silent_sessions(db)
-                except Exception as exc:  # noqa: BLE001  the worker outlives any one failure
-                    log.warning("liveness pass failed", extra={"error": repr(exc)})
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.liveness_poll_seconds)
-            except TimeoutError:
-                pass
+                await self.end_silent_sessions(db)
+
+        # with a logger: the worker outlives any one failure
+        await every(self.settings.liveness_poll_seconds, sweep, self._stop,
+                    log=log, failed="liveness pass failed")
 
     async def end_silent_sessions(self, db: Database) -> list[str]:
         cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.ingest_stale_seconds)

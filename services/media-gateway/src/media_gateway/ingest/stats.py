@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client import Gauge
 
+from servicekit.periodic import every
+
 from media_gateway.config import Settings
 
 log = logging.getLogger("media_gateway.ingest.stats")
@@ -75,9 +77,5 @@ class IngestStatsWorker:
         if self.settings.ingest_stat is None or not self.settings.ingest_stats_interval_seconds:
             return
         async with httpx.AsyncClient(timeout=2.0, transport=self.transport) as client:
-            while not self._stop.is_set():
-                await self.read_once(client)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), self.settings.ingest_stats_interval_seconds)
-                except TimeoutError:
-                    pass
+            await every(self.settings.ingest_stats_interval_seconds, lambda: self.read_once(client),
+                        self._stop)

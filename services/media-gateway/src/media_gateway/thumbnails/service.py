@@ -20,6 +20,7 @@ from contracts.events.media import ThumbnailUpdated
 from contracts.subjects import MEDIA_THUMBNAIL_UPDATED
 from servicekit.app import ServiceRuntime
 from servicekit.outbox import stage_event
+from servicekit.periodic import every
 
 from media_gateway import media
 from media_gateway.config import Settings
@@ -54,15 +55,9 @@ class ThumbnailWorker:
         self._stop.set()
 
     async def run(self, runtime: ServiceRuntime) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.tick(runtime)
-            except Exception as exc:  # noqa: BLE001  the worker outlives any one failure
-                log.warning("thumbnail pass failed", extra={"error": repr(exc)})
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.thumbnail_poll_seconds)
-            except TimeoutError:
-                pass
+        # with a logger: the worker outlives any one failure
+        await every(self.settings.thumbnail_poll_seconds, lambda: self.tick(runtime), self._stop,
+                    log=log, failed="thumbnail pass failed")
 
     async def tick(self, runtime: ServiceRuntime) -> int:
         """Refresh the thumbnails that are due; returns how many were published."""

@@ -31,6 +31,7 @@ from contracts.events.media import (IngestConnected, IngestDisconnected, IngestE
 from contracts.subjects import (MEDIA_INGEST_CONNECTED, MEDIA_INGEST_DISCONNECTED, MEDIA_INGEST_ERRORED,
                                 MEDIA_RECORDING_READY, MEDIA_THUMBNAIL_UPDATED, MEDIA_VOD_JOINED)
 from servicekit.db import Database
+from servicekit.periodic import every
 
 from streams_service.channels import service as channels
 from streams_service.config import Settings
@@ -253,15 +254,8 @@ class Sweeper:
         self._stop = asyncio.Event()
 
     async def __call__(self, runtime) -> None:
-        while not self._stop.is_set():
-            try:
-                await sweep(runtime.db, self.settings)
-            except Exception as exc:
-                log.warning("sweep failed", extra={"error": repr(exc)})
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.sweep_interval_seconds)
-            except TimeoutError:
-                pass
+        await every(self.settings.sweep_interval_seconds, lambda: sweep(runtime.db, self.settings),
+                    self._stop, log=log, failed="sweep failed")
 
     def stop(self) -> None:
         self._stop.set()

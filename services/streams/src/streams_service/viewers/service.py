@@ -35,6 +35,7 @@ from contracts.envelope import make_event, parse_event
 from contracts.events.chat import ChatPresence
 from contracts.events.streams import StreamViewers
 from contracts.subjects import CHAT_PRESENCE_ALL
+from servicekit.periodic import every
 
 from streams_service.config import Settings
 from streams_service.streams.service import SOURCE
@@ -161,15 +162,8 @@ class ViewerCounter:
         sub = await runtime.nats.subscribe(CHAT_PRESENCE_ALL, cb=self._on_message)
         self.ready.set()
         try:
-            while not self._stop.is_set():
-                try:
-                    await self.tick(runtime.db, runtime.js)
-                except Exception as exc:
-                    log.warning("viewer count pass failed", extra={"error": repr(exc)})
-                try:
-                    await asyncio.wait_for(self._stop.wait(), self.settings.viewers_tick_seconds)
-                except TimeoutError:
-                    pass
+            await every(self.settings.viewers_tick_seconds, lambda: self.tick(runtime.db, runtime.js),
+                        self._stop, log=log, failed="viewer count pass failed")
         finally:
             try:
                 await sub.unsubscribe()
