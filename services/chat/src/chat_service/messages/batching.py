@@ -3,9 +3,9 @@
 An edge hands many sockets' `chat:send` frames to ChatService.send in the same event-loop turn;
 each would otherwise cost its own Valkey round trip (and connection: redis-py's pool refuses
 more than 100 at once) and its own database query for a cold profile. `TickBatch` gathers the
-calls made during one loop turn and runs them as one batch on the next: one script call, one
-query. A batch that fails as a whole fails every call in it; an item that fails alone (its part
-of the script raised, or its command in a pipeline) fails only its own call.
+calls made during one loop turn and runs them as one batch on the next: one pipeline, one query.
+A batch that fails as a whole fails every call in it; a command that fails alone (a per-command
+error in a pipeline) fails only its own call.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 RunBatch = Callable[[list[Any]], Awaitable[Sequence[Any]]]
 
@@ -78,58 +78,25 @@ def script_sha(body: str) -> str:
     return hashlib.sha1(body.encode()).hexdigest()
 
 
-# Runs `body` (a Lua chunk that sets `out`, the item's reply, from `K` and `A`, the item's keys and
-# arguments) once per item inside ONE script call. Each item runs under pcall, so an item whose
-# commands fail (a key of the wrong type) answers {'error', text} and the others go on. One script
-# call instead of a pipeline of N: redis-py packs and parses one command, Valkey runs one script.
-_EACH = """
-local nk, na, out = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-local function item(K, A)
-%s
-end
-for i = 0, #KEYS / nk - 1 do
-  local K, A = {}, {}
-  for j = 1, nk do K[j] = KEYS[i * nk + j] end
-  for j = 1, na do A[j] = ARGV[2 + i * na + j] end
-  local ok, res = pcall(item, K, A)
-  if ok then
-    out[i + 1] = res
-  else
-    if type(res) == 'table' then res = res.err or res[1] end
-    out[i + 1] = {'error', tostring(res)}
-  end
-end
-return out
-"""
+def redis_pipeline(redis: Redis, scripts: Sequence[str] = ()) -> RunBatch:
+    """A TickBatch runner: each item is a command tuple, the batch one non-transactional pipeline
+    (one round trip, one connection); a command's own error is its result. `EVALSHA` of one of
+    `scripts` that Valkey does not know (restarted, flushed) is sent again as `EVAL`, which loads it."""
+    bodies = {script_sha(body): body for body in scripts}
 
+    async def execute(commands: list[tuple]) -> list:
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
 
-def redis_script_each(redis: Redis, body: str, *, keys: int, args: int) -> RunBatch:
-    """A TickBatch runner for a per-item script: each item is `(keys, args)` of exactly `keys` and
-    `args` values, the batch ONE `EVALSHA` that runs `body` for every item (see `_EACH`), sent
-    again as `EVAL` when Valkey does not know it (restarted, flushed). An item's error is its result
-    (a ResponseError); the others keep theirs."""
-    script = _EACH % body
-    sha = script_sha(script)
-
-    async def run(items: list[tuple[Sequence, Sequence]]) -> list:
-        flat_keys: list = []
-        flat_args: list = [keys, args]
-        for item_keys, item_args in items:
-            if len(item_keys) != keys or len(item_args) != args:
-                raise ValueError(f"an item needs {keys} keys and {args} arguments")
-            flat_keys.extend(item_keys)
-            flat_args.extend(item_args)
-        try:
-            replies = await redis.execute_command("EVALSHA", sha, len(flat_keys), *flat_keys, *flat_args)
-        except NoScriptError:
-            replies = await redis.execute_command("EVAL", script, len(flat_keys), *flat_keys, *flat_args)
-        results: list = []
-        for reply in replies:
-            if isinstance(reply, list) and reply and reply[0] in (b"error", "error"):
-                text = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-                results.append(ResponseError(text))
-            else:
-                results.append(reply)
+    async def run(commands: list[tuple]) -> list:
+        results = await execute(commands)
+        unknown = [n for n, r in enumerate(results) if isinstance(r, NoScriptError) and commands[n][1] in bodies]
+        if unknown:
+            again = await execute([("EVAL", bodies[commands[n][1]], *commands[n][2:]) for n in unknown])
+            for n, result in zip(unknown, again, strict=True):
+                results[n] = result
         return results
 
     return run

@@ -45,7 +45,7 @@ from servicekit.messaging import inject_trace_headers
 from sqlmodel import col, select
 
 from chat_service.config import Settings
-from chat_service.messages.batching import TickBatch, redis_script_each
+from chat_service.messages.batching import TickBatch, redis_pipeline, script_sha
 from chat_service.messages.models import MessageRow
 from chat_service.moderation.models import StreamReplica
 from chat_service.moderation.service import ChannelState, Moderation
@@ -63,35 +63,30 @@ PERSISTER = "chat-persister"
 # PostgreSQL yet: resends of a nonce and deletions find it without scanning the stream
 HINT_PREFIX = "chat:msg:"
 RATE_PREFIX = "chat:rl"
-# The pipeline's Valkey checks of one send, run for every send of a loop turn in ONE script call
-# (batching.redis_script_each). K: hint, slow-mode key, rate-limit window. A: this send's hint
-# ("<channelId> <userId> 0": seq unknown until JetStream acks), its TTL, whether to look for a
-# resend (1/0), slow-mode seconds (0 = off), limit, window seconds.
+# One round trip for the pipeline's Valkey checks. KEYS: hint, slow-mode key, rate-limit window.
+# ARGV: this send's hint ("<channelId> <userId> 0": seq unknown until JetStream acks), its TTL,
+# whether to look for a resend (1/0), slow-mode seconds (0 = off), limit, window seconds.
 # -> {"replay", hint} | {"slow_mode", ttl} | {"rate_limited", ttl} | {"ok"}
 _PACE = """
-if A[3] == '1' then
-  local hint = redis.call('GET', K[1])
+if ARGV[3] == '1' then
+  local hint = redis.call('GET', KEYS[1])
   if hint then return {'replay', hint} end
 end
-local slow = tonumber(A[4])
-if slow > 0 and not redis.call('SET', K[2], '1', 'NX', 'EX', slow) then
-  return {'slow_mode', redis.call('TTL', K[2])}
+local slow = tonumber(ARGV[4])
+if slow > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', slow) then
+  return {'slow_mode', redis.call('TTL', KEYS[2])}
 end
-local count = redis.call('INCR', K[3])
-local ttl = redis.call('TTL', K[3])
+local count = redis.call('INCR', KEYS[3])
+local ttl = redis.call('TTL', KEYS[3])
 if ttl < 0 then
-  redis.call('EXPIRE', K[3], A[6])
-  ttl = tonumber(A[6])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  ttl = tonumber(ARGV[6])
 end
-if count > tonumber(A[5]) then return {'rate_limited', ttl} end
-redis.call('SET', K[1], A[1], 'EX', A[2])
+if count > tonumber(ARGV[5]) then return {'rate_limited', ttl} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {'ok'}
 """
-# The hint learns the seq once JetStream acked. K: hint. A: "<channelId> <userId> <seq>", TTL.
-_HINT = """
-redis.call('SET', K[1], A[1], 'EX', A[2])
-return 1
-"""
+_PACE_SHA = script_sha(_PACE)
 # KEYS: slow-mode key, rate-limit window, hint ("" = keep). The DECR only while the window lives:
 # a DECR of an expired key would create one without a TTL.
 _RELEASE = """
@@ -280,8 +275,8 @@ class ChatService:
         self.moderation = Moderation(db, ttl_seconds=settings.moderation_cache_ttl_seconds,
                                      lookup_timeout_seconds=settings.channel_lookup_timeout_seconds)
         # sends of one loop turn share a Valkey round trip and a profile query (batching.py)
-        self._redis = TickBatch(redis_script_each(redis, _PACE, keys=3, args=6))
-        self._hints = TickBatch(redis_script_each(redis, _HINT, keys=1, args=2))
+        self._redis = TickBatch(redis_pipeline(redis, [_PACE]))
+        self._hints = TickBatch(redis_pipeline(redis))
         self._profiles = TickBatch(self._load_profiles)
         self._room_reads = asyncio.Semaphore(settings.room_read_concurrency)
         self._started = False
@@ -387,9 +382,7 @@ class ChatService:
             raise ChatRejected("rate_limited", "You are sending messages too fast.",
                                retry_after=float(max(int(verdict[1]), 1)))
 
-        known, profile = self.moderation.cached_profile(user_id)
-        if not known:  # the cold ones of a loop turn share one query
-            profile = await self._profiles.call(user_id)
+        profile = await self._profiles.call(user_id)
         name = profile.username if profile else (username or user_id)
         message, payload = accepted_message(message_id, channel_id, state.live_stream_id, user_id, name,
                                             profile.display_name if profile else name, state.badges(user_id),
@@ -414,8 +407,8 @@ class ChatService:
                 return original
         # the hint learns the seq (for reading the message back before the persister has it);
         # best effort and not waited for: resends are recognised by the hint set before the publish
-        self._hints.call(((HINT_PREFIX + message_id,), (f"{channel_id} {user_id} {ack.seq}",
-                          CHAT_STREAM.duplicate_window_seconds))).add_done_callback(_hint_stored)
+        self._hints.call(("SET", HINT_PREFIX + message_id, f"{channel_id} {user_id} {ack.seq}",
+                          "EX", CHAT_STREAM.duplicate_window_seconds)).add_done_callback(_hint_stored)
         return message.model_copy(update={"seq": ack.seq})  # a copy without validation
 
     async def _checked(self, state: ChannelState, user_id: str, content, privileged: bool, now: datetime) -> str:
@@ -447,9 +440,9 @@ class ChatService:
         room_user = f"{state.channel_id}:{user_id}"
         try:
             verdict = await self._redis.call((
-                (HINT_PREFIX + message_id, f"chat:slow:{room_user}", f"{RATE_PREFIX}:{room_user}"),
-                (f"{state.channel_id} {user_id} 0", CHAT_STREAM.duplicate_window_seconds, int(check_hint), slow,
-                 limit, s.rate_limit_window_seconds)))
+                "EVALSHA", _PACE_SHA, 3, HINT_PREFIX + message_id, f"chat:slow:{room_user}", f"{RATE_PREFIX}:{room_user}",
+                f"{state.channel_id} {user_id} 0", CHAT_STREAM.duplicate_window_seconds, int(check_hint), slow,
+                limit, s.rate_limit_window_seconds))
         except Exception as exc:  # Valkey away, or this send's command failed: nothing published
             log.warning("send checks failed in Valkey", extra={"channelId": state.channel_id, "error": repr(exc)})
             raise ChatUnavailable("The message could not be checked; try again.") from exc

@@ -531,11 +531,6 @@ class Moderation:
         self._profiles.put(user_id, profile)
         return profile
 
-    def cached_profile(self, user_id: str) -> tuple[bool, Profile | None]:
-        """(known, profile) from the cache alone: a send whose author is cached needs no await."""
-        hit = self._profiles.get(user_id)
-        return (False, None) if hit is None else (True, hit[1])
-
     async def profiles(self, user_ids) -> dict[str, Profile]:
         """Several profiles in one query (for history and reports)."""
         out, missing = {}, []
