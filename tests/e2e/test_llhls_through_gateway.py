@@ -194,7 +194,10 @@ def test_concurrent_viewers_of_an_expired_playlist_reach_the_origin_once(live, g
         # fetch for the first request above
         through_gateway = origin_count() - before - 1
         if took < 0.8:
-            assert through_gateway <= 2, (through_gateway, [r.headers["x-cache"] for r in answers])
+            # the whole list and the time, in one string pytest does not shorten: a failure under
+            # the full suite's load (once, session ten) showed only the first six answers
+            assert through_gateway <= 2, (f"{through_gateway} origin fetches in {took:.2f} s, x-cache: "
+                                          + " ".join(r.headers["x-cache"] for r in answers))
             return
     raise AssertionError(f"25 requests never fitted in 0.8 s (last: {took:.2f} s): the machine is too busy to judge")
 
