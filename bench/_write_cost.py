@@ -16,13 +16,12 @@ import argparse
 import os
 import select
 import socket
+import sys
 import time
+from pathlib import Path
 
-
-def cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_seconds  # noqa: E402
 
 
 def reader(listener: socket.socket, sockets: int, expected: int) -> None:
@@ -65,11 +64,12 @@ def main() -> None:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         writers.append(s)
     frame = b"x" * args.frame
-    w0, t0 = cpu(os.getpid()), time.monotonic()
+    me = os.getpid()
+    w0, t0 = cpu_seconds([me])[me], time.monotonic()
     for _ in range(args.rounds):
         for s in writers:
             s.sendall(frame)
-    w1 = cpu(os.getpid())
+    w1 = cpu_seconds([me])[me]
     _, _, usage = os.wait4(child, 0)  # the reader's own CPU, whole life (its accepts are negligible)
     writes = args.sockets * args.rounds
     print(f"{writes} writes of {args.frame} B to {args.sockets} sockets in {time.monotonic() - t0:.2f} s: "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _chatload import idle_memory, run_point  # the helpers sit next to this script
-from _common import machine_info, process_tree, progress, write_results
+from _common import EdgeProbe, machine_info, process_tree, progress, write_results
 
 TARGETS = {"deliveriesPerSecond": 1_000_000, "p99MsAtTarget": 100, "p99MsBelow50k": 25,
            "bytesPerIdleConnection": 20 * 1024}
@@ -150,51 +150,6 @@ async def create_channel(nats_url: str) -> str:
         raise RuntimeError("chat's replica consumer did not take the channel within 20 s")
     finally:
         await nc.close()
-
-
-class EdgeProbe:
-    """The edge's own view of a load point from its /metrics: deliveries and frames written (their
-    ratio is the coalescing), and `chat_fanout_latency_seconds` (JetStream timestamp -> socket
-    write), which leaves the load generator's delays out."""
-
-    def __init__(self, port: int):
-        self.url = f"http://127.0.0.1:{port}/metrics"
-        self.before: dict = {}
-
-    def _scrape(self) -> dict:
-        import httpx
-        from prometheus_client.parser import text_string_to_metric_families
-
-        values: dict = {}
-        for family in text_string_to_metric_families(httpx.get(self.url, timeout=10).text):
-            for sample in family.samples:
-                if sample.name == "chat_fanout_latency_seconds_bucket":
-                    values[("le", float(sample.labels["le"]))] = sample.value
-                elif sample.name in ("chat_deliveries_total", "chat_frames_sent_total",
-                                     "chat_slow_consumer_disconnects_total", "chat_fanout_latency_seconds_count"):
-                    values[sample.name] = sample.value
-        return values
-
-    def start(self) -> None:
-        self.before = self._scrape()
-
-    def finish(self) -> dict:
-        after = self._scrape()
-        delta = {k: after.get(k, 0) - self.before.get(k, 0) for k in after}
-        count = delta.get("chat_fanout_latency_seconds_count", 0)
-        buckets = sorted((k[1], v) for k, v in delta.items() if isinstance(k, tuple))
-
-        def bound(q: float) -> float | None:  # the bucket's upper bound the quantile falls in
-            for le, n in buckets:
-                if count and n >= q * count:
-                    return None if le == float("inf") else round(le * 1000, 1)
-            return None
-
-        frames = delta.get("chat_frames_sent_total", 0)
-        return {"deliveries": int(delta.get("chat_deliveries_total", 0)), "frames": int(frames),
-                "eventsPerFrame": round(delta.get("chat_deliveries_total", 0) / frames, 2) if frames else None,
-                "slowConsumerDisconnects": int(delta.get("chat_slow_consumer_disconnects_total", 0)),
-                "fanoutLatencyMsAtMost": {"p50": bound(0.5), "p99": bound(0.99)}}
 
 
 async def _persister_caught_up(nats_url: str, timeout: float) -> None:

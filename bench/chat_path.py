@@ -43,11 +43,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, machine_info, platform_stack, process_tree, progress, write_results
+from _common import REPO_ROOT, EdgeProbe, machine_info, platform_stack, process_tree, progress, write_results
 
 SLO = {"p99Ms": 100, "lossPct": 0.1, "refusedSends": 0}
 TARGETS = {"seedGatewayV1000R1000": "p99 < 100 ms, 0 loss, 0 refused", "ratioVsSocketIoAtLeast": 5,
@@ -181,7 +180,10 @@ class Bench:
         else:
             env["SENDERS"] = str(self.args.senders)
         argv = [str(self.harness / "run.sh"), target, str(viewers), f"{rate:g}", f"{seconds:g}", *extra]
-        frames_before = self.frames_written() if target in PLATFORM_TARGETS else None
+        probes = [EdgeProbe(self.stack.config.service_ports[name]) for name in ("chat-edge-1", "chat-edge-2")] \
+            if target in PLATFORM_TARGETS else []
+        for probe in probes:
+            probe.start()
         run = subprocess.run(argv, check=False, env=env, capture_output=True, text=True, timeout=seconds + 600)
         out = run.stdout + run.stderr
         row = self._row(csv_path)
@@ -189,11 +191,11 @@ class Bench:
             progress(f"  {target} V={viewers} R={rate:g}: no result (exit {run.returncode})\n{out[-1500:]}")
             return {"target": target, "viewers": viewers, "rate": rate, "ok": False, "error": out[-600:]}
         result = self._result(target, row, out)
-        if frames_before is not None and result.get("acked"):
+        if probes and result.get("acked"):
             # socket writes of the fan-out per acked message: what the edges' CPU per message
             # scales with (bench/_write_cost.py gives the kernel's floor per write); counted over
             # the whole run, including a repeat of a disturbed one, so a ratio, not a rate
-            frames = self.frames_written() - frames_before
+            frames = sum(probe.finish()["frames"] for probe in probes)
             sent_total = sum(int(n) for n in re.findall(r"^PLATFORM .*?acked=(\d+)", out, re.M)) or result["acked"]
             result["writesPerMessage"] = round(frames / sent_total, 1)
         progress(f"  {target:8} V={viewers:<5} R={rate:<7g} deliv/s={result['deliveriesPerSecond']:>7} "
@@ -202,16 +204,6 @@ class Bench:
                  f"writes/msg={result.get('writesPerMessage')} "
                  f"-> {'ok' if result['ok'] else 'SAT'} {row['notes']}")
         return result
-
-    def frames_written(self) -> float:
-        """The fan-out's socket writes so far, summed over both edges (their /metrics)."""
-        total = 0.0
-        for name in ("chat-edge-1", "chat-edge-2"):
-            port = self.stack.config.service_ports[name]
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                m = re.search(rb"^chat_frames_sent_total ([\d.e+]+)$", r.read(), re.M)
-            total += float(m[1]) if m else 0.0
-        return total
 
     @staticmethod
     def _row(path: Path) -> dict | None:
