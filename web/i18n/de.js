@@ -384,6 +384,8 @@ export default {
   "stream.watchLive": "Live ansehen",
   "stream.backToChannel": "Zurück zum Kanal",
   "stream.vodMissing": "Diese Aufzeichnung ist nicht verfügbar.",
+  "clip.make": "Clip",
+  "clip.makeHint": "Einen Clip der letzten {n} Sekunden schneiden",
   "clip.clips": "Clips",
   "clip.none": "Noch keine Clips. Zuschauer können aus einem Livestream oder einer vergangenen Übertragung Clips schneiden.",
   "clip.seconds": "{n} s",

@@ -384,6 +384,8 @@ export default {
   "stream.watchLive": "Watch live",
   "stream.backToChannel": "Back to the channel",
   "stream.vodMissing": "That recording is not available.",
+  "clip.make": "Clip",
+  "clip.makeHint": "Make a clip of the last {n} seconds",
   "clip.clips": "Clips",
   "clip.none": "No clips yet. Viewers can clip a live stream or a past broadcast.",
   "clip.seconds": "{n}s",

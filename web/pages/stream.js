@@ -19,6 +19,8 @@ import { formatCount, viewersText } from "./home.js";
 
 const POLL_OFFLINE_MS = 3000;
 const POLL_LIVE_MS = 10_000;
+// Twitch's default clip length; the API takes 5-60 s
+const CLIP_SECONDS = 30;
 
 function notFound(view, slug) {
   view.append(h("section", { class: "container narrow page" },
@@ -120,6 +122,31 @@ export default async function stream(view, ctx) {
     }
     shareStatus.textContent = (await copyText(url)) ? t("stream.linkCopied") : url;
   });
+  // a clip of the last CLIP_SECONDS: of the live window, or of the recording up to where the
+  // viewer is; the clip page then shows it being cut and plays it when ready
+  const clipButton = me
+    ? h("button", { type: "button", class: "btn btn-secondary btn-small clip-make", hidden: true,
+      title: t("clip.makeHint", { n: CLIP_SECONDS }) }, t("clip.make"))
+    : h("a", { class: "btn btn-secondary btn-small clip-make", hidden: true,
+      href: `/auth/login?next=${encodeURIComponent(location.pathname + location.search)}` }, t("clip.make"));
+  if (me) {
+    clipButton.addEventListener("click", async () => {
+      const body = mode === "vod"
+        ? { streamId: vodId, durationSeconds: CLIP_SECONDS,
+          startSeconds: Math.max(0, Math.floor((player.video.currentTime || 0) - CLIP_SECONDS)) }
+        : { streamId: liveStream && liveStream.id, durationSeconds: CLIP_SECONDS };
+      if (!body.streamId) return;
+      clipButton.disabled = true;
+      try {
+        const made = await api.post("/api/clips", body);
+        ctx.navigate(`/clips/${encodeURIComponent(made.id)}`);
+      } catch (err) {
+        announce(err.detail || t("common.tryAgain"));
+      } finally {
+        clipButton.disabled = false;
+      }
+    });
+  }
   const creator = channel.creator || {};
   const creatorLinks = h("div", { class: "creator-links" });
   const creatorCard = h("section", { class: "creator-card", "aria-label": t("stream.aboutCreator") },
@@ -130,7 +157,7 @@ export default async function stream(view, ctx) {
         : channel.name),
       h("p", { class: "small" }, creator.username ? h("span", { class: "muted" }, `@${creator.username} · `) : null, followers),
       creatorLinks),
-    h("div", { class: "creator-actions" }, follow, share, shareStatus));
+    h("div", { class: "creator-actions" }, follow, share, clipButton, shareStatus));
   if (creator.id) {
     // the creator's social links live with the user (auth), not the channel; the page does not wait for them
     api.get(`/api/users/${encodeURIComponent(creator.id)}`, { auth: false }).then((profile) => {
@@ -204,6 +231,7 @@ export default async function stream(view, ctx) {
     uptime.textContent = "";
     title.textContent = channel.name;
     stage.dataset.mode = "offline";
+    clipButton.hidden = true;
     if (wasLive) {
       announce(t("stream.ended", { name: channel.name }));
       vods.reload();
@@ -222,6 +250,7 @@ export default async function stream(view, ctx) {
     const wasOffline = mode === "offline";
     mode = "live";
     stage.dataset.mode = "live";
+    clipButton.hidden = false;
     offline.hidden = true;
     player.root.hidden = false;
     if (wasOffline) announce(t("stream.nowLive", { name: channel.name }));
@@ -260,6 +289,7 @@ export default async function stream(view, ctx) {
       vodNote.replaceChildren(...tx("stream.vodFrom", { date: formatDate(s.startTime || s.createdAt),
         link: h("a", { href: `/streams/${encodeURIComponent(channel.slug)}` }, channel.isLive ? t("stream.watchLive") : t("stream.backToChannel")) }));
       offline.hidden = true;
+      clipButton.hidden = false;
       player.playVod(s.vodUrl);
       chat.attach(player.video);
     } catch {

@@ -1,6 +1,6 @@
 """The clip page (/clips/<id>) in Chromium: a real clip (ffmpeg publishes, a viewer clips the live
 window) plays in the page's player, the share control copies its link, and the channel page lists
-it under Clips."""
+it under Clips. A signed-in viewer makes one with the live page's Clip button."""
 
 import shutil
 import uuid
@@ -8,6 +8,7 @@ import uuid
 import pytest
 from servicekit.testing import poll
 
+from .common import log_in
 from ..helpers import create_channel, encoder, go_live, rtmp_url, segments_in_first_variant, stop, stream_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
@@ -67,3 +68,53 @@ def test_the_clip_page_plays_the_clip_and_offers_a_share_link(new_page, ready_cl
 def test_an_unknown_clip_says_so(page):
     page.goto(f"/clips/{uuid.uuid4()}")
     page.get_by_role("heading", name="Clip not found").wait_for()
+
+
+def test_a_viewer_clips_the_live_stream_with_the_pages_clip_button(new_page, gateway, stack, make_user, shot):
+    owner, viewer = make_user(), make_user()
+    channel = create_channel(gateway, owner["auth"], f"Clip button {uuid.uuid4().hex[:6]}")
+    key = stream_key(gateway, channel["id"], owner["auth"])
+    stream_id = go_live(gateway, channel["id"], owner["auth"], "Clip me", timeout=30)["id"]
+    publisher = encoder(rtmp_url(stack, key), seconds=60)
+    try:
+        live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
+        poll("3 segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]) >= 3,
+             timeout=60, every=0.5)
+        page = new_page()
+        log_in(page, viewer)
+        page.goto(f"/streams/{channel['slug']}")
+        button = page.get_by_role("button", name="Clip", exact=True)
+        button.wait_for()  # visible only once the page shows the stream live
+        shot(page, "stream-clip-button", full_page=False)
+        button.click()
+        page.wait_for_url("**/clips/*")
+        clip_id = page.url.rsplit("/", 1)[1]
+        clip = gateway.get(f"/api/clips/{clip_id}").json()
+        assert (clip["streamId"], clip["durationSeconds"], clip["creator"]) == (stream_id, 30, viewer["id"]), clip
+        # the page shows it being cut, then plays it
+        page.wait_for_function("() => { const v = document.querySelector('video');"
+                               " return v && v.src.endsWith('.mp4') && v.readyState >= 2 && !v.error; }",
+                               timeout=60_000)
+        assert page.locator("video").get_attribute("src").endswith(f"/clips/{clip_id}.mp4")
+        shot(page, "clip-from-button", full_page=False)
+        assert not page.locator(".clip-status").is_visible()  # no empty notice box under a ready clip
+    finally:
+        gateway.post(f"/api/streams/{stream_id}/end", headers=owner["auth"])
+        stop(publisher)
+
+
+def test_a_signed_out_viewer_is_sent_to_sign_in_to_clip(page, gateway, stack, make_user):
+    owner = make_user()
+    channel = create_channel(gateway, owner["auth"], f"Clip anon {uuid.uuid4().hex[:6]}")
+    key = stream_key(gateway, channel["id"], owner["auth"])
+    stream_id = go_live(gateway, channel["id"], owner["auth"], "Clip me", timeout=30)["id"]
+    publisher = encoder(rtmp_url(stack, key), seconds=40)
+    try:
+        poll("LIVE", lambda: gateway.get(f"/api/streams/{stream_id}").json()["status"] == "LIVE")
+        page.goto(f"/streams/{channel['slug']}")
+        link = page.get_by_role("link", name="Clip", exact=True)
+        link.wait_for()
+        assert link.get_attribute("href") == f"/auth/login?next=%2Fstreams%2F{channel['slug']}"
+    finally:
+        gateway.post(f"/api/streams/{stream_id}/end", headers=owner["auth"])
+        stop(publisher)
