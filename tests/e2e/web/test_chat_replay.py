@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 from servicekit.testing import poll
 
+from .common import log_in
 from ..helpers import create_channel, encoder, gateway_client, register, rtmp_url, stop, stream_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
@@ -132,6 +133,24 @@ def test_vod_page_plays_the_chat_in_step_and_follows_seeks(new_page, replay_vod,
     expect(late).to_have_count(0)
     expect(gone).to_have_count(0)
 
+
+
+def test_a_viewer_clips_the_recording_up_to_the_playhead(new_page, replay_vod, make_user, gateway):
+    """The stream page's Clip button on a recording: the clip is of that stream, and the clip page
+    takes over."""
+    stream, channel = replay_vod["stream"], replay_vod["channel"]
+    viewer = make_user()
+    page = new_page()
+    log_in(page, viewer)
+    page.goto(f"/streams/{channel['slug']}?vod={stream['id']}")
+    _set_time(page.locator("video"), LATE_AT, pause=True)
+    with page.expect_request(lambda r: r.url.endswith("/api/clips") and r.method == "POST") as asked:
+        page.get_by_role("button", name="Clip", exact=True).click()
+    # the 30 s before the playhead, from the start when the playhead is nearer than that
+    assert asked.value.post_data_json == {"streamId": stream["id"], "durationSeconds": 30, "startSeconds": 0}
+    page.wait_for_url("**/clips/*")
+    clip = gateway.get(f"/api/clips/{page.url.rsplit('/', 1)[1]}").json()
+    assert (clip["streamId"], clip["creator"]) == (stream["id"], viewer["id"]), clip
 
 def _offset(stream: dict, message: dict) -> float:
     return (datetime.fromisoformat(message["createdAt"]) - datetime.fromisoformat(stream["startTime"])).total_seconds()
