@@ -34,7 +34,7 @@ from media_gateway.recordings.service import RecordingWorker
 from media_gateway.srt.service import SrtIngest
 from media_gateway.retention import prune_recording_files, prunes
 from media_gateway.recordings.views import router as recordings_router
-from media_gateway.simulcast.service import DestinationChanges, Simulcasts
+from media_gateway.simulcast.service import DestinationChanges, Simulcasts, resume_simulcasts
 from media_gateway.thumbnails.service import ThumbnailWorker
 from media_gateway.webhooks.views import router as webhooks_router
 
@@ -132,11 +132,14 @@ def build_runtime(settings: Settings, drops: NodeDrops, recordings: RecordingWor
                 resumed = await resume_source_pulls(rt.db, pulls, settings.ingest_node)
                 if resumed:
                     log.info("source pulls resumed", extra={"count": resumed})
+            # the restart stopped the forwarders of the sessions still live here; nothing else would
+            # start them again before the creator's next publish
+            await resume_simulcasts(rt.db, simulcasts, settings)
             if transcoders.enabled:
                 # after a restart the open sessions' playlists start over (a new msn 0): the players'
                 # old playlists fail and they load the stream again
-                for session_id in await open_local_sessions(rt.db, settings.ingest_node):
-                    await transcoders.start(session_id, join=False)
+                for open_session in await open_local_sessions(rt.db, settings.ingest_node):
+                    await transcoders.start(open_session.id, join=False)
             await stopping.wait()
         finally:
             await simulcasts.close()

@@ -3,7 +3,7 @@
 import httpx
 from prometheus_client import REGISTRY
 
-from media_gateway.ingest.stats import IngestStatsWorker, ingest_load
+from media_gateway.ingest.stats import IngestStatsWorker, ingest_load, read_live_publishers
 
 STAT = b"""<?xml version="1.0" encoding="utf-8" ?>
 <rtmp><server>
@@ -25,6 +25,17 @@ def test_publishers_and_bandwidth_of_the_encoders_app_only():
     load = ingest_load(STAT, "live")
     assert load.publishers == 2  # the pull still waiting for its encoder is not one
     assert load.bandwidth_in == 2654208 + 6100000  # src's copy is not counted twice
+
+
+async def test_live_publishers_are_the_encoders_still_publishing(media_settings):
+    """What a restarted gateway resumes simulcast for (media_gateway.simulcast.resume_simulcasts):
+    the pull waiting for an encoder that left is no publisher; an unreadable /stat is no answer."""
+    answers = iter([httpx.Response(200, content=STAT), httpx.Response(502)])
+    transport = httpx.MockTransport(lambda request: next(answers))
+    settings = media_settings.model_copy(update={"ingest_stat_url": "http://ingest.test/stat"})
+    assert await read_live_publishers(settings, transport) == {"a_src", "b_src"}
+    assert await read_live_publishers(settings, transport) is None
+    assert await read_live_publishers(media_settings, transport) is None  # no /stat configured
 
 
 async def test_the_gauges_follow_the_stat_and_say_when_it_is_unreadable(media_settings):

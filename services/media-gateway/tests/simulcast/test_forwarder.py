@@ -72,3 +72,51 @@ async def test_stopping_a_session_does_not_wait_out_its_lookup(media_settings, n
         await simulcasts.close()
     finally:
         await nc.close()
+
+
+async def test_a_session_that_ended_before_its_forwarders_start_gets_none(media_settings, nats_url):
+    """After a restart the open sessions are read, then each is started; one that ends in between
+    (its release, which stops forwarders, already run) must get no forwarder nobody would stop."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import nats
+    from contracts.requests import SimulcastDestinationsReply
+    from contracts.subjects import CHANNELS_SIMULCAST_DESTINATIONS
+    from devstack.ports import free_port
+    from servicekit.db import Database
+
+    from media_gateway.ingest.models import IngestSession
+    from media_gateway.simulcast.service import Simulcasts
+
+    target = SimulcastTarget(id="d1", url=f"rtmp://127.0.0.1:{free_port()}/app/key_1234", key_suffix="1234")
+    asked = asyncio.Queue()
+
+    async def answer(msg):
+        await msg.respond(SimulcastDestinationsReply(destinations=[target]).to_json_bytes())
+        asked.put_nowait(msg)
+
+    nc = await nats.connect(nats_url)
+    db = Database(media_settings.database_url, pool_size=2)
+    simulcasts = Simulcasts(media_settings.model_copy(update={"simulcast_enabled": True}))
+    simulcasts.bind(lambda: nc, lambda: db)
+    try:
+        await nc.subscribe(CHANNELS_SIMULCAST_DESTINATIONS, cb=answer)
+        async with db.session() as session:
+            for session_id, ended in (("ended", datetime.now(UTC)), ("open", None)):
+                session.add(IngestSession(id=session_id, channel_id=f"chan-{session_id}", node="ingest-0", app="live",
+                                          client_id="1", key_digest="x", relay_name=f"{session_id}_src",
+                                          ended_at=ended))
+            await session.commit()
+
+        for session_id in ("ended", "open"):
+            simulcasts.start(session_id, f"chan-{session_id}")
+            await asyncio.wait_for(asked.get(), 5)
+            while simulcasts._syncs.get(session_id):
+                await asyncio.sleep(0.01)
+        assert simulcasts.forwarders("ended") == {} and "ended" not in simulcasts._channels
+        assert list(simulcasts.forwarders("open")) == ["d1"]  # the same lookup forwards an open one
+    finally:
+        await simulcasts.close()
+        await db.dispose()
+        await nc.close()

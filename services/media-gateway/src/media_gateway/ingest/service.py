@@ -294,19 +294,34 @@ class LivenessWorker:
         return [item.session_id for item in ended]
 
 
-async def open_local_sessions(db: Database, node: str) -> list[str]:
+@dataclass(frozen=True)
+class OpenSession:
+    id: str
+    channel_id: str
+    relay_name: str  # the publisher's name in the encoders' application
+
+
+async def open_local_sessions(db: Database, node: str) -> list[OpenSession]:
     """The open sessions this node holds."""
     async with db.session() as session:
-        return list((await session.exec(select(IngestSession.id).where(
+        rows = (await session.exec(select(IngestSession.id, IngestSession.channel_id, IngestSession.relay_name).where(
             col(IngestSession.ended_at).is_(None), IngestSession.provider == MediaProvider.LOCAL.value,
-            IngestSession.node == node))).all())
+            IngestSession.node == node))).all()
+    return [OpenSession(session_id, channel_id, relay_name) for session_id, channel_id, relay_name in rows]
+
+
+async def is_open(db: Database, session_id: str) -> bool:
+    async with db.session() as session:
+        return (await session.exec(select(IngestSession.id).where(
+            IngestSession.id == session_id, col(IngestSession.ended_at).is_(None)))).first() is not None
 
 
 async def resume_source_pulls(db: Database, pulls: SourcePulls, node: str) -> int:
     """After a restart: hold the pulls of this node's sessions still open again (they outlived us
     if the transcoder held them; else this starts them again, from the publisher's next key frame)."""
     resumed = 0
-    for session_id in await open_local_sessions(db, node):
+    for open_session in await open_local_sessions(db, node):
+        session_id = open_session.id
         if not pulls.holds(session_id) and await pulls.start(session_id, source_stream_name(session_id)):
             resumed += 1
     return resumed

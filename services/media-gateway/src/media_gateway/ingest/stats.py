@@ -40,6 +40,27 @@ def app_streams(stat_xml: bytes, app: str) -> Iterator[ET.Element]:
             yield from application.iter("stream")
 
 
+def live_publishers(stat_xml: bytes, app: str) -> set[str]:
+    """The names of the streams of `app` that have a publisher."""
+    return {stream.findtext("name") or "" for stream in app_streams(stat_xml, app)
+            if stream.find("publishing") is not None}
+
+
+async def read_live_publishers(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> set[str] | None:
+    """The streams encoders publish to the ingest now; None when nginx-rtmp's /stat is unknown or
+    unreadable."""
+    if settings.ingest_stat is None:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=2.0, transport=transport) as client:
+            r = await client.get(settings.ingest_stat)
+            r.raise_for_status()
+            return live_publishers(r.content, settings.ingest_app)
+    except (httpx.HTTPError, ET.ParseError) as exc:
+        log.warning("ingest stat unreadable", extra={"error": repr(exc)})
+        return None
+
+
 def ingest_load(stat_xml: bytes, app: str) -> IngestLoad:
     """Publishers and incoming bandwidth of the encoders' application (src/abr are internal copies)."""
     publishers = bandwidth = 0

@@ -11,6 +11,9 @@ outbox) to channels, which shows it on the API.
 The destinations and their keys come from channels (`channels.simulcast.destinations`, asked at
 go-live and again on `channel.destinations_updated`); the key is in the target URL only, which is
 never logged: ffmpeg's messages are masked before they are logged or reported.
+
+A restart of this service stops the forwarders with it; the restarted service starts them again
+for the sessions still open on its node whose encoder still publishes (`resume_simulcasts`).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from contracts.events.media import SimulcastState, SimulcastStateChanged
 from contracts.requests import SimulcastDestinationsReply, SimulcastDestinationsRequest, SimulcastTarget
 from contracts.subjects import CHANNEL_DESTINATIONS_UPDATED, CHANNELS_SIMULCAST_DESTINATIONS, \
     MEDIA_SIMULCAST_STATE_CHANGED
+from servicekit.db import Database
 from servicekit.messaging import SubscriptionWorker
 from servicekit.outbox import stage_event
 
 from media_gateway.config import Settings
-from media_gateway.ingest.service import SOURCE, source_stream_name
+from media_gateway.ingest.service import SOURCE, is_open, open_local_sessions, source_stream_name
 from media_gateway.ingest.source_pull import SOURCE_APP
+from media_gateway.ingest.stats import read_live_publishers
 
 log = logging.getLogger("media_gateway.simulcast")
 
@@ -247,6 +252,13 @@ class Simulcasts:
             stale = [d for d, f in running.items()
                      if d not in wanted or f.target.url.get_secret_value() != wanted[d].url.get_secret_value()]
             await asyncio.gather(*(running.pop(d).stop() for d in stale), return_exceptions=True)
+            # a session resumed after a restart may have ended since it was read, and its release
+            # (which stops its forwarders) come and gone: nothing would stop what starts now
+            if not await self._still_open(session_id) or session_id not in self._channels:
+                self._channels.pop(session_id, None)
+                if not running:
+                    self._forwarders.pop(session_id, None)
+                return
             for destination_id, target in wanted.items():
                 if destination_id not in running:
                     forwarder = Forwarder(self.settings, session_id, target,
@@ -255,6 +267,14 @@ class Simulcasts:
                     forwarder.start()
             if targets or stale:
                 log.info("simulcast forwarding", extra={"sessionId": session_id, "destinations": len(running)})
+
+    async def _still_open(self, session_id: str) -> bool:
+        try:
+            return await is_open(self._db(), session_id)
+        except Exception as exc:  # noqa: BLE001  the database away: forward (the session's release still stops it)
+            log.warning("simulcast session check failed", extra={"sessionId": session_id,
+                                                                  "errorType": type(exc).__name__})
+            return True
 
     def _reporter_for(self, session_id: str, channel_id: str) -> Report:
         def report(destination_id: str, state: SimulcastState, error: str | None) -> None:
@@ -310,6 +330,29 @@ class Simulcasts:
                 await asyncio.wait_for(self._reporter, 5)
             except (TimeoutError, asyncio.CancelledError):
                 self._reporter.cancel()
+
+
+async def resume_simulcasts(db: Database, simulcasts: Simulcasts, settings: Settings) -> list[str]:
+    """After a restart: forward this node's open sessions again, as on publish (the restart stopped
+    their forwarders). A session whose encoder left while this service was down is still open (its
+    on_publish_done found nobody; the liveness sweep ends it later) but has nothing to forward: it
+    is skipped when nginx-rtmp's /stat says its publisher is gone. The session ids resumed."""
+    if not simulcasts.enabled:
+        return []
+    sessions = await open_local_sessions(db, settings.ingest_node)
+    if not sessions:
+        return []
+    publishing = await read_live_publishers(settings)  # None: unknown, every open session is resumed
+    resumed = []
+    for session in sessions:
+        if publishing is not None and session.relay_name not in publishing:
+            log.info("simulcast not resumed: the encoder left during the restart", extra={"sessionId": session.id})
+            continue
+        simulcasts.start(session.id, session.channel_id)  # a session already held is not started twice
+        resumed.append(session.id)
+    if resumed:
+        log.info("simulcast resumed", extra={"count": len(resumed)})
+    return resumed
 
 
 class DestinationChanges(SubscriptionWorker):
