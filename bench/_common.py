@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,14 +48,18 @@ devstack.stack.wait_http_ok = _patient_ready_wait(devstack.stack.wait_http_ok)
 
 
 @contextlib.contextmanager
-def platform_stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def platform_stack(extra_env: dict[str, str] | None = None,
+                   configure: Callable[[StackConfig], None] | None = None) -> Iterator[Stack]:
     """The whole platform as `make run` starts it, on free ports and a throwaway data folder;
-    everything is stopped and deleted on the way out (also on Ctrl-C or an error)."""
+    everything is stopped and deleted on the way out (also on Ctrl-C or an error). `configure`
+    sees the config once its ports are chosen (e.g. to publish an address that names one)."""
     data_dir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
     if os.geteuid() == 0:
         os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
     config = StackConfig.ephemeral(data_dir)
     config.extra_env.update(extra_env or {})
+    if configure is not None:
+        configure(config)
     started = time.monotonic()
     try:
         with Stack(config, log=progress) as stack:

@@ -273,12 +273,12 @@ class Bench:
                            server_pid=edge_pid, count=count, processes=1, progress=progress)
 
 
-def enter_platform(exits: contextlib.ExitStack, attempts: int = 3):
+def enter_platform(exits: contextlib.ExitStack, attempts: int = 3, configure=None):
     """The platform, started again when a service misses devstack's readiness timeout (on a busy
     shared machine a start can take minutes)."""
     for attempt in range(1, attempts + 1):
         try:
-            return exits.enter_context(platform_stack())
+            return exits.enter_context(platform_stack(configure=configure))
         except (TimeoutError, RuntimeError) as exc:
             if attempt == attempts:
                 raise
