@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import re
 import statistics
 import tempfile
 import threading
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from _common import machine_info, progress, write_results
+from _common import _cmdline, cpu_seconds, machine_info, process_tree, progress, write_results
 from chat_path import Bench, enter_platform, ensure_harness_deps, harness_dir
 
 CHROMIUM = "/usr/bin/chromium"
@@ -68,7 +70,14 @@ UNPUBLISH = """document.addEventListener('readystatechange', () => {
   const meta = document.querySelector('meta[name="chat-url"]');
   if (meta) meta.content = '';
 });"""
-LOAD_ROWS = """() => document.querySelectorAll('.chat-log .chat-message').length"""
+# rows ever added to the reader's log (the log itself keeps only the newest 250)
+COUNT_ROWS = """() => {
+  window.__added = 0;
+  new MutationObserver((records) => {
+    for (const r of records) window.__added += r.addedNodes.length;
+  }).observe(document.querySelector('.chat-log'), { childList: true });
+}"""
+LOAD_ROWS = """() => window.__added"""
 
 
 def quantiles(samples: list[float]) -> dict:
@@ -78,6 +87,32 @@ def quantiles(samples: list[float]) -> dict:
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {"n": len(ordered), "p50Ms": round(statistics.median(ordered), 1), "p95Ms": round(p95, 1),
             "maxMs": round(ordered[-1], 1), "minMs": round(ordered[0], 1)}
+
+
+def timeline_top(trace: dict, top: int = 15) -> list[dict]:
+    """The renderer main thread's timeline events with the most time of their own (ms in all)."""
+    events = [e for e in trace.get("traceEvents", trace if isinstance(trace, list) else [])
+              if e.get("ph") == "X" and "dur" in e]
+    main = {}
+    for e in trace.get("traceEvents", []):
+        if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain":
+            main[(e["pid"], e["tid"])] = True
+    own: dict[str, float] = {}
+    by_thread: dict[tuple, list] = {}
+    for e in events:
+        if (e["pid"], e["tid"]) in main:
+            by_thread.setdefault((e["pid"], e["tid"]), []).append(e)
+    for evs in by_thread.values():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack: list[dict] = []
+        for e in evs:
+            while stack and stack[-1]["ts"] + stack[-1]["dur"] <= e["ts"]:
+                stack.pop()
+            if stack:
+                own[stack[-1]["name"]] = own.get(stack[-1]["name"], 0.0) - e["dur"]
+            own[e["name"]] = own.get(e["name"], 0.0) + e["dur"]
+            stack.append(e)
+    return [{"event": k, "ms": round(v / 1000, 1)} for k, v in sorted(own.items(), key=lambda kv: -kv[1])[:top]]
 
 
 class Viewers:
@@ -107,17 +142,39 @@ class Viewers:
             page.locator(".chat-log").wait_for(state="attached")
             self.pages.append(page)
         self.sender, self.reader = self.pages
+        self.reader.evaluate(COUNT_ROWS)
         for page in self.pages:  # the chat's socket open (the panel's own connection state)
             page.locator('[data-connection="open"]').wait_for(state="attached", timeout=30_000)
 
     def chat_socket_url(self) -> str:
         return self.reader.evaluate("() => document.querySelector('meta[name=\"chat-url\"]').content") or "/ws"
 
-    def measure(self, count: int, interval: float) -> dict:
+    def measure(self, count: int, interval: float, profile: Path | None = None) -> dict:
         prefix = f"probe-{uuid.uuid4().hex[:6]}-"
+        metrics = self.reader.context.new_cdp_session(self.reader)
+        metrics.send("Performance.enable")
+        # what the reader's socket brought, by event type (one frame may carry several lines)
+        kinds: dict[str, int] = {}
+        frames = [0]
+
+        def tally(event) -> None:
+            frames[0] += 1
+            for kind in re.findall(r'"type":\s*"([^"]+)"', event["response"]["payloadData"]):
+                kinds[kind] = kinds.get(kind, 0) + 1
+
+        metrics.on("Network.webSocketFrameReceived", tally)
+        metrics.send("Network.enable")
+        metrics_before = {m["name"]: m["value"] for m in metrics.send("Performance.getMetrics")["metrics"]}
+        if profile is not None:  # the reader's timeline (DevTools' Performance panel reads the file)
+            self.reader.context.browser.start_tracing(page=self.reader, path=str(profile),
+                                                      categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
         for page in self.pages:
             page.evaluate(OBSERVE, prefix)
         sent: dict[str, float] = {}
+        # the browser's processes (both pages, the GPU and network processes): what a viewer's own
+        # machine spends on the chat, here on the platform's cores
+        browser = [pid for pid in process_tree(os.getpid()) if "chromium" in _cmdline(pid)]
+        cpu_before, started = cpu_seconds(browser), time.monotonic()
         for i in range(count):
             text = f"{prefix}{i}"
             sent[text] = self.sender.evaluate(SUBMIT, text)
@@ -127,11 +184,32 @@ class Viewers:
             if len(self.reader.evaluate("() => window.__seen")) >= count:
                 break
             time.sleep(0.2)
+        cpu_after, elapsed = cpu_seconds(browser), time.monotonic() - started
+        metrics_after = {m["name"]: m["value"] for m in metrics.send("Performance.getMetrics")["metrics"]}
+        metrics.detach()
+        # the reader's main thread per second of the window: what it spent on what (DevTools' counters)
+        reader = {k: round((metrics_after[k] - metrics_before[k]) / elapsed * (100 if k.endswith("Duration") else 1), 1)
+                  for k in ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration",
+                            "RecalcStyleCount", "LayoutCount") if k in metrics_after}
+        top = None
+        if profile is not None:
+            self.reader.context.browser.stop_tracing()
+            top = timeline_top(json.loads(profile.read_text()))
+        browser_cpu = sum(cpu_after.get(pid, t) - t for pid, t in cpu_before.items()) / elapsed * 100
+        by_kind: dict[str, float] = {}
+        for pid, t in cpu_before.items():
+            kind = re.search(r"--type=([\w-]+)(?:.*--utility-sub-type=([\w.]+))?", _cmdline(pid))
+            name = (kind[2] or kind[1]) if kind else "browser"
+            by_kind[name] = by_kind.get(name, 0.0) + (cpu_after.get(pid, t) - t) / elapsed * 100
         seen, echoed = self.reader.evaluate("() => window.__seen"), self.sender.evaluate("() => window.__seen")
         return {"browserToBrowser": quantiles([seen[t] - at for t, at in sent.items() if t in seen]),
                 "samplesMs": [round(seen[t] - at, 1) if t in seen else None for t, at in sent.items()],
                 "senderEcho": quantiles([echoed[t] - at for t, at in sent.items() if t in echoed]),
-                "sent": count, "lost": sum(1 for t in sent if t not in seen)}
+                "sent": count, "lost": sum(1 for t in sent if t not in seen),
+                "browserCpuPct": round(browser_cpu, 1), "readerMainThread": reader,
+                "readerFramesPerSecond": round(frames[0] / elapsed, 1),
+                "readerEventsPerSecond": {k: round(v / elapsed, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
+                "browserCpuPctByProcess": {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}, **({"readerTimelineTop": top} if top else {})}
 
     def close(self) -> None:
         for page in self.pages:
@@ -143,7 +221,7 @@ def main() -> None:
     p.add_argument("--rates", default="0,100,1000", help="background messages/s into the room (0 = quiet)")
     p.add_argument("--viewers", type=int, default=1000, help="background viewer sockets while R > 0")
     p.add_argument("--messages", type=int, default=20, help="probe messages per point")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between probe messages")
+    p.add_argument("--interval", type=float, default=0.4, help="seconds between probe messages")
     p.add_argument("--paths", default="l4,gw", help="l4 (the published edge address), gw (the gateway's /ws)")
     p.add_argument("--users", type=int, default=200, help="sender users for the load generator")
     p.add_argument("--senders", type=int, default=10)
@@ -153,6 +231,7 @@ def main() -> None:
     p.add_argument("--quiet-wait", type=int, default=5)
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--other-max-pct", type=int, default=40)
+    p.add_argument("--profile", default=None, help="folder for the reader page's timeline per point (DevTools' Performance panel opens it)")
     p.add_argument("--output", default="chat_browser")
     args = p.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -193,7 +272,7 @@ def main() -> None:
                     thread = None
                     if rate > 0:
                         target = "P-l4" if path == "l4" else "P-gw"
-                        window = args.messages * args.interval + 15
+                        window = args.messages * args.interval + 8
                         thread = threading.Thread(target=lambda t=target, r=rate, w=window, into=load: into.update(
                             bench.point(t, args.viewers, r, w)), daemon=True)
                         rows = viewers.reader.evaluate(LOAD_ROWS)
@@ -201,9 +280,15 @@ def main() -> None:
                         # the generator's send window has begun once its messages reach the reader
                         deadline = time.monotonic() + 300
                         while viewers.reader.evaluate(LOAD_ROWS) <= rows + 5 and time.monotonic() < deadline:
+                            if not thread.is_alive():
+                                raise SystemExit(f"the load generator ended before its messages arrived: {load}")
                             time.sleep(0.2)
                         time.sleep(2)
-                    result = viewers.measure(args.messages, args.interval)
+                    profile = None
+                    if args.profile:
+                        Path(args.profile).mkdir(parents=True, exist_ok=True)
+                        profile = Path(args.profile) / f"reader-{path}-R{rate:g}.trace.json"
+                    result = viewers.measure(args.messages, args.interval, profile)
                     if thread is not None:
                         thread.join(timeout=900)
                     point = {"path": path, "rate": rate, "viewers": args.viewers if rate else 2, **result,
@@ -213,6 +298,7 @@ def main() -> None:
                     b2b = point["browserToBrowser"]
                     progress(f"  {path} R={rate:g}: browser -> browser p50 {b2b.get('p50Ms')} / p95 {b2b.get('p95Ms')}"
                              f" / max {b2b.get('maxMs')} ms (n={b2b['n']}, lost {point['lost']}); "
+                             f"browser CPU {point['browserCpuPct']} % of a core; "
                              f"echo p50 {point['senderEcho'].get('p50Ms')} ms; harness p50/p99 "
                              f"{load.get('p50Ms')}/{load.get('p99Ms')} ms")
                     points.append(point)

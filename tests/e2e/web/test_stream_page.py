@@ -262,3 +262,45 @@ def test_keyboard_reaches_follow_and_chat_with_a_visible_focus_ring(new_page, ma
     for label, ring in rings.items():
         assert ring["visible"] and ring["style"] != "none" and ring["width"] >= 2, (label, ring)
         assert ring["clippedBy"] is None, (label, ring)
+
+
+BURST = 8  # under the edge's 10 frames/s per socket: one sender's burst
+
+
+def test_a_burst_of_messages_is_laid_out_per_frame_not_per_message(new_page, make_user, gateway):
+    """A busy room's messages enter the chat log once per animation frame: laying the log out and
+    scrolling it for every message had two pages use 85-99 % of a core at 100 msg/s
+    (bench/chat_browser.py). Counted with DevTools' own layout counter, so no timing is judged."""
+    owner, viewer_user = make_user(), make_user()
+    channel = own_channel(gateway, owner)
+    creator, viewer = new_page(), new_page()
+    for page, user in ((creator, owner), (viewer, viewer_user)):
+        log_in(page, user)
+        page.goto(f"/streams/{channel['slug']}")
+        expect(page.get_by_role("textbox", name="Chat message")).to_be_enabled(timeout=15_000)
+    expect(viewer.locator("section.chat")).to_have_attribute("data-connection", "open")
+
+    cdp = viewer.context.new_cdp_session(viewer)
+    cdp.send("Performance.enable")
+
+    def layouts() -> float:
+        return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "LayoutCount")
+
+    # the viewer's page resolves once every row is in its log (no polling from here: a locator's
+    # visibility check would lay the page out itself)
+    viewer.evaluate("""(n) => { window.__arrived = new Promise((resolve) => {
+      const log = document.querySelector('.chat-log');
+      const done = () => log.querySelectorAll('.chat-message').length >= n && resolve(true);
+      new MutationObserver(done).observe(log, { childList: true });
+      setTimeout(() => resolve(log.querySelectorAll('.chat-message').length), 20000);
+    }); }""", BURST)
+    before = layouts()
+    creator.evaluate("""(n) => {
+      const input = document.querySelector('.chat-form .chat-input');
+      for (let i = 0; i < n; i += 1) { input.value = `burst ${i}`; input.form.requestSubmit(); }
+    }""", BURST)
+    assert viewer.evaluate("() => window.__arrived") is True
+    laid_out = layouts() - before
+    texts = viewer.locator(".chat-message .chat-text").all_text_contents()
+    assert texts == [f"burst {i}" for i in range(BURST)]
+    assert laid_out < BURST / 2, f"{laid_out} layouts for {BURST} messages"
