@@ -19,7 +19,7 @@ import pytest
 import yaml
 from contracts.subjects import CHAT_STREAM, EVENTS_STREAM
 from devstack.credentials import Credentials, password_variable
-from devstack.ports import free_port
+from devstack.ports import free_ports
 from servicekit.messaging import connect, ensure_streams
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,10 @@ def cluster_config(index: int, client: int, monitor: int, routes: list[int], sto
 @pytest.fixture
 def cluster(tmp_path):
     server = Path(sys.executable).with_name("nats-server")
-    routes = [free_port() for _ in range(3)]
+    # nine distinct ports at once: separate free_port() calls can hand out one port twice, and a
+    # server that cannot bind exits (the fixture's "a server exited", once in a full CI run)
+    ports = free_ports(9)
+    routes, client_ports, monitor_ports = ports[0:3], ports[3:6], ports[6:9]
     clients, monitors, procs = [], [], []
     creds = Credentials.generate()
     # the StatefulSet's environment: one variable per user, from the Secret nats-users
@@ -53,7 +56,7 @@ def cluster(tmp_path):
     (tmp_path / "authorization.conf").write_text(config_map()["authorization.conf"])
     try:
         for i in range(3):
-            client, monitor = free_port(), free_port()
+            client, monitor = client_ports[i], monitor_ports[i]
             conf = tmp_path / f"nats-{i}.conf"
             conf.write_text(cluster_config(i, client, monitor, routes, tmp_path / f"js-{i}", tmp_path / f"nats-{i}.pid"))
             procs.append(subprocess.Popen([str(server), "-c", str(conf)],
