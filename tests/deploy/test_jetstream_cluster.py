@@ -42,47 +42,67 @@ def cluster_config(index: int, client: int, monitor: int, routes: list[int], sto
     return conf
 
 
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _start_cluster(tmp_path: Path, passwords: dict[str, str], attempt: int):
+    """Three servers on nine distinct ports, healthy -> (procs, client ports); None with the servers'
+    last words when one exited (a port taken by another process between its choice and the bind)."""
+    server = Path(sys.executable).with_name("nats-server")
+    # chosen at once: separate free_port() calls can hand out one port twice
+    ports = free_ports(9)
+    routes, clients, monitors = ports[0:3], ports[3:6], ports[6:9]
+    procs, logs = [], []
+    for i in range(3):
+        conf = tmp_path / f"nats-{attempt}-{i}.conf"
+        conf.write_text(cluster_config(i, clients[i], monitors[i], routes, tmp_path / f"js-{attempt}-{i}",
+                                       tmp_path / f"nats-{attempt}-{i}.pid"))
+        logs.append(tmp_path / f"nats-{attempt}-{i}.log")
+        with logs[-1].open("wb") as log:
+            procs.append(subprocess.Popen([str(server), "-c", str(conf)],
+                                          env={**os.environ, **passwords, "POD_NAME": f"nats-{i}"},
+                                          stdout=subprocess.DEVNULL, stderr=log))
+    deadline = time.monotonic() + 30
+    try:
+        while True:  # healthy = JetStream current with a quorum (the probe the StatefulSet uses)
+            try:
+                if all(httpx.get(f"http://127.0.0.1:{m}/healthz", timeout=1).status_code == 200 for m in monitors):
+                    return procs, clients
+            except httpx.HTTPError:
+                pass
+            if any(p.poll() is not None for p in procs):
+                _stop(procs)
+                return None, " | ".join(log.read_text(errors="replace")[-300:] for log in logs)
+            assert time.monotonic() < deadline, "the three servers did not form a JetStream cluster in 30 s"
+            time.sleep(0.2)
+    except BaseException:
+        _stop(procs)
+        raise
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    server = Path(sys.executable).with_name("nats-server")
-    # nine distinct ports at once: separate free_port() calls can hand out one port twice, and a
-    # server that cannot bind exits (the fixture's "a server exited", once in a full CI run)
-    ports = free_ports(9)
-    routes, client_ports, monitor_ports = ports[0:3], ports[3:6], ports[6:9]
-    clients, monitors, procs = [], [], []
     creds = Credentials.generate()
     # the StatefulSet's environment: one variable per user, from the Secret nats-users
     passwords = {password_variable(user): password for user, password in creds.nats.items()}
     (tmp_path / "authorization.conf").write_text(config_map()["authorization.conf"])
+    for attempt in range(3):
+        procs, clients = _start_cluster(tmp_path, passwords, attempt)
+        if procs is not None:
+            break
+    else:
+        raise AssertionError(f"a server exited in each of three starts; the last: {clients}")
     try:
-        for i in range(3):
-            client, monitor = client_ports[i], monitor_ports[i]
-            conf = tmp_path / f"nats-{i}.conf"
-            conf.write_text(cluster_config(i, client, monitor, routes, tmp_path / f"js-{i}", tmp_path / f"nats-{i}.pid"))
-            procs.append(subprocess.Popen([str(server), "-c", str(conf)],
-                                          env={**os.environ, **passwords, "POD_NAME": f"nats-{i}"},
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            clients.append(client)
-            monitors.append(monitor)
-        deadline = time.monotonic() + 30
-        while True:  # healthy = JetStream current with a quorum (the probe the StatefulSet uses)
-            try:
-                if all(httpx.get(f"http://127.0.0.1:{m}/healthz", timeout=1).status_code == 200 for m in monitors):
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the three servers did not form a JetStream cluster in 30 s"
-            assert all(p.poll() is None for p in procs), "a server exited"
-            time.sleep(0.2)
         yield creds, [f"127.0.0.1:{c}" for c in clients]
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
 
 
 async def test_streams_get_three_replicas_on_the_cluster(cluster):
