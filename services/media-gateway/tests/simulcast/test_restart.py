@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 import uvicorn
@@ -32,7 +31,7 @@ from servicekit.db import Database
 from media_gateway.ingest import service
 from media_gateway.ingest.models import IngestSession
 from media_gateway.ingest.nginx_conf import render_ingest_config
-from media_gateway.ingest.stats import app_streams
+from media_gateway.ingest.stats import read_live_publishers
 from media_gateway.main import create_app
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -191,15 +190,9 @@ def recordings(received: Path, key: str) -> list[Path]:
     return sorted(received.glob(f"{key}-*.flv"))
 
 
-async def publishing(settings) -> set[str]:
-    """The streams with a publisher in the encoders' application (nginx-rtmp's /stat)."""
-    async with httpx.AsyncClient(timeout=2) as http:
-        stat = (await http.get(settings.ingest_stat)).content
-    return {s.findtext("name") for s in app_streams(stat, settings.ingest_app) if s.find("publishing") is not None}
-
-
 async def _not_publishing(settings, session_id: str) -> bool:
-    return service.source_stream_name(session_id) not in await publishing(settings)
+    live = await read_live_publishers(settings)  # None: /stat unreadable, so not known to be gone
+    return live is not None and service.source_stream_name(session_id) not in live
 
 
 async def test_a_restart_resumes_the_forwarders_of_the_sessions_still_live(stack, channels, destinations,
