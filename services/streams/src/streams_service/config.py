@@ -57,7 +57,10 @@ class Settings(ServiceSettings):
     # ffmpeg's longest wait for one read of the source, and for a whole cut
     clip_read_timeout_seconds: float = Field(15.0, gt=0)
     clip_cut_timeout_seconds: float = Field(120.0, gt=0)
-    # how often the cutter looks for clips when no NOTIFY woke it
+    # how often the cutter looks for clips when no NOTIFY woke it: while its LISTEN connection is
+    # down, and while it is up (every queued clip notifies: a stale claim of a dead cutter is what
+    # this poll finds then)
     clip_poll_seconds: float = Field(2.0, gt=0)
+    clip_listen_poll_seconds: float = Field(30.0, gt=0)
     ffmpeg_binary: str = "ffmpeg"
     ffprobe_binary: str = "ffprobe"
