@@ -197,3 +197,31 @@ async def test_outbox_pending_is_counted_again_after_a_backlog_drains_not_at_the
         # soon to count again: the count is owed one interval later, not at the next safety poll
         await eventually(lambda: OUTBOX_PENDING._value.get() == 0, timeout=relay.count_interval_seconds + 1.5,
                          message="outbox_pending back to 0")
+
+
+async def test_a_quiet_listener_leaves_the_event_loop_asleep(kit_db_url, eventually):
+    """psycopg's own wait wakes every 0.1 s to look for Ctrl-C; an idle service's listener must not
+    (it was most of an idle service's CPU). Counted as timers the loop is asked for."""
+    loop = asyncio.get_running_loop()
+    timers = []
+    call_later = loop.call_later
+
+    def counting(delay, callback, *args, **kwargs):
+        timers.append(delay)
+        return call_later(delay, callback, *args, **kwargs)
+
+    wake = asyncio.Event()
+    listener = NotifyListener(libpq_dsn(kit_db_url), NOTIFY_CHANNEL, wake, check_seconds=30)
+    task = asyncio.create_task(listener.run())
+    try:
+        await eventually(lambda: listener.listening, timeout=5, message="LISTENing")
+        await asyncio.sleep(0.1)
+        loop.call_later = counting  # type: ignore[method-assign]
+        try:
+            await asyncio.sleep(1.0)
+        finally:
+            loop.call_later = call_later  # type: ignore[method-assign]
+        assert len([d for d in timers if d < 1.0]) <= 1, f"the loop was woken {len(timers)} times: {timers[:12]}"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
