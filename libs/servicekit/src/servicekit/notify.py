@@ -61,7 +61,7 @@ class NotifyListener:
             while True:
                 connected = False
                 try:
-                    async with await _QuietConnection.connect(self.dsn, autocommit=True) as conn:
+                    async with await _QuietConnection.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
                         await conn.execute(f"LISTEN {self.channel}")
                         connected, failing = True, False
                         self._set(True)
