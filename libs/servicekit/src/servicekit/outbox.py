@@ -116,8 +116,8 @@ class OutboxRelay:
         # counting the backlog scans it: at most once per interval while a big backlog drains
         self.count_interval_seconds = count_interval_seconds
         self._counted_at = float("-inf")
-        # a pass moved rows but the count was skipped (too soon after the last): it is due once the
-        # interval is over, not at the next safety poll
+        # a pass skipped the count (too soon after the last): it is owed once the interval is
+        # over, not at the next safety poll (30 s away while LISTEN is up)
         self._count_due = False
         # set by a pass that stopped on a failure: the next one waits (backoff), commits' NOTIFYs
         # do not wake it, so attempts are spread over time rather than burnt in a burst
