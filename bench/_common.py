@@ -49,14 +49,17 @@ devstack.stack.wait_http_ok = _patient_ready_wait(devstack.stack.wait_http_ok)
 
 @contextlib.contextmanager
 def platform_stack(extra_env: dict[str, str] | None = None,
-                   configure: Callable[[StackConfig], None] | None = None) -> Iterator[Stack]:
+                   configure: Callable[[StackConfig], None] | None = None, *,
+                   durable: bool = False) -> Iterator[Stack]:
     """The whole platform as `make run` starts it, on free ports and a throwaway data folder;
     everything is stopped and deleted on the way out (also on Ctrl-C or an error). `configure`
-    sees the config once its ports are chosen (e.g. to publish an address that names one)."""
+    sees the config once its ports are chosen (e.g. to publish an address that names one).
+    `durable`: PostgreSQL fsyncs and Valkey appends as under `make run` (the tests' stacks skip both)."""
     data_dir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
     if os.geteuid() == 0:
         os.chmod(data_dir, 0o755)  # the dropped-privilege PostgreSQL user must traverse it
     config = StackConfig.ephemeral(data_dir)
+    config.durable = durable
     config.extra_env.update(extra_env or {})
     if configure is not None:
         configure(config)
@@ -160,6 +163,28 @@ def process_tree(root: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return {pid: st[1] for pid in pids if (st := _stat(pid)) is not None}
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of `root` and every descendant, those that ran and exited included: each live
+    process's own time plus what its children that it reaped used (cutime + cstime). Short-lived
+    children (PostgreSQL's autovacuum workers, a probe's ffmpeg) are then counted even when they
+    come and go between two readings."""
+    total = 0.0
+    for pid in process_tree(root):
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        total += sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core spent on anything but idle and iowait since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
 
 
 def measure_cpu(groups: dict[str, list[int]], window: float) -> dict[str, float]:

@@ -134,3 +134,19 @@ async def test_cancelling_the_task_in_a_pass_is_not_a_failed_pass(caplog):
     with pytest.raises(asyncio.CancelledError):
         await _ended(task)
     assert [r for r in caplog.records if r.name == "test.periodic"] == []
+
+
+async def test_an_interval_given_as_a_function_is_asked_after_every_pass():
+    stop = asyncio.Event()
+    passes: list[float] = []
+    waits = iter([0.05, 0.3, 0.05])
+
+    async def step():
+        passes.append(time.monotonic())
+
+    task = asyncio.create_task(every(lambda: next(waits, 10.0), step, stop, log=log))
+    await _until(lambda: len(passes) >= 4)
+    stop.set()
+    await _ended(task)
+    gaps = [b - a for a, b in zip(passes, passes[1:], strict=False)]
+    assert 0.045 <= gaps[0] < 0.25 and gaps[1] >= 0.295 and 0.045 <= gaps[2] < 0.25, gaps

@@ -179,3 +179,38 @@ async def test_a_clip_is_deleted_by_its_creator_the_owner_or_a_moderator_only(
     await settled("streams-moderators")
     clip_id = (await client.post("/api/clips", headers=creator.headers, json=body)).json()["id"]
     assert_problem(await client.delete(f"/api/clips/{clip_id}", headers=moderator.headers), 403)
+
+
+async def test_an_idle_cutter_asks_nothing_between_notifications_and_wakes_on_one(streams_app, db, eventually):
+    """clip_poll_seconds is 0.2 here: while its LISTEN is up the cutter does not poll at that rate."""
+    from sqlalchemy import event
+
+    claims = []
+
+    def on_execute(conn, cursor, statement, *args):
+        if "FROM clips" in statement and "SKIP LOCKED" in statement:
+            claims.append(statement)
+
+    engine = streams_app.state.runtime.db.engine.sync_engine
+    cutter = streams_app.state.runtime.cutter
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        await eventually(lambda: _listening(cutter), lambda up: up, timeout=5, what="the cutter LISTENing")
+        await asyncio.sleep(0.3)
+        before = len(claims)
+        await asyncio.sleep(1.0)  # 5 polls of 0.2 s
+        assert len(claims) == before, "an idle cutter with LISTEN up polled"
+        async with db() as session:
+            await session.exec(text("NOTIFY clips_pending"))
+            await session.commit()
+        await eventually(lambda: _count(claims), lambda n: n > before, timeout=1, what="a claim after NOTIFY")
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def _listening(cutter) -> bool:
+    return cutter.listener is not None and cutter.listener.listening
+
+
+async def _count(items: list) -> int:
+    return len(items)

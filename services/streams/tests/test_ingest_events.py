@@ -382,3 +382,33 @@ async def test_an_ingest_before_its_channel_is_known(client, make_user, ingest, 
     await settled()
     r = await client.post(f"/api/streams/{stream['id']}/end", headers=owner.headers)
     assert r.status_code == 202 and r.json()["status"] == "ENDING"
+
+
+async def test_an_idle_sweeper_looks_once_a_window_and_still_ends_a_stream_in_time(
+        streams_app, make_user, make_channel, ingest, live_stream_of, wait_status):
+    """Nothing LIVE or ENDING: a pass every reconnect window (1 s here), not every 0.1 s; a stream
+    that goes LIVE meanwhile is seen before its window can run out, and ends on time."""
+    from sqlalchemy import event
+
+    passes = []
+
+    def on_execute(conn, cursor, statement, *args):
+        if "GROUP BY streams.status" in statement:  # the sweeper's first read
+            passes.append(asyncio.get_running_loop().time())
+
+    engine = streams_app.state.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        await asyncio.sleep(2.2)
+        assert 2 <= len(passes) <= 4, f"{len(passes)} sweeps in 2.2 s with nothing LIVE"
+        channel_id = await make_channel(make_user())
+        media = ingest(channel_id)
+        session_id = await media.connect()
+        stream = await live_stream_of(channel_id)
+        dropped = asyncio.get_running_loop().time()
+        await media.disconnect(session_id, at=now())
+        await wait_status(stream["id"], "ENDING", timeout=5)
+        # the window (1 s) and one short interval (0.1 s), with room for a busy machine
+        assert asyncio.get_running_loop().time() - dropped < 1.0 + 0.1 + 0.7
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)

@@ -151,3 +151,89 @@ async def test_the_count_drops_to_zero_when_the_stream_ends(client, live_channel
     await presence(channel_id, "edge-a", 6)
     await asyncio.sleep(0.3)  # a few ticks of the counter: an ended stream is not counted
     assert (await get_stream(stream["id"]))["viewerCount"] == 0
+
+
+# ---- a tick asks PostgreSQL only when a count can have changed ---------------------------------
+
+@pytest.fixture
+def live_looks(streams_app):
+    """How many times the app's viewer counter has read the LIVE streams so far (its own SELECT,
+    counted on the app's engine; no other query reads them this way)."""
+    from sqlalchemy import event
+
+    engine = streams_app.state.runtime.db.engine.sync_engine
+    seen = []
+
+    def on_execute(conn, cursor, statement, *args):
+        if "FROM streams WHERE status = 'LIVE'" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    yield lambda: len(seen)
+    event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def test_the_counter_asks_nothing_per_tick_while_nobody_watches(live_channel, live_looks, get_stream):
+    _, stream, _ = live_channel
+    await asyncio.sleep(0.3)  # the looks the start and the go-live asked for are done
+    before = live_looks()
+    await asyncio.sleep(1.0)  # 20 ticks of 0.05 s
+    assert live_looks() == before, "ticks with no viewer anywhere read the LIVE streams"
+    assert (await get_stream(stream["id"]))["viewerCount"] == 0
+
+
+@pytest.mark.settings(presence_ttl_seconds=60)  # edge-a must not expire while the test waits
+async def test_a_steady_count_is_written_once_then_left_alone_and_a_change_still_lands(
+        live_channel, presence, get_stream, eventually, live_looks):
+    channel_id, stream, _ = live_channel
+    await presence(channel_id, "edge-a", 5)
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 5, what="5 viewers")
+    await asyncio.sleep(0.2)
+    before = live_looks()
+    for _ in range(5):  # the edge keeps reporting the same count
+        await presence(channel_id, "edge-a", 5)
+        await asyncio.sleep(0.2)
+    assert live_looks() == before, "an unchanged count was looked at again"
+    await presence(channel_id, "edge-a", 0)  # everybody left
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 0, timeout=3,
+                     what="the count back to 0 when the viewers left")
+
+
+@pytest.mark.settings(presence_ttl_seconds=60, viewers_recheck_seconds=60)
+async def test_viewers_waiting_in_the_room_are_counted_when_the_stream_goes_live(
+        make_user, make_channel, ingest, live_stream_of, presence, get_stream, eventually):
+    owner = make_user()
+    channel_id = await make_channel(owner)
+    await presence(channel_id, "edge-a", 4)
+    await asyncio.sleep(0.3)  # looked: nothing LIVE, so nothing owed
+    await ingest(channel_id).connect()
+    stream = await live_stream_of(channel_id)
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 4, timeout=2,
+                     what="the waiting viewers counted on the new LIVE stream")
+
+
+@pytest.mark.settings(presence_ttl_seconds=60, viewers_recheck_seconds=60)
+async def test_a_stream_restarted_under_steady_viewers_is_counted_at_once(
+        client, live_channel, ingest, live_stream_of, presence, get_stream, eventually):
+    channel_id, stream, owner = live_channel
+    await presence(channel_id, "edge-a", 6)
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 6, what="6 viewers")
+    r = await client.post(f"/api/streams/{stream['id']}/end", headers=owner.headers)
+    assert r.status_code == 202
+    await asyncio.sleep(0.3)  # the same totals, looked at and agreed: only the go-live can say "look"
+    await ingest(channel_id).connect()
+    again = await live_stream_of(channel_id, other_than=stream["id"])
+    await eventually(lambda: get_stream(again["id"]), lambda s: s["viewerCount"] == 6, timeout=2,
+                     what="the same 6 viewers counted on the new stream")
+
+
+@pytest.mark.settings(viewers_recheck_seconds=0.5)
+async def test_a_count_written_behind_the_counters_back_is_corrected_on_the_recheck(
+        live_channel, db, get_stream, eventually):
+    _, stream, _ = live_channel
+    await asyncio.sleep(0.3)
+    async with db() as session:  # a replica that died after counting viewers this one never saw
+        await session.exec(text("UPDATE streams SET viewer_count = 7 WHERE id = CAST(:id AS uuid)").bindparams(id=stream["id"]))
+        await session.commit()
+    await eventually(lambda: get_stream(stream["id"]), lambda s: s["viewerCount"] == 0, timeout=2,
+                     what="the stale count corrected")

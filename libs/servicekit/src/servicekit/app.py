@@ -111,6 +111,7 @@ class ServiceRuntime:
             assert self.db is not None  # relay_outbox implies uses_db (__init__)
             self.relay = OutboxRelay(self.db, self.js, batch_size=s.outbox_batch_size,
                                      poll_seconds=s.outbox_poll_seconds,
+                                     listen_poll_seconds=s.outbox_listen_poll_seconds,
                                      max_attempts=s.outbox_max_attempts)
             self._supervise("outbox-relay", self.relay.run)
         if self.db is not None and (self.prunes or self.sweeps):

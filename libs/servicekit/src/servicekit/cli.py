@@ -30,15 +30,24 @@ def main(*, settings_factory: Callable, app_factory: Callable, migrations_dir: P
         return 0
     import uvicorn
 
+    from servicekit.server import QuietServer
+
     app = app_factory(settings)
     problem = preflight(app, settings)
     if problem:
         print(f"{settings.service_name} cannot start: {problem}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop",
-                http="httptools", access_log=False, server_header=False, proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips, log_config=None, timeout_graceful_shutdown=10)
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
+                            http="httptools", access_log=False, server_header=False, proxy_headers=True,
+                            forwarded_allow_ips=settings.forwarded_allow_ips, log_config=None,
+                            timeout_graceful_shutdown=10)
+    # uvicorn.run with the quieter server (servicekit/server.py)
+    server = QuietServer(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 3  # 3: uvicorn's STARTUP_FAILURE (a lifespan that failed)
 
 
 def preflight(app, settings) -> str | None:

@@ -13,6 +13,13 @@ Guarantees:
 
 The relay selects unpublished rows, not "rows after the last id it saw": ids and timestamps can
 commit out of order, and a cursor would skip a row that committed late.
+
+When it passes: at start, on every NOTIFY (sent by `add_event`, delivered on commit), and on a
+safety poll. The poll is short (`poll_seconds`) while its LISTEN connection is down and long
+(`listen_poll_seconds`) while it is up: then every commit wakes it, and the poll only covers
+what no commit announces (a row another replica held and gave up without committing). A change
+of the listener's state wakes it at once (servicekit.notify), so nothing committed while nobody
+listened waits for the long poll. An idle service then asks PostgreSQL nothing for tens of seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Column, DateTime, Index, LargeBinary, func, text
@@ -34,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from contracts.envelope import Envelope
 from servicekit.db import Database, libpq_dsn
 from servicekit.messaging import inject_trace_headers
+from servicekit.notify import NotifyListener
 
 log = logging.getLogger("servicekit.outbox")
 NOTIFY_CHANNEL = "outbox_pending"
@@ -94,23 +101,31 @@ async def add_event(session: AsyncSession, event: Envelope, subject: str) -> Non
 
 class OutboxRelay:
     def __init__(self, db: Database, js: JetStreamContext, *, batch_size: int = 100,
-                 poll_seconds: float = 1.0, retention_seconds: float = 86400, max_attempts: int = 10,
-                 max_backoff_seconds: float = 30.0, count_interval_seconds: float = 1.0):
+                 poll_seconds: float = 1.0, listen_poll_seconds: float = 30.0, retention_seconds: float = 86400,
+                 max_attempts: int = 10, max_backoff_seconds: float = 30.0, count_interval_seconds: float = 1.0,
+                 listen_check_seconds: float = 30.0):
         self.db = db
         self.js = js
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        # never shorter than the plain poll: a listener must not make the relay poll more
+        self.listen_poll_seconds = max(listen_poll_seconds, poll_seconds)
         self.retention_seconds = retention_seconds
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff_seconds
         # counting the backlog scans it: at most once per interval while a big backlog drains
         self.count_interval_seconds = count_interval_seconds
         self._counted_at = float("-inf")
+        # a pass skipped the count (too soon after the last): it is owed once the interval is
+        # over, not at the next safety poll (30 s away while LISTEN is up)
+        self._count_due = False
         # set by a pass that stopped on a failure: the next one waits (backoff), commits' NOTIFYs
         # do not wake it, so attempts are spread over time rather than burnt in a burst
         self.failed = False
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self.listener = NotifyListener(libpq_dsn(db.url), NOTIFY_CHANNEL, self._wake,
+                                       check_seconds=listen_check_seconds, name="outbox listener")
 
     async def publish_pending(self) -> int:
         """One pass: publish a batch of unpublished rows in commit order; returns how many."""
@@ -156,6 +171,8 @@ class OutboxRelay:
             await session.commit()
             if time.monotonic() - self._counted_at >= self.count_interval_seconds:
                 await self._count(session)
+            else:
+                self._count_due = True
             return published
 
     async def _count(self, session: AsyncSession) -> None:
@@ -165,6 +182,7 @@ class OutboxRelay:
         OUTBOX_PENDING.set(pending)
         OUTBOX_PARKED.set(parked)
         self._counted_at = time.monotonic()
+        self._count_due = False
 
     async def _jetstream_answers(self) -> bool:
         """After a refused publish: is it this row, or is JetStream away for everyone?"""
@@ -181,23 +199,15 @@ class OutboxRelay:
             ).bindparams(secs=self.retention_seconds))
             await session.commit()
 
-    async def _listen(self) -> None:
-        """Wake the relay on NOTIFY; reconnects on its own, polling covers any gap."""
-        while not self._stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(libpq_dsn(self.db.url),
-                                                                 autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox listener lost its connection", extra={"error": str(exc)})
-                await asyncio.sleep(1)
+    def _wait_seconds(self) -> float:
+        """How long an idle relay sleeps unless a NOTIFY (or the listener's change) wakes it."""
+        wait = self.listen_poll_seconds if self.listener.listening else self.poll_seconds
+        if self._count_due:
+            wait = min(wait, max(0.0, self._counted_at + self.count_interval_seconds - time.monotonic()))
+        return wait
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(self.listener.run())
         last_purge = time.monotonic()
         failures = 0
         try:
@@ -226,7 +236,7 @@ class OutboxRelay:
                     except Exception as exc:
                         log.warning("outbox purge failed", extra={"error": str(exc)})
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), self._wait_seconds())
                 except TimeoutError:
                     pass
         finally:

@@ -20,9 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 
-async def every(seconds: float, step: Callable[[], Awaitable[object]], stop: asyncio.Event, *,
-                log: logging.Logger | None = None, failed: str = "periodic pass failed") -> None:
+async def every(seconds: float | Callable[[], float], step: Callable[[], Awaitable[object]], stop: asyncio.Event,
+                *, log: logging.Logger | None = None, failed: str = "periodic pass failed") -> None:
     """Await `step()`, then again every `seconds` after the last pass ended, until `stop` is set.
+    `seconds` may be a function, asked after each pass: a worker that knows it has nothing to
+    watch can wait longer (the streams sweeper while nothing is LIVE).
 
     With `log`, a pass that raises is logged there as a warning `failed` (`error`: the exception's
     repr) and the loop goes on; without it the exception ends the loop and reaches the caller. The
@@ -38,6 +40,6 @@ async def every(seconds: float, step: Callable[[], Awaitable[object]], stop: asy
             except Exception as exc:
                 log.warning(failed, extra={"error": repr(exc)})
         try:
-            await asyncio.wait_for(stop.wait(), seconds)
+            await asyncio.wait_for(stop.wait(), seconds() if callable(seconds) else seconds)
         except TimeoutError:
             pass

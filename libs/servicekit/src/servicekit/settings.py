@@ -51,7 +51,11 @@ class ServiceSettings(BaseSettings):
     # auth publishes a new key longer than this before it signs with it
     jwks_refetch_cooldown_seconds: float = 10
 
-    outbox_poll_seconds: float = 1.0
+    # the outbox relay passes on every commit's NOTIFY; besides, it polls every outbox_poll_seconds
+    # while its LISTEN connection is down and every outbox_listen_poll_seconds while it is up (a
+    # safety net then: an idle service asks PostgreSQL nothing in between). servicekit/outbox.py
+    outbox_poll_seconds: float = Field(1.0, gt=0)
+    outbox_listen_poll_seconds: float = Field(30.0, gt=0)
     outbox_batch_size: int = 100
     # JetStream refusing one row this often while it accepts others parks the row (alert
     # OutboxRowsParked); an outage counts nothing, and failed passes back off up to 30 s

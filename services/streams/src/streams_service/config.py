@@ -26,8 +26,10 @@ class Settings(ServiceSettings):
 
     # a chat edge not heard from for this long no longer counts towards viewer totals
     presence_ttl_seconds: float = Field(15.0, gt=0)
-    # how often viewer totals are compared with the stored counts
+    # how often viewer totals are compared with the stored counts (a tick asks PostgreSQL only when
+    # they can differ: viewers/service.py), and how often it looks anyway
     viewers_tick_seconds: float = Field(0.25, gt=0)
+    viewers_recheck_seconds: float = Field(30.0, gt=0)
     # EVENTS.md: stream.viewers at most once a second per stream
     viewers_publish_interval_seconds: float = Field(1.0, ge=0)
 
@@ -55,7 +57,10 @@ class Settings(ServiceSettings):
     # ffmpeg's longest wait for one read of the source, and for a whole cut
     clip_read_timeout_seconds: float = Field(15.0, gt=0)
     clip_cut_timeout_seconds: float = Field(120.0, gt=0)
-    # how often the cutter looks for clips when no NOTIFY woke it
+    # how often the cutter looks for clips when no NOTIFY woke it: while its LISTEN connection is
+    # down, and while it is up (every queued clip notifies: a stale claim of a dead cutter is what
+    # this poll finds then)
     clip_poll_seconds: float = Field(2.0, gt=0)
+    clip_listen_poll_seconds: float = Field(30.0, gt=0)
     ffmpeg_binary: str = "ffmpeg"
     ffprobe_binary: str = "ffprobe"

@@ -32,6 +32,7 @@ def build_runtime(settings: Settings, jwks: KeyFetcher | None = None) -> Service
     runtime.add_worker(sweeper, stop=sweeper.stop)
     cutter = ClipCutter(settings)
     runtime.add_worker(cutter, stop=cutter.stop)
+    runtime.cutter = cutter
     viewers = ViewerCounter(settings)
     runtime.add_worker(viewers, stop=viewers.stop)
     runtime.viewers = viewers

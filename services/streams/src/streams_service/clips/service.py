@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
-import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -27,6 +26,7 @@ from contracts.events.channels import ChannelModerator as ModeratorPayload
 from contracts.events.clips import ClipDeleted
 from contracts.subjects import CHANNEL_MODERATOR_ADDED, CHANNEL_MODERATOR_REMOVED, CLIP_CREATED, CLIP_DELETED
 from servicekit.db import libpq_dsn
+from servicekit.notify import NotifyListener
 from servicekit.outbox import stage_event
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.problems import Problem
@@ -236,35 +236,32 @@ class ClipCutter:
         self.settings = settings
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self.listener: NotifyListener | None = None
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
     async def __call__(self, rt) -> None:
-        listener = asyncio.create_task(self._listen(rt))
+        # woken by `NOTIFY clips_pending` on every queued clip; the poll finds stale claims (a
+        # cutter that died) and covers the listener's outages, at clip_poll_seconds while it is down
+        self.listener = NotifyListener(libpq_dsn(rt.db.url), "clips_pending", self._wake, name="clips listener")
+        listener = asyncio.create_task(self.listener.run())
         try:
             while not self._stop.is_set():
-                if not await self.cut_one(rt):
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.settings.clip_poll_seconds)
-                    except TimeoutError:
-                        pass
+                self._wake.clear()  # before the claim: a NOTIFY during it means "look again"
+                if await self.cut_one(rt):
+                    continue
+                s = self.settings
+                wait = max(s.clip_listen_poll_seconds, s.clip_poll_seconds) if self.listener.listening \
+                    else s.clip_poll_seconds
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
         finally:
             listener.cancel()
-
-    async def _listen(self, rt) -> None:
-        """LISTEN clips_pending; a missed notification only costs one poll interval."""
-        try:
-            async with await psycopg.AsyncConnection.connect(libpq_dsn(rt.db.url), autocommit=True) as conn:
-                await conn.execute("LISTEN clips_pending")
-                async for _ in conn.notifies():
-                    self._wake.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001  polling still finds the work
-            log.info("clips LISTEN unavailable; polling", extra={"error": type(exc).__name__})
+            await asyncio.gather(listener, return_exceptions=True)
 
     async def _claim(self, rt) -> Clip | None:
         stale = now() - timedelta(seconds=self.settings.clip_cut_timeout_seconds * 2)

@@ -18,6 +18,7 @@ never moves backwards).
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prometheus_client import Gauge
@@ -202,17 +203,27 @@ async def on_thumbnail(session: AsyncSession, data: ThumbnailUpdated, at: dateti
 
 # ---- the sweeper --------------------------------------------------------------------------------
 
-async def sweep(db: Database, settings: Settings) -> int:
+@dataclass(frozen=True)
+class Swept:
+    moved: int  # streams the pass moved on
+    active: int  # streams LIVE or ENDING when it began: something for the next pass to watch
+
+
+async def sweep(db: Database, settings: Settings) -> Swept:
     """One pass: LIVE streams whose encoder left longer than the window ago -> ENDING; ENDING
-    streams whose recording never came -> ARCHIVED without one. Returns how many moved."""
+    streams whose recording never came -> ARCHIVED without one."""
     moved = 0
     now = streams.now()
     window_start = now - timedelta(seconds=settings.reconnect_window_seconds)
     give_up = now - timedelta(seconds=settings.recording_wait_seconds)
     join_give_up = now - timedelta(seconds=settings.vod_join_wait_seconds)
     async with db.session() as session:
-        STREAMS_LIVE.set((await session.exec(select(func.count()).select_from(Stream).where(
-            Stream.status == StreamStatus.LIVE.value))).one())
+        counts = dict((await session.exec(select(Stream.status, func.count()).where(
+            col(Stream.status).in_([StreamStatus.LIVE.value, StreamStatus.ENDING.value]))
+            .group_by(Stream.status))).all())
+        STREAMS_LIVE.set(counts.get(StreamStatus.LIVE.value, 0))
+        if not counts:
+            return Swept(0, 0)
         expired = (await session.exec(select(Stream.id, Stream.channel_id).where(
             Stream.status == StreamStatus.LIVE.value, col(Stream.disconnected_at) < window_start))).all()
         waiting = (await session.exec(select(Stream.id, Stream.channel_id).where(
@@ -241,21 +252,35 @@ async def sweep(db: Database, settings: Settings) -> int:
                 await streams.settle(session, stream, waited_out=True, force=joining)
                 moved += int(stream.status == StreamStatus.ARCHIVED.value)
             await session.commit()
-    return moved
+    return Swept(moved, sum(counts.values()))
 
 
 class Sweeper:
-    """Runs `sweep` every `sweep_interval_seconds` for the life of the process."""
+    """Runs `sweep` every `sweep_interval_seconds` while a stream is LIVE or ENDING, and less often
+    while none is: nothing can come due sooner than the shortest of the reconnect window and the
+    two recording waits after a stream goes LIVE, so a pass at that spacing still sees it LIVE
+    (or ENDING) in time to go back to the short interval. An idle platform sweeps every 10 s."""
 
     __name__ = "streams-sweeper"
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.active = True  # until a pass has looked
         self._stop = asyncio.Event()
 
+    def interval(self) -> float:
+        s = self.settings
+        if self.active:
+            return s.sweep_interval_seconds
+        soonest = min(s.reconnect_window_seconds, s.recording_wait_seconds, s.vod_join_wait_seconds)
+        return max(s.sweep_interval_seconds, soonest)
+
+    async def _pass(self, db: Database) -> None:
+        self.active = True  # a failed pass knows nothing: the short interval
+        self.active = (await sweep(db, self.settings)).active > 0
+
     async def __call__(self, runtime) -> None:
-        await every(self.settings.sweep_interval_seconds, lambda: sweep(runtime.db, self.settings),
-                    self._stop, log=log, failed="sweep failed")
+        await every(self.interval, lambda: self._pass(runtime.db), self._stop, log=log, failed="sweep failed")
 
     def stop(self) -> None:
         self._stop.set()

@@ -31,6 +31,9 @@ from streams_service.streams.lifecycle import StreamStatus, check_transition, du
 from streams_service.streams.models import Stream, StreamCreate, StreamStart
 
 SOURCE = "streams"
+# set on a session in which a stream went LIVE: once it commits, the viewer counter compares that
+# channel's viewers with the new stream's 0 (viewers/service.py)
+WENT_LIVE = "streams.went_live"
 log = logging.getLogger("streams.streams")
 
 OFFLINE, LIVE, ENDING, ARCHIVED = (StreamStatus.OFFLINE, StreamStatus.LIVE, StreamStatus.ENDING,
@@ -184,6 +187,7 @@ async def go_live(session: AsyncSession, stream: Stream, *, at: datetime, ingest
     stream.status = check_transition(previous, LIVE).value
     stream.start_time = at
     attach_ingest(stream, ingest)
+    session.info[WENT_LIVE] = True
     session.add_all([stream, ingest])
     await session.flush()
     await _status_changed(session, stream, previous)
