@@ -1,7 +1,8 @@
 """Glass-to-glass benchmark: from the moment the encoder captured a frame to the moment the stream
 page in a browser presents it, per rendition, with a breakdown per stage.
 
-    .venv/bin/python bench/glass.py [--skip 10] [--window 15] [--ladder source,480p] [--screenshots DIR]
+    .venv/bin/python bench/glass.py [--skip 10] [--window 15] [--ladder source,480p] [--part-seconds S]
+                                    [--screenshots DIR]
 
 Starts the whole platform (devstack, free ports, loopback only), registers a creator, goes live and
 publishes a 1280x720 30 fps picture (testsrc2) through ffmpeg (x264 veryfast zerolatency, CBR
@@ -34,12 +35,14 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from servicekit.logging import redact_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, platform_stack, progress, write_results
@@ -111,6 +114,7 @@ class StampedEncoder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.process: subprocess.Popen | None = None
+        self._stderr = None
 
     def argv(self) -> list[str]:
         gop = round(FPS * KEYINT)
@@ -141,7 +145,11 @@ class StampedEncoder:
             self._backgrounds.append(frame[WIDTH * band:WIDTH * HEIGHT]
                                      + b"\x80" * chroma_band + u[chroma_band:] + b"\x80" * chroma_band + v[chroma_band:])
         self._band = band
-        self.process = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        # its complaints go to a file and reach the terminal redacted: ffmpeg names the publish URL,
+        # which ends in the stream key, in every error
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=self._stderr)
         self.epoch_ms = int(time.time() * 1000)
         self._thread = threading.Thread(target=self._feed, name="stamped-encoder", daemon=True)
         self._thread.start()
@@ -164,12 +172,31 @@ class StampedEncoder:
             pass  # the ingest dropped the publish (stream ended)
 
     def stop(self) -> None:
+        """Ends the publish as an encoder's Stop button does: the input closes and ffmpeg writes
+        its trailer while the ingest still listens (killing it, or ending the stream first, left a
+        broken pipe). Safe to call twice."""
         self._stop.set()
         if self._thread:
             self._thread.join(5)
-        if self.process and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.stdin and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            said = self._stderr.read().decode(errors="replace").strip()
+            self._stderr.close()
+            self._stderr = None
+            if said:
+                progress("encoder: " + redact_text(said))
 
 
 class FileWatcher:
@@ -309,7 +336,8 @@ async def watch_page(browser, base_url: str, slug: str, mode: str, skip: float, 
         info = await page.evaluate("""() => { const v = document.querySelector('video');
             const b = v.buffered; return {height: v.videoHeight, currentTime: v.currentTime,
             bufferEnd: b.length ? b.end(b.length - 1) : null, dropped: v.getVideoPlaybackQuality().droppedVideoFrames,
-            quality: document.querySelector('.quality-select')?.selectedOptions[0]?.textContent}; }""")
+            quality: document.querySelector('.quality-select')?.selectedOptions[0]?.textContent,
+            playerLatency: Number(document.querySelector('.behind-live')?.dataset.latency) || null}; }""")
         if screenshots:
             screenshots.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(screenshots / f"glass-{mode}.png"))
@@ -396,6 +424,7 @@ async def bench(stack, modes: list[str], skip: float, window: float, screenshots
                                  f"glass-to-glass {percentiles(lat)}; at the end {page['end']}")
                 finally:
                     await browser.close()
+            encoder.stop()
             await creator.end(stream_id)
         finally:
             if watcher:
@@ -441,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=float, default=10.0, help="seconds of playback not counted (default 10)")
     parser.add_argument("--window", type=float, default=15.0, help="seconds counted per rendition (default 15)")
     parser.add_argument("--ladder", default=None, help="INGEST_LADDER (default: the platform's)")
+    parser.add_argument("--part-seconds", type=float, default=None,
+                        help="LLHLS_PART_SECONDS: the LL-HLS part length (default: the platform's)")
     parser.add_argument("--screenshots", type=Path, default=None, help="a folder for a screenshot per rendition")
     parser.add_argument("--output", default="glass", help="results file name under bench/results/")
     args = parser.parse_args(argv)
@@ -453,10 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["INGEST_LADDER"] = ladder
     modes = ["auto", *(r.name for r in parse_ladder(ladder))]
     machine = machine_info()
-    with platform_stack() as stack:
+    extra_env = {"LLHLS_PART_SECONDS": str(args.part_seconds)} if args.part_seconds else {}
+    with platform_stack(extra_env) as stack:
         results = asyncio.run(bench(stack, modes, args.skip, args.window, args.screenshots))
         results["transcoderEvents"] = transcoder_events(stack.config.data_dir / "logs" / "media-gateway.log")
-    payload = {"ladder": ladder, "skipSeconds": args.skip, "windowSeconds": args.window,
+    payload = {"ladder": ladder, "partSeconds": args.part_seconds, "skipSeconds": args.skip, "windowSeconds": args.window,
                "player": "the stream page's default player (web/player.js: hls.js, lowLatencyMode)",
                "filePollSeconds": FILE_POLL,
                **results}
