@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also run every step on a second gateway without stale-while-updating (before/after)")
     parser.add_argument("--ladder", default=None, help="INGEST_LADDER (default: the platform's)")
+    parser.add_argument("--part-seconds", type=float, default=None,
+                        help="LLHLS_PART_SECONDS: the LL-HLS part length (default: the platform's)")
     parser.add_argument("--output", default="hls_load", help="results file name under bench/results/")
     args = parser.parse_args(argv)
     steps = [int(x) for x in args.players.split(",") if x]
@@ -332,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["INGEST_LADDER"] = ladder
     machine = machine_info()
     results = []
-    with platform_stack() as stack:
+    extra_env = {"LLHLS_PART_SECONDS": str(args.part_seconds)} if args.part_seconds else {}
+    with platform_stack(extra_env) as stack:
         origin_url = f"http://127.0.0.1:{stack.config.service_ports['media-gateway']}"
         rtmp_base = f"rtmp://127.0.0.1:{stack.config.rtmp_port}/live"
         seconds = int(len(steps) * (args.warmup + args.seconds + 15) + 60)
@@ -374,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         restarts = sum(1 for line in transcoder_log.read_text(errors="replace").splitlines()
                        if '"logger":"media_gateway.llhls' in line and '"level":"warning"' in line) \
             if transcoder_log.exists() else None
-    payload = {"ladder": ladder, "steps": steps, "seconds": args.seconds, "warmupSeconds": args.warmup,
+    payload = {"ladder": ladder, "partSeconds": args.part_seconds, "steps": steps, "seconds": args.seconds, "warmupSeconds": args.warmup,
                "rampSeconds": args.ramp, "legacyShare": args.legacy_share, "rendition": args.rendition,
                "preloadHint": args.preload_hint, "client": args.client, "targets": TARGETS, "cacheNodes": 1, "compare": args.compare,
                "beforeTakesOut": BEFORE if args.compare else None,

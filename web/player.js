@@ -100,14 +100,17 @@ export function createPlayer({ title }) {
 
   // more than this beyond the target latency (PART-HOLD-BACK, ~1 s) and the viewer is offered a jump
   const FAR_BEHIND_SECONDS = 1;
-  // hls.js jumps back to live past this latency (see the Hls config below), except while the viewer
-  // watches behind on purpose (DVR): then the limit is lifted until "Go to live"
-  const LIVE_MAX_LATENCY = 3;
+  // the target latency: the origin's PART-HOLD-BACK once a playlist says it (holdBack), 1 s before
+  let holdBack = 1;
+  // hls.js jumps back to live this far past the target (see the Hls config below), except while the
+  // viewer watches behind on purpose (DVR): then the limit is lifted until "Go to live"
+  const JUMP_BEYOND_SECONDS = 2;
+  const liveMaxLatency = () => holdBack + JUMP_BEYOND_SECONDS;
   const SEEK_BACK_SECONDS = 10;
   let rewound = false;
   const setRewound = (on) => {
     rewound = on;
-    if (hls) hls.config.liveMaxLatencyDuration = on ? Infinity : LIVE_MAX_LATENCY;
+    if (hls) hls.config.liveMaxLatencyDuration = on ? Infinity : liveMaxLatency();
   };
   const showLatency = () => {
     const latency = hls ? hls.latency : NaN;
@@ -136,13 +139,13 @@ export function createPlayer({ title }) {
   video.addEventListener("seeking", () => {
     const edge = hls ? hls.liveSyncPosition : null;
     if (!Number.isFinite(edge)) return;
-    if (video.currentTime < edge - LIVE_MAX_LATENCY) setRewound(true);
+    if (video.currentTime < edge - liveMaxLatency()) setRewound(true);
     else if (rewound && video.currentTime >= edge - FAR_BEHIND_SECONDS) setRewound(false);
   });
   goLive.addEventListener("click", () => {
     if (!hls) return;
     setRewound(false);
-    hls.targetLatency = 1; // also forgets the stalls that pushed the target further back
+    hls.targetLatency = holdBack; // also forgets the stalls that pushed the target further back
     const edge = hls.liveSyncPosition;
     if (Number.isFinite(edge)) video.currentTime = edge;
     video.play().catch(() => {});
@@ -181,20 +184,20 @@ export function createPlayer({ title }) {
     hls = new Hls({
       workerPath: "/vendor/hls.worker.js",
       // LL-HLS: parts and blocking playlist reloads. The target latency is the origin's
-      // PART-HOLD-BACK (three parts of 1/3 s); hls.js only takes it from the playlist when no
-      // liveSyncDuration is set, and liveMaxLatencyDuration needs one. Up to 2 s past the target
-      // (one target duration, then liveMaxLatencyDuration) the player catches up by playing up to
-      // 25 % faster; further behind (a start or a stall that left it there) it jumps back to live:
-      // without that hls.js treats it as watching behind on purpose and stays there. A viewer who
-      // paused gets the "Go to live" button. A viewer who seeks back in the DVR window (the origin
-      // lists DVR_WINDOW_SECONDS) lifts the jump until "Go to live" (setRewound).
+      // PART-HOLD-BACK (three parts; shorter with a shorter LLHLS_PART_SECONDS), which hls.js takes
+      // from the playlist as long as no liveSyncDuration is configured (one was, and pinned every
+      // viewer at 1 s whatever the origin said). Up to 2 s past the target
+      // (liveMaxLatencyDuration, set below) hls.js catches up by playing up to 25 % faster;
+      // further behind (a start or a stall that left it there) it jumps back to live: without
+      // that hls.js treats it as watching behind on purpose and stays there. A viewer who paused
+      // gets the "Go to live" button. A viewer who seeks back in the DVR window (the origin lists
+      // DVR_WINDOW_SECONDS) lifts the jump until "Go to live" (setRewound).
       lowLatencyMode: true,
-      liveSyncDuration: 1,
-      liveMaxLatencyDuration: 3,
       maxLiveSyncPlaybackRate: 1.25,
       // hls.js adds this to the target after every stall and never takes it back (up to one
-      // target duration): a part, not hls.js's whole second, so a stall at start-up or a quality
-      // switch does not double the latency for the rest of the session
+      // target duration): a part (the playlist's PART-TARGET once loaded, below), not hls.js's
+      // whole second, so a stall at start-up or a quality switch does not double the latency for
+      // the rest of the session
       liveSyncOnStallIncrease: 0.34,
       manifestLoadingMaxRetry: 6,
       manifestLoadingRetryDelay: 500,
@@ -202,11 +205,24 @@ export function createPlayer({ title }) {
       fragLoadingMaxRetry: 6,
     });
     const current = hls;
+    // hls.js's constructor refuses liveMaxLatencyDuration without liveSyncDuration; it reads
+    // both from its config at run time, so the limit is set here and follows the playlist
+    hls.config.liveMaxLatencyDuration = rewound ? Infinity : liveMaxLatency();
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       fillLevels();
       video.play().catch(() => setOverlay(t("player.pressPlay")));
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, showAutoLevel);
+    // the jump-back limit, "Go to live" and the step a stall adds to the target follow the
+    // playlist's PART-HOLD-BACK and PART-TARGET
+    hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => {
+      const { partHoldBack, partTarget } = data.details || {};
+      if (current !== hls) return;
+      if (partTarget > 0) hls.config.liveSyncOnStallIncrease = partTarget;
+      if (!(partHoldBack > 0) || partHoldBack === holdBack) return;
+      holdBack = partHoldBack;
+      if (!rewound) hls.config.liveMaxLatencyDuration = liveMaxLatency();
+    });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || current !== hls) return;
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
