@@ -5,10 +5,11 @@ web/ `from ..helpers import ...`): the tests run with --import-mode=importlib.""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -171,6 +172,27 @@ def segments_in_first_variant(gateway: httpx.Client, master_url: str) -> int:
     """How many whole segments the first rendition's playlist lists (0 while there is none)."""
     variant = first_variant_url(gateway, master_url)
     return gateway.get(variant).text.count("#EXTINF") if variant else 0
+
+
+@contextlib.contextmanager
+def live_stream(gateway: httpx.Client, stack, channel: dict, auth: dict, title: str, *, seconds: int,
+                segments: int = 0) -> Iterator[dict]:
+    """The channel goes live and a test encoder publishes to it for up to `seconds` -> the LIVE stream
+    (its `hlsUrl`), once its first rendition lists `segments` whole segments. Ended, and the encoder
+    stopped, on the way out."""
+    key = stream_key(gateway, channel["id"], auth)
+    stream_id = go_live(gateway, channel["id"], auth, title, timeout=30)["id"]
+    publisher = encoder(rtmp_url(stack, key), seconds=seconds)
+    try:
+        live = until(f"stream {stream_id} going LIVE", lambda: gateway.get(f"/api/streams/{stream_id}").json(),
+                     lambda s: s["status"] == "LIVE", timeout=30, every=0.25)
+        if segments:
+            until(f"{segments} segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]),
+                  lambda n: n >= segments, timeout=60, every=0.5)
+        yield live
+    finally:
+        gateway.post(f"/api/streams/{stream_id}/end", headers=auth)
+        stop(publisher)
 
 
 def fetched(gateway: httpx.Client, url: str, timeout: float) -> httpx.Response:

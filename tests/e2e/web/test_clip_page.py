@@ -9,7 +9,7 @@ import pytest
 from servicekit.testing import poll
 
 from .common import log_in
-from ..helpers import create_channel, encoder, go_live, rtmp_url, segments_in_first_variant, stop, stream_key
+from ..helpers import create_channel, live_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
@@ -19,22 +19,13 @@ def ready_clip(gateway, stack, make_user):
     owner, viewer = make_user(), make_user()
     owner_auth = owner["auth"]
     channel = create_channel(gateway, owner_auth, f"Clip page {uuid.uuid4().hex[:6]}")
-    key = stream_key(gateway, channel["id"], owner_auth)
-    stream_id = go_live(gateway, channel["id"], owner_auth, "Clips", timeout=30)["id"]
-    publisher = encoder(rtmp_url(stack, key), seconds=40)
-    try:
-        live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
-        poll("6 segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]) >= 6,
-             timeout=60, every=0.5)
-        r = gateway.post("/api/clips", json={"streamId": stream_id, "durationSeconds": 5, "title": "Page clip"},
+    with live_stream(gateway, stack, channel, owner_auth, "Clips", seconds=40, segments=6) as live:
+        r = gateway.post("/api/clips", json={"streamId": live["id"], "durationSeconds": 5, "title": "Page clip"},
                          headers=viewer["auth"])
         assert r.status_code == 202, r.text
         clip = poll("the clip ready", lambda: (c := gateway.get(f"/api/clips/{r.json()['id']}").json())["status"]
                     != "processing" and c, timeout=60, every=0.5)
         assert clip["status"] == "ready", clip
-    finally:
-        gateway.post(f"/api/streams/{stream_id}/end", headers=owner_auth)
-        stop(publisher)
     return clip, channel
 
 
@@ -73,13 +64,7 @@ def test_an_unknown_clip_says_so(page):
 def test_a_viewer_clips_the_live_stream_with_the_pages_clip_button(new_page, gateway, stack, make_user, shot):
     owner, viewer = make_user(), make_user()
     channel = create_channel(gateway, owner["auth"], f"Clip button {uuid.uuid4().hex[:6]}")
-    key = stream_key(gateway, channel["id"], owner["auth"])
-    stream_id = go_live(gateway, channel["id"], owner["auth"], "Clip me", timeout=30)["id"]
-    publisher = encoder(rtmp_url(stack, key), seconds=60)
-    try:
-        live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
-        poll("3 segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]) >= 3,
-             timeout=60, every=0.5)
+    with live_stream(gateway, stack, channel, owner["auth"], "Clip me", seconds=60, segments=3) as live:
         page = new_page()
         log_in(page, viewer)
         page.goto(f"/streams/{channel['slug']}")
@@ -90,7 +75,7 @@ def test_a_viewer_clips_the_live_stream_with_the_pages_clip_button(new_page, gat
         page.wait_for_url("**/clips/*")
         clip_id = page.url.rsplit("/", 1)[1]
         clip = gateway.get(f"/api/clips/{clip_id}").json()
-        assert (clip["streamId"], clip["durationSeconds"], clip["creator"]) == (stream_id, 30, viewer["id"]), clip
+        assert (clip["streamId"], clip["durationSeconds"], clip["creator"]) == (live["id"], 30, viewer["id"]), clip
         # the page shows it being cut, then plays it
         page.wait_for_function("() => { const v = document.querySelector('video');"
                                " return v && v.src.endsWith('.mp4') && v.readyState >= 2 && !v.error; }",
@@ -98,23 +83,13 @@ def test_a_viewer_clips_the_live_stream_with_the_pages_clip_button(new_page, gat
         assert page.locator("video").get_attribute("src").endswith(f"/clips/{clip_id}.mp4")
         shot(page, "clip-from-button", full_page=False)
         assert not page.locator(".clip-status").is_visible()  # no empty notice box under a ready clip
-    finally:
-        gateway.post(f"/api/streams/{stream_id}/end", headers=owner["auth"])
-        stop(publisher)
 
 
 def test_a_signed_out_viewer_is_sent_to_sign_in_to_clip(page, gateway, stack, make_user):
     owner = make_user()
     channel = create_channel(gateway, owner["auth"], f"Clip anon {uuid.uuid4().hex[:6]}")
-    key = stream_key(gateway, channel["id"], owner["auth"])
-    stream_id = go_live(gateway, channel["id"], owner["auth"], "Clip me", timeout=30)["id"]
-    publisher = encoder(rtmp_url(stack, key), seconds=40)
-    try:
-        poll("LIVE", lambda: gateway.get(f"/api/streams/{stream_id}").json()["status"] == "LIVE")
+    with live_stream(gateway, stack, channel, owner["auth"], "Clip me", seconds=40):
         page.goto(f"/streams/{channel['slug']}")
         link = page.get_by_role("link", name="Clip", exact=True)
         link.wait_for()
         assert link.get_attribute("href") == f"/auth/login?next=%2Fstreams%2F{channel['slug']}"
-    finally:
-        gateway.post(f"/api/streams/{stream_id}/end", headers=owner["auth"])
-        stop(publisher)

@@ -9,9 +9,7 @@ import time
 import uuid
 
 import pytest
-from servicekit.testing import poll
-
-from ..helpers import create_channel, encoder, go_live, rtmp_url, segments_in_first_variant, stop, stream_key
+from ..helpers import create_channel, live_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
@@ -23,13 +21,7 @@ HOLD_BACK = 2.5
 def test_the_player_sits_as_far_behind_live_as_the_playlist_says(new_page, gateway, stack, make_user):
     owner = make_user()
     channel = create_channel(gateway, owner["auth"], f"Hold back {uuid.uuid4().hex[:6]}")
-    key = stream_key(gateway, channel["id"], owner["auth"])
-    stream_id = go_live(gateway, channel["id"], owner["auth"], "Latency", timeout=30)["id"]
-    publisher = encoder(rtmp_url(stack, key), seconds=60)
-    try:
-        live = poll("LIVE", lambda: (s := gateway.get(f"/api/streams/{stream_id}").json())["status"] == "LIVE" and s)
-        poll("3 segments in the live window", lambda: segments_in_first_variant(gateway, live["hlsUrl"]) >= 3,
-             timeout=60, every=0.5)
+    with live_stream(gateway, stack, channel, owner["auth"], "Latency", seconds=60, segments=3):
         page = new_page()
         advertised: list[str] = []
 
@@ -58,6 +50,3 @@ def test_the_player_sits_as_far_behind_live_as_the_playlist_says(new_page, gatew
         assert advertised, "no media playlist went through the route"
         assert clock[-1] - clock[0] > 1.5, f"the video did not play on: {clock}"
         assert min(samples) > HOLD_BACK - 0.5, f"behind live {samples} s with PART-HOLD-BACK={HOLD_BACK}"
-    finally:
-        gateway.post(f"/api/streams/{stream_id}/end", headers=owner["auth"])
-        stop(publisher)
